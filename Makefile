@@ -1,0 +1,50 @@
+# The two commands: `make run` and `make test`. Everything else is a step they use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SCALE ?= 1
+
+.PHONY: run test install install-dev lint typecheck pytest clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Demo registry on the embedded SQLite database under var/. Safe to run again: it reuses keys and data.
+run: export PASSPORT_DEMO_MODE ?= true
+run: install
+	$(BIN)/passport db upgrade
+	$(BIN)/passport keys init
+	$(BIN)/passport demo seed --scale $(SCALE)
+	$(BIN)/passport serve --host $(HOST) --port $(PORT)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/pytest
+
+# Lint, type-check and the whole suite, on SQLite and on PostgreSQL.
+test: lint typecheck pytest
+
+bench: install-dev
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""Staff Passport Registry."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,156 @@
+"""The application factory: the only place where controllers, plugins and handlers are wired."""
+
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+from swagger_ui_bundle import swagger_ui_path
+
+import service
+from service import audit, auth, health, wellknown
+from service.config import ConfigError, Settings, load_settings
+from service.db import Clock, Database, make_engine, utcnow
+from service.errors import EXCEPTION_HANDLERS
+from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
+from service.observability import configure_logging, request_id_middleware
+from service.web.controllers import WEB_HANDLERS
+from service.workforce.controllers import WORKFORCE_HANDLERS
+
+API_PREFIX = "/api/v1"
+SCHEMA_ASSETS = "/schema/assets"
+
+
+def api_handlers() -> Sequence[ControllerRouterHandler]:
+    """Controllers under ``/api/v1``; later domains add theirs here."""
+    return [*WORKFORCE_HANDLERS]
+
+
+def open_keyring(settings: Settings, clock: Clock) -> KeyRing:
+    """Open the keys; in demo mode create the passphrase and the keys on first use."""
+    passphrase = settings.key_passphrase
+    if passphrase is None and settings.demo_mode:
+        passphrase = demo_passphrase(settings.var_dir)
+    store = KeyStore(settings.keys_dir, passphrase)
+    if settings.demo_mode:
+        store.init(clock())
+    return store.load(clock())
+
+
+def _openapi(settings: Settings) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Staff Passport Registry",
+        version=service.__version__,
+        description=(
+            "Verified staff passports for NHS and independent sector providers. Machine clients get a "
+            "token at `POST /oauth/token` (client credentials) and send it as `Authorization: Bearer`."
+        ),
+        path="/schema",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{SCHEMA_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{SCHEMA_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{SCHEMA_ASSETS}/swagger-ui-standalone-preset.js",
+            )
+        ],
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(
+                    type="http", scheme="bearer", bearer_format="JWT", description="An access token from /oauth/token"
+                )
+            }
+        ),
+        security=[{"BearerToken": []}],
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    keyring: KeyRing | None = None,
+    clock: Clock = utcnow,
+) -> Litestar:
+    """Build the registry. Raises :class:`KeyProblem` when keys are missing or locked."""
+    if keyring is None:
+        keyring = open_keyring(settings, clock)
+    owns_database = database is None
+    db = database or Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owns_database:
+                await db.dispose()
+
+    state: dict[str, Any] = {
+        "settings": settings,
+        "database": db,
+        "keyring": keyring,
+        "clock": clock,
+        "tokens": auth.TokenService(
+            keyring,
+            issuer=settings.issuer,
+            lifetime=settings.access_token_lifetime,
+            session_lifetime=settings.session_lifetime,
+            clock=clock,
+        ),
+    }
+    from litestar.datastructures import State  # noqa: PLC0415
+
+    return Litestar(
+        route_handlers=[
+            health.live,
+            health.ready,
+            wellknown.jwks,
+            wellknown.token_jwks,
+            wellknown.oauth_metadata,
+            auth.token_endpoint,
+            Router(API_PREFIX, route_handlers=list(api_handlers())),
+            *WEB_HANDLERS,
+            create_static_files_router(
+                SCHEMA_ASSETS, directories=[Path(str(swagger_ui_path))], include_in_schema=False, name="schema_assets"
+            ),
+        ],
+        dependencies={
+            "db_session": Provide(audit.provide_db_session),
+            "principal": Provide(auth.provide_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[audit.record_refusal],
+        middleware=[request_id_middleware],
+        openapi_config=_openapi(settings),
+        state=State(state),
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        response_cache_config=ResponseCacheConfig(default_expiration=60),
+        debug=False,
+        logging_config=None,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for ``uvicorn --factory`` and ``passport serve``: settings from the environment."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"passport: configuration error: {exc}\n")
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    try:
+        return create_app(settings)
+    except KeyProblem as exc:
+        sys.stderr.write(f"passport: keys: {exc}\n")
+        raise SystemExit(1) from None

@@ -1,0 +1,227 @@
+"""Append-only, hash-chained audit log.
+
+Every state-changing request and every verification appends one event. Each event's hash covers
+its fields and the previous event's hash, so an edited, removed or reordered row breaks the chain
+at that point; ``passport audit verify`` finds the first broken link. The table has no update or
+delete path in the code, and database triggers (see the migration) refuse UPDATE and DELETE.
+"""
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.di import NamedDependency
+from litestar.types import Scope
+from sqlalchemy import BigInteger, Integer, String, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, Database
+
+log = logging.getLogger("service.audit")
+
+GENESIS = "0" * 64
+_PG_LOCK_KEY = 0x5041_5353  # "PASS": serialises appenders on PostgreSQL
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str | None] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(120))
+    subject: Mapped[str] = mapped_column(String(400))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(40))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """Each hash can precede only one event: two appenders racing for one place cannot both win."""
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
+    """What is recorded; never a token, key, credential or health data."""
+
+    at: dt.datetime
+    actor: str
+    organisation: str | None
+    action: str
+    subject: str
+    request_id: str | None
+    outcome: str
+
+
+def _canonical_time(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(entry: Entry, prev_hash: str) -> str:
+    """SHA-256 over the canonical JSON of the entry's fields and the previous hash."""
+    body = [
+        prev_hash,
+        _canonical_time(entry.at),
+        entry.actor,
+        entry.organisation,
+        entry.action,
+        entry.subject,
+        entry.request_id,
+        entry.outcome,
+    ]
+    return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+
+
+async def _last_hash(session: AsyncSession) -> str:
+    last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    return last or GENESIS
+
+
+async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
+    """Append ``entry`` to the chain inside the caller's transaction."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    prev = await _last_hash(session)
+    event = AuditEvent(
+        at=entry.at,
+        actor=entry.actor,
+        organisation=entry.organisation,
+        action=entry.action,
+        subject=entry.subject,
+        request_id=entry.request_id,
+        outcome=entry.outcome,
+        prev_hash=prev,
+        hash=event_hash(entry, prev),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def append_retrying(sessions: Any, entry: Entry, attempts: int = 3) -> None:
+    """Append in a transaction of its own (for refused requests), retrying a lost race for a place."""
+    for attempt in range(attempts):
+        async with sessions() as session:
+            try:
+                await append(session, entry)
+                await session.commit()
+                return
+            except IntegrityError:
+                await session.rollback()
+                if attempt == attempts - 1:
+                    raise
+
+
+class Break(msgspec.Struct, frozen=True):
+    """The first event whose link or hash does not hold."""
+
+    event_id: int
+    reason: str
+
+
+async def _events(session: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEvent]:
+    last_id = 0
+    while True:
+        rows = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last_id = rows[-1].id
+
+
+async def verify_chain(session: AsyncSession) -> tuple[int, Break | None]:
+    """(events checked, first break or None)."""
+    prev = GENESIS
+    count = 0
+    async for event in _events(session):
+        count += 1
+        if event.prev_hash != prev:
+            return count, Break(event.id, "its previous-hash does not match the event before it")
+        entry = Entry(
+            at=event.at,
+            actor=event.actor,
+            organisation=event.organisation,
+            action=event.action,
+            subject=event.subject,
+            request_id=event.request_id,
+            outcome=event.outcome,
+        )
+        if event_hash(entry, prev) != event.hash:
+            return count, Break(event.id, "its contents do not match its hash")
+        prev = event.hash
+    return count, None
+
+
+# ---------------------------------------------------------------- request wiring
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+DbSession = NamedDependency[AsyncSession]
+"""Handler parameter ``db_session: DbSession``: the request's audited transaction."""
+
+
+def set_subject(request: Request[Any, Any, Any], subject: str) -> None:
+    """Name what a request acted on (default: its path), e.g. ``person:<id>``."""
+    request.scope.setdefault("state", {})["audit_subject"] = subject
+
+
+def _entry(scope: Scope, outcome: str, now: dt.datetime) -> Entry:
+    state = scope.get("state", {})
+    principal = state.get("principal")
+    handler = scope.get("route_handler")
+    action = getattr(handler, "operation_id", None)
+    if not isinstance(action, str):
+        action = getattr(handler, "handler_name", None) or "unknown"
+    return Entry(
+        at=now,
+        actor=getattr(principal, "subject", None) or state.get("audit_actor") or "anonymous",
+        organisation=getattr(principal, "organisation", None),
+        action=f"{scope.get('method', '')} {action}".strip(),
+        subject=str(state.get("audit_subject") or scope.get("path", ""))[:400],
+        request_id=state.get("request_id"),
+        outcome=outcome,
+    )
+
+
+async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed with its audit event on success, rolled back on error."""
+    database: Database = request.app.state.database
+    async with database.session() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        if request.method in STATE_CHANGING:
+            await append(session, _entry(request.scope, "success", request.app.state.clock()))
+        await session.commit()
+
+
+def _outcome(exc: Exception) -> str:
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None) or 500
+    if status in (401, 403):
+        return f"denied {status}"
+    if 400 <= status < 500:
+        return f"rejected {status}"
+    return f"failed {status}"
+
+
+async def record_refusal(exc: Exception, scope: Scope) -> None:
+    """``after_exception`` hook: a refused state-changing request is audited in its own transaction."""
+    if scope.get("type") != "http" or scope.get("method") not in STATE_CHANGING:
+        return
+    app = scope["litestar_app"]
+    try:
+        await append_retrying(app.state.database.session, _entry(scope, _outcome(exc), app.state.clock()))
+    except Exception:  # the database may be the reason for the refusal
+        log.warning("could not audit a refused request", extra={"request_id": scope.get("state", {}).get("request_id")})

@@ -1,0 +1,470 @@
+"""API clients, web users, roles, access tokens and the guards on every route.
+
+- Machine clients get access tokens with the OAuth 2.0 client-credentials grant (RFC 6749 4.4) at
+  ``POST /oauth/token``; secrets are stored only as an Argon2id hash.
+- Access tokens are JWTs (``typ: at+jwt``, RFC 9068) signed with the ``token`` key, never with a
+  credential-signing key. The algorithm comes from our key, never from the token (RFC 8725).
+- People signing in to web pages get a session cookie holding a ``typ: session+jwt`` token.
+- Every route that is not public carries ``requires(...)``: the role matrix test reads it.
+"""
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import enum
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, Literal
+
+import jwt
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar import Request, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Body
+from litestar.response import Response
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, Clock, Database
+from service.errors import Forbidden, ServiceError, Unauthorized
+from service.keys import KeyRing
+
+
+class Role(enum.StrEnum):
+    HOLDER = "holder"
+    ISSUER = "issuer"
+    VERIFIER = "verifier"
+    COORDINATOR = "coordinator"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+ALL_ROLES: tuple[Role, ...] = tuple(Role)
+TOKEN_TYP = "at+jwt"
+SESSION_TYP = "session+jwt"
+SESSION_COOKIE = "passport_session"
+ACCESS_TOKEN_ALGORITHMS = ("ES256",)
+"""The only algorithms access tokens and sessions may use: our allow-list."""
+
+# Argon2id with the library's recommended parameters (RFC 9106 second recommendation).
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not-a-real-secret")
+
+
+class ApiClient(Base):
+    """A machine client: an issuer's HR system, a provider's HR system, an analyst tool..."""
+
+    __tablename__ = "api_clients"
+
+    client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    organisation_code: Mapped[str | None] = mapped_column(
+        String(10), ForeignKey("organisations.code", ondelete="RESTRICT")
+    )
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class User(Base):
+    """A person who signs in to web pages (through OpenID Connect, or the demo sign-in page)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    organisation_code: Mapped[str | None] = mapped_column(
+        String(10), ForeignKey("organisations.code", ondelete="RESTRICT")
+    )
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"))
+    oidc_subject: Mapped[str | None] = mapped_column(String(400), unique=True)
+    """``<issuer> <sub>`` of the identity provider account bound at first sign-in."""
+    demo: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime]
+    disabled_at: Mapped[dt.datetime | None]
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: a machine client or a signed-in person, with one role in one organisation."""
+
+    subject: str
+    kind: Literal["client", "user"]
+    role: Role
+    organisation: str | None
+    person_id: str | None = None
+    name: str = ""
+
+
+# ---------------------------------------------------------------- clients
+
+
+class ClientCreated(msgspec.Struct, frozen=True):
+    client_id: str
+    client_secret: str
+    role: str
+    organisation_code: str | None
+    name: str
+
+
+def _new_client_id(role: Role, organisation: str | None) -> str:
+    return f"{role.value}-{(organisation or 'registry').lower()}-{secrets.token_hex(4)}"
+
+
+async def create_client(
+    session: AsyncSession,
+    *,
+    name: str,
+    role: Role,
+    organisation_code: str | None,
+    now: dt.datetime,
+    client_id: str | None = None,
+) -> ClientCreated:
+    """Register a client; the secret is returned once and only its hash is stored."""
+    if role is not Role.ADMIN and organisation_code is None:
+        raise ServiceError(f"a {role.value} client needs an organisation", status=422, code="invalid_input")
+    if organisation_code is not None and not await _organisation_exists(session, organisation_code):
+        raise ServiceError(f"unknown organisation {organisation_code}", status=422, code="invalid_input")
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient(
+        client_id=client_id or _new_client_id(role, organisation_code),
+        name=name,
+        role=role.value,
+        organisation_code=organisation_code,
+        secret_hash=_hasher.hash(secret),
+        created_at=now,
+        revoked_at=None,
+    )
+    session.add(client)
+    await session.flush()
+    return ClientCreated(client.client_id, secret, role.value, organisation_code, name)
+
+
+async def _organisation_exists(session: AsyncSession, code: str) -> bool:
+    # The workforce domain owns organisations; only its table name is used here, to keep auth at the base.
+    from service.workforce.models import Organisation  # noqa: PLC0415
+
+    return await session.get(Organisation, code) is not None
+
+
+async def list_clients(session: AsyncSession) -> Sequence[ApiClient]:
+    return (await session.scalars(select(ApiClient).order_by(ApiClient.created_at, ApiClient.client_id))).all()
+
+
+async def revoke_client(session: AsyncSession, client_id: str, now: dt.datetime) -> ApiClient:
+    client = await session.get(ApiClient, client_id)
+    if client is None:
+        raise ServiceError(f"no client {client_id}", status=404, code="not_found")
+    if client.revoked_at is None:
+        client.revoked_at = now
+    return client
+
+
+def _verify_secret(stored: str, secret: str) -> bool:
+    try:
+        return _hasher.verify(stored, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def authenticate_client(session: AsyncSession, client_id: str, secret: str) -> ApiClient | None:
+    """The client if the secret matches and it is not revoked; the hash is checked in every case."""
+    client = await session.get(ApiClient, client_id) if client_id else None
+    stored = client.secret_hash if client is not None else _DUMMY_HASH
+    # The slow hash runs off the event loop so other requests are not held up.
+    ok = await asyncio.to_thread(_verify_secret, stored, secret)
+    if client is None or not ok or client.revoked_at is not None:
+        return None
+    return client
+
+
+# ---------------------------------------------------------------- tokens
+
+
+class TokenService:
+    """Signs and checks access tokens and session tokens with the token key."""
+
+    def __init__(self, keyring: KeyRing, *, issuer: str, lifetime: int, session_lifetime: int, clock: Clock):
+        self._keyring = keyring
+        self.issuer = issuer
+        self.audience = issuer + "/api"
+        self.lifetime = lifetime
+        self.session_lifetime = session_lifetime
+        self._clock = clock
+
+    def _sign(self, claims: dict[str, Any], typ: str) -> str:
+        key = self._keyring.signer("token", "ES256")
+        return jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"typ": typ, "kid": key.kid})
+
+    def issue_access_token(self, principal: Principal) -> str:
+        now = int(self._clock().timestamp())
+        claims = {
+            "iss": self.issuer,
+            "sub": principal.subject,
+            "aud": self.audience,
+            "client_id": principal.subject,
+            "iat": now,
+            "exp": now + self.lifetime,
+            "jti": secrets.token_urlsafe(12),
+            "roles": [principal.role.value],
+            "org": principal.organisation,
+        }
+        return self._sign(claims, TOKEN_TYP)
+
+    def issue_session(self, principal: Principal) -> str:
+        now = int(self._clock().timestamp())
+        claims = {
+            "iss": self.issuer,
+            "sub": principal.subject,
+            "aud": self.issuer + "/web",
+            "iat": now,
+            "exp": now + self.session_lifetime,
+            "jti": secrets.token_urlsafe(12),
+            "roles": [principal.role.value],
+            "org": principal.organisation,
+            "person": principal.person_id,
+            "name": principal.name,
+        }
+        return self._sign(claims, SESSION_TYP)
+
+    def verify(self, token: str, *, typ: str) -> dict[str, Any]:
+        """Claims of a token of kind ``typ``; :class:`Unauthorized` for anything else."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is malformed.", code="invalid_token") from None
+        if header.get("typ") != typ:
+            raise Unauthorized("The token is not of the expected type.", code="invalid_token")
+        kid = header.get("kid")
+        key = self._keyring.verification_key("token", kid) if isinstance(kid, str) else None
+        if key is None or key.alg not in ACCESS_TOKEN_ALGORITHMS or header.get("alg") != key.alg:
+            raise Unauthorized("The token is signed with an unknown key.", code="invalid_token")
+        audience = self.audience if typ == TOKEN_TYP else self.issuer + "/web"
+        try:
+            return jwt.decode(
+                token,
+                key.private_key.public_key(),
+                algorithms=[key.alg],
+                audience=audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.", code="invalid_token") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is invalid.", code="invalid_token") from None
+
+
+def _principal_from_claims(claims: dict[str, Any], kind: Literal["client", "user"]) -> Principal:
+    roles = claims.get("roles")
+    try:
+        role = Role(roles[0]) if isinstance(roles, list) and roles else None
+    except ValueError:
+        role = None
+    if role is None:
+        raise Unauthorized("The token carries no known role.", code="invalid_token")
+    org = claims.get("org")
+    person = claims.get("person")
+    return Principal(
+        subject=str(claims["sub"]),
+        kind=kind,
+        role=role,
+        organisation=org if isinstance(org, str) else None,
+        person_id=person if isinstance(person, str) else None,
+        name=str(claims.get("name") or claims["sub"]),
+    )
+
+
+async def _still_allowed(session: AsyncSession, principal: Principal) -> bool:
+    if principal.kind == "client":
+        client = await session.get(ApiClient, principal.subject)
+        return client is not None and client.revoked_at is None and client.role == principal.role.value
+    try:
+        user_id = uuid.UUID(principal.subject)
+    except ValueError:
+        return False
+    user = await session.get(User, user_id)
+    return user is not None and user.disabled_at is None and user.role == principal.role.value
+
+
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("Use an 'Authorization: Bearer <token>' header.", code="invalid_request")
+    return value.strip()
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The caller, from a bearer token (API) or the session cookie (web pages); cached per request."""
+    state = connection.scope.setdefault("state", {})
+    if "principal" in state:
+        cached: Principal | None = state["principal"]
+        return cached
+    tokens: TokenService = connection.app.state.tokens
+    principal: Principal | None = None
+    token = _bearer(connection)
+    if token is not None:
+        principal = _principal_from_claims(tokens.verify(token, typ=TOKEN_TYP), "client")
+    elif not connection.url.path.startswith("/api/") and (cookie := connection.cookies.get(SESSION_COOKIE)):
+        try:
+            principal = _principal_from_claims(tokens.verify(cookie, typ=SESSION_TYP), "user")
+        except Unauthorized:
+            principal = None  # a stale cookie on a page is the same as being signed out
+    if principal is not None:
+        database: Database = connection.app.state.database
+        async with database.session() as session:
+            if not await _still_allowed(session, principal):
+                principal = None
+                if token is not None:
+                    raise Unauthorized("The client has been revoked.", code="invalid_token")
+    state["principal"] = principal
+    return principal
+
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def requires(*roles: Role) -> Guard:
+    """A guard letting through only the given roles; the matrix test reads ``allowed_roles``."""
+    allowed = frozenset(roles)
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = await authenticate(connection)
+        if principal is None:
+            raise Unauthorized(
+                "Authentication is required.", headers={"WWW-Authenticate": 'Bearer realm="passport"'}
+            )
+        if principal.role not in allowed:
+            raise Forbidden(f"The {principal.role.value} role may not do this.")
+
+    guard.allowed_roles = allowed  # type: ignore[attr-defined]
+    return guard
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The authenticated caller (the route's guard has already checked it)."""
+    principal = await authenticate(request)
+    if principal is None:  # pragma: no cover - guards run first
+        raise Unauthorized("Authentication is required.")
+    return principal
+
+
+CurrentPrincipal = NamedDependency[Principal]
+"""Handler parameter ``principal: CurrentPrincipal``: the authenticated caller."""
+
+
+def same_organisation(principal: Principal, organisation_code: str | None) -> None:
+    """Refuse unless the caller is an admin or belongs to ``organisation_code``."""
+    if principal.role is Role.ADMIN:
+        return
+    if organisation_code is None or principal.organisation != organisation_code:
+        raise Forbidden("You may act only for your own organisation.")
+
+
+# ---------------------------------------------------------------- token endpoint
+
+
+class OAuthError(ServiceError):
+    """An RFC 6749 section 5.2 error, rendered as problem details carrying ``error``."""
+
+    def __init__(self, error: str, detail: str, status: int = 400, headers: dict[str, str] | None = None):
+        super().__init__(detail, status=status, code=error, headers=headers)
+        self.oauth_error = error
+
+
+class TokenRequest(msgspec.Struct, frozen=True, kw_only=True):
+    grant_type: str = ""
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+
+class TokenResponse(msgspec.Struct, frozen=True):
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_request", "The Basic credentials are not valid base64.") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise OAuthError("invalid_request", "The Basic credentials must be client_id:client_secret.")
+    from urllib.parse import unquote  # noqa: PLC0415
+
+    return unquote(client_id), unquote(secret)
+
+
+def _client_credentials(request: Request[Any, Any, Any], data: TokenRequest) -> tuple[str, str]:
+    basic = _basic_credentials(request.headers.get("authorization"))
+    if basic is not None and data.client_secret:
+        raise OAuthError("invalid_request", "Use one client authentication method, not two.")
+    if basic is not None:
+        return basic
+    if not data.client_id or not data.client_secret:
+        raise OAuthError(
+            "invalid_client",
+            "Client authentication is required (HTTP Basic or client_id and client_secret).",
+            status=401,
+            headers={"WWW-Authenticate": 'Basic realm="passport"'},
+        )
+    return data.client_id, data.client_secret
+
+
+@post(
+    "/oauth/token",
+    tags=["auth"],
+    summary="Get an access token (OAuth 2.0 client credentials)",
+    status_code=200,
+    operation_id="oauth_token",
+)
+async def token_endpoint(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    data: Annotated[TokenRequest, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Response[TokenResponse]:
+    if data.grant_type != "client_credentials":
+        raise OAuthError("unsupported_grant_type", "Only grant_type=client_credentials is supported.")
+    client_id, secret = _client_credentials(request, data)
+    client = await authenticate_client(db_session, client_id, secret)
+    request.scope.setdefault("state", {})["audit_actor"] = client_id
+    if client is None:
+        raise OAuthError(
+            "invalid_client",
+            "Unknown client, wrong secret or revoked client.",
+            status=401,
+            headers={"WWW-Authenticate": 'Basic realm="passport"'},
+        )
+    role = Role(client.role)
+    if data.scope and data.scope.split() != [role.value]:
+        raise OAuthError("invalid_scope", f"This client may only have the scope {role.value!r}.")
+    principal = Principal(
+        subject=client.client_id, kind="client", role=role, organisation=client.organisation_code, name=client.name
+    )
+    request.scope["state"]["principal"] = principal
+    tokens: TokenService = request.app.state.tokens
+    body = TokenResponse(tokens.issue_access_token(principal), "Bearer", tokens.lifetime, role.value)
+    return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

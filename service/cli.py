@@ -1,0 +1,253 @@
+"""The ``passport`` command: serve, migrate, keys, clients, audit, demo data.
+
+Every sub-command reads the same ``PASSPORT_*`` settings as the server. A bad setting prints one
+line naming the variable and exits 2; other refusals exit 1.
+"""
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import msgspec
+
+from service.config import ConfigError, Settings, load_settings
+from service.db import Database, make_engine, upgrade, utcnow
+from service.keys import ALGORITHMS, PURPOSES, KeyProblem, KeyStore, demo_passphrase
+
+T = TypeVar("T")
+
+
+class CommandError(Exception):
+    """A refusal to print as one line (exit 1)."""
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in one transaction, committed if it returns."""
+
+    async def main() -> T:
+        database = Database(make_engine(settings.database_url, pool_size=2))
+        try:
+            async with database.session() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
+def _key_store(settings: Settings) -> KeyStore:
+    passphrase = settings.key_passphrase
+    if passphrase is None and settings.demo_mode:
+        passphrase = demo_passphrase(settings.var_dir)
+    return KeyStore(settings.keys_dir, passphrase)
+
+
+# ---------------------------------------------------------------- serve and db
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from service.app import open_keyring  # noqa: PLC0415
+
+    open_keyring(settings, utcnow)  # fail here, once, with a clear line, rather than in every worker
+    _out(f"Staff Passport Registry on http://{args.host}:{args.port}")
+    _out(f"  API docs:   http://{args.host}:{args.port}/schema")
+    if settings.demo_mode:
+        _out(f"  Demo pages: http://{args.host}:{args.port}/  (demo sign-in: /signin)")
+        _out(f"  Demo API client credentials: {settings.var_dir / 'demo-clients.json'}")
+    uvicorn.run(
+        "service.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=args.proxy_headers,
+        server_header=False,
+    )
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> None:
+    if args.action == "upgrade":
+        upgrade(settings.database_url, args.revision)
+        _out(f"database at {args.revision}")
+    elif args.action == "downgrade":
+        from service.db import downgrade  # noqa: PLC0415
+
+        downgrade(settings.database_url, args.revision)
+        _out(f"database at {args.revision}")
+
+
+# ---------------------------------------------------------------- keys
+
+
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
+    store = _key_store(settings)
+    now = utcnow()
+    publish_for = dt.timedelta(days=settings.credential_lifetime_days)
+    if args.action == "init":
+        created = store.init(now)
+        for meta in created:
+            _out(f"created {meta.purpose} key {meta.alg} {meta.kid}")
+        if not created:
+            _out("keys already present; nothing created")
+    elif args.action == "rotate":
+        meta = store.rotate(args.purpose, args.alg, now, publish_for)
+        _out(f"created {meta.purpose} key {meta.alg} {meta.kid}; the previous one is retired")
+    elif args.action == "retire":
+        meta = store.retire(args.kid, now, publish_for)
+        _out(f"retired {meta.kid}; published until {meta.publish_until:%Y-%m-%d %H:%M}Z")
+    else:
+        _out(f"{'kid':<44} {'purpose':<10} {'alg':<6} {'status':<8} {'created':<17} published until")
+        for meta in store.metas():
+            until = "while active" if meta.status == "active" else f"{meta.publish_until:%Y-%m-%d %H:%M}"
+            _out(f"{meta.kid:<44} {meta.purpose:<10} {meta.alg:<6} {meta.status:<8} {meta.created_at:%Y-%m-%d %H:%M} {until}")
+
+
+# ---------------------------------------------------------------- clients
+
+
+def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
+    from service import auth  # noqa: PLC0415
+
+    now = utcnow()
+    if args.action == "create":
+        created = _run_with_session(
+            settings,
+            lambda s: auth.create_client(
+                s, name=args.name, role=auth.Role(args.role), organisation_code=args.organisation, now=now
+            ),
+        )
+        _out(msgspec.json.format(msgspec.json.encode(created)).decode())
+        sys.stderr.write("Keep the client_secret now: it is stored only as a hash and cannot be shown again.\n")
+    elif args.action == "revoke":
+        client = _run_with_session(settings, lambda s: auth.revoke_client(s, args.client_id, now))
+        _out(f"revoked {client.client_id}")
+    else:
+        clients = _run_with_session(settings, auth.list_clients)
+        _out(f"{'client_id':<40} {'role':<12} {'organisation':<12} {'status':<8} name")
+        for c in clients:
+            status = "revoked" if c.revoked_at else "active"
+            _out(f"{c.client_id:<40} {c.role:<12} {c.organisation_code or '-':<12} {status:<8} {c.name}")
+
+
+# ---------------------------------------------------------------- audit
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
+    from service import audit  # noqa: PLC0415
+
+    count, broken = _run_with_session(settings, audit.verify_chain)
+    if broken is not None:
+        raise CommandError(f"audit chain broken at event {broken.event_id}: {broken.reason} ({count} events read)")
+    _out(f"audit chain intact: {count} events")
+
+
+# ---------------------------------------------------------------- demo
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from service import demo  # noqa: PLC0415
+
+    if not settings.demo_mode and not args.force:
+        raise CommandError("demo data is for demo mode: set PASSPORT_DEMO_MODE=true (or pass --force)")
+    report = _run_with_session(
+        settings, lambda s: demo.seed(s, settings=settings, scale=args.scale, seed=args.seed, now=utcnow())
+    )
+    _out(report)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passport", description="Staff Passport Registry")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API and web pages")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* from a proxy")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations (default: all)")
+    up.add_argument("revision", nargs="?", default="head")
+    down = db_sub.add_parser("downgrade", help="revert migrations to a revision")
+    down.add_argument("revision")
+    db.set_defaults(func=cmd_db)
+
+    keys = sub.add_parser("keys", help="signing keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    keys_sub.add_parser("init", help="create the keys that are missing")
+    keys_sub.add_parser("list", help="list keys and their state")
+    rotate = keys_sub.add_parser("rotate", help="new active key; the old one is retired")
+    rotate.add_argument("--purpose", choices=PURPOSES, default="credential")
+    rotate.add_argument("--alg", choices=ALGORITHMS, default="ES256")
+    retire = keys_sub.add_parser("retire", help="retire a key (stays published while its tokens may live)")
+    retire.add_argument("kid")
+    keys.set_defaults(func=cmd_keys)
+
+    clients = sub.add_parser("clients", help="API clients")
+    clients_sub = clients.add_subparsers(dest="action", required=True)
+    create = clients_sub.add_parser("create", help="register a client and print its secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["holder", "issuer", "verifier", "coordinator", "analyst", "admin"])
+    create.add_argument("--organisation", help="ODS code of the client's organisation (all roles but admin)")
+    clients_sub.add_parser("list", help="list clients")
+    revoke = clients_sub.add_parser("revoke", help="revoke a client at once")
+    revoke.add_argument("client_id")
+    clients.set_defaults(func=cmd_clients)
+
+    audit = sub.add_parser("audit", help="audit log")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain; report the first broken link")
+    audit.set_defaults(func=cmd_audit)
+
+    demo = sub.add_parser("demo", help="demo data")
+    demo_sub = demo.add_subparsers(dest="action", required=True)
+    seed = demo_sub.add_parser("seed", help="seed a deterministic synthetic England (idempotent)")
+    seed.add_argument("--scale", type=float, default=1.0)
+    seed.add_argument("--seed", type=int, default=0)
+    seed.add_argument("--force", action="store_true", help="seed even outside demo mode")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"passport: configuration error: {exc}\n")
+        return 2
+    try:
+        args.func(settings, args)
+    except (CommandError, KeyProblem) as exc:
+        sys.stderr.write(f"passport: {exc}\n")
+        return 1
+    except Exception as exc:
+        from service.errors import ServiceError  # noqa: PLC0415
+
+        if isinstance(exc, ServiceError):
+            sys.stderr.write(f"passport: {exc.detail}\n")
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""One root error and one renderer of RFC 9457 problem details.
+
+Domain errors subclass :class:`ServiceError` beside their service. Every exception that reaches
+the application is rendered here as ``application/problem+json``; nothing else leaks a traceback.
+"""
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+log = logging.getLogger("service.errors")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://passport.nhs.example/problems/"
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One reason a request was refused, with the path of the field it concerns."""
+
+    field: str
+    reason: str
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """RFC 9457 problem details, with ``code``, ``request_id`` and ``errors`` as extension members."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+    error: str | None = None
+    """RFC 6749 error code, present on OAuth endpoints so OAuth clients understand the failure."""
+
+
+class ServiceError(Exception):
+    """An expected failure: rendered as problem details with ``status``, never as a 500."""
+
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.errors = list(errors) if errors else None
+        self.headers = headers or {}
+
+
+class InvalidInput(ServiceError):
+    status = 422
+    code = "invalid_input"
+    title = "Invalid input"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class Unavailable(ServiceError):
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+_MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def field_errors_from_msgspec(message: str, *, root: str = "body") -> list[FieldError]:
+    """Turn msgspec's "Expected `int`, got `str` - at `$.a[0].b`" into a field path and a reason."""
+    match = _MSGSPEC_PATH.match(message.strip())
+    if match is None:  # pragma: no cover - the pattern matches any string
+        return [FieldError(field=root, reason=message)]
+    path = match.group("path")
+    field = root if not path else root + path[1:]
+    return [FieldError(field=field, reason=match.group("reason"))]
+
+
+def _problem_response(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    detail: str,
+    code: str | None = None,
+    title: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    oauth_error: str | None = None,
+) -> Response[Problem]:
+    code = code or _CODES.get(status, "error")
+    problem = Problem(
+        type=PROBLEM_BASE + code,
+        title=title or _TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        code=code,
+        instance=request.url.path,
+        request_id=request.scope.get("state", {}).get("request_id"),
+        errors=errors,
+        error=oauth_error,
+    )
+    return Response(problem, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(exc: ValidationException) -> list[FieldError]:
+    errors: list[FieldError] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid value"))
+        key = item.get("key")
+        source = item.get("source")
+        if key is not None and source is not None:
+            errors.append(FieldError(field=f"{source}.{key}", reason=message))
+        else:
+            errors.extend(field_errors_from_msgspec(message))
+    if not errors:
+        errors = field_errors_from_msgspec(exc.detail)
+    return errors
+
+
+def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Problem]:
+    return _problem_response(
+        request,
+        status=exc.status,
+        detail=exc.detail,
+        code=exc.code,
+        title=exc.title,
+        errors=exc.errors,
+        headers=exc.headers,
+        oauth_error=getattr(exc, "oauth_error", None),
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        # Litestar reports body decoding problems as 400; a well-formed body with bad values is 422.
+        malformed = any("malformed" in e.reason.lower() or "json is" in e.reason.lower() for e in errors)
+        status = 400 if malformed else 422
+        detail = "The request body is not valid JSON." if malformed else "The request has invalid fields."
+        return _problem_response(request, status=status, detail=detail, errors=errors, headers=headers)
+    if isinstance(exc, NotAuthorizedException):
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="passport"')
+    detail = exc.detail
+    if isinstance(exc, NotFoundException) and detail in ("Not Found", ""):
+        detail = "No resource at this address."
+    if isinstance(exc, MethodNotAllowedException):
+        detail = "This method is not allowed on this address."
+    if isinstance(exc, PermissionDeniedException) and detail in ("Forbidden", ""):
+        detail = "Your role does not allow this."
+    return _problem_response(request, status=status, detail=detail, headers=headers)
+
+
+def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return _problem_response(
+        request,
+        status=503,
+        detail="The database is unavailable; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeoutError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, OperationalError | DBAPIError):
+        if getattr(exc, "connection_invalidated", False):
+            return True
+        text = str(exc.orig).lower() if exc.orig is not None else ""
+        return any(word in text for word in ("locked", "connect", "connection", "closed", "shutdown", "busy"))
+    return isinstance(exc, OSError)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if _is_unavailable(exc):
+        return handle_database_unavailable(request, exc)
+    # The type only: messages may carry data we must not log.
+    log.error("unexpected error %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return _problem_response(
+        request,
+        status=HTTP_500_INTERNAL_SERVER_ERROR,
+        detail="The registry failed to handle this request; it has been logged.",
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ServiceError: handle_service_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,137 @@
+"""Shared fixtures.
+
+Every test that touches the database runs once on SQLite and once on PostgreSQL: the
+``database_url`` fixture is parametrised per session, builds the schema by running the alembic
+migrations once per backend, and each test runs inside a transaction that is rolled back.
+"""
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from service.app import create_app
+from service.config import Settings
+from service.db import Database, make_engine, upgrade
+from service.keys import KeyRing, KeyStore
+from tests.factories import TEST_PASSPHRASE
+from tests.postgres import Skip, provide_postgres
+
+BACKENDS = ("sqlite", "postgresql")
+BASE_URL = "http://testserver.local"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this backend (one per test session)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    found = provide_postgres(tmp_path_factory.mktemp("postgres"))
+    if isinstance(found, Skip):
+        pytest.skip(f"PostgreSQL run skipped: {found.reason}")
+    try:
+        upgrade(found.url)
+        yield found.url
+    finally:
+        found.stop()
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One connection in an outer transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        try:
+            yield conn
+        finally:
+            if outer.is_active:
+                await outer.rollback()
+
+
+class ConnectionDatabase(Database):
+    """Sessions on the test's connection: their commits become savepoints of the outer transaction."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.engine = connection.engine
+        self._connection = connection
+
+    def session(self) -> AsyncSession:
+        return AsyncSession(bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+    async def dispose(self) -> None:
+        return None
+
+
+@pytest.fixture
+def database(connection: AsyncConnection) -> ConnectionDatabase:
+    return ConnectionDatabase(connection)
+
+
+@pytest.fixture
+async def session(database: ConnectionDatabase) -> AsyncIterator[AsyncSession]:
+    async with database.session() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    KeyStore(directory, TEST_PASSPHRASE).init(dt.datetime.now(dt.UTC))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def keyring(keys_dir: Path) -> KeyRing:
+    return KeyStore(keys_dir, TEST_PASSPHRASE).load(dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, keys_dir: Path) -> Settings:
+    return Settings(
+        database_url="sqlite+aiosqlite:///unused-the-test-database-is-injected.db",
+        var_dir=tmp_path / "var",
+        keys_dir=keys_dir,
+        key_passphrase=TEST_PASSPHRASE,
+        public_base_url=BASE_URL,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, database: ConnectionDatabase, keyring: KeyRing) -> Litestar:
+    return create_app(settings, database=database, keyring=keyring)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP to the app in the test's own event loop (asyncpg connections belong to one loop)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        yield client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> None:
+    """Run all SQLite tests before all PostgreSQL tests (one schema build per backend)."""
+
+    def backend(item: Any) -> int:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("database_url") if callspec is not None else None
+        return BACKENDS.index(param) + 1 if param in BACKENDS else 0
+
+    items.sort(key=backend)
