@@ -31,6 +31,7 @@ async def create_organisation(
         name=name or f"Test organisation {code}",
         kind=kind,
         parent_code=parent_code,
+        icb_code=None,
         postcode=None,
         latitude=None,
         longitude=None,
