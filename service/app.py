@@ -20,7 +20,7 @@ import service
 from service import audit, auth, health, wellknown
 from service.config import ConfigError, Settings, load_settings
 from service.db import Clock, Database, make_engine, utcnow
-from service.errors import EXCEPTION_HANDLERS
+from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
 from service.observability import configure_logging, request_id_middleware
 from service.web.controllers import WEB_HANDLERS
@@ -66,7 +66,10 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(
-                    type="http", scheme="bearer", bearer_format="JWT", description="An access token from /oauth/token"
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="An access token from /oauth/token",
                 )
             }
         ),
@@ -108,9 +111,9 @@ def create_app(
             clock=clock,
         ),
     }
-    from litestar.datastructures import State  # noqa: PLC0415
+    from litestar.datastructures import State
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health.live,
             health.ready,
@@ -121,7 +124,10 @@ def create_app(
             Router(API_PREFIX, route_handlers=list(api_handlers())),
             *WEB_HANDLERS,
             create_static_files_router(
-                SCHEMA_ASSETS, directories=[Path(str(swagger_ui_path))], include_in_schema=False, name="schema_assets"
+                SCHEMA_ASSETS,
+                directories=[Path(str(swagger_ui_path))],
+                include_in_schema=False,
+                name="schema_assets",
             ),
         ],
         dependencies={
@@ -139,6 +145,8 @@ def create_app(
         debug=False,
         logging_config=None,
     )
+    document_problems(app)
+    return app
 
 
 def create_app_from_env() -> Litestar:

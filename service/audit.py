@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
+from litestar.enums import ScopeType
 from litestar.types import Scope
 from sqlalchemy import BigInteger, Integer, String, select, text
 from sqlalchemy.exc import IntegrityError
@@ -218,10 +219,13 @@ def _outcome(exc: Exception) -> str:
 
 async def record_refusal(exc: Exception, scope: Scope) -> None:
     """``after_exception`` hook: a refused state-changing request is audited in its own transaction."""
-    if scope.get("type") != "http" or scope.get("method") not in STATE_CHANGING:
+    if scope.get("type") != ScopeType.HTTP or scope.get("method") not in STATE_CHANGING:
         return
     app = scope["litestar_app"]
     try:
         await append_retrying(app.state.database.session, _entry(scope, _outcome(exc), app.state.clock()))
     except Exception:  # the database may be the reason for the refusal
-        log.warning("could not audit a refused request", extra={"request_id": scope.get("state", {}).get("request_id")})
+        log.warning(
+            "could not audit a refused request",
+            extra={"request_id": scope.get("state", {}).get("request_id")},
+        )

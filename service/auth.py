@@ -48,7 +48,7 @@ class Role(enum.StrEnum):
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
-TOKEN_TYP = "at+jwt"
+TOKEN_TYP = "at+jwt"  # noqa: S105 - a JWT type, not a secret
 SESSION_TYP = "session+jwt"
 SESSION_COOKIE = "passport_session"
 ACCESS_TOKEN_ALGORITHMS = ("ES256",)
@@ -152,13 +152,15 @@ async def create_client(
 
 async def _organisation_exists(session: AsyncSession, code: str) -> bool:
     # The workforce domain owns organisations; only its table name is used here, to keep auth at the base.
-    from service.workforce.models import Organisation  # noqa: PLC0415
+    from service.workforce.models import Organisation
 
     return await session.get(Organisation, code) is not None
 
 
 async def list_clients(session: AsyncSession) -> Sequence[ApiClient]:
-    return (await session.scalars(select(ApiClient).order_by(ApiClient.created_at, ApiClient.client_id))).all()
+    return (
+        await session.scalars(select(ApiClient).order_by(ApiClient.created_at, ApiClient.client_id))
+    ).all()
 
 
 async def revoke_client(session: AsyncSession, client_id: str, now: dt.datetime) -> ApiClient:
@@ -349,7 +351,7 @@ def requires(*roles: Role) -> Guard:
                 "Authentication is required.", headers={"WWW-Authenticate": 'Bearer realm="passport"'}
             )
         if principal.role not in allowed:
-            raise Forbidden(f"The {principal.role.value} role may not do this.")
+            raise Forbidden(f"The {principal.role.value} role may not do this.", code="role_not_allowed")
 
     guard.allowed_roles = allowed  # type: ignore[attr-defined]
     return guard
@@ -413,7 +415,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         raise OAuthError("invalid_request", "The Basic credentials must be client_id:client_secret.")
-    from urllib.parse import unquote  # noqa: PLC0415
+    from urllib.parse import unquote
 
     return unquote(client_id), unquote(secret)
 
@@ -440,6 +442,7 @@ def _client_credentials(request: Request[Any, Any, Any], data: TokenRequest) -> 
     summary="Get an access token (OAuth 2.0 client credentials)",
     status_code=200,
     operation_id="oauth_token",
+    opt={"public": True},
 )
 async def token_endpoint(
     request: Request[Any, Any, Any],
@@ -462,7 +465,11 @@ async def token_endpoint(
     if data.scope and data.scope.split() != [role.value]:
         raise OAuthError("invalid_scope", f"This client may only have the scope {role.value!r}.")
     principal = Principal(
-        subject=client.client_id, kind="client", role=role, organisation=client.organisation_code, name=client.name
+        subject=client.client_id,
+        kind="client",
+        role=role,
+        organisation=client.organisation_code,
+        name=client.name,
     )
     request.scope["state"]["principal"] = principal
     tokens: TokenService = request.app.state.tokens

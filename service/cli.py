@@ -55,9 +55,9 @@ def _key_store(settings: Settings) -> KeyStore:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
-    from service.app import open_keyring  # noqa: PLC0415
+    from service.app import open_keyring
 
     open_keyring(settings, utcnow)  # fail here, once, with a clear line, rather than in every worker
     _out(f"Staff Passport Registry on http://{args.host}:{args.port}")
@@ -83,7 +83,7 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> None:
         upgrade(settings.database_url, args.revision)
         _out(f"database at {args.revision}")
     elif args.action == "downgrade":
-        from service.db import downgrade  # noqa: PLC0415
+        from service.db import downgrade
 
         downgrade(settings.database_url, args.revision)
         _out(f"database at {args.revision}")
@@ -112,14 +112,15 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
         _out(f"{'kid':<44} {'purpose':<10} {'alg':<6} {'status':<8} {'created':<17} published until")
         for meta in store.metas():
             until = "while active" if meta.status == "active" else f"{meta.publish_until:%Y-%m-%d %H:%M}"
-            _out(f"{meta.kid:<44} {meta.purpose:<10} {meta.alg:<6} {meta.status:<8} {meta.created_at:%Y-%m-%d %H:%M} {until}")
+            stamp = f"{meta.created_at:%Y-%m-%d %H:%M}"
+            _out(f"{meta.kid:<44} {meta.purpose:<10} {meta.alg:<6} {meta.status:<8} {stamp:<17} {until}")
 
 
 # ---------------------------------------------------------------- clients
 
 
 def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
-    from service import auth  # noqa: PLC0415
+    from service import auth
 
     now = utcnow()
     if args.action == "create":
@@ -130,7 +131,9 @@ def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
             ),
         )
         _out(msgspec.json.format(msgspec.json.encode(created)).decode())
-        sys.stderr.write("Keep the client_secret now: it is stored only as a hash and cannot be shown again.\n")
+        sys.stderr.write(
+            "Keep the client_secret now: it is stored only as a hash and cannot be shown again.\n"
+        )
     elif args.action == "revoke":
         client = _run_with_session(settings, lambda s: auth.revoke_client(s, args.client_id, now))
         _out(f"revoked {client.client_id}")
@@ -146,11 +149,13 @@ def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
-    from service import audit  # noqa: PLC0415
+    from service import audit
 
     count, broken = _run_with_session(settings, audit.verify_chain)
     if broken is not None:
-        raise CommandError(f"audit chain broken at event {broken.event_id}: {broken.reason} ({count} events read)")
+        raise CommandError(
+            f"audit chain broken at event {broken.event_id}: {broken.reason} ({count} events read)"
+        )
     _out(f"audit chain intact: {count} events")
 
 
@@ -158,7 +163,7 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from service import demo  # noqa: PLC0415
+    from service import demo
 
     if not settings.demo_mode and not args.force:
         raise CommandError("demo data is for demo mode: set PASSPORT_DEMO_MODE=true (or pass --force)")
@@ -205,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     clients_sub = clients.add_subparsers(dest="action", required=True)
     create = clients_sub.add_parser("create", help="register a client and print its secret once")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=["holder", "issuer", "verifier", "coordinator", "analyst", "admin"])
+    create.add_argument(
+        "--role", required=True, choices=["holder", "issuer", "verifier", "coordinator", "analyst", "admin"]
+    )
     create.add_argument("--organisation", help="ODS code of the client's organisation (all roles but admin)")
     clients_sub.add_parser("list", help="list clients")
     revoke = clients_sub.add_parser("revoke", help="revoke a client at once")
@@ -240,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"passport: {exc}\n")
         return 1
     except Exception as exc:
-        from service.errors import ServiceError  # noqa: PLC0415
+        from service.errors import ServiceError
 
         if isinstance(exc, ServiceError):
             sys.stderr.write(f"passport: {exc.detail}\n")

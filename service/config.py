@@ -111,6 +111,12 @@ def _raw_values(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
 def _check_url(value: str, *, https_only: bool) -> bool:
     parts = urlsplit(value)
     schemes = {"https"} if https_only else {"http", "https"}
@@ -146,7 +152,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     values = _raw_values(source)
     values.update(overrides)
     try:
-        settings = msgspec.convert(values, Settings, strict=False)
+        settings = msgspec.convert(values, Settings, strict=False, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
         field = _failed_field(str(exc))
         if field is None:

@@ -134,7 +134,7 @@ MODEL_MODULES = (
 
 
 def import_models() -> None:
-    import importlib  # noqa: PLC0415
+    import importlib
 
     for name in MODEL_MODULES:
         importlib.import_module(name)
@@ -142,7 +142,7 @@ def import_models() -> None:
 
 def alembic_config(url: str) -> Any:
     """An alembic Config for ``url``, found beside the package (works from any working folder)."""
-    from alembic.config import Config  # noqa: PLC0415
+    from alembic.config import Config
 
     root = Path(__file__).resolve().parent.parent
     config = Config(str(root / "alembic.ini"))
@@ -153,12 +153,12 @@ def alembic_config(url: str) -> Any:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (synchronous: call it outside a running event loop)."""
-    from alembic import command  # noqa: PLC0415
+    from alembic import command
 
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    from alembic import command  # noqa: PLC0415
+    from alembic import command
 
     command.downgrade(alembic_config(url), revision)

@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.config import Settings
 
 
-async def seed(session: AsyncSession, *, settings: Settings, scale: float, seed: int, now: dt.datetime) -> str:
+async def seed(
+    session: AsyncSession, *, settings: Settings, scale: float, seed: int, now: dt.datetime
+) -> str:
     """Seed the demo data once; a second call changes nothing. Returns a human summary."""
     return "nothing to seed yet"

@@ -20,6 +20,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -268,8 +269,42 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ServiceError: handle_service_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }
+
+
+def _problem_spec(description: str) -> Any:
+    from litestar.openapi.datastructures import ResponseSpec
+
+    return ResponseSpec(data_container=Problem, description=description, media_type=PROBLEM_JSON)
+
+
+def document_problems(app: Any) -> None:
+    """Declare in the OpenAPI document that every operation's errors are problem details.
+
+    Applied to every route handler once, here, instead of on each decorator; a handler's own
+    ``responses`` entries win.
+    """
+    from litestar.routes import HTTPRoute
+
+    common = {
+        400: "Malformed request (body is not valid JSON or form data)",
+        401: "Missing, invalid or expired access token",
+        403: "The caller's role or organisation may not do this",
+        404: "No such resource",
+        405: "Method not allowed",
+        409: "Conflicts with existing data",
+        413: "Request body larger than the configured limit",
+        415: "Unsupported content type",
+        422: "Invalid fields; `errors` names each field and the reason",
+        503: "Database unavailable; retry after the Retry-After header",
+    }
+    specs = {status: _problem_spec(text) for status, text in common.items()}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            handler.responses = {**specs, **(handler.responses or {})}

@@ -15,12 +15,25 @@ class Health(msgspec.Struct, frozen=True):
     checks: dict[str, str]
 
 
-@get("/health/live", tags=["health"], summary="The process is up", cache=False, operation_id="health_live")
+@get(
+    "/health/live",
+    tags=["health"],
+    summary="The process is up",
+    cache=False,
+    operation_id="health_live",
+    opt={"public": True},
+)
 async def live() -> Health:
     return Health("ok", {})
 
 
-@get("/health/ready", tags=["health"], summary="The registry can serve: database and keys", operation_id="health_ready")
+@get(
+    "/health/ready",
+    tags=["health"],
+    summary="The registry can serve: database and keys",
+    operation_id="health_ready",
+    opt={"public": True},
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     checks: dict[str, str] = {}
     database: Database = request.app.state.database
@@ -36,4 +49,6 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     headers = {"Cache-Control": "no-store"}
     if not ok:
         headers["Retry-After"] = "5"
-    return Response(Health("ok" if ok else "unavailable", checks), status_code=200 if ok else 503, headers=headers)
+    return Response(
+        Health("ok" if ok else "unavailable", checks), status_code=200 if ok else 503, headers=headers
+    )

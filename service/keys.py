@@ -150,7 +150,11 @@ class KeyStore:
     def create(self, purpose: Purpose, alg: Algorithm, now: dt.datetime) -> KeyMeta:
         private_key = generate(alg)
         meta = KeyMeta(
-            kid=thumbprint(private_key.public_key()), purpose=purpose, alg=alg, status="active", created_at=now
+            kid=thumbprint(private_key.public_key()),
+            purpose=purpose,
+            alg=alg,
+            status="active",
+            created_at=now,
         )
         self._write(meta, private_key)
         return meta
@@ -158,7 +162,11 @@ class KeyStore:
     def init(self, now: dt.datetime) -> list[KeyMeta]:
         """Create what is missing: one token key (ES256), credential keys ES256 and EdDSA. Idempotent."""
         self._require_passphrase()
-        wanted: list[tuple[Purpose, Algorithm]] = [("token", "ES256"), ("credential", "ES256"), ("credential", "EdDSA")]
+        wanted: list[tuple[Purpose, Algorithm]] = [
+            ("token", "ES256"),
+            ("credential", "ES256"),
+            ("credential", "EdDSA"),
+        ]
         active = {(m.purpose, m.alg) for m in self.metas() if m.status == "active"}
         return [self.create(p, a, now) for p, a in wanted if (p, a) not in active]
 
@@ -166,11 +174,15 @@ class KeyStore:
         meta = self.find(kid)
         if meta.status == "retired":
             return meta
-        retired = msgspec.structs.replace(meta, status="retired", retired_at=now, publish_until=now + publish_for)
+        retired = msgspec.structs.replace(
+            meta, status="retired", retired_at=now, publish_until=now + publish_for
+        )
         self._write(retired, None)
         return retired
 
-    def rotate(self, purpose: Purpose, alg: Algorithm, now: dt.datetime, publish_for: dt.timedelta) -> KeyMeta:
+    def rotate(
+        self, purpose: Purpose, alg: Algorithm, now: dt.datetime, publish_for: dt.timedelta
+    ) -> KeyMeta:
         """Create a new active key; the previous active key of this purpose and algorithm is retired."""
         previous = [m for m in self.metas() if m.purpose == purpose and m.alg == alg and m.status == "active"]
         created = self.create(purpose, alg, now)
@@ -213,9 +225,7 @@ class KeyStore:
                 signing.setdefault((meta.purpose, meta.alg), key)
         for purpose in PURPOSES:
             if not any(p == purpose for p, _ in signing):
-                raise KeyProblem(
-                    f"no active {purpose} key under {self.directory}: run `passport keys init`"
-                )
+                raise KeyProblem(f"no active {purpose} key under {self.directory}: run `passport keys init`")
         return KeyRing(signing=signing, published=published)
 
 

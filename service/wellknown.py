@@ -10,16 +10,30 @@ from service.keys import KeyRing
 JWKS_CACHE = "public, max-age=300, stale-while-revalidate=60"
 
 
-@get("/.well-known/jwks.json", tags=["keys"], summary="Credential-signing public keys", operation_id="jwks")
+@get(
+    "/.well-known/jwks.json",
+    tags=["keys"],
+    summary="Credential-signing public keys",
+    operation_id="jwks",
+    opt={"public": True},
+    media_type="application/jwk-set+json",
+)
 async def jwks(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     keyring: KeyRing = request.app.state.keyring
-    return Response(keyring.jwks("credential"), media_type="application/jwk-set+json", headers={"Cache-Control": JWKS_CACHE})
+    return Response(keyring.jwks("credential"), headers={"Cache-Control": JWKS_CACHE})
 
 
-@get("/oauth/jwks.json", tags=["keys"], summary="Access-token signing public keys", operation_id="oauth_jwks")
+@get(
+    "/oauth/jwks.json",
+    tags=["keys"],
+    summary="Access-token signing public keys",
+    operation_id="oauth_jwks",
+    opt={"public": True},
+    media_type="application/jwk-set+json",
+)
 async def token_jwks(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     keyring: KeyRing = request.app.state.keyring
-    return Response(keyring.jwks("token"), media_type="application/jwk-set+json", headers={"Cache-Control": JWKS_CACHE})
+    return Response(keyring.jwks("token"), headers={"Cache-Control": JWKS_CACHE})
 
 
 @get(
@@ -27,6 +41,7 @@ async def token_jwks(request: Request[Any, Any, Any]) -> Response[dict[str, Any]
     tags=["keys"],
     summary="OAuth 2.0 authorization server metadata (RFC 8414)",
     operation_id="oauth_metadata",
+    opt={"public": True},
 )
 async def oauth_metadata(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     base: str = request.app.state.settings.issuer

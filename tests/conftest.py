@@ -8,7 +8,7 @@ migrations once per backend, and each test runs inside a transaction that is rol
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -72,7 +72,9 @@ class ConnectionDatabase(Database):
         self._connection = connection
 
     def session(self) -> AsyncSession:
-        return AsyncSession(bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        return AsyncSession(
+            bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
 
     async def dispose(self) -> None:
         return None
@@ -118,10 +120,15 @@ def app(settings: Settings, database: ConnectionDatabase, keyring: KeyRing) -> L
     return create_app(settings, database=database, keyring=keyring)
 
 
+def asgi_transport(app: Litestar) -> httpx.ASGITransport:
+    """httpx's ASGI transport on a Litestar app (httpx types the app loosely)."""
+    return httpx.ASGITransport(app=cast(Any, app))
+
+
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP to the app in the test's own event loop (asyncpg connections belong to one loop)."""
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         yield client
 

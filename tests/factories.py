@@ -52,7 +52,9 @@ async def create_client(
     return created
 
 
-def bearer(app: Litestar, role: auth.Role, organisation: str | None, subject: str = "test-client") -> dict[str, str]:
+def bearer(
+    app: Litestar, role: auth.Role, organisation: str | None, subject: str = "test-client"
+) -> dict[str, str]:
     """Headers with an access token for a principal (the client must exist for the token to pass)."""
     tokens: auth.TokenService = app.state.tokens
     principal = auth.Principal(subject=subject, kind="client", role=role, organisation=organisation)

@@ -21,7 +21,11 @@ async def test_token(client: httpx.AsyncClient, session: AsyncSession) -> None:
     created = await create_client(session, Role.ISSUER, "RRK")
     r = await client.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": created.client_id, "client_secret": created.client_secret},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": created.client_id,
+            "client_secret": created.client_secret,
+        },
     )
     assert r.status_code == 200, r.text
     assert r.json()["token_type"] == "Bearer"

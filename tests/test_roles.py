@@ -1,0 +1,111 @@
+"""Least privilege: every route is guarded or deliberately public, and each role reaches only its routes.
+
+``EXPECTED`` is the reviewed permission matrix. A new route, or a changed guard, fails here until the
+matrix is updated, so every change of who-may-do-what is a visible decision.
+"""
+
+import re
+import uuid
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth import ALL_ROLES, Role
+from tests.factories import client_headers, create_organisation
+
+ADM, ISS, COO, HOL = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.HOLDER
+EVERYONE = frozenset(ALL_ROLES)
+
+EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
+    ("GET", "/api/v1/organisations"): EVERYONE,
+    ("POST", "/api/v1/organisations"): frozenset({ADM}),
+    ("GET", "/api/v1/organisations/{code:str}"): EVERYONE,
+    ("POST", "/api/v1/organisations/import"): frozenset({ADM}),
+    ("GET", "/api/v1/people"): frozenset({ADM, ISS, COO}),
+    ("POST", "/api/v1/people"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/people/import"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/people/{person_id:uuid}"): frozenset({ADM, ISS, COO, HOL}),
+    ("GET", "/api/v1/people/{person_id:uuid}/employments"): frozenset({ADM, ISS, COO}),
+    ("GET", "/api/v1/employments"): frozenset({ADM, ISS, COO}),
+    ("POST", "/api/v1/employments"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/employments/import"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/employments/{employment_id:uuid}"): frozenset({ADM, ISS, COO}),
+}
+
+
+def _guarded_routes(app: Litestar) -> dict[tuple[str, str], frozenset[Role] | None]:
+    """(method, path) -> roles let through by its guard; None when public or without a role guard."""
+    found: dict[tuple[str, str], frozenset[Role] | None] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                if method in {"OPTIONS", "HEAD"}:
+                    continue
+                roles: frozenset[Role] | None = None
+                for guard in handler.resolve_guards():
+                    allowed = getattr(guard, "allowed_roles", None)
+                    if allowed is not None:
+                        roles = allowed if roles is None else roles & allowed
+                if handler.opt.get("public"):
+                    _PUBLIC.add((method, route.path))
+                    roles = None
+                found[(method, route.path)] = roles
+    return found
+
+
+_PUBLIC: set[tuple[str, str]] = set()
+"""Routes whose handler is marked ``opt={'public': True}``."""
+
+
+def test_every_route_is_guarded_or_public(app: Litestar) -> None:
+    routes = _guarded_routes(app)
+    unguarded = [
+        f"{method} {path}"
+        for (method, path), roles in routes.items()
+        if roles is None and not path.startswith("/schema") and (method, path) not in _PUBLIC
+    ]
+    assert unguarded == [], "routes without a role guard and not declared public"
+    assert not [key for key in _PUBLIC if key[1].startswith("/api/")], "no API route may be public"
+
+
+def test_guards_match_the_reviewed_matrix(app: Litestar) -> None:
+    guarded = {key: roles for key, roles in _guarded_routes(app).items() if roles is not None}
+    api = {key: roles for key, roles in guarded.items() if key[1].startswith("/api/")}
+    assert api == EXPECTED
+
+
+def _concrete(path: str) -> str:
+    path = re.sub(r"\{[a-z_]+:uuid\}", str(uuid.UUID(int=0)), path)
+    return re.sub(r"\{[a-z_]+:str\}", "ZZZ", path)
+
+
+@pytest.mark.parametrize("role", ALL_ROLES, ids=[r.value for r in ALL_ROLES])
+async def test_each_role_reaches_only_its_routes(
+    role: Role, app: Litestar, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await create_organisation(session, "RZZ")
+    headers = await client_headers(session, app, role, None if role is Role.ADMIN else "RZZ")
+    refused: list[tuple[str, str]] = []
+    let_through: list[tuple[str, str]] = []
+    for method, path in EXPECTED:
+        response = await client.request(
+            method, _concrete(path), headers=headers, json={} if method == "POST" else None
+        )
+        assert response.status_code != 401, f"{method} {path}: a valid token was not accepted"
+        denied_by_role = response.status_code == 403 and response.json().get("code") == "role_not_allowed"
+        (refused if denied_by_role else let_through).append((method, path))
+        assert response.status_code < 500, f"{method} {path} as {role.value}: {response.status_code}"
+    assert set(let_through) == {key for key, roles in EXPECTED.items() if role in roles}
+    assert set(refused) == {key for key, roles in EXPECTED.items() if role not in roles}
+
+
+async def test_no_token_is_refused_everywhere(client: httpx.AsyncClient) -> None:
+    for method, path in EXPECTED:
+        response = await client.request(method, _concrete(path))
+        assert response.status_code == 401, f"{method} {path}"
+        assert response.headers["www-authenticate"].startswith("Bearer")
