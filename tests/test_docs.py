@@ -1,0 +1,36 @@
+"""The README and the architecture notes stay true to the code."""
+
+import re
+from pathlib import Path
+
+from service.config import describe
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_configuration_table_names_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [variable for variable, _, _ in describe() if f"| `{variable}` |" not in readme]
+    assert missing == []
+
+
+def test_where_to_make_a_change_map_points_at_files_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Where to make a change", 1)[1].split("\n## ", 1)[0]
+    paths = re.findall(r"`((?:service|tests|bench|migrations)/[^`]*)`", section)
+    assert paths, "the map names no files"
+    missing = []
+    for path in paths:
+        if "{" in path:
+            stem, names = path.split("{", 1)
+            candidates = [stem + name + names.split("}", 1)[1] for name in names.split("}", 1)[0].split(",")]
+        else:
+            candidates = [path]
+        missing += [c for c in candidates if not (ROOT / c).exists()]
+    assert missing == []
+
+
+def test_architecture_notes_exist_and_name_every_domain_folder() -> None:
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    domains = [p.name for p in (ROOT / "service").iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    assert [d for d in domains if f"service/{d}/" not in text] == []
