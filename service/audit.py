@@ -6,10 +6,11 @@ at that point; ``passport audit verify`` finds the first broken link. The table 
 delete path in the code, and database triggers (see the migration) refuse UPDATE and DELETE.
 """
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import msgspec
@@ -18,7 +19,7 @@ from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.types import Scope
 from sqlalchemy import BigInteger, Integer, String, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -103,18 +104,30 @@ async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
     return event
 
 
-async def append_retrying(sessions: Any, entry: Entry, attempts: int = 3) -> None:
-    """Append in a transaction of its own (for refused requests), retrying a lost race for a place."""
+def _lost_race(exc: IntegrityError | OperationalError) -> bool:
+    """Another appender took the place (unique ``prev_hash``) or held SQLite's write lock."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return "locked" in str(exc.orig).lower()
+
+
+async def append_retrying(sessions: Any, entry: Entry, attempts: int = 8) -> None:
+    """Append in a transaction of its own (for refused requests), retrying a lost race for a place.
+
+    On SQLite a transaction that has read cannot wait for the write lock (the busy timeout does not
+    apply), so a concurrent writer shows up as "database is locked": back off and try again.
+    """
     for attempt in range(attempts):
         async with sessions() as session:
             try:
                 await append(session, entry)
                 await session.commit()
                 return
-            except IntegrityError:
+            except (IntegrityError, OperationalError) as exc:
                 await session.rollback()
-                if attempt == attempts - 1:
+                if attempt == attempts - 1 or not _lost_race(exc):
                     raise
+        await asyncio.sleep(0.02 * 2**attempt)
 
 
 class Break(msgspec.Struct, frozen=True):
@@ -122,6 +135,38 @@ class Break(msgspec.Struct, frozen=True):
 
     event_id: int
     reason: str
+
+
+def check_link(event_id: int, entry: Entry, prev_hash: str, hash_: str, expected_prev: str) -> Break | None:
+    """Whether one stored event follows ``expected_prev`` and its contents match its hash."""
+    if prev_hash != expected_prev:
+        return Break(event_id, "its previous-hash does not match the event before it")
+    if event_hash(entry, prev_hash) != hash_:
+        return Break(event_id, "its contents do not match its hash")
+    return None
+
+
+def first_break(events: Iterable[tuple[int, Entry, str, str]]) -> Break | None:
+    """The first broken link among ``(id, entry, prev_hash, hash)`` in chain order, or None (pure)."""
+    expected = GENESIS
+    for event_id, entry, prev_hash, hash_ in events:
+        broken = check_link(event_id, entry, prev_hash, hash_, expected)
+        if broken is not None:
+            return broken
+        expected = hash_
+    return None
+
+
+def entry_of(event: AuditEvent) -> Entry:
+    return Entry(
+        at=event.at,
+        actor=event.actor,
+        organisation=event.organisation,
+        action=event.action,
+        subject=event.subject,
+        request_id=event.request_id,
+        outcome=event.outcome,
+    )
 
 
 async def _events(session: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEvent]:
@@ -145,19 +190,9 @@ async def verify_chain(session: AsyncSession) -> tuple[int, Break | None]:
     count = 0
     async for event in _events(session):
         count += 1
-        if event.prev_hash != prev:
-            return count, Break(event.id, "its previous-hash does not match the event before it")
-        entry = Entry(
-            at=event.at,
-            actor=event.actor,
-            organisation=event.organisation,
-            action=event.action,
-            subject=event.subject,
-            request_id=event.request_id,
-            outcome=event.outcome,
-        )
-        if event_hash(entry, prev) != event.hash:
-            return count, Break(event.id, "its contents do not match its hash")
+        broken = check_link(event.id, entry_of(event), event.prev_hash, event.hash, prev)
+        if broken is not None:
+            return count, broken
         prev = event.hash
     return count, None
 

@@ -92,10 +92,16 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- keys
 
 
+def _publish_for(settings: Settings, purpose: str) -> dt.timedelta:
+    """How long a retired key stays published: as long as the longest-lived thing it signed."""
+    if purpose == "token":  # access tokens and web sessions, not credentials
+        return dt.timedelta(seconds=max(settings.access_token_lifetime, settings.session_lifetime))
+    return dt.timedelta(days=settings.credential_lifetime_days)
+
+
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
     store = _key_store(settings)
     now = utcnow()
-    publish_for = dt.timedelta(days=settings.credential_lifetime_days)
     if args.action == "init":
         created = store.init(now)
         for meta in created:
@@ -103,10 +109,10 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
         if not created:
             _out("keys already present; nothing created")
     elif args.action == "rotate":
-        meta = store.rotate(args.purpose, args.alg, now, publish_for)
+        meta = store.rotate(args.purpose, args.alg, now, _publish_for(settings, args.purpose))
         _out(f"created {meta.purpose} key {meta.alg} {meta.kid}; the previous one is retired")
     elif args.action == "retire":
-        meta = store.retire(args.kid, now, publish_for)
+        meta = store.retire(args.kid, now, _publish_for(settings, store.find(args.kid).purpose))
         _out(f"retired {meta.kid}; published until {meta.publish_until:%Y-%m-%d %H:%M}Z")
     else:
         _out(f"{'kid':<44} {'purpose':<10} {'alg':<6} {'status':<8} {'created':<17} published until")
@@ -143,6 +149,48 @@ def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
         for c in clients:
             status = "revoked" if c.revoked_at else "active"
             _out(f"{c.client_id:<40} {c.role:<12} {c.organisation_code or '-':<12} {status:<8} {c.name}")
+
+
+# ---------------------------------------------------------------- users
+
+
+def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
+    """People who sign in to web pages: provisioned here, bound to the identity provider at first sign-in."""
+    import uuid
+
+    from service.auth import Role
+    from service.web import service as users
+
+    now = utcnow()
+    if args.action == "create":
+        try:
+            person_id = uuid.UUID(args.person_id) if args.person_id else None
+        except ValueError:
+            raise CommandError(f"--person-id {args.person_id!r} is not a person id (a UUID)") from None
+        user = _run_with_session(
+            settings,
+            lambda s: users.create_user(
+                s,
+                email=args.email,
+                name=args.name,
+                role=Role(args.role),
+                organisation_code=args.organisation,
+                person_id=person_id,
+                now=now,
+            ),
+        )
+        _out(f"created {user.email} ({user.role}): sign-in binds it to the provider account")
+    elif args.action == "disable":
+        user = _run_with_session(settings, lambda s: users.disable_user(s, args.email, now))
+        _out(f"disabled {user.email}")
+    else:
+        rows = _run_with_session(settings, users.list_users)
+        _out(f"{'email':<40} {'role':<12} {'organisation':<12} {'status':<9} {'bound':<6} name")
+        for u in rows:
+            status = "disabled" if u.disabled_at else ("demo" if u.demo else "active")
+            bound = "yes" if u.oidc_subject else "no"
+            organisation = u.organisation_code or "-"
+            _out(f"{u.email:<40} {u.role:<12} {organisation:<12} {status:<9} {bound:<6} {u.display_name}")
 
 
 # ---------------------------------------------------------------- audit
@@ -218,6 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = clients_sub.add_parser("revoke", help="revoke a client at once")
     revoke.add_argument("client_id")
     clients.set_defaults(func=cmd_clients)
+
+    users = sub.add_parser("users", help="people who sign in to web pages")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add_user = users_sub.add_parser("create", help="provision a person's account (bound at first sign-in)")
+    add_user.add_argument("--email", required=True, help="the email the identity provider verifies for them")
+    add_user.add_argument("--name", required=True)
+    add_user.add_argument(
+        "--role", required=True, choices=["holder", "issuer", "verifier", "coordinator", "analyst", "admin"]
+    )
+    add_user.add_argument("--organisation", help="ODS code of the user's organisation (all roles but admin)")
+    add_user.add_argument("--person-id", help="holders only: the id of their person record")
+    users_sub.add_parser("list", help="list users")
+    disable = users_sub.add_parser("disable", help="disable a user at once (their sessions end too)")
+    disable.add_argument("email")
+    users.set_defaults(func=cmd_users)
 
     audit = sub.add_parser("audit", help="audit log")
     audit_sub = audit.add_subparsers(dest="action", required=True)

@@ -97,7 +97,7 @@ def _raw_values(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for field in _fields():
         raw = env.get(_variable(field))
-        if raw is None or raw == "":
+        if raw is None or not raw.strip():  # empty or blank: not set
             continue
         if field == "demo_mode":
             lowered = raw.strip().lower()
@@ -130,12 +130,16 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(_variable("public_base_url"), _EXPECTED["public_base_url"])
     if settings.key_passphrase is not None and len(settings.key_passphrase) < 12:
         raise ConfigError(_variable("key_passphrase"), _EXPECTED["key_passphrase"])
+    for field in ("var_dir", "keys_dir"):
+        folder: Path = getattr(settings, field)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(_variable(field), _EXPECTED[field] + f" ({folder} is not a folder)")
     if settings.oidc_issuer is not None:
         localhost = urlsplit(settings.oidc_issuer).hostname in {"127.0.0.1", "localhost", "::1"}
         if not _check_url(settings.oidc_issuer, https_only=not localhost):
             raise ConfigError(_variable("oidc_issuer"), _EXPECTED["oidc_issuer"])
         for field in ("oidc_client_id", "oidc_client_secret"):
-            if getattr(settings, field) is None:
+            if not getattr(settings, field):
                 raise ConfigError(_variable(field), "required when PASSPORT_OIDC_ISSUER is set")
 
 

@@ -37,8 +37,16 @@ class FieldError(msgspec.Struct, frozen=True):
     reason: str
 
 
+class RowError(msgspec.Struct, frozen=True):
+    """One problem in an uploaded file: its line (header = 1), the column (None: the whole row), why."""
+
+    row: int
+    column: str | None
+    reason: str
+
+
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
-    """RFC 9457 problem details, with ``code``, ``request_id`` and ``errors`` as extension members."""
+    """RFC 9457 problem details; ``code``, ``request_id``, ``errors``, ``rows`` are extension members."""
 
     type: str
     title: str
@@ -50,6 +58,8 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: list[FieldError] | None = None
     error: str | None = None
     """RFC 6749 error code, present on OAuth endpoints so OAuth clients understand the failure."""
+    rows: list[RowError] | None = None
+    """Row-by-row report of a refused file import (set by errors carrying ``rows``)."""
 
 
 class ServiceError(Exception):
@@ -167,6 +177,7 @@ def _problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
     oauth_error: str | None = None,
+    rows: list[RowError] | None = None,
 ) -> Response[Problem]:
     code = code or _CODES.get(status, "error")
     problem = Problem(
@@ -179,6 +190,7 @@ def _problem_response(
         request_id=request.scope.get("state", {}).get("request_id"),
         errors=errors,
         error=oauth_error,
+        rows=rows,
     )
     return Response(problem, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -211,6 +223,7 @@ def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> 
         errors=exc.errors,
         headers=exc.headers,
         oauth_error=getattr(exc, "oauth_error", None),
+        rows=getattr(exc, "rows", None),
     )
 
 

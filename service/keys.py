@@ -167,7 +167,11 @@ class KeyStore:
             ("credential", "ES256"),
             ("credential", "EdDSA"),
         ]
-        active = {(m.purpose, m.alg) for m in self.metas() if m.status == "active"}
+        existing = [m for m in self.metas() if m.status == "active"]
+        # A wrong passphrase must not add keys that the existing ones cannot be opened beside.
+        for meta in existing:
+            self.load_private(meta)
+        active = {(m.purpose, m.alg) for m in existing}
         return [self.create(p, a, now) for p, a in wanted if (p, a) not in active]
 
     def retire(self, kid: str, now: dt.datetime, publish_for: dt.timedelta) -> KeyMeta:
@@ -185,6 +189,8 @@ class KeyStore:
     ) -> KeyMeta:
         """Create a new active key; the previous active key of this purpose and algorithm is retired."""
         previous = [m for m in self.metas() if m.purpose == purpose and m.alg == alg and m.status == "active"]
+        for meta in previous:
+            self.load_private(meta)  # refuse a wrong passphrase before changing anything
         created = self.create(purpose, alg, now)
         for meta in previous:
             self.retire(meta.kid, now, publish_for)
@@ -223,9 +229,11 @@ class KeyStore:
             published.append(key)
             if meta.status == "active":
                 signing.setdefault((meta.purpose, meta.alg), key)
-        for purpose in PURPOSES:
-            if not any(p == purpose for p, _ in signing):
-                raise KeyProblem(f"no active {purpose} key under {self.directory}: run `passport keys init`")
+        # Access tokens and sessions are signed only with ES256 (auth.ACCESS_TOKEN_ALGORITHMS).
+        if ("token", "ES256") not in signing:
+            raise KeyProblem(f"no active token ES256 key under {self.directory}: run `passport keys init`")
+        if not any(p == "credential" for p, _ in signing):
+            raise KeyProblem(f"no active credential key under {self.directory}: run `passport keys init`")
         return KeyRing(signing=signing, published=published)
 
 

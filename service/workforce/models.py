@@ -66,7 +66,9 @@ class Employment(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"))
-    organisation_code: Mapped[str] = mapped_column(String(10), ForeignKey("organisations.code", ondelete="RESTRICT"))
+    organisation_code: Mapped[str] = mapped_column(
+        String(10), ForeignKey("organisations.code", ondelete="RESTRICT")
+    )
     role: Mapped[str] = mapped_column(String(100))
     staff_group: Mapped[str] = mapped_column(String(30))
     specialty: Mapped[str | None] = mapped_column(String(60))

@@ -1,0 +1,193 @@
+"""Every SQL query of the workforce domain (SQLite and PostgreSQL alike)."""
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.workforce.models import Employment, Organisation, Person
+
+CHUNK: Final = 1000
+"""Values per ``IN (...)`` list: far below SQLite's and asyncpg's limits on bound parameters."""
+
+V = TypeVar("V")
+M = TypeVar("M")
+
+
+def _literal(values: list[Any]) -> BindParameter[Any]:
+    """An ``IN`` list rendered as literals: PostgreSQL plans each lookup with the table as it is now.
+
+    With bound parameters, asyncpg's prepared statements let PostgreSQL keep a generic plan made while
+    the table was empty (a sequential scan); after a large import that plan made lookups 100x slower.
+    Only validated codes, GMC numbers and UUIDs are ever passed here.
+    """
+    return bindparam("values", values, expanding=True, literal_execute=True)
+
+
+def _chunks(values: Iterable[V], size: int = CHUNK) -> Iterator[list[V]]:
+    batch: list[V] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _page(session: AsyncSession, stmt: Select[M], limit: int, offset: int) -> tuple[list[M], bool]:
+    """Up to ``limit`` rows from ``offset`` and whether more follow."""
+    rows = list((await session.scalars(stmt.limit(limit + 1).offset(offset))).all())
+    return rows[:limit], len(rows) > limit
+
+
+# ---------------------------------------------------------------- organisations
+
+
+async def get_organisation(session: AsyncSession, code: str) -> Organisation | None:
+    return await session.get(Organisation, code)
+
+
+async def organisation_kinds(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
+    """``{code: kind}`` of those of ``codes`` that exist."""
+    kinds: dict[str, str] = {}
+    for batch in _chunks(sorted(set(codes))):
+        result = await session.execute(
+            select(Organisation.code, Organisation.kind).where(Organisation.code.in_(_literal(batch)))
+        )
+        kinds.update({code: kind for code, kind in result})
+    return kinds
+
+
+async def list_organisations(
+    session: AsyncSession, *, kind: str | None, parent: str | None, limit: int, offset: int
+) -> tuple[list[Organisation], bool]:
+    stmt = select(Organisation).order_by(Organisation.code)
+    if kind is not None:
+        stmt = stmt.where(Organisation.kind == kind)
+    if parent is not None:
+        stmt = stmt.where(Organisation.parent_code == parent)
+    return await _page(session, stmt, limit, offset)
+
+
+async def add(session: AsyncSession, record: Organisation | Person | Employment) -> None:
+    session.add(record)
+    await session.flush()
+
+
+async def insert_many(
+    session: AsyncSession, model: type[Organisation | Person | Employment], rows: Sequence[dict[str, Any]]
+) -> None:
+    """One executemany-style INSERT for all ``rows`` (dicts of column values)."""
+    if rows:
+        await session.execute(insert(model), list(rows))
+
+
+# ---------------------------------------------------------------- people
+
+
+async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person | None:
+    return await session.get(Person, person_id)
+
+
+async def existing_person_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for batch in _chunks(set(ids)):
+        found.update((await session.scalars(select(Person.id).where(Person.id.in_(_literal(batch))))).all())
+    return found
+
+
+async def people_by_gmc(session: AsyncSession, numbers: Iterable[str]) -> dict[str, uuid.UUID]:
+    """``{gmc_number: person id}`` of those of ``numbers`` that are registered."""
+    found: dict[str, uuid.UUID] = {}
+    for batch in _chunks(sorted(set(numbers))):
+        result = await session.execute(
+            select(Person.gmc_number, Person.id).where(Person.gmc_number.in_(_literal(batch)))
+        )
+        found.update({number: person_id for number, person_id in result if number is not None})
+    return found
+
+
+def _employed_at(organisation: str) -> ColumnElement[bool]:
+    return exists().where(Employment.person_id == Person.id, Employment.organisation_code == organisation)
+
+
+async def has_employment_at(session: AsyncSession, person_id: uuid.UUID, organisation: str) -> bool:
+    stmt = select(Employment.id).where(
+        Employment.person_id == person_id, Employment.organisation_code == organisation
+    )
+    return await session.scalar(stmt.limit(1)) is not None
+
+
+async def list_people(
+    session: AsyncSession,
+    *,
+    gmc_number: str | None,
+    employed_at: Sequence[str],
+    grade: str | None,
+    specialty: str | None,
+    training_only: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[Person], bool]:
+    """People matching every filter; ``employed_at``: organisations they must have (had) employment at."""
+    stmt = select(Person).order_by(Person.family_name, Person.given_name, Person.id)
+    if gmc_number is not None:
+        stmt = stmt.where(Person.gmc_number == gmc_number)
+    for organisation in employed_at:
+        stmt = stmt.where(_employed_at(organisation))
+    if grade is not None:
+        stmt = stmt.where(Person.grade == grade)
+    if specialty is not None:
+        stmt = stmt.where(Person.specialty == specialty)
+    if training_only:
+        stmt = stmt.where(Person.grade != "other")
+    return await _page(session, stmt, limit, offset)
+
+
+# ---------------------------------------------------------------- employments
+
+
+async def get_employment(session: AsyncSession, employment_id: uuid.UUID) -> Employment | None:
+    return await session.get(Employment, employment_id)
+
+
+async def employment_keys(
+    session: AsyncSession, person_ids: Iterable[uuid.UUID]
+) -> set[tuple[str, str, str, str]]:
+    """``(person id, organisation, role, start date)`` of every employment of these people."""
+    keys: set[tuple[str, str, str, str]] = set()
+    columns = (Employment.person_id, Employment.organisation_code, Employment.role, Employment.start_date)
+    for batch in _chunks(set(person_ids)):
+        result = await session.execute(select(*columns).where(Employment.person_id.in_(_literal(batch))))
+        keys.update((str(p), o, r, s.isoformat()) for p, o, r, s in result)
+    return keys
+
+
+async def list_employments(
+    session: AsyncSession,
+    *,
+    organisations: Sequence[str],
+    person_id: uuid.UUID | None,
+    current_on: dt.date | None,
+    training_only: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[Employment], bool]:
+    """Employments matching every filter; ``current_on``: those that started and had not ended that day."""
+    stmt = select(Employment).order_by(Employment.start_date, Employment.id)
+    for organisation in organisations:
+        stmt = stmt.where(Employment.organisation_code == organisation)
+    if person_id is not None:
+        stmt = stmt.where(Employment.person_id == person_id)
+    if current_on is not None:
+        stmt = stmt.where(
+            Employment.start_date <= current_on,
+            or_(Employment.end_date.is_(None), Employment.end_date >= current_on),
+        )
+    if training_only:
+        stmt = stmt.where(Employment.person_id.in_(select(Person.id).where(Person.grade != "other")))
+    return await _page(session, stmt, limit, offset)

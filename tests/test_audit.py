@@ -1,0 +1,264 @@
+"""The hash-chained audit log (service/audit.py): links, tamper detection, refusals, races, requests."""
+
+import asyncio
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import (
+    GENESIS,
+    AuditEvent,
+    Break,
+    Entry,
+    append,
+    append_retrying,
+    entry_of,
+    event_hash,
+    first_break,
+    verify_chain,
+)
+from service.auth import Role
+from service.db import Database, make_engine, upgrade
+from tests.factories import create_client, create_organisation
+
+T0 = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+CONTENTS = "its contents do not match its hash"
+LINK = "its previous-hash does not match the event before it"
+
+Chain = list[tuple[int, Entry, str, str]]
+
+
+def entry(n: int, *, actor: str | None = None) -> Entry:
+    return Entry(
+        at=T0 + dt.timedelta(seconds=n, microseconds=n),
+        actor=actor or f"issuer-rrk-{n:04d}",
+        organisation="RRK" if n % 2 else None,
+        action="POST oauth_token",
+        subject=f"/api/v1/people/{n}",
+        request_id=f"request-{n:08d}",
+        outcome="success" if n % 3 else "denied 401",
+    )
+
+
+def chain(length: int) -> Chain:
+    events: Chain = []
+    prev = GENESIS
+    for n in range(1, length + 1):
+        item = entry(n)
+        digest = event_hash(item, prev)
+        events.append((n, item, prev, digest))
+        prev = digest
+    return events
+
+
+def altered(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return value + dt.timedelta(microseconds=1)
+    if value is None:
+        return "X99"
+    assert isinstance(value, str)
+    return value + "."
+
+
+# ---------------------------------------------------------------- the chain, without a database
+
+
+def test_an_untouched_chain_has_no_break() -> None:
+    events = chain(6)
+    assert first_break(events) is None
+    assert events[0][2] == GENESIS
+    assert all(events[i][2] == events[i - 1][3] for i in range(1, len(events)))
+
+
+@pytest.mark.parametrize("field", Entry.__struct_fields__)
+def test_changing_any_field_of_any_event_breaks_the_chain_at_that_event(field: str) -> None:
+    events = chain(5)
+    for position in range(len(events)):
+        event_id, item, prev, digest = events[position]
+        changed = msgspec.structs.replace(item, **{field: altered(getattr(item, field))})
+        tampered = [*events[:position], (event_id, changed, prev, digest), *events[position + 1 :]]
+        assert first_break(tampered) == Break(event_id, CONTENTS)
+
+
+def test_rewriting_an_event_and_its_hash_breaks_the_link_of_the_next_one() -> None:
+    events = chain(4)
+    event_id, item, prev, _ = events[1]
+    forged = msgspec.structs.replace(item, outcome="success", actor="someone-else")
+    tampered = [events[0], (event_id, forged, prev, event_hash(forged, prev)), *events[2:]]
+    assert first_break(tampered) == Break(3, LINK)
+
+
+def test_a_removed_event_breaks_the_chain_at_the_one_after_it() -> None:
+    events = chain(4)
+    assert first_break([events[0], *events[2:]]) == Break(3, LINK)
+    assert first_break(events[1:]) == Break(2, LINK)
+
+
+def test_swapped_events_break_the_chain() -> None:
+    events = chain(4)
+    assert first_break([events[0], events[2], events[1], events[3]]) == Break(3, LINK)
+
+
+def test_the_hash_does_not_depend_on_the_time_zone_of_the_timestamp() -> None:
+    item = entry(1)
+    elsewhere = msgspec.structs.replace(item, at=item.at.astimezone(dt.timezone(dt.timedelta(hours=5))))
+    assert event_hash(elsewhere, GENESIS) == event_hash(item, GENESIS)
+
+
+def test_moving_text_between_fields_changes_the_hash() -> None:
+    item = msgspec.structs.replace(entry(1), actor="ab", action="c")
+    moved = msgspec.structs.replace(item, actor="a", action="bc")
+    assert event_hash(moved, GENESIS) != event_hash(item, GENESIS)
+
+
+# ---------------------------------------------------------------- the chain in the database
+
+
+async def last_hash(session: AsyncSession) -> str:
+    found = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    return found or GENESIS
+
+
+async def test_appended_events_form_a_chain_that_verifies(session: AsyncSession) -> None:
+    before = await last_hash(session)
+    count_before = await session.scalar(select(func.count()).select_from(AuditEvent))
+    stored = [await append(session, entry(n)) for n in range(1, 4)]
+    assert stored[0].prev_hash == before
+    assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]
+    for n, event in enumerate(stored, start=1):
+        assert event.hash == event_hash(entry(n), event.prev_hash)
+    session.expunge_all()
+    assert await verify_chain(session) == ((count_before or 0) + 3, None)
+
+
+async def test_the_database_refuses_update_and_delete_of_audit_events(session: AsyncSession) -> None:
+    """Needs the append-only triggers of migration 0002."""
+    event = await append(session, entry(1))
+    statements = [
+        "UPDATE audit_events SET outcome = 'success', actor = 'someone-else' WHERE id = :id",
+        "DELETE FROM audit_events WHERE id = :id",
+    ]
+    for statement in statements:
+        with pytest.raises(DBAPIError):
+            async with session.begin_nested():
+                await session.execute(text(statement), {"id": event.id})
+    select_row = text("SELECT actor, outcome FROM audit_events WHERE id = :id")
+    row = (await session.execute(select_row, {"id": event.id})).one()
+    assert tuple(row) == (entry(1).actor, entry(1).outcome)
+
+
+async def test_two_events_cannot_follow_the_same_hash(session: AsyncSession) -> None:
+    event = await append(session, entry(1))
+    duplicate = {
+        "at": T0,
+        "actor": "racer",
+        "organisation": None,
+        "action": "POST x",
+        "subject": "/x",
+        "request_id": None,
+        "outcome": "success",
+        "prev_hash": event.prev_hash,
+        "hash": secrets.token_hex(32),
+    }
+    with pytest.raises(IntegrityError):
+        async with session.begin_nested():
+            await session.execute(insert(AuditEvent).values(**duplicate))
+
+
+@pytest.fixture
+def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, for committed work (the shared one is rolled back per test)."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"passport_audit_{secrets.token_hex(4)}"
+
+    async def run(statement: str) -> None:
+        engine = make_engine(database_url, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+async def test_concurrent_appenders_wait_for_each_other_and_never_share_a_place(
+    own_database_url: str,
+) -> None:
+    database = Database(make_engine(own_database_url, pool_size=2))
+    try:
+        async with database.session() as first:
+            await append(first, entry(1, actor="first"))  # holds the place until it commits
+            second = asyncio.create_task(append_retrying(database.session, entry(2, actor="second")))
+            await asyncio.sleep(0.1)
+            assert not second.done(), "the second appender must wait for the first to commit"
+            await first.commit()
+        await asyncio.wait_for(second, timeout=15)
+        async with database.session() as check:
+            rows = (await check.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+            assert [row.actor for row in rows] == ["first", "second"]
+            assert rows[0].prev_hash == GENESIS
+            assert rows[1].prev_hash == rows[0].hash
+            assert await verify_chain(check) == (2, None)
+    finally:
+        await database.dispose()
+
+
+# ---------------------------------------------------------------- requests are audited
+
+
+async def events_of(session: AsyncSession, response: httpx.Response) -> list[AuditEvent]:
+    request_id = response.headers["x-request-id"]
+    return list((await session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id))).all())
+
+
+async def test_token_requests_granted_and_refused_are_each_audited_once(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await create_organisation(session, "RRK")
+    created = await create_client(session, Role.ISSUER, "RRK")
+    form = {"grant_type": "client_credentials", "client_id": created.client_id}
+    granted = await client.post("/oauth/token", data={**form, "client_secret": created.client_secret})
+    refused = await client.post(
+        "/oauth/token",
+        data={**form, "client_secret": "wrong"},
+        headers={"X-Request-ID": "caller-chosen-id-42"},
+    )
+    assert (granted.status_code, refused.status_code) == (200, 401)
+    assert refused.headers["x-request-id"] == "caller-chosen-id-42"
+    for response, outcome in ((granted, "success"), (refused, "denied 401")):
+        events = await events_of(session, response)
+        assert len(events) == 1, response.text
+        event = events[0]
+        assert (event.actor, event.action, event.outcome) == (created.client_id, "POST oauth_token", outcome)
+        assert event.subject == "/oauth/token"
+        assert event.request_id == response.headers["x-request-id"]
+        assert created.client_secret not in msgspec.json.encode(entry_of(event)).decode()
+    session.expunge_all()
+    assert (await verify_chain(session))[1] is None
+
+
+async def test_reads_are_not_audited(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    response = await client.get("/oauth/jwks.json")
+    assert response.status_code == 200
+    assert await events_of(session, response) == []
+

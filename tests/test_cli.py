@@ -1,0 +1,260 @@
+"""The ``passport`` command in-process (service/cli.py): db, keys, clients, audit."""
+
+import asyncio
+import datetime as dt
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar import Litestar, get
+
+from service import auth
+from service.app import create_app
+from service.cli import main
+from service.config import load_settings
+from service.db import upgrade
+from service.keys import KeyStore
+from tests.conftest import asgi_transport
+
+PASSPHRASE = "cli-test-passphrase"
+BASE_URL = "http://registry.test"
+
+
+@dataclass(frozen=True)
+class Env:
+    root: Path
+    db_path: Path
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    def store(self) -> KeyStore:
+        return KeyStore(self.keys_dir, PASSPHRASE)
+
+    def sql(self, statement: str) -> list[tuple[object, ...]]:
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(statement).fetchall()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    for name in list(os.environ):
+        if name.startswith("PASSPORT_") and not name.startswith("PASSPORT_TEST_"):
+            monkeypatch.delenv(name)
+    db_path = tmp_path / "passport.db"
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", f"sqlite+aiosqlite:///{db_path}")
+    monkeypatch.setenv("PASSPORT_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("PASSPORT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("PASSPORT_KEY_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("PASSPORT_PUBLIC_BASE_URL", BASE_URL)
+    monkeypatch.setenv("PASSPORT_LOG_LEVEL", "WARNING")
+    return Env(root=tmp_path, db_path=db_path)
+
+
+@pytest.fixture
+def migrated(env: Env) -> Env:
+    upgrade(f"sqlite+aiosqlite:///{env.db_path}")
+    return env
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---------------------------------------------------------------- db
+
+
+def test_db_upgrade_is_idempotent(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "db", "upgrade")[:2] == (0, "database at head\n")
+    tables = env.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    version = env.sql("SELECT version_num FROM alembic_version")
+    assert ("audit_events",) in tables
+    assert ("api_clients",) in tables
+    assert run(capsys, "db", "upgrade")[:2] == (0, "database at head\n")
+    assert env.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") == tables
+    assert env.sql("SELECT version_num FROM alembic_version") == version
+
+
+def test_bad_setting_is_one_line_and_exit_2(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSPORT_ACCESS_TOKEN_LIFETIME", "forever")
+    code, out, err = run(capsys, "keys", "list")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("passport: configuration error: PASSPORT_ACCESS_TOKEN_LIFETIME: ")
+
+
+# ---------------------------------------------------------------- keys
+
+
+def test_keys_init_list_rotate_retire(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "keys", "init")
+    assert code == 0
+    created = {m.kid: (m.purpose, m.alg) for m in env.store().metas()}
+    assert sorted(created.values()) == [("credential", "ES256"), ("credential", "EdDSA"), ("token", "ES256")]
+    for kid, (purpose, alg) in created.items():
+        assert f"created {purpose} key {alg} {kid}\n" in out
+
+    before = sorted(p.name for p in env.keys_dir.rglob("*"))
+    assert run(capsys, "keys", "init")[:2] == (0, "keys already present; nothing created\n")
+    assert sorted(p.name for p in env.keys_dir.rglob("*")) == before
+
+    code, out, _ = run(capsys, "keys", "list")
+    assert code == 0
+    listed = {line.split()[0]: line.split()[1:4] for line in out.splitlines()[1:]}
+    assert listed == {kid: [purpose, alg, "active"] for kid, (purpose, alg) in created.items()}
+
+    old_token = next(k for k, v in created.items() if v[0] == "token")
+    code, out, _ = run(capsys, "keys", "rotate", "--purpose", "token")
+    assert code == 0
+    new_token = out.split()[4].rstrip(";")
+    assert env.store().find(new_token).status == "active"
+    retired = env.store().find(old_token)
+    assert retired.status == "retired"
+    assert retired.publish_until is not None
+    assert retired.retired_at is not None
+    # A token key signs access tokens (5 min) and sessions (8 h): it is published that long, not a year.
+    assert retired.publish_until - retired.retired_at == dt.timedelta(hours=8)
+
+    old_credential = next(k for k, v in created.items() if v == ("credential", "EdDSA"))
+    assert run(capsys, "keys", "rotate", "--purpose", "credential", "--alg", "EdDSA")[0] == 0
+    retired = env.store().find(old_credential)
+    assert retired.publish_until is not None
+    assert retired.retired_at is not None
+    assert retired.publish_until - retired.retired_at == dt.timedelta(days=365)
+
+    code, out, _ = run(capsys, "keys", "list")
+    statuses = {line.split()[0]: line.split()[3] for line in out.splitlines()[1:]}
+    assert statuses[old_token] == statuses[old_credential] == "retired"
+    assert statuses[new_token] == "active"
+
+    code, out, _ = run(capsys, "keys", "retire", new_token)
+    assert code == 0
+    assert out.startswith(f"retired {new_token}; published until ")
+    assert env.store().find(new_token).status == "retired"
+
+
+def test_keys_with_a_wrong_passphrase_are_refused_in_one_line(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "keys", "init")[0] == 0
+    monkeypatch.setenv("PASSPORT_KEY_PASSPHRASE", "not-the-right-one")
+    code, _, err = run(capsys, "keys", "rotate")
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith("passport: PASSPORT_KEY_PASSPHRASE")
+    assert len(env.store().metas()) == 3
+
+
+def test_retire_unknown_kid_is_one_line(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "keys", "retire", "no-such-kid")
+    assert code == 1
+    assert err == f"passport: no key with kid no-such-kid under {env.keys_dir}\n"
+
+
+# ---------------------------------------------------------------- clients and audit
+
+
+def app_with_protected_route() -> Litestar:
+    @get("/test-only/whoami", guards=[auth.requires(*auth.ALL_ROLES)], sync_to_thread=False)
+    def whoami(principal: auth.CurrentPrincipal) -> dict[str, str]:
+        return {"subject": principal.subject}
+
+    app = create_app(load_settings())
+    app.register(whoami)
+    return app
+
+
+async def token_request(app: Litestar, client_id: str, secret: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=asgi_transport(app), base_url=BASE_URL) as http:
+        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        response = await http.post("/oauth/token", data=form)
+    await app.state.database.dispose()  # the next call runs in another event loop
+    return response
+
+
+async def whoami(app: Litestar, token: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=asgi_transport(app), base_url=BASE_URL) as http:
+        response = await http.get("/test-only/whoami", headers={"Authorization": f"Bearer {token}"})
+    await app.state.database.dispose()
+    return response
+
+
+def test_clients_create_list_revoke_and_audit_verify(
+    migrated: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "keys", "init")[0] == 0
+    code, out, err = run(capsys, "clients", "create", "--name", "Registry admin tool", "--role", "admin")
+    assert code == 0
+    created = json.loads(out)
+    client_id, secret = created["client_id"], created["client_secret"]
+    assert created["role"] == "admin"
+    assert len(secret) >= 32
+    assert "client_secret" in err
+
+    code, out, _ = run(capsys, "clients", "list")
+    assert code == 0
+    assert secret not in out
+    row = next(line for line in out.splitlines() if line.startswith(client_id))
+    assert row.split()[1:4] == ["admin", "-", "active"]
+    assert secret not in str(migrated.sql("SELECT * FROM api_clients"))
+
+    app = app_with_protected_route()
+    granted = asyncio.run(token_request(app, client_id, secret))
+    assert granted.status_code == 200, granted.text
+    access_token = granted.json()["access_token"]
+    assert asyncio.run(whoami(app, access_token)).status_code == 200
+
+    assert run(capsys, "clients", "revoke", client_id)[:2] == (0, f"revoked {client_id}\n")
+    code, out, _ = run(capsys, "clients", "list")
+    assert next(line for line in out.splitlines() if line.startswith(client_id)).split()[3] == "revoked"
+
+    refused = asyncio.run(token_request(app, client_id, secret))
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+    assert asyncio.run(whoami(app, access_token)).status_code == 401, "a revoked client's token stops at once"
+
+    code, out, _ = run(capsys, "audit", "verify")
+    assert (code, out) == (0, "audit chain intact: 2 events\n")
+
+
+def test_clients_create_for_an_unknown_organisation_is_one_line(
+    migrated: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["clients", "create", "--name", "x", "--role", "issuer", "--organisation", "ZZZ"]
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err == "passport: unknown organisation ZZZ\n"
+
+
+def test_audit_verify_reports_a_tampered_event(migrated: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "keys", "init")[0] == 0
+    app = app_with_protected_route()
+    for _ in range(3):
+        assert asyncio.run(token_request(app, "nobody", "wrong")).status_code == 401
+    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 3 events\n")
+
+    # Someone with file access edits the second event (bypassing the append-only triggers).
+    with sqlite3.connect(migrated.db_path) as conn:
+        triggers = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+        )
+        for (name,) in triggers.fetchall():
+            conn.execute(f'DROP TRIGGER "{name}"')
+        second = conn.execute("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 1").fetchone()[0]
+        conn.execute("UPDATE audit_events SET outcome = 'success' WHERE id = ?", (second,))
+    code, out, err = run(capsys, "audit", "verify")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"passport: audit chain broken at event {second}: "
+        "its contents do not match its hash (2 events read)\n"
+    )
