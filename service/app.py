@@ -22,7 +22,7 @@ from service.config import ConfigError, Settings, load_settings
 from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
-from service.observability import configure_logging, request_id_middleware
+from service.observability import add_request_id_header, configure_logging, request_id_middleware
 from service.web.controllers import WEB_HANDLERS
 from service.workforce.controllers import WORKFORCE_HANDLERS
 
@@ -136,6 +136,7 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         after_exception=[audit.record_refusal],
+        before_send=[add_request_id_header],
         middleware=[request_id_middleware],
         openapi_config=_openapi(settings),
         state=State(state),

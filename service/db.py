@@ -145,7 +145,9 @@ def alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     root = Path(__file__).resolve().parent.parent
-    config = Config(str(root / "alembic.ini"))
+    import sys
+
+    config = Config(str(root / "alembic.ini"), stdout=sys.stdout)
     config.set_main_option("script_location", str(root / "migrations"))
     config.attributes["url"] = url
     return config

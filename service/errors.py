@@ -24,6 +24,8 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from service.observability import ensure_request_id
+
 log = logging.getLogger("service.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -154,6 +156,7 @@ _CODES = {
     503: "unavailable",
 }
 
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
@@ -164,7 +167,11 @@ def field_errors_from_msgspec(message: str, *, root: str = "body") -> list[Field
         return [FieldError(field=root, reason=message)]
     path = match.group("path")
     field = root if not path else root + path[1:]
-    return [FieldError(field=field, reason=match.group("reason"))]
+    reason = match.group("reason")
+    unknown = _UNKNOWN_FIELD.search(reason)
+    if unknown is not None:
+        field = f"{field}.{unknown.group(1)}"
+    return [FieldError(field=field, reason=reason)]
 
 
 def _problem_response(
@@ -180,6 +187,8 @@ def _problem_response(
     rows: list[RowError] | None = None,
 ) -> Response[Problem]:
     code = code or _CODES.get(status, "error")
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="passport"', **(headers or {})}
     problem = Problem(
         type=PROBLEM_BASE + code,
         title=title or _TITLES.get(status, "Error"),
@@ -187,7 +196,7 @@ def _problem_response(
         detail=detail,
         code=code,
         instance=request.url.path,
-        request_id=request.scope.get("state", {}).get("request_id"),
+        request_id=ensure_request_id(request.scope),
         errors=errors,
         error=oauth_error,
         rows=rows,
@@ -203,8 +212,8 @@ def _validation_errors(exc: ValidationException) -> list[FieldError]:
             continue
         message = str(item.get("message", "invalid value"))
         key = item.get("key")
-        source = item.get("source")
-        if key is not None and source is not None:
+        source = getattr(item.get("source"), "value", item.get("source"))
+        if key is not None and source is not None and not (source == "body" and key == "data"):
             errors.append(FieldError(field=f"{source}.{key}", reason=message))
         else:
             errors.extend(field_errors_from_msgspec(message))

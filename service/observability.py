@@ -47,8 +47,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced after set-up)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        return None
+
+
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -60,6 +72,30 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
 
 
+def ensure_request_id(scope: Scope) -> str:
+    """The request's id: the caller's ``X-Request-ID`` when sane, else a new one; made once per request."""
+    state = scope.setdefault("state", {})
+    existing: str | None = state.get("request_id")
+    if existing is not None:
+        return existing
+    incoming = None
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            break
+    request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+    state["request_id"] = request_id
+    return request_id
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: every response, routed or not (404, 405), carries its request id."""
+    if message["type"] == "http.response.start":
+        headers = list(message.get("headers", []))
+        headers.append((b"x-request-id", ensure_request_id(scope).encode("latin-1")))
+        message["headers"] = headers
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     """Give every request an id (the caller's ``X-Request-ID`` if sane), echo it, log the request."""
 
@@ -67,13 +103,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = ensure_request_id(scope)
         started = time.perf_counter()
         status = 500
 
@@ -81,9 +111,6 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message = {**message, "headers": headers}
             await send(message)
 
         try:

@@ -61,7 +61,11 @@ async def test_malformed_json_is_400_and_writes_nothing(
     ids=["wrong-type", "bad-enum", "unknown-field"],
 )
 async def test_invalid_fields_are_named(
-    client: httpx.AsyncClient, admin: dict[str, str], session: AsyncSession, body: dict[str, object], field: str
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    session: AsyncSession,
+    body: dict[str, object],
+    field: str,
 ) -> None:
     before = await _count(session)
     response = await client.post("/api/v1/organisations", json=body, headers=admin)
