@@ -44,7 +44,7 @@ pytest: install-dev
 test: lint typecheck pytest
 
 bench: install-dev
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/api_throughput.py && $(BIN)/python bench/seed_demo.py --scale 1
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

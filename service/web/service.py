@@ -214,41 +214,6 @@ async def demo_users(session: AsyncSession) -> dict[Role, list[User]]:
     return {role: members for role, members in grouped.items() if members}
 
 
-DEMO_ACCOUNTS: tuple[tuple[Role, str, str], ...] = (
-    (Role.HOLDER, "demo.doctor@demo.invalid", "Dr Demo (resident doctor)"),
-    (Role.ISSUER, "demo.issuer@demo.invalid", "Demo Issuer (trust HR)"),
-    (Role.VERIFIER, "demo.verifier@demo.invalid", "Demo Verifier (provider HR)"),
-    (Role.COORDINATOR, "demo.coordinator@demo.invalid", "Demo Placement Coordinator"),
-    (Role.ANALYST, "demo.analyst@demo.invalid", "Demo Analyst"),
-    (Role.ADMIN, "demo.operator@demo.invalid", "Demo Operator"),
-)
-"""One demo account per role; ``.invalid`` (RFC 2606) can never be anyone's verified email."""
-
-
-async def seed_demo_users(
-    session: AsyncSession, *, organisation_code: str, holder_person_id: uuid.UUID | None, now: dt.datetime
-) -> int:
-    """Create the missing :data:`DEMO_ACCOUNTS` (the holder only with a person); returns how many."""
-    created = 0
-    for role, email, name in DEMO_ACCOUNTS:
-        if role is Role.HOLDER and holder_person_id is None:
-            continue
-        if await _by_email(session, email) is not None:
-            continue
-        await create_user(
-            session,
-            email=email,
-            name=name,
-            role=role,
-            organisation_code=None if role is Role.ADMIN else organisation_code,
-            person_id=holder_person_id if role is Role.HOLDER else None,
-            demo=True,
-            now=now,
-        )
-        created += 1
-    return created
-
-
 async def demo_sign_in(session: AsyncSession, user_id: str, *, demo_mode: bool) -> User:
     """The demo user to sign in as; refused outside demo mode and for any account that is not a demo one."""
     if not demo_mode:

@@ -141,19 +141,6 @@ async def test_demo_sign_in_is_only_for_demo_mode_and_demo_accounts(session: Asy
     assert await web.demo_sign_in(session, str(demo.id), demo_mode=True) is demo
 
 
-async def test_seed_demo_users_is_idempotent(session: AsyncSession) -> None:
-    await create_user(session, "seed@trust.example", organisation="RDEM")
-    person = await create_person(session)
-    for expected in (len(web.DEMO_ACCOUNTS), 0):
-        created = await web.seed_demo_users(
-            session, organisation_code="RDEM", holder_person_id=person.id, now=now()
-        )
-        assert created == expected
-    groups = await web.demo_users(session)
-    assert list(groups) == list(Role), "one demo account per role"
-    assert groups[Role.ADMIN][0].organisation_code is None
-
-
 # ---------------------------------------------------------------- sealed state (no database)
 
 STATE = web.OidcState(state="s" * 43, nonce="n" * 43, code_verifier="v" * 86)
