@@ -25,6 +25,7 @@ install-dev: $(VENV)/.installed-dev
 
 # Demo registry on the embedded SQLite database under var/. Safe to run again: it reuses keys and data.
 run: export PASSPORT_DEMO_MODE ?= true
+run: export PASSPORT_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: install
 	$(BIN)/passport db upgrade
 	$(BIN)/passport keys init
