@@ -97,3 +97,21 @@ async def count(session: AsyncSession, model: type[Organisation | Person | Emplo
     """Rows of ``model`` the test can see (the app writes on the same connection)."""
     total = await session.scalar(select(func.count()).select_from(model))
     return int(total or 0)
+
+
+# The documented CSV headers (docs/workforce.md), written out so a change of format fails the tests.
+ORG_HEADER = "code,name,kind,parent_code,icb_code,postcode,latitude,longitude"
+PEOPLE_HEADER = "given_name,family_name,gmc_number,staff_group,grade,specialty"
+EMPLOYMENT_HEADER = ",".join(
+    [
+        "person_id",
+        "gmc_number",
+        "organisation_code",
+        "role",
+        "staff_group",
+        "specialty",
+        "start_date",
+        "end_date",
+        "contracted_sessions",
+    ]
+)

@@ -17,25 +17,19 @@ from service.keys import KeyRing
 from service.workforce.models import Employment, Organisation, Person
 from tests.conftest import BASE_URL, ConnectionDatabase, asgi_transport
 from tests.factories import client_headers
-from tests.workforce.factories import Tree, count, create_person, create_tree, next_gmc
+from tests.workforce.factories import (
+    EMPLOYMENT_HEADER,
+    ORG_HEADER,
+    PEOPLE_HEADER,
+    Tree,
+    count,
+    create_person,
+    create_tree,
+    next_gmc,
+)
 
 API = "/api/v1"
 CSV = {"Content-Type": "text/csv"}
-ORG_HEADER = "code,name,kind,parent_code,icb_code,postcode,latitude,longitude"
-PEOPLE_HEADER = "given_name,family_name,gmc_number,staff_group,grade,specialty"
-EMPLOYMENT_HEADER = ",".join(
-    [
-        "person_id",
-        "gmc_number",
-        "organisation_code",
-        "role",
-        "staff_group",
-        "specialty",
-        "start_date",
-        "end_date",
-        "contracted_sessions",
-    ]
-)
 
 
 @pytest.fixture

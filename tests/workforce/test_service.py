@@ -14,22 +14,15 @@ from service.workforce.models import Employment, Organisation, Person
 from service.workforce.schemas import PersonCreate
 from service.workforce.service import ImportRejected
 from tests.factories import now
-from tests.workforce.factories import Tree, count, create_employment, create_person, create_tree
-
-ORG_HEADER = "code,name,kind,parent_code,icb_code,postcode,latitude,longitude"
-PEOPLE_HEADER = "given_name,family_name,gmc_number,staff_group,grade,specialty"
-EMPLOYMENT_HEADER = ",".join(
-    [
-        "person_id",
-        "gmc_number",
-        "organisation_code",
-        "role",
-        "staff_group",
-        "specialty",
-        "start_date",
-        "end_date",
-        "contracted_sessions",
-    ]
+from tests.workforce.factories import (
+    EMPLOYMENT_HEADER,
+    ORG_HEADER,
+    PEOPLE_HEADER,
+    Tree,
+    count,
+    create_employment,
+    create_person,
+    create_tree,
 )
 
 
