@@ -221,6 +221,19 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     _out(report)
 
 
+# ---------------------------------------------------------------- placements
+
+
+def cmd_placements(settings: Settings, args: argparse.Namespace) -> None:
+    """``passport placements match --data DIR``: files in, result out, no database."""
+    from service.placements import cli as placements_cli
+
+    try:
+        placements_cli.match(args)
+    except placements_cli.PlacementsCommandError as exc:
+        raise CommandError(str(exc)) from None
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -294,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=0)
     seed.add_argument("--force", action="store_true", help="seed even outside demo mode")
     demo.set_defaults(func=cmd_demo)
+
+    from service.placements.cli import add_parser as add_placements
+
+    add_placements(sub, cmd_placements)
     return parser
 
 

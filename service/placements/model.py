@@ -1,0 +1,603 @@
+"""The placement model: needs, effective slots, cases per slot, values, eligibility (pure: no web, no DB).
+
+Every quantity is exact so that anyone can check a result with a pencil or a spreadsheet:
+
+- remaining need of trainee t in group g = max(0, indicative_number - logbook entries of t in g at or
+  above the curriculum's min_supervision), unless ``needs.csv`` gives it for (t, g);
+- effective slots of (site, specialty) = min(slots, recognised_supervisors x trainees_per_supervisor);
+- cases per slot in group g = nhs_funded_count x training_share x rotation_months / 12 / effective slots,
+  over the volumes of one financial year, **rounded half to even to a millionth of a case**;
+- value of t at s = sum over g of weight_g x min(cases per slot, remaining need), **rounded half to even
+  to a millionth of a weighted case**;
+- t is eligible for s when the specialties match, min_grade <= grade <= max_grade, the great-circle
+  distance is at most max_travel_km, the value is positive, and no gate excludes the site or the pair.
+
+Values are held as integers in millionths (:data:`UNITS`), so the solvers compare them exactly; see
+``docs/decisions/0006-matching-objective.md`` for why millionths and why they always fit in 64 bits.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+UNITS: Final = 1_000_000
+"""Cases, needs and values are integers in millionths of a (weighted) case."""
+WEIGHT_UNITS: Final = 1000
+"""Weights have at most three decimals: held in thousandths."""
+SHARE_UNITS: Final = 1_000_000
+"""training_share has at most six decimals: held in millionths."""
+EARTH_RADIUS_KM: Final = 6371.0088
+"""Mean Earth radius (IUGG), used by :func:`great_circle_km`."""
+
+GRADES: Final = ("FY1", "FY2", "CT1", "CT2", "CT3", "ST1", "ST2", "ST3", "ST4", "ST5", "ST6", "ST7", "ST8")
+GRADE_LEVEL: Final[Mapping[str, int]] = {
+    "FY1": 0,
+    "FY2": 1,
+    "CT1": 2,
+    "ST1": 2,
+    "CT2": 3,
+    "ST2": 3,
+    "CT3": 4,
+    "ST3": 5,
+    "ST4": 6,
+    "ST5": 7,
+    "ST6": 8,
+    "ST7": 9,
+    "ST8": 10,
+}
+"""FY1 < FY2 < CT1 < CT2 < CT3 < ST3 < ... < ST8; run-through ST1 and ST2 rank with CT1 and CT2."""
+SUPERVISION: Final = ("O", "A", "S-TS", "S-TU", "P", "T")
+"""Logbook supervision codes in increasing independence: observed, assisted, supervised with trainer
+scrubbed, supervised with trainer unscrubbed, performed, training a more junior trainee."""
+SUPERVISION_LEVEL: Final[Mapping[str, int]] = {code: level for level, code in enumerate(SUPERVISION)}
+
+DEFAULT_TRAINING_SHARE: Final = 0.5
+DEFAULT_ROTATION_MONTHS: Final = 6
+
+
+class ModelError(ValueError):
+    """The inputs cannot be modelled (for example: no volumes in the chosen year)."""
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The parameters of a run (recorded with it)."""
+
+    training_share: float = DEFAULT_TRAINING_SHARE
+    rotation_months: int = DEFAULT_ROTATION_MONTHS
+    financial_year: str | None = None
+    """``YYYY-YY``; None: the latest year in the volumes."""
+    seed: int = 0
+
+
+def share_units(share: float) -> int:
+    """``share`` (0 < share <= 1, at most six decimals) in millionths; ModelError otherwise."""
+    try:
+        exact = Decimal(repr(float(share)))
+    except (InvalidOperation, ValueError):
+        raise ModelError("training_share must be a number") from None
+    scaled = exact * SHARE_UNITS
+    if not (0 < exact <= 1) or scaled != scaled.to_integral_value():
+        raise ModelError("training_share must be more than 0 and at most 1, with at most six decimals")
+    return int(scaled)
+
+
+def round_div(numerator: IntArray, denominator: IntArray | int) -> IntArray:
+    """``numerator / denominator`` rounded half to even, exactly, for non-negative integer arrays."""
+    quotient, remainder = np.divmod(numerator, denominator)
+    twice = 2 * remainder
+    up = (twice > denominator) | ((twice == denominator) & (quotient % 2 == 1))
+    result: IntArray = quotient + up
+    return result
+
+
+def great_circle_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray:
+    """Haversine distance in km on a sphere of radius :data:`EARTH_RADIUS_KM` (arrays broadcast)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlambda = np.radians(lon2) - np.radians(lon1)
+    h = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlambda / 2) ** 2
+    result: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    return result
+
+
+# ---------------------------------------------------------------- inputs (columnar)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The checked contents of the input files, one list per column (see ``csv_import.py``).
+
+    Codes are normalised (upper case), numbers converted; ``*_line`` give each row's line in its file
+    (header = 1) so that problems found across files can still name file, row and column.
+    """
+
+    site_code: list[str]
+    site_name: list[str]
+    site_icb: list[str]
+    site_lat: list[float]
+    site_lon: list[float]
+
+    vol_site: list[str]
+    vol_specialty: list[str]
+    vol_group: list[str]
+    vol_year: list[str]
+    vol_count: list[int]
+
+    cap_site: list[str]
+    cap_specialty: list[str]
+    cap_slots: list[int]
+    cap_supervisors: list[int]
+    cap_per_supervisor: list[int]
+    cap_min_grade: list[str]
+    cap_max_grade: list[str]
+
+    trainee_id: list[str]
+    trainee_grade: list[str]
+    trainee_specialty: list[str]
+    trainee_lat: list[float]
+    trainee_lon: list[float]
+    trainee_travel: list[float]
+
+    cur_specialty: list[str]
+    cur_group: list[str]
+    cur_indicative: list[int]
+    cur_min_supervision: list[str]
+
+    log_trainee: list[str]
+    log_group: list[str]
+    log_supervision: list[str]
+
+    need_trainee: list[str] = field(default_factory=list)
+    need_group: list[str] = field(default_factory=list)
+    need_remaining: list[int] = field(default_factory=list)
+
+    pref_trainee: list[str] = field(default_factory=list)
+    pref_site: list[str] = field(default_factory=list)
+    pref_rank: list[int] = field(default_factory=list)
+
+    weight_group: list[str] = field(default_factory=list)
+    weight_value: list[int] = field(default_factory=list)
+    """In thousandths (:data:`WEIGHT_UNITS`)."""
+
+    excluded_site: list[str] = field(default_factory=list)
+    excluded_site_reason: list[str] = field(default_factory=list)
+    excluded_pair_trainee: list[str] = field(default_factory=list)
+    excluded_pair_site: list[str] = field(default_factory=list)
+    excluded_pair_reason: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the instance
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Everything the solvers and the explanations need, as arrays.
+
+    Trainees are indexed in trainee_id order, sites in site_code order, pools (a site's capacity for
+    one specialty) in (site_code, specialty) order, groups in name order. Arcs are the eligible
+    (trainee, pool) pairs in (trainee, site) order.
+    """
+
+    parameters: Parameters
+    financial_year: str
+    trainee_ids: list[str]
+    trainee_specialty: list[str]
+    trainee_grade: list[str]
+    site_codes: list[str]
+    site_names: list[str]
+    groups: list[str]
+    weights: IntArray
+    """Per group, in thousandths."""
+    pool_site: IntArray
+    pool_specialty: list[str]
+    pool_slots: IntArray
+    """Effective slots per pool."""
+    cases: IntArray
+    """Cases per slot, (pools x groups), in millionths."""
+    needs: IntArray
+    """Remaining need, (trainees x groups), whole cases."""
+    weighted_need: IntArray
+    """Per trainee: sum of weight x need, in millionths."""
+    arc_trainee: IntArray
+    arc_pool: IntArray
+    arc_value: IntArray
+    """Millionths of a weighted case."""
+    arc_distance_m: IntArray
+    """Great-circle distance rounded to the metre."""
+    arc_distance_km: FloatArray
+    arc_rank: IntArray
+    """The trainee's preference rank of the site; 0 when the site is not ranked."""
+    has_preferences: BoolArray
+    """Per trainee: gave at least one preference."""
+    worst_rank: int
+    """Rank counted for an unranked site: one more than the largest rank given (1 with none)."""
+    exclusions: "Exclusions"
+    unmatched_reason: list[str]
+    """Per trainee: why no site is eligible ("" when some site is)."""
+
+    @property
+    def n_trainees(self) -> int:
+        return len(self.trainee_ids)
+
+    @property
+    def n_pools(self) -> int:
+        return len(self.pool_specialty)
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """The gates applied, each reported in the result."""
+
+    sites: list[tuple[str, str, int]]
+    """(site_code, reason, trainees it would otherwise have been eligible for)."""
+    pairs: list[tuple[str, str, str, bool]]
+    """(trainee_id, site_code, reason, whether the pair would otherwise have been eligible)."""
+
+
+def latest_year(years: Sequence[str]) -> str | None:
+    return max(years) if years else None
+
+
+def _index(values: Sequence[str]) -> dict[str, int]:
+    return {value: i for i, value in enumerate(values)}
+
+
+def remaining_needs(
+    inputs: Inputs, trainees: Mapping[str, int], groups: Mapping[str, int], specialty_of: Sequence[str]
+) -> IntArray:
+    """(trainees x groups) remaining need: curriculum minus qualifying logbook entries, or needs.csv."""
+    needs = np.zeros((len(trainees), len(groups)), dtype=np.int64)
+    indicative: dict[tuple[str, str], tuple[int, int]] = {
+        (s, g): (n, SUPERVISION_LEVEL[m])
+        for s, g, n, m in zip(
+            inputs.cur_specialty, inputs.cur_group, inputs.cur_indicative, inputs.cur_min_supervision, strict=True
+        )
+    }
+    specialties = sorted({s for s, _ in indicative} | set(specialty_of))
+    spec_index = _index(specialties)
+    target = np.zeros((len(specialties), len(groups)), dtype=np.int64)
+    min_level = np.full((len(specialties), len(groups)), len(SUPERVISION), dtype=np.int64)
+    for (s, g), (n, level) in indicative.items():
+        target[spec_index[s], groups[g]] = n
+        min_level[spec_index[s], groups[g]] = level
+    t_spec = np.array([spec_index[s] for s in specialty_of], dtype=np.int64)
+    needs[:] = target[t_spec] if len(t_spec) else needs
+    if inputs.log_trainee:
+        lt = np.array([trainees[t] for t in inputs.log_trainee], dtype=np.int64)
+        lg = np.array([groups[g] for g in inputs.log_group], dtype=np.int64)
+        level = np.array([SUPERVISION_LEVEL[s] for s in inputs.log_supervision], dtype=np.int64)
+        counts = level >= min_level[t_spec[lt], lg]
+        done = np.bincount(lt[counts] * len(groups) + lg[counts], minlength=needs.size)
+        needs = np.maximum(needs - done.reshape(needs.shape), 0)
+    for t, g, remaining in zip(inputs.need_trainee, inputs.need_group, inputs.need_remaining, strict=True):
+        needs[trainees[t], groups[g]] = remaining
+    return needs
+
+
+def cases_per_slot(
+    volumes: IntArray, slots: IntArray, share: int, months: int
+) -> IntArray:
+    """Millionths of a case per slot: count x share x months / 12 / slots, rounded half to even.
+
+    ``volumes`` is (pools x groups) whole procedures, ``share`` in millionths; slots > 0.
+    """
+    numerator = volumes * share * months  # share in millionths: the result is already in millionths
+    return round_div(numerator, (12 * slots)[:, None])
+
+
+def pair_values(cases: IntArray, needs: IntArray, weights: IntArray) -> IntArray:
+    """Millionths of a weighted case: sum of weight x min(cases, need), rounded half to even.
+
+    ``cases`` and ``needs`` (pairs x groups) in millionths, ``weights`` per group in thousandths.
+    """
+    covered = np.minimum(cases, needs)
+    return round_div((covered * weights).sum(axis=1), WEIGHT_UNITS)
+
+
+def _describe_list(codes: Sequence[str], limit: int = 3) -> str:
+    shown = ", ".join(codes[:limit])
+    return shown + (f" and {len(codes) - limit} more" if len(codes) > limit else "")
+
+
+class _Reasons:
+    """Why a trainee has no eligible site: the first filter that left them with nothing."""
+
+    def __init__(self, n: int) -> None:
+        self.stage = np.zeros(n, dtype=np.int64)  # 0 no pool of specialty, 1 grade, 2 travel, 3 value, 4 gate
+        self.nearest = np.full(n, np.inf)
+        self.nearest_pool = np.full(n, -1, dtype=np.int64)
+
+
+def build(inputs: Inputs, parameters: Parameters) -> Instance:
+    """The instance for ``parameters``; :class:`ModelError` when it cannot be built."""
+    share = share_units(parameters.training_share)
+    months = parameters.rotation_months
+    if not 1 <= months <= 24:
+        raise ModelError("rotation_months must be a whole number from 1 to 24")
+    years = sorted(set(inputs.vol_year))
+    year = parameters.financial_year or latest_year(years)
+    if year is None:
+        raise ModelError("volumes.csv has no rows: no site has procedure volumes")
+    if year not in years:
+        raise ModelError(f"volumes.csv has no rows for financial year {year}; it has {', '.join(years)}")
+
+    order = sorted(range(len(inputs.trainee_id)), key=inputs.trainee_id.__getitem__)
+    trainee_ids = [inputs.trainee_id[i] for i in order]
+    t_spec = [inputs.trainee_specialty[i] for i in order]
+    t_grade = [inputs.trainee_grade[i] for i in order]
+    t_lat = np.array([inputs.trainee_lat[i] for i in order], dtype=np.float64)
+    t_lon = np.array([inputs.trainee_lon[i] for i in order], dtype=np.float64)
+    t_travel = np.array([inputs.trainee_travel[i] for i in order], dtype=np.float64)
+    t_level = np.array([GRADE_LEVEL[g] for g in t_grade], dtype=np.int64)
+    trainees = _index(trainee_ids)
+
+    site_order = sorted(range(len(inputs.site_code)), key=inputs.site_code.__getitem__)
+    site_codes = [inputs.site_code[i] for i in site_order]
+    site_names = [inputs.site_name[i] for i in site_order]
+    s_lat = np.array([inputs.site_lat[i] for i in site_order], dtype=np.float64)
+    s_lon = np.array([inputs.site_lon[i] for i in site_order], dtype=np.float64)
+    sites = _index(site_codes)
+
+    groups_list = sorted(
+        set(inputs.cur_group) | set(inputs.vol_group) | set(inputs.need_group) | set(inputs.weight_group)
+    )
+    groups = _index(groups_list)
+    weights = np.full(len(groups_list), WEIGHT_UNITS, dtype=np.int64)
+    for g, w in zip(inputs.weight_group, inputs.weight_value, strict=True):
+        weights[groups[g]] = w
+
+    pool_order = sorted(
+        range(len(inputs.cap_site)), key=lambda i: (inputs.cap_site[i], inputs.cap_specialty[i])
+    )
+    pool_site = np.array([sites[inputs.cap_site[i]] for i in pool_order], dtype=np.int64)
+    pool_spec = [inputs.cap_specialty[i] for i in pool_order]
+    raw_slots = np.array([inputs.cap_slots[i] for i in pool_order], dtype=np.int64)
+    supervised = np.array(
+        [inputs.cap_supervisors[i] * inputs.cap_per_supervisor[i] for i in pool_order], dtype=np.int64
+    )
+    pool_slots = np.minimum(raw_slots, supervised)
+    pool_min = np.array([GRADE_LEVEL[inputs.cap_min_grade[i]] for i in pool_order], dtype=np.int64)
+    pool_max = np.array([GRADE_LEVEL[inputs.cap_max_grade[i]] for i in pool_order], dtype=np.int64)
+    pools = {(inputs.cap_site[i], inputs.cap_specialty[i]): k for k, i in enumerate(pool_order)}
+
+    volumes = np.zeros((len(pool_order), len(groups_list)), dtype=np.int64)
+    for s, spec, g, y, n in zip(
+        inputs.vol_site, inputs.vol_specialty, inputs.vol_group, inputs.vol_year, inputs.vol_count, strict=True
+    ):
+        pool = pools.get((s, spec))
+        if y == year and pool is not None:
+            volumes[pool, groups[g]] += n
+    cases = np.zeros_like(volumes)
+    open_pools = pool_slots > 0
+    if open_pools.any():
+        cases[open_pools] = cases_per_slot(volumes[open_pools], pool_slots[open_pools], share, months)
+
+    needs = remaining_needs(inputs, trainees, groups, t_spec)
+    weighted_need = round_div((needs * UNITS * weights).sum(axis=1), WEIGHT_UNITS) if len(needs) else np.zeros(
+        0, dtype=np.int64
+    )
+
+    excluded_sites = {s: r for s, r in zip(inputs.excluded_site, inputs.excluded_site_reason, strict=True)}
+    excluded_pairs = {
+        (trainees[t], sites[s]): r
+        for t, s, r in zip(
+            inputs.excluded_pair_trainee, inputs.excluded_pair_site, inputs.excluded_pair_reason, strict=True
+        )
+    }
+    preferences = {
+        (trainees[t], sites[s]): r for t, s, r in zip(inputs.pref_trainee, inputs.pref_site, inputs.pref_rank, strict=True)
+    }
+
+    reasons = _Reasons(len(trainee_ids))
+    parts: list[tuple[IntArray, IntArray, FloatArray, IntArray]] = []
+    site_lost: dict[str, set[int]] = {s: set() for s in excluded_sites}
+    pair_lost: set[tuple[int, int]] = set()
+    spec_of_trainees: dict[str, list[int]] = {}
+    for t, spec in enumerate(t_spec):
+        spec_of_trainees.setdefault(spec, []).append(t)
+    pool_of_spec: dict[str, list[int]] = {}
+    for p, spec in enumerate(pool_spec):
+        pool_of_spec.setdefault(spec, []).append(p)
+    excluded_keys = np.array([t * len(site_codes) + s for t, s in excluded_pairs], dtype=np.int64)
+    excluded_site_index = np.zeros(len(site_codes), dtype=np.bool_)
+    for s in excluded_sites:
+        excluded_site_index[sites[s]] = True
+
+    for spec, members in spec_of_trainees.items():
+        candidates = pool_of_spec.get(spec)
+        if not candidates:
+            continue
+        tt = np.array(members, dtype=np.int64)
+        pp = np.array(candidates, dtype=np.int64)
+        spec_groups = np.flatnonzero(volumes[pp].any(axis=0) & needs[tt].any(axis=0))
+        chunk = max(1, 2_000_000 // len(pp))
+        for start in range(0, len(tt), chunk):
+            parts_chunk = _pairs_for(
+                tt[start : start + chunk], pp, spec_groups, t_level, pool_min, pool_max, pool_slots,
+                t_lat, t_lon, t_travel, s_lat, s_lon, pool_site, cases, needs, weights, reasons,
+            )
+            if parts_chunk is None:
+                continue
+            at, ap, dist, value = parts_chunk
+            keep = np.ones(len(at), dtype=np.bool_)
+            gated = excluded_site_index[pool_site[ap]]
+            for k in np.flatnonzero(gated):
+                site_lost[site_codes[pool_site[ap[k]]]].add(int(at[k]))
+            keep &= ~gated
+            if len(excluded_keys):
+                keys = at * len(site_codes) + pool_site[ap]
+                hit = keep & np.isin(keys, excluded_keys)
+                pair_lost.update((int(t), int(s)) for t, s in zip(at[hit], pool_site[ap[hit]], strict=True))
+                keep &= ~hit
+            gated_out = np.setdiff1d(np.unique(at), at[keep])
+            reasons.stage[gated_out] = np.maximum(reasons.stage[gated_out], 4)
+            parts.append((at[keep], ap[keep], dist[keep], value[keep]))
+
+    if parts:
+        arc_trainee = np.concatenate([p[0] for p in parts])
+        arc_pool = np.concatenate([p[1] for p in parts])
+        arc_km = np.concatenate([p[2] for p in parts])
+        arc_value = np.concatenate([p[3] for p in parts])
+    else:
+        arc_trainee = arc_pool = arc_value = np.zeros(0, dtype=np.int64)
+        arc_km = np.zeros(0, dtype=np.float64)
+    arc_site = pool_site[arc_pool]
+    order_arcs = np.lexsort((arc_site, arc_trainee))
+    arc_trainee, arc_pool, arc_km, arc_value = (
+        arc_trainee[order_arcs], arc_pool[order_arcs], arc_km[order_arcs], arc_value[order_arcs],
+    )
+    arc_rank = np.zeros(len(arc_trainee), dtype=np.int64)
+    if preferences:
+        ranked = np.array([preferences.get((int(t), int(s)), 0) for t, s in zip(
+            arc_trainee.tolist(), pool_site[arc_pool].tolist(), strict=True)], dtype=np.int64)
+        arc_rank = ranked
+    has_preferences = np.zeros(len(trainee_ids), dtype=np.bool_)
+    for t, _ in preferences:
+        has_preferences[t] = True
+    worst_rank = max(preferences.values(), default=0) + 1
+
+    eligible_count = np.bincount(arc_trainee, minlength=len(trainee_ids))
+    unmatched_reason = _no_site_reasons(
+        eligible_count, reasons, t_spec, t_grade, t_travel, site_codes, pool_site, spec_of_trainees,
+        pool_of_spec, site_lost, pair_lost, excluded_sites, excluded_pairs,
+    )
+    exclusions = Exclusions(
+        sites=[(s, r, len(site_lost.get(s, ()))) for s, r in sorted(excluded_sites.items())],
+        pairs=sorted(
+            (trainee_ids[t], site_codes[s], r, (t, s) in pair_lost) for (t, s), r in excluded_pairs.items()
+        ),
+    )
+    return Instance(
+        parameters=parameters,
+        financial_year=year,
+        trainee_ids=trainee_ids,
+        trainee_specialty=t_spec,
+        trainee_grade=t_grade,
+        site_codes=site_codes,
+        site_names=site_names,
+        groups=groups_list,
+        weights=weights,
+        pool_site=pool_site,
+        pool_specialty=pool_spec,
+        pool_slots=pool_slots,
+        cases=cases,
+        needs=needs,
+        weighted_need=weighted_need,
+        arc_trainee=arc_trainee,
+        arc_pool=arc_pool,
+        arc_value=arc_value,
+        arc_distance_m=np.rint(arc_km * 1000).astype(np.int64),
+        arc_distance_km=arc_km,
+        arc_rank=arc_rank,
+        has_preferences=has_preferences,
+        worst_rank=worst_rank,
+        exclusions=exclusions,
+        unmatched_reason=unmatched_reason,
+    )
+
+
+def _pairs_for(
+    tt: IntArray,
+    pp: IntArray,
+    spec_groups: IntArray,
+    t_level: IntArray,
+    pool_min: IntArray,
+    pool_max: IntArray,
+    pool_slots: IntArray,
+    t_lat: FloatArray,
+    t_lon: FloatArray,
+    t_travel: FloatArray,
+    s_lat: FloatArray,
+    s_lon: FloatArray,
+    pool_site: IntArray,
+    cases: IntArray,
+    needs: IntArray,
+    weights: IntArray,
+    reasons: _Reasons,
+) -> tuple[IntArray, IntArray, FloatArray, IntArray] | None:
+    """The (trainee, pool) pairs of one specialty block that pass grade, travel and value."""
+    level = t_level[tt][:, None]
+    grade_ok = (pool_min[pp][None, :] <= level) & (level <= pool_max[pp][None, :]) & (pool_slots[pp] > 0)[None, :]
+    any_grade = grade_ok.any(axis=1)
+    reasons.stage[tt[any_grade]] = np.maximum(reasons.stage[tt[any_grade]], 1)
+    dist = great_circle_km(
+        t_lat[tt][:, None], t_lon[tt][:, None], s_lat[pool_site[pp]][None, :], s_lon[pool_site[pp]][None, :]
+    )
+    graded = np.where(grade_ok, dist, np.inf)
+    nearest = graded.argmin(axis=1)
+    nearest_km = graded[np.arange(len(tt)), nearest]
+    closer = nearest_km < reasons.nearest[tt]
+    reasons.nearest[tt[closer]] = nearest_km[closer]
+    reasons.nearest_pool[tt[closer]] = pp[nearest[closer]]
+    reach = grade_ok & (dist <= t_travel[tt][:, None])
+    any_reach = reach.any(axis=1)
+    reasons.stage[tt[any_reach]] = np.maximum(reasons.stage[tt[any_reach]], 2)
+    rows, cols = np.nonzero(reach)
+    if len(rows) == 0:
+        return None
+    at, ap = tt[rows], pp[cols]
+    if len(spec_groups):
+        value = pair_values(
+            cases[ap][:, spec_groups], needs[at][:, spec_groups] * UNITS, weights[spec_groups]
+        )
+    else:
+        value = np.zeros(len(at), dtype=np.int64)
+    positive = value > 0
+    reasons.stage[np.unique(at[positive])] = np.maximum(reasons.stage[np.unique(at[positive])], 3)
+    return at[positive], ap[positive], dist[rows, cols][positive], value[positive]
+
+
+def _no_site_reasons(
+    eligible_count: IntArray,
+    reasons: _Reasons,
+    t_spec: Sequence[str],
+    t_grade: Sequence[str],
+    t_travel: FloatArray,
+    site_codes: Sequence[str],
+    pool_site: IntArray,
+    spec_of_trainees: Mapping[str, list[int]],
+    pool_of_spec: Mapping[str, list[int]],
+    site_lost: Mapping[str, set[int]],
+    pair_lost: set[tuple[int, int]],
+    excluded_sites: Mapping[str, str],
+    excluded_pairs: Mapping[tuple[int, int], str],
+) -> list[str]:
+    out = [""] * len(t_spec)
+    for t in np.flatnonzero(eligible_count == 0).tolist():
+        stage = int(reasons.stage[t])
+        spec = t_spec[t]
+        if stage == 0:
+            out[t] = f"no site in the data offers placements in {spec}"
+        elif stage == 1:
+            n = len(pool_of_spec.get(spec, ()))
+            out[t] = f"none of the {n} site(s) offering {spec} takes grade {t_grade[t]} (grade limits, or no slots)"
+        elif stage == 2:
+            nearest = site_codes[pool_site[reasons.nearest_pool[t]]]
+            out[t] = (
+                f"no site taking grade {t_grade[t]} in {spec} is within {_km(t_travel[t])} km; "
+                f"the nearest, {nearest}, is {_km(reasons.nearest[t])} km away"
+            )
+        elif stage == 3:
+            out[t] = (
+                f"the site(s) within {_km(t_travel[t])} km do none of the procedures you still need "
+                "(or have no NHS-funded volume in them this year)"
+            )
+        else:
+            gates = [f"{s}: {r}" for s, r in excluded_sites.items() if t in site_lost.get(s, ())]
+            gates += [f"{site_codes[s]}: {r}" for (tt, s), r in excluded_pairs.items() if tt == t and (tt, s) in pair_lost]
+            out[t] = "every site that would suit you is excluded by a gate (" + _describe_list(gates) + ")"
+    return out
+
+
+def _km(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "?"
