@@ -275,6 +275,17 @@ def _header_problems(name: str, line: int, header: Sequence[str], columns: Seque
 def _records(name: str, text_: str) -> tuple[list[list[str]], list[int], list[FileProblem]]:
     """Non-empty records and the line each starts on; records that are not CSV become problems."""
     reader = csv.reader(io.StringIO(text_, newline=""), strict=True)
+    try:
+        every = list(reader)
+    except csv.Error:
+        every = None
+    if every is not None and reader.line_num == len(every):  # one line per record: line = index + 1
+        lines_all = range(1, len(every) + 1)
+        kept = [i for i, record in enumerate(every) if any(record)]
+        if len(kept) == len(every):
+            return every, list(lines_all), []
+        return [every[i] for i in kept], [lines_all[i] for i in kept], []
+    reader = csv.reader(io.StringIO(text_, newline=""), strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
     problems: list[FileProblem] = []
@@ -288,7 +299,7 @@ def _records(name: str, text_: str) -> tuple[list[list[str]], list[int], list[Fi
             problems.append(FileProblem(name, start, None, f"is not valid CSV: {exc}"))
             start = reader.line_num + 1
             continue
-        if record and (len(record) > 1 or record[0].strip()):
+        if any(record):
             rows.append(record)
             lines.append(start)
         start = reader.line_num + 1
@@ -304,22 +315,22 @@ def read_file(name: str, data: bytes) -> tuple[Table, list[FileProblem]]:
     if text_ is None:
         return empty, problems
     rows, lines, problems = _records(name, text_)
-    rows_blank = [i for i, r in enumerate(rows) if not "".join(r).strip()]
-    for i in reversed(rows_blank):
-        del rows[i], lines[i]
     if not rows:
         return empty, [*problems, FileProblem(name, HEADER_ROW, None, "the file is empty: a header row is required")]
     header = [cell.strip() for cell in rows[0]]
     if wrong := _header_problems(name, lines[0], header, names):
         return empty, [*problems, *wrong]
     width = len(header)
-    body, body_lines = [], []
-    for record, line in zip(rows[1:], lines[1:], strict=True):
-        if len(record) != width:
-            problems.append(FileProblem(name, line, None, f"has {len(record)} cells; the header has {width}"))
-        else:
-            body.append(record)
-            body_lines.append(line)
+    body, body_lines = rows[1:], lines[1:]
+    if any(len(record) != width for record in body):
+        wrong_width = [
+            (record, line) for record, line in zip(body, body_lines, strict=True) if len(record) != width
+        ]
+        for record, line in wrong_width:
+            if any(cell.strip() for cell in record):  # a line of blanks is an empty line
+                problems.append(FileProblem(name, line, None, f"has {len(record)} cells; the header has {width}"))
+        keep = [i for i, record in enumerate(body) if len(record) == width]
+        body, body_lines = [body[i] for i in keep], [body_lines[i] for i in keep]
     cells = list(zip(*body, strict=True)) if body else [() for _ in header]
     position = {h: i for i, h in enumerate(header)}
     converted: dict[str, list[Any]] = {}
@@ -338,14 +349,17 @@ def _convert(name: str, column: Column, raw: Sequence[str], lines: Sequence[int]
             table[cell] = (None, "is required" if column.required else None)
         else:
             table[cell] = column.check(trimmed)
-    if all(reason is None for _, reason in table.values()):
-        return [table[cell][0] for cell in raw], []
+    values = {cell: value for cell, (value, _) in table.items()}
+    converted = list(map(values.__getitem__, raw))
+    bad = {cell for cell, (_, reason) in table.items() if reason is not None}
+    if not bad:
+        return converted, []
     problems = [
-        FileProblem(name, line, column.name, reason)
+        FileProblem(name, line, column.name, str(table[cell][1]))
         for cell, line in zip(raw, lines, strict=True)
-        if (reason := table[cell][1]) is not None
+        if cell in bad
     ]
-    return [table[cell][0] for cell in raw], problems
+    return converted, problems
 
 
 # ---------------------------------------------------------------- across files

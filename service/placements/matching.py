@@ -183,17 +183,93 @@ def face(problem: Problem, gains: IntArray, chosen: IntArray) -> Problem:
     )
 
 
-def lexicographic(problem: Problem, objectives: list[IntArray]) -> IntArray:
-    """Optimise ``objectives`` (gains per *instance* arc) in order; the chosen instance arc per trainee."""
+def components(problem: Problem) -> IntArray:
+    """Per arc, a label shared exactly by the arcs of one connected component of trainees and pools.
+
+    Trainees of different specialties never share a pool, and distance splits regions further; solving
+    components apart is exact and, the solver being superlinear, much faster.
+    """
+    at, ap = problem.arc_trainee, problem.arc_pool
+    if len(at) == 0:
+        return np.zeros(0, dtype=np.int64)
+    by_t = np.argsort(at, kind="stable")
+    t_heads = np.flatnonzero(np.r_[True, at[by_t][1:] != at[by_t][:-1]])
+    t_sizes = np.diff(np.r_[t_heads, len(at)])
+    by_p = np.argsort(ap, kind="stable")
+    p_sorted = ap[by_p]
+    p_heads = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]])
+    label = np.arange(problem.n_pools, dtype=np.int64)  # each pool points at a pool of its component
+    via_trainee = np.empty(len(at), dtype=np.int64)
+    while True:
+        via_trainee[by_t] = np.repeat(np.minimum.reduceat(label[ap[by_t]], t_heads), t_sizes)
+        new = label.copy()
+        pools = p_sorted[p_heads]
+        new[pools] = np.minimum(new[pools], np.minimum.reduceat(via_trainee[by_p], p_heads))
+        new = new[new[new]]  # pointer jumping: labels are pools of the same component
+        if np.array_equal(new, label):
+            result: IntArray = label[ap]
+            return result
+        label = new
+
+
+def _restrict(problem: Problem, selected: IntArray) -> Problem:
+    return replace(
+        problem,
+        arcs=problem.arcs[selected],
+        arc_trainee=problem.arc_trainee[selected],
+        arc_pool=problem.arc_pool[selected],
+    )
+
+
+def _fold(problem: Problem, stage: list[IntArray]) -> list[IntArray]:
+    """One gain array ranking solutions exactly as ``stage`` does lexicographically (mixed radix), when
+    its values fit the solver's 64-bit bound; otherwise the arrays apart (one solver stage each).
+
+    Every gain is >= 0, so a solution's sum of the lower gains lies in [0, trainees x max]: a radix above
+    that lets the higher gain decide whenever it differs.
+    """
+    if len(stage) == 1 or len(problem.arcs) == 0 or any(int(g.min()) < 0 for g in stage):
+        return stage
+    trainees = len(np.unique(problem.arc_trainee))
+    limit = INT64_MAX // (2 * (trainees + len(np.unique(problem.arc_pool)) + 1) + 8)
+    folded, folded_max = stage[-1], int(stage[-1].max())
+    for gains in reversed(stage[:-1]):
+        radix = trainees * folded_max + 1
+        new_max = int(gains.max()) * radix + folded_max
+        if new_max > limit:
+            return stage
+        folded, folded_max = gains * radix + folded, new_max
+    return [folded]
+
+
+def _lexicographic_component(problem: Problem, stages: list[list[IntArray]]) -> IntArray:
     chosen = np.full(problem.n_trainees, -1, dtype=np.int64)
-    for stage, gains in enumerate(objectives):
-        local = gains[problem.arcs]
+    plan = [gains for stage in stages for gains in _fold(problem, [g[problem.arcs] for g in stage])]
+    arcs = problem.arcs
+    for step, gains in enumerate(plan):
+        local = gains[np.searchsorted(arcs, problem.arcs)] if step else gains
         chosen = solve(problem, local)
-        if stage < len(objectives) - 1:
+        if step < len(plan) - 1:
             problem = face(problem, local, chosen)
     result = np.full(problem.n_trainees, -1, dtype=np.int64)
     placed = chosen >= 0
     result[placed] = problem.arcs[chosen[placed]]
+    return result
+
+
+def lexicographic(problem: Problem, stages: list[list[IntArray]]) -> IntArray:
+    """Optimise ``stages`` in order (each a list of gain arrays per *instance* arc, to be optimised in
+    that order too); the chosen instance arc per trainee. Each connected component is solved alone."""
+    result = np.full(problem.n_trainees, -1, dtype=np.int64)
+    labels = components(problem)
+    if len(labels) == 0:
+        return result
+    order = np.argsort(labels, kind="stable")
+    heads = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]]).tolist()
+    for start, stop in zip(heads, [*heads[1:], len(order)], strict=True):
+        part = _lexicographic_component(_restrict(problem, order[start:stop]), stages)
+        placed = part >= 0
+        result[placed] = part[placed]
     return result
 
 
@@ -225,8 +301,8 @@ def tie_break_gains(instance: Instance) -> IntArray:
 
 def match_optimal(instance: Instance) -> IntArray:
     """Max total value; then min preference ranks; then min distance; then the seeded tie-break."""
-    objectives = [instance.arc_value, rank_gains(instance), distance_gains(instance), tie_break_gains(instance)]
-    return lexicographic(problem_of(instance), objectives)
+    stages = [[instance.arc_value], [rank_gains(instance), distance_gains(instance)], [tie_break_gains(instance)]]
+    return lexicographic(problem_of(instance), stages)
 
 
 # ---------------------------------------------------------------- fair
@@ -303,14 +379,13 @@ def match_fair(instance: Instance) -> FairOutcome:
         else:
             high = middle - 1
     arcs = all_arcs[levels >= low]
-    objectives = [
-        np.ones(len(instance.arc_trainee), dtype=np.int64),
-        instance.arc_value,
-        rank_gains(instance),
-        distance_gains(instance),
-        tie_break_gains(instance),
+    stages = [
+        [np.ones(len(instance.arc_trainee), dtype=np.int64)],
+        [instance.arc_value],
+        [rank_gains(instance), distance_gains(instance)],
+        [tie_break_gains(instance)],
     ]
-    chosen = lexicographic(problem_of(instance, arcs), objectives)
+    chosen = lexicographic(problem_of(instance, arcs), stages)
     at = np.flatnonzero(levels == low)[0]
     share = Fraction(int(instance.arc_value[at]), int(instance.weighted_need[instance.arc_trainee[at]]))
     return FairOutcome(chosen, most, share)
@@ -393,7 +468,9 @@ def blocking_pairs(instance: Instance, chosen: IntArray) -> IntArray:
     mine = chosen[t]
     has = mine >= 0
     cur = np.where(has, mine, 0)
-    prefers_ranked = rank < np.where(has, rank[cur], np.iinfo(np.int64).max)
+    # A site the trainee did not rank is not on their list: any listed site beats being placed there.
+    current_rank = np.where(has & (rank[cur] > 0), rank[cur], np.iinfo(np.int64).max)
+    prefers_ranked = rank < current_rank
     better_value = (value > value[cur]) | ((value == value[cur]) & (site < site[cur]))
     prefers = acceptable & (~has | np.where(ranked, prefers_ranked, better_value))
     placed = chosen[chosen >= 0]

@@ -6,14 +6,14 @@ Every quantity is exact so that anyone can check a result with a pencil or a spr
   above the curriculum's min_supervision), unless ``needs.csv`` gives it for (t, g);
 - effective slots of (site, specialty) = min(slots, recognised_supervisors x trainees_per_supervisor);
 - cases per slot in group g = nhs_funded_count x training_share x rotation_months / 12 / effective slots,
-  over the volumes of one financial year, **rounded half to even to a millionth of a case**;
+  over the volumes of one financial year, **rounded half to even to a thousandth of a case**;
 - value of t at s = sum over g of weight_g x min(cases per slot, remaining need), **rounded half to even
-  to a millionth of a weighted case**;
+  to a thousandth of a weighted case**;
 - t is eligible for s when the specialties match, min_grade <= grade <= max_grade, the great-circle
   distance is at most max_travel_km, the value is positive, and no gate excludes the site or the pair.
 
-Values are held as integers in millionths (:data:`UNITS`), so the solvers compare them exactly; see
-``docs/decisions/0006-matching-objective.md`` for why millionths and why they always fit in 64 bits.
+Values are held as integers in thousandths (:data:`UNITS`), so the solvers compare them exactly; see
+``docs/decisions/0006-matching-objective.md`` for why thousandths and why they fit in 64 bits.
 """
 
 import math
@@ -29,8 +29,8 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-UNITS: Final = 1_000_000
-"""Cases, needs and values are integers in millionths of a (weighted) case."""
+UNITS: Final = 1000
+"""Cases, needs and values are integers in thousandths of a (weighted) case."""
 WEIGHT_UNITS: Final = 1000
 """Weights have at most three decimals: held in thousandths."""
 SHARE_UNITS: Final = 1_000_000
@@ -107,6 +107,13 @@ def great_circle_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: 
     dlambda = np.radians(lon2) - np.radians(lon1)
     h = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlambda / 2) ** 2
     result: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    return result
+
+
+def unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
+    """Points on the unit sphere, (n x 3): their dot product is the cosine of the central angle."""
+    phi, lam = np.radians(lat), np.radians(lon)
+    result: FloatArray = np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=1)
     return result
 
 
@@ -203,15 +210,15 @@ class Instance:
     pool_slots: IntArray
     """Effective slots per pool."""
     cases: IntArray
-    """Cases per slot, (pools x groups), in millionths."""
+    """Cases per slot, (pools x groups), in thousandths."""
     needs: IntArray
     """Remaining need, (trainees x groups), whole cases."""
     weighted_need: IntArray
-    """Per trainee: sum of weight x need, in millionths."""
+    """Per trainee: sum of weight x need, in thousandths."""
     arc_trainee: IntArray
     arc_pool: IntArray
     arc_value: IntArray
-    """Millionths of a weighted case."""
+    """Thousandths of a weighted case."""
     arc_distance_m: IntArray
     """Great-circle distance rounded to the metre."""
     arc_distance_km: FloatArray
@@ -274,8 +281,10 @@ def remaining_needs(
     needs[:] = target[t_spec] if len(t_spec) else needs
     if inputs.log_trainee:
         lt = np.array([trainees[t] for t in inputs.log_trainee], dtype=np.int64)
-        lg = np.array([groups[g] for g in inputs.log_group], dtype=np.int64)
+        lg = np.array([groups.get(g, -1) for g in inputs.log_group], dtype=np.int64)
         level = np.array([SUPERVISION_LEVEL[s] for s in inputs.log_supervision], dtype=np.int64)
+        known = lg >= 0  # a group in no curriculum, volume or need counts towards nothing
+        lt, lg, level = lt[known], lg[known], level[known]
         counts = level >= min_level[t_spec[lt], lg]
         done = np.bincount(lt[counts] * len(groups) + lg[counts], minlength=needs.size)
         needs = np.maximum(needs - done.reshape(needs.shape), 0)
@@ -287,18 +296,18 @@ def remaining_needs(
 def cases_per_slot(
     volumes: IntArray, slots: IntArray, share: int, months: int
 ) -> IntArray:
-    """Millionths of a case per slot: count x share x months / 12 / slots, rounded half to even.
+    """Thousandths of a case per slot: count x share x months / 12 / slots, rounded half to even.
 
     ``volumes`` is (pools x groups) whole procedures, ``share`` in millionths; slots > 0.
     """
-    numerator = volumes * share * months  # share in millionths: the result is already in millionths
-    return round_div(numerator, (12 * slots)[:, None])
+    numerator = volumes * share * months * UNITS  # at most 1e7 x 1e6 x 24 x 1e3: fits in 63 bits
+    return round_div(numerator, (12 * SHARE_UNITS * slots)[:, None])
 
 
 def pair_values(cases: IntArray, needs: IntArray, weights: IntArray) -> IntArray:
-    """Millionths of a weighted case: sum of weight x min(cases, need), rounded half to even.
+    """Thousandths of a weighted case: sum of weight x min(cases, need), rounded half to even.
 
-    ``cases`` and ``needs`` (pairs x groups) in millionths, ``weights`` per group in thousandths.
+    ``cases`` and ``needs`` (pairs x groups) in thousandths, ``weights`` per group in thousandths.
     """
     covered = np.minimum(cases, needs)
     return round_div((covered * weights).sum(axis=1), WEIGHT_UNITS)
@@ -408,6 +417,7 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     pool_of_spec: dict[str, list[int]] = {}
     for p, spec in enumerate(pool_spec):
         pool_of_spec.setdefault(spec, []).append(p)
+    t_vec, s_vec = unit_vectors(t_lat, t_lon), unit_vectors(s_lat, s_lon)
     excluded_keys = np.array([t * len(site_codes) + s for t, s in excluded_pairs], dtype=np.int64)
     excluded_site_index = np.zeros(len(site_codes), dtype=np.bool_)
     for s in excluded_sites:
@@ -424,7 +434,7 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
         for start in range(0, len(tt), chunk):
             parts_chunk = _pairs_for(
                 tt[start : start + chunk], pp, spec_groups, t_level, pool_min, pool_max, pool_slots,
-                t_lat, t_lon, t_travel, s_lat, s_lon, pool_site, cases, needs, weights, reasons,
+                t_lat, t_lon, t_travel, s_lat, s_lon, t_vec, s_vec, pool_site, cases, needs, weights, reasons,
             )
             if parts_chunk is None:
                 continue
@@ -458,9 +468,13 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     )
     arc_rank = np.zeros(len(arc_trainee), dtype=np.int64)
     if preferences:
-        ranked = np.array([preferences.get((int(t), int(s)), 0) for t, s in zip(
-            arc_trainee.tolist(), pool_site[arc_pool].tolist(), strict=True)], dtype=np.int64)
-        arc_rank = ranked
+        pref_keys = np.array([t * len(site_codes) + s for t, s in preferences], dtype=np.int64)
+        pref_ranks = np.array(list(preferences.values()), dtype=np.int64)
+        by_key = np.argsort(pref_keys)
+        pref_keys, pref_ranks = pref_keys[by_key], pref_ranks[by_key]
+        arc_keys = arc_trainee * len(site_codes) + pool_site[arc_pool]
+        where = np.minimum(np.searchsorted(pref_keys, arc_keys), len(pref_keys) - 1)
+        arc_rank = np.where(pref_keys[where] == arc_keys, pref_ranks[where], 0)
     has_preferences = np.zeros(len(trainee_ids), dtype=np.bool_)
     for t, _ in preferences:
         has_preferences[t] = True
@@ -519,6 +533,8 @@ def _pairs_for(
     t_travel: FloatArray,
     s_lat: FloatArray,
     s_lon: FloatArray,
+    t_vec: FloatArray,
+    s_vec: FloatArray,
     pool_site: IntArray,
     cases: IntArray,
     needs: IntArray,
@@ -530,19 +546,27 @@ def _pairs_for(
     grade_ok = (pool_min[pp][None, :] <= level) & (level <= pool_max[pp][None, :]) & (pool_slots[pp] > 0)[None, :]
     any_grade = grade_ok.any(axis=1)
     reasons.stage[tt[any_grade]] = np.maximum(reasons.stage[tt[any_grade]], 1)
-    dist = great_circle_km(
-        t_lat[tt][:, None], t_lon[tt][:, None], s_lat[pool_site[pp]][None, :], s_lon[pool_site[pp]][None, :]
-    )
-    graded = np.where(grade_ok, dist, np.inf)
-    nearest = graded.argmin(axis=1)
-    nearest_km = graded[np.arange(len(tt)), nearest]
+    # Filter on the dot product of unit vectors (one matrix product), then measure the candidates
+    # exactly: d <= limit  <=>  cos(d / R) >= cos(limit / R); the margin keeps every borderline pair.
+    dot = t_vec[tt] @ s_vec[pool_site[pp]].T
+    graded = np.where(grade_ok, dot, -np.inf)
+    nearest = graded.argmax(axis=1)
+    sel = np.flatnonzero(np.isfinite(graded[np.arange(len(tt)), nearest]))
+    nearest_km = np.full(len(tt), np.inf)
+    if len(sel):
+        near_site = pool_site[pp[nearest[sel]]]
+        nearest_km[sel] = great_circle_km(t_lat[tt[sel]], t_lon[tt[sel]], s_lat[near_site], s_lon[near_site])
     closer = nearest_km < reasons.nearest[tt]
     reasons.nearest[tt[closer]] = nearest_km[closer]
     reasons.nearest_pool[tt[closer]] = pp[nearest[closer]]
-    reach = grade_ok & (dist <= t_travel[tt][:, None])
-    any_reach = reach.any(axis=1)
-    reasons.stage[tt[any_reach]] = np.maximum(reasons.stage[tt[any_reach]], 2)
-    rows, cols = np.nonzero(reach)
+    threshold = np.cos(np.minimum(t_travel[tt] / EARTH_RADIUS_KM, np.pi)) - 1e-9
+    rows, cols = np.nonzero(grade_ok & (dot >= threshold[:, None]))
+    cand_site = pool_site[pp[cols]]
+    exact = great_circle_km(t_lat[tt[rows]], t_lon[tt[rows]], s_lat[cand_site], s_lon[cand_site])
+    inside = exact <= t_travel[tt[rows]]
+    rows, cols, exact = rows[inside], cols[inside], exact[inside]
+    reached = tt[np.unique(rows)]
+    reasons.stage[reached] = np.maximum(reasons.stage[reached], 2)
     if len(rows) == 0:
         return None
     at, ap = tt[rows], pp[cols]
@@ -554,7 +578,7 @@ def _pairs_for(
         value = np.zeros(len(at), dtype=np.int64)
     positive = value > 0
     reasons.stage[np.unique(at[positive])] = np.maximum(reasons.stage[np.unique(at[positive])], 3)
-    return at[positive], ap[positive], dist[rows, cols][positive], value[positive]
+    return at[positive], ap[positive], exact[positive], value[positive]
 
 
 def _no_site_reasons(
