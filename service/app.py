@@ -23,6 +23,7 @@ from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
 from service.observability import add_request_id_header, configure_logging, request_id_middleware
+from service.placements.controllers import PLACEMENTS_HANDLERS
 from service.web.controllers import WEB_HANDLERS
 from service.workforce.controllers import WORKFORCE_HANDLERS
 
@@ -32,7 +33,7 @@ SCHEMA_ASSETS = "/schema/assets"
 
 def api_handlers() -> Sequence[ControllerRouterHandler]:
     """Controllers under ``/api/v1``; later domains add theirs here."""
-    return [*WORKFORCE_HANDLERS]
+    return [*WORKFORCE_HANDLERS, *PLACEMENTS_HANDLERS]
 
 
 def open_keyring(settings: Settings, clock: Clock) -> KeyRing:

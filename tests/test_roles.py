@@ -17,6 +17,7 @@ from service.auth import ALL_ROLES, Role
 from tests.factories import client_headers, create_organisation
 
 ADM, ISS, COO, HOL = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.HOLDER
+VER = Role.VERIFIER
 EVERYONE = frozenset(ALL_ROLES)
 
 EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
@@ -33,6 +34,19 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/employments"): frozenset({ADM, ISS}),
     ("POST", "/api/v1/employments/import"): frozenset({ADM, ISS}),
     ("GET", "/api/v1/employments/{employment_id:uuid}"): frozenset({ADM, ISS, COO}),
+    ("POST", "/api/v1/placements/datasets"): frozenset({ADM, COO}),
+    ("GET", "/api/v1/placements/datasets"): frozenset({ADM, COO}),
+    ("GET", "/api/v1/placements/datasets/{dataset_id:uuid}"): frozenset({ADM, COO}),
+    ("POST", "/api/v1/placements/datasets/{dataset_id:uuid}/files/{kind:str}"): frozenset({ADM, COO}),
+    ("GET", "/api/v1/placements/datasets/{dataset_id:uuid}/files/{kind:str}"): frozenset({ADM, COO}),
+    ("POST", "/api/v1/placements/volumes"): frozenset({ADM, COO}),
+    ("POST", "/api/v1/placements/curriculum"): frozenset({ADM, COO}),
+    ("POST", "/api/v1/placements/logbook"): frozenset({ADM, COO}),
+    ("POST", "/api/v1/placements/datasets/{dataset_id:uuid}/runs"): frozenset({ADM, COO}),
+    ("GET", "/api/v1/placements/datasets/{dataset_id:uuid}/runs"): frozenset({ADM, COO}),
+    ("GET", "/api/v1/placements/runs/{run_id:uuid}"): frozenset({ADM, COO}),
+    ("POST", "/api/v1/placements/runs/{run_id:uuid}/publish"): frozenset({ADM, COO}),
+    ("GET", "/api/v1/placements/sites/{code:str}/placements"): frozenset({ADM, COO, ISS, VER}),
 }
 
 

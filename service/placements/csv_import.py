@@ -388,46 +388,93 @@ def _unknown(
     ]
 
 
-def _check_references(tables: Mapping[str, Table]) -> list[FileProblem]:
-    def col(file: str, column: str) -> list[Any]:
-        return tables[file].columns[column]
+KEYS: Final[Mapping[str, tuple[tuple[tuple[str, ...], str], ...]]] = {
+    "sites.csv": ((("site_code",), "site_code"),),
+    "trainees.csv": ((("trainee_id",), "trainee_id"),),
+    "volumes.csv": ((("site_code", "specialty", "procedure_group", "financial_year"), "financial_year"),),
+    "capacity.csv": ((("site_code", "specialty"), "specialty"),),
+    "curriculum.csv": ((("specialty", "procedure_group"), "procedure_group"),),
+    "needs.csv": ((("trainee_id", "procedure_group"), "procedure_group"),),
+    "preferences.csv": ((("trainee_id", "site_code"), "site_code"), (("trainee_id", "rank"), "rank")),
+    "weights.csv": ((("procedure_group",), "procedure_group"),),
+    "excluded_sites.csv": ((("site_code",), "site_code"),),
+    "excluded_trainee_sites.csv": ((("trainee_id", "site_code"), "site_code"),),
+}
+"""What may appear only once in each file (the logbook may repeat: the same procedure twice a day)."""
+SITE_REFERENCES: Final = (
+    "volumes.csv", "capacity.csv", "preferences.csv", "excluded_sites.csv", "excluded_trainee_sites.csv"
+)
+TRAINEE_REFERENCES: Final = ("logbook.csv", "needs.csv", "preferences.csv", "excluded_trainee_sites.csv")
 
-    def lines(file: str) -> list[int]:
-        return tables[file].lines
 
-    sites = set(col("sites.csv", "site_code")) - {None}
-    trainees = set(col("trainees.csv", "trainee_id")) - {None}
-    problems = _repeats("sites.csv", "site_code", "site_code", col("sites.csv", "site_code"), lines("sites.csv"))
-    problems += _repeats(
-        "trainees.csv", "trainee_id", "trainee_id", col("trainees.csv", "trainee_id"), lines("trainees.csv")
-    )
-    site_refs = ("volumes.csv", "capacity.csv", "preferences.csv", "excluded_sites.csv", "excluded_trainee_sites.csv")
-    for file in site_refs:
-        problems += _unknown(file, "site_code", col(file, "site_code"), lines(file), sites, "site", "sites.csv")
-    trainee_refs = ("logbook.csv", "needs.csv", "preferences.csv", "excluded_trainee_sites.csv")
-    for file in trainee_refs:
-        problems += _unknown(
-            file, "trainee_id", col(file, "trainee_id"), lines(file), trainees, "trainee", "trainees.csv"
-        )
-    keyed = (
-        ("volumes.csv", ("site_code", "specialty", "procedure_group", "financial_year"), "financial_year"),
-        ("capacity.csv", ("site_code", "specialty"), "specialty"),
-        ("curriculum.csv", ("specialty", "procedure_group"), "procedure_group"),
-        ("needs.csv", ("trainee_id", "procedure_group"), "procedure_group"),
-        ("preferences.csv", ("trainee_id", "site_code"), "site_code"),
-        ("preferences.csv", ("trainee_id", "rank"), "rank"),
-        ("weights.csv", ("procedure_group",), "procedure_group"),
-        ("excluded_sites.csv", ("site_code",), "site_code"),
-        ("excluded_trainee_sites.csv", ("trainee_id", "site_code"), "site_code"),
-    )
-    for file, key, column in keyed:
-        keys = zip(*(col(file, k) for k in key), strict=True)
-        problems += _repeats(file, column, " and ".join(key), keys, lines(file))
-    cap = tables["capacity.csv"]
-    for low, high, line in zip(cap.columns["min_grade"], cap.columns["max_grade"], cap.lines, strict=True):
-        if low is not None and high is not None and GRADE_LEVEL[low] > GRADE_LEVEL[high]:
-            problems.append(FileProblem("capacity.csv", line, "max_grade", f"must not be below min_grade ({low})"))
+def file_problems(name: str, table: Table) -> list[FileProblem]:
+    """Problems within one file: repeated keys, a grade range upside down."""
+    problems = []
+    for key, column in KEYS.get(name, ()):
+        keys = zip(*(table.columns[k] for k in key), strict=True)
+        problems += _repeats(name, column, " and ".join(key), keys, table.lines)
+    if name == "capacity.csv":
+        for low, high, line in zip(
+            table.columns["min_grade"], table.columns["max_grade"], table.lines, strict=True
+        ):
+            if low is not None and high is not None and GRADE_LEVEL[low] > GRADE_LEVEL[high]:
+                problems.append(FileProblem(name, line, "max_grade", f"must not be below min_grade ({low})"))
     return problems
+
+
+def reference_problems(
+    name: str, table: Table, *, sites: set[str] | None, trainees: set[str] | None, where: str = ""
+) -> list[FileProblem]:
+    """Sites and trainees the file names that are not among ``sites`` / ``trainees`` (None: unchecked)."""
+    problems = []
+    if sites is not None and name in SITE_REFERENCES:
+        problems += _unknown(
+            name, "site_code", table.columns["site_code"], table.lines, sites, "site", where or "sites.csv"
+        )
+    if trainees is not None and name in TRAINEE_REFERENCES:
+        problems += _unknown(
+            name, "trainee_id", table.columns["trainee_id"], table.lines, trainees, "trainee", where or "trainees.csv"
+        )
+    return problems
+
+
+def _check_references(tables: Mapping[str, Table]) -> list[FileProblem]:
+    sites = set(tables["sites.csv"].columns["site_code"]) - {None}
+    trainees = set(tables["trainees.csv"].columns["trainee_id"]) - {None}
+    problems = []
+    for name, table in tables.items():
+        problems += file_problems(name, table)
+        problems += reference_problems(name, table, sites=sites, trainees=trainees)
+    return problems
+
+
+# ---------------------------------------------------------------- writing (canonical form)
+
+
+def _cell(value: Any, column: Column) -> str:
+    if value is None:
+        return ""
+    if column.check is weight:
+        return format((Decimal(value) / WEIGHT_UNITS).normalize(), "f")
+    if isinstance(value, float):
+        return repr(value) if value != int(value) else str(int(value))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def write_file(name: str, table: Table) -> bytes:
+    """The file in canonical form: the documented column order, normalised cells, rows sorted."""
+    columns = FILES[name]
+    rows = sorted(
+        zip(*(table.columns[c.name] for c in columns), strict=True),
+        key=lambda row: tuple(_cell(v, c) for v, c in zip(row, columns, strict=True)),
+    )
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.name for c in columns])
+    writer.writerows([_cell(v, c) for v, c in zip(row, columns, strict=True)] for row in rows)
+    return out.getvalue().encode()
 
 
 def parse_files(files: Mapping[str, bytes]) -> Inputs:

@@ -322,7 +322,9 @@ class _Reasons:
     """Why a trainee has no eligible site: the first filter that left them with nothing."""
 
     def __init__(self, n: int) -> None:
-        self.stage = np.zeros(n, dtype=np.int64)  # 0 no pool of specialty, 1 grade, 2 travel, 3 value, 4 gate
+        # filters passed: 0 no pool in the specialty, 1 none takes the grade, 2 none within reach,
+        # 3 no value, 4 every valuable site excluded by a gate
+        self.stage = np.zeros(n, dtype=np.int64)
         self.nearest = np.full(n, np.inf)
         self.nearest_pool = np.full(n, -1, dtype=np.int64)
 
@@ -449,8 +451,6 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
                 hit = keep & np.isin(keys, excluded_keys)
                 pair_lost.update((int(t), int(s)) for t, s in zip(at[hit], pool_site[ap[hit]], strict=True))
                 keep &= ~hit
-            gated_out = np.setdiff1d(np.unique(at), at[keep])
-            reasons.stage[gated_out] = np.maximum(reasons.stage[gated_out], 4)
             parts.append((at[keep], ap[keep], dist[keep], value[keep]))
 
     if parts:
@@ -544,8 +544,9 @@ def _pairs_for(
     """The (trainee, pool) pairs of one specialty block that pass grade, travel and value."""
     level = t_level[tt][:, None]
     grade_ok = (pool_min[pp][None, :] <= level) & (level <= pool_max[pp][None, :]) & (pool_slots[pp] > 0)[None, :]
+    reasons.stage[tt] = np.maximum(reasons.stage[tt], 1)
     any_grade = grade_ok.any(axis=1)
-    reasons.stage[tt[any_grade]] = np.maximum(reasons.stage[tt[any_grade]], 1)
+    reasons.stage[tt[any_grade]] = np.maximum(reasons.stage[tt[any_grade]], 2)
     # Filter on the dot product of unit vectors (one matrix product), then measure the candidates
     # exactly: d <= limit  <=>  cos(d / R) >= cos(limit / R); the margin keeps every borderline pair.
     dot = t_vec[tt] @ s_vec[pool_site[pp]].T
@@ -566,7 +567,7 @@ def _pairs_for(
     inside = exact <= t_travel[tt[rows]]
     rows, cols, exact = rows[inside], cols[inside], exact[inside]
     reached = tt[np.unique(rows)]
-    reasons.stage[reached] = np.maximum(reasons.stage[reached], 2)
+    reasons.stage[reached] = np.maximum(reasons.stage[reached], 3)
     if len(rows) == 0:
         return None
     at, ap = tt[rows], pp[cols]
@@ -577,7 +578,8 @@ def _pairs_for(
     else:
         value = np.zeros(len(at), dtype=np.int64)
     positive = value > 0
-    reasons.stage[np.unique(at[positive])] = np.maximum(reasons.stage[np.unique(at[positive])], 3)
+    valued = np.unique(at[positive])
+    reasons.stage[valued] = np.maximum(reasons.stage[valued], 4)
     return at[positive], ap[positive], exact[positive], value[positive]
 
 

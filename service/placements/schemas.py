@@ -234,3 +234,13 @@ class LogbookEntry(msgspec.Struct, frozen=True, kw_only=True):
     date: dt.date
     supervision: str
     site_code: str
+
+
+class VolumeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """NHS-funded procedures a year at a site (stable: read by the benchmark)."""
+
+    site_code: str
+    specialty: str
+    procedure_group: str
+    financial_year: str
+    nhs_funded_count: int

@@ -62,6 +62,14 @@ async def organisation_kinds(session: AsyncSession, codes: Iterable[str]) -> dic
     return kinds
 
 
+async def organisations_in(session: AsyncSession, codes: Iterable[str]) -> list[Organisation]:
+    """The organisations among ``codes`` (for other domains, through ``service.organisations_by_code``)."""
+    found: list[Organisation] = []
+    for batch in _chunks(sorted(set(codes))):
+        found += (await session.scalars(select(Organisation).where(Organisation.code.in_(_literal(batch))))).all()
+    return found
+
+
 async def list_organisations(
     session: AsyncSession, *, kind: str | None, parent: str | None, limit: int, offset: int
 ) -> tuple[list[Organisation], bool]:
@@ -108,6 +116,14 @@ async def people_by_gmc(session: AsyncSession, numbers: Iterable[str]) -> dict[s
             select(Person.gmc_number, Person.id).where(Person.gmc_number.in_(_literal(batch)))
         )
         found.update({number: person_id for number, person_id in result if number is not None})
+    return found
+
+
+async def people_with_gmc(session: AsyncSession, numbers: Iterable[str]) -> list[Person]:
+    """The people among ``numbers`` (for other domains, through ``service.people_by_gmc_number``)."""
+    found: list[Person] = []
+    for batch in _chunks(sorted(set(numbers))):
+        found += (await session.scalars(select(Person).where(Person.gmc_number.in_(_literal(batch))))).all()
     return found
 
 

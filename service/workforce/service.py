@@ -125,6 +125,12 @@ async def get_organisation(session: AsyncSession, code: str) -> OrganisationRead
     return _read(record, OrganisationRead)
 
 
+async def organisations_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
+    """``{code: organisation}`` of those of ``codes`` (upper case) that are registered: for other domains
+    that check references in bulk (placements)."""
+    return {o.code: _read(o, OrganisationRead) for o in await repository.organisations_in(session, codes)}
+
+
 async def list_organisations(
     session: AsyncSession, *, kind: str | None, parent: str | None, limit: int, offset: int
 ) -> OrganisationPage:
@@ -192,6 +198,12 @@ async def create_person(session: AsyncSession, data: PersonCreate, now: dt.datet
     record = Person(id=new_id(), **msgspec.structs.asdict(data), created_at=now)
     await _insert(session, record)
     return _read(record, PersonRead)
+
+
+async def people_by_gmc_number(session: AsyncSession, numbers: Iterable[str]) -> dict[str, PersonRead]:
+    """``{gmc_number: person}`` of those of ``numbers`` that are registered: for other domains that link
+    records to doctors in bulk (placements). No visibility rule applies: callers decide what to show."""
+    return {p.gmc_number or "": _read(p, PersonRead) for p in await repository.people_with_gmc(session, numbers)}
 
 
 async def get_person(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> PersonRead:

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from service.placements.csv_import import FILES
-from service.placements.model import GRADES, SUPERVISION, Inputs
+from service.placements.model import GRADE_LEVEL, GRADES, SUPERVISION, Inputs
 
 SPECIALTIES = ("trauma_and_orthopaedics", "ophthalmology")
 GROUPS = ("total_knee_replacement", "cataract", "carpal_tunnel_decompression")
@@ -66,7 +66,7 @@ def inputs(draw: st.DrawFn, *, max_trainees: int = 5, max_sites: int = 3, gates:
     for site in sites:
         for spec in specialties:
             if draw(st.booleans()) or spec == specialties[0]:
-                low, high = sorted([draw(grade), draw(grade)], key=GRADES.index)
+                low, high = sorted([draw(grade), draw(grade)], key=GRADE_LEVEL.__getitem__)
                 cap_rows.append(
                     (site, spec, draw(st.integers(0, 3)), draw(st.integers(0, 3)), draw(st.integers(1, 2)), low, high)
                 )

@@ -1,0 +1,227 @@
+"""Every SQL query of the placements domain (SQLite and PostgreSQL alike)."""
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.placements.models import (
+    CurriculumItem,
+    Dataset,
+    DatasetFile,
+    LogbookEntry,
+    PlacementRecord,
+    Run,
+    Volume,
+)
+
+CHUNK: Final = 1000
+BATCH: Final = 2000
+V = TypeVar("V")
+
+
+def _literal(values: list[Any]) -> BindParameter[Any]:
+    """An ``IN`` list rendered as literals (validated codes and UUIDs only), as the workforce domain does:
+    PostgreSQL then plans each lookup against the table as it is now."""
+    return bindparam("values", values, expanding=True, literal_execute=True)
+
+
+def _chunks(values: Iterable[V], size: int = CHUNK) -> Iterator[list[V]]:
+    batch: list[V] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _insert(session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    statement = insert(model).execution_options(render_nulls=True)
+    for start in range(0, len(rows), BATCH):
+        await session.execute(statement, list(rows[start : start + BATCH]))
+
+
+# ---------------------------------------------------------------- datasets
+
+
+async def add(session: AsyncSession, record: Dataset | Run) -> None:
+    session.add(record)
+    await session.flush()
+
+
+async def get_dataset(session: AsyncSession, dataset_id: uuid.UUID) -> Dataset | None:
+    return await session.get(Dataset, dataset_id)
+
+
+async def list_datasets(session: AsyncSession, organisation: str | None, *, every: bool) -> list[Dataset]:
+    stmt = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id)
+    if not every:
+        stmt = stmt.where(Dataset.organisation_code == organisation)
+    return list((await session.scalars(stmt)).all())
+
+
+async def dataset_files(session: AsyncSession, dataset_id: uuid.UUID) -> dict[str, DatasetFile]:
+    rows = await session.scalars(select(DatasetFile).where(DatasetFile.dataset_id == dataset_id))
+    return {row.kind: row for row in rows}
+
+
+async def file_rows(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    counts: dict[uuid.UUID, dict[str, int]] = {i: {} for i in dataset_ids}
+    for batch in _chunks(dataset_ids):
+        result = await session.execute(
+            select(DatasetFile.dataset_id, DatasetFile.kind, DatasetFile.rows).where(
+                DatasetFile.dataset_id.in_(_literal(batch))
+            )
+        )
+        for dataset_id, kind, rows in result:
+            counts[dataset_id][kind] = rows
+    return counts
+
+
+async def put_file(
+    session: AsyncSession, dataset_id: uuid.UUID, kind: str, content: bytes, rows: int, now: dt.datetime, by: str
+) -> int:
+    """Replace the dataset's ``kind`` file; returns the rows it had."""
+    existing = await session.get(DatasetFile, (dataset_id, kind))
+    if existing is None:
+        session.add(DatasetFile(dataset_id=dataset_id, kind=kind, content=content, rows=rows, loaded_at=now, loaded_by=by))
+        await session.flush()
+        return 0
+    before = existing.rows
+    existing.content, existing.rows, existing.loaded_at, existing.loaded_by = content, rows, now, by
+    await session.flush()
+    return before
+
+
+# ---------------------------------------------------------------- registry-wide facts
+
+
+async def upsert_volumes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Replace the volumes with the same keys; returns how many were replaced."""
+    keys = [(r["site_code"], r["specialty"], r["procedure_group"], r["financial_year"]) for r in rows]
+    replaced = 0
+    columns = tuple_(Volume.site_code, Volume.specialty, Volume.procedure_group, Volume.financial_year)
+    for batch in _chunks(keys, 500):
+        result = await session.execute(delete(Volume).where(columns.in_(batch)))
+        replaced += int(getattr(result, "rowcount", 0) or 0)
+    await _insert(session, Volume, rows)
+    return replaced
+
+
+async def volumes_for_sites(session: AsyncSession, sites: Iterable[str]) -> list[Volume]:
+    found: list[Volume] = []
+    for batch in _chunks(sorted(set(sites))):
+        found += (await session.scalars(select(Volume).where(Volume.site_code.in_(_literal(batch))))).all()
+    return found
+
+
+async def volumes_of_year(session: AsyncSession, financial_year: str) -> list[Volume]:
+    stmt = select(Volume).where(Volume.financial_year == financial_year).order_by(
+        Volume.site_code, Volume.specialty, Volume.procedure_group
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def upsert_curriculum(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    keys = [(r["specialty"], r["procedure_group"]) for r in rows]
+    replaced = 0
+    columns = tuple_(CurriculumItem.specialty, CurriculumItem.procedure_group)
+    for batch in _chunks(keys, 500):
+        result = await session.execute(delete(CurriculumItem).where(columns.in_(batch)))
+        replaced += int(getattr(result, "rowcount", 0) or 0)
+    await _insert(session, CurriculumItem, rows)
+    return replaced
+
+
+async def curriculum(session: AsyncSession) -> list[CurriculumItem]:
+    return list((await session.scalars(select(CurriculumItem))).all())
+
+
+async def replace_logbooks(session: AsyncSession, people: Iterable[uuid.UUID], rows: Sequence[dict[str, Any]]) -> int:
+    """Replace the logbook entries of ``people`` with ``rows``; returns how many were removed."""
+    removed = 0
+    for batch in _chunks(sorted(set(people))):
+        result = await session.execute(delete(LogbookEntry).where(LogbookEntry.person_id.in_(_literal(batch))))
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    await _insert(session, LogbookEntry, rows)
+    return removed
+
+
+async def logbooks_of(session: AsyncSession, people: Iterable[uuid.UUID]) -> list[LogbookEntry]:
+    found: list[LogbookEntry] = []
+    for batch in _chunks(sorted(set(people))):
+        found += (
+            await session.scalars(select(LogbookEntry).where(LogbookEntry.person_id.in_(_literal(batch))))
+        ).all()
+    return found
+
+
+async def logbook_between(session: AsyncSession, start: dt.date, end: dt.date) -> list[LogbookEntry]:
+    stmt = (
+        select(LogbookEntry)
+        .where(LogbookEntry.date >= start, LogbookEntry.date <= end)
+        .order_by(LogbookEntry.date, LogbookEntry.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+# ---------------------------------------------------------------- runs and records
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    return await session.get(Run, run_id)
+
+
+async def runs_of(session: AsyncSession, dataset_id: uuid.UUID) -> list[Run]:
+    stmt = select(Run).where(Run.dataset_id == dataset_id).order_by(Run.created_at.desc(), Run.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def overlapping_records(
+    session: AsyncSession, people: Iterable[uuid.UUID], start: dt.date, end: dt.date
+) -> list[PlacementRecord]:
+    found: list[PlacementRecord] = []
+    for batch in _chunks(sorted(set(people))):
+        stmt = select(PlacementRecord).where(
+            PlacementRecord.person_id.in_(_literal(batch)),
+            PlacementRecord.start_date <= end,
+            PlacementRecord.end_date >= start,
+        )
+        found += (await session.scalars(stmt)).all()
+    return found
+
+
+async def add_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await _insert(session, PlacementRecord, rows)
+
+
+async def records_between(
+    session: AsyncSession,
+    start: dt.date,
+    end: dt.date,
+    *,
+    site_codes: Sequence[str] | None = None,
+    datasets_of: str | None = None,
+) -> list[PlacementRecord]:
+    """Records overlapping [start, end]; optionally at ``site_codes`` or from runs of datasets owned by
+    the organisation ``datasets_of``."""
+    stmt = select(PlacementRecord).where(PlacementRecord.start_date <= end, PlacementRecord.end_date >= start)
+    if site_codes is not None:
+        stmt = stmt.where(PlacementRecord.site_code.in_(list(site_codes)))
+    if datasets_of is not None:
+        owned = select(Run.id).join(Dataset, Dataset.id == Run.dataset_id).where(Dataset.organisation_code == datasets_of)
+        stmt = stmt.where(PlacementRecord.run_id.in_(owned))
+    stmt = stmt.order_by(PlacementRecord.start_date, PlacementRecord.site_code, PlacementRecord.gmc_number)
+    return list((await session.scalars(stmt)).all())
+
+
+async def count_hosted(session: AsyncSession, site_code: str, start: dt.date, end: dt.date) -> int:
+    stmt = select(func.count()).select_from(PlacementRecord).where(
+        PlacementRecord.site_code == site_code, PlacementRecord.start_date <= end, PlacementRecord.end_date >= start
+    )
+    return int(await session.scalar(stmt) or 0)

@@ -1,0 +1,622 @@
+"""Domain verbs of placements: load data, run matches, publish them, and read what other domains need.
+
+Where data lives:
+
+- registry-wide facts, loaded by coordinators and read by everyone who needs them: NHS-funded procedure
+  volumes of independent sites (``volumes.csv``, rows replace rows with the same key), curriculum
+  indicative numbers (``curriculum.csv``, likewise) and logbooks (``logbook.csv``: the file replaces
+  the logbook of every trainee it names);
+- datasets: one rotation plan of one training office, holding sites, capacity, trainees, needs,
+  preferences, weights and gates (each file replaced as a whole when loaded again);
+- sites are the registry's organisations of kind independent site (the workforce domain): a dataset's
+  ``sites.csv`` must agree with them (name, ICB, and the location when the registry has one);
+- trainee_id is the doctor's 7-digit GMC number, which must be registered (a doctor in training), so
+  that publishing a run creates placement records for real people.
+
+A run exports the dataset and the registry-wide facts it needs as the canonical CSV files and matches them
+with :mod:`service.placements.engine`, exactly as ``passport placements match --data DIR`` does. Services
+never commit: the request owns the transaction.
+"""
+
+import calendar
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth import Principal, Role
+from service.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, RowError, ServiceError
+from service.placements import csv_import, engine, repository
+from service.placements.csv_import import FileProblem, Table
+from service.placements.model import ModelError, Parameters
+from service.placements.models import Dataset, Run
+from service.placements.schemas import (
+    DATASET_FILES,
+    DatasetCreate,
+    DatasetPage,
+    DatasetRead,
+    LoadResult,
+    LogbookEntry,
+    MatchResult,
+    PlacementRecord,
+    PlacementRecordPage,
+    PublishRequest,
+    PublishResult,
+    RunCreate,
+    RunPage,
+    RunRead,
+    Summary,
+    VolumeRecord,
+)
+from service.workforce import service as workforce
+
+LOCATION_TOLERANCE: Final = 0.001
+"""Degrees (about 100 m) within which a site's location in a file must agree with the registry's."""
+MANAGERS: Final = (Role.ADMIN, Role.COORDINATOR)
+
+
+class ImportRejected(ServiceError):
+    """A placement file refused as a whole; ``rows`` lists every problem (problem details)."""
+
+    status = 422
+    code = "import_rejected"
+    title = "Import rejected"
+
+    def __init__(self, file: str, problems: Iterable[FileProblem]) -> None:
+        ordered = sorted(problems, key=lambda p: (p.row or 0, p.column or "", p.reason))
+        self.rows = [RowError(p.row or 0, p.column, p.reason) for p in ordered]
+        lines = len({row.row for row in self.rows})
+        super().__init__(
+            f"The {file} file was not loaded: {len(self.rows)} problem(s) in {lines} row(s). Nothing was written."
+        )
+
+
+def _actor(principal: Principal) -> str:
+    return principal.subject[:200]
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def _may_manage(principal: Principal, dataset: Dataset) -> bool:
+    return principal.role is Role.ADMIN or (
+        principal.role is Role.COORDINATOR
+        and principal.organisation is not None
+        and dataset.organisation_code == principal.organisation
+    )
+
+
+async def _dataset(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID) -> Dataset:
+    """The dataset if the caller's organisation owns it (an admin: any); otherwise not found."""
+    dataset = await repository.get_dataset(session, dataset_id)
+    if dataset is None or not _may_manage(principal, dataset):
+        raise NotFound(f"No dataset {dataset_id}.")
+    return dataset
+
+
+def _dataset_read(dataset: Dataset, rows: Mapping[str, int]) -> DatasetRead:
+    return DatasetRead(
+        id=dataset.id,
+        name=dataset.name,
+        organisation_code=dataset.organisation_code,
+        created_at=dataset.created_at,
+        rows={kind: rows[kind] for kind in DATASET_FILES if kind in rows},
+    )
+
+
+async def create_dataset(session: AsyncSession, principal: Principal, data: DatasetCreate, now: dt.datetime) -> DatasetRead:
+    if principal.role is not Role.ADMIN and principal.organisation is None:
+        raise Forbidden("A coordinator must belong to an organisation to own a dataset.")
+    dataset = Dataset(
+        id=uuid.uuid4(),
+        name=data.name,
+        organisation_code=principal.organisation,
+        created_at=now,
+        created_by=_actor(principal),
+    )
+    await repository.add(session, dataset)
+    return _dataset_read(dataset, {})
+
+
+async def get_dataset(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID) -> DatasetRead:
+    dataset = await _dataset(session, principal, dataset_id)
+    counts = await repository.file_rows(session, [dataset.id])
+    return _dataset_read(dataset, counts[dataset.id])
+
+
+async def list_datasets(session: AsyncSession, principal: Principal) -> DatasetPage:
+    datasets = await repository.list_datasets(
+        session, principal.organisation, every=principal.role is Role.ADMIN
+    )
+    counts = await repository.file_rows(session, [d.id for d in datasets])
+    return DatasetPage(items=[_dataset_read(d, counts[d.id]) for d in datasets])
+
+
+def _file_name(kind: str) -> str:
+    return f"{kind}.csv"
+
+
+def _table_of(name: str, content: bytes) -> Table:
+    table, problems = csv_import.read_file(name, content)
+    if problems:  # stored files are canonical: this is a defect, not bad input
+        raise RuntimeError(f"stored {name} does not parse: {problems[0]}")
+    return table
+
+
+async def _stored(session: AsyncSession, dataset: Dataset) -> dict[str, Table]:
+    files = await repository.dataset_files(session, dataset.id)
+    return {kind: _table_of(_file_name(kind), f.content) for kind, f in files.items()}
+
+
+def _column(tables: Mapping[str, Table], kind: str, column: str) -> set[str] | None:
+    return set(tables[kind].columns[column]) if kind in tables else None
+
+
+async def _site_problems(session: AsyncSession, name: str, table: Table) -> list[FileProblem]:
+    """Each site must be a registered independent site and agree with the registry."""
+    codes = [c for c in table.columns["site_code"] if c is not None]
+    registered = await workforce.organisations_by_code(session, codes)
+    problems = []
+    for i, (code, line) in enumerate(zip(table.columns["site_code"], table.lines, strict=True)):
+        org = registered.get(code) if code is not None else None
+        if code is None:
+            continue
+        if org is None or org.kind != "independent_site":
+            what = "no organisation" if org is None else f"{code} is an organisation of kind {org.kind}, not"
+            reason = f"{what} an independent site has the code {code}" if org is None else f"{what} an independent site"
+            problems.append(FileProblem(name, line, "site_code", reason))
+            continue
+        name_cell, icb = table.columns["name"][i], table.columns["icb_code"][i]
+        if name_cell is not None and name_cell != org.name:
+            problems.append(FileProblem(name, line, "name", f"the registry names {code} {org.name!r}"))
+        if icb is not None and icb != org.icb_code:
+            problems.append(FileProblem(name, line, "icb_code", f"the registry has {code} in ICB {org.icb_code}"))
+        for column, registry in (("latitude", org.latitude), ("longitude", org.longitude)):
+            cell = table.columns[column][i]
+            if registry is not None and cell is not None and abs(cell - registry) > LOCATION_TOLERANCE:
+                problems.append(FileProblem(name, line, column, f"the registry has {code} at {column} {registry}"))
+    return problems
+
+
+async def _trainee_problems(session: AsyncSession, name: str, table: Table) -> list[FileProblem]:
+    """Each trainee_id must be the GMC number of a registered doctor in training."""
+    numbers = [n for n in table.columns["trainee_id"] if n is not None]
+    people = await workforce.people_by_gmc_number(session, numbers)
+    problems = []
+    for number, line in zip(table.columns["trainee_id"], table.lines, strict=True):
+        if number is None:
+            continue
+        person = people.get(number)
+        if person is None:
+            problems.append(FileProblem(name, line, "trainee_id", f"no registered person has the GMC number {number}"))
+        elif person.grade == "other":
+            problems.append(FileProblem(name, line, "trainee_id", f"{number} is not registered as a doctor in training"))
+    return problems
+
+
+async def load_dataset_file(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, kind: str, payload: bytes, now: dt.datetime
+) -> LoadResult:
+    """Check one dataset file against the registry and the dataset's other files; replace it."""
+    if kind not in DATASET_FILES:
+        raise NotFound(f"Datasets have no file {kind[:40]!r}; they have {', '.join(DATASET_FILES)}.")
+    dataset = await _dataset(session, principal, dataset_id)
+    name = _file_name(kind)
+    table, problems = csv_import.read_file(name, payload)
+    problems += csv_import.file_problems(name, table)
+    stored = await _stored(session, dataset)
+    if kind == "sites":
+        problems += await _site_problems(session, name, table)
+    elif kind == "trainees":
+        problems += await _trainee_problems(session, name, table)
+    sites = _column(stored, "sites", "site_code")
+    trainees = _column(stored, "trainees", "trainee_id")
+    if (sites is None and name in csv_import.SITE_REFERENCES) or (
+        trainees is None and name in csv_import.TRAINEE_REFERENCES
+    ):
+        first = "sites" if sites is None and name in csv_import.SITE_REFERENCES else "trainees"
+        problems.append(FileProblem(name, None, None, f"load the dataset's {first}.csv first: this file refers to it"))
+    else:
+        where = "the dataset's {}.csv"
+        problems += csv_import.reference_problems(name, table, sites=sites, trainees=None, where=where.format("sites"))
+        problems += csv_import.reference_problems(
+            name, table, sites=None, trainees=trainees, where=where.format("trainees")
+        )
+    if problems:
+        raise ImportRejected(name, problems)
+    content = csv_import.write_file(name, table)
+    replaced = await repository.put_file(session, dataset.id, kind, content, len(table.lines), now, _actor(principal))
+    return LoadResult(file=name, rows=len(table.lines), replaced=replaced)
+
+
+async def dataset_file(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, kind: str) -> bytes:
+    """A dataset file in canonical form (an empty file with its header when not loaded)."""
+    if kind not in DATASET_FILES:
+        raise NotFound(f"Datasets have no file {kind[:40]!r}; they have {', '.join(DATASET_FILES)}.")
+    dataset = await _dataset(session, principal, dataset_id)
+    files = await repository.dataset_files(session, dataset.id)
+    if kind in files:
+        return files[kind].content
+    return csv_import.write_file(_file_name(kind), _empty(_file_name(kind)))
+
+
+def _empty(name: str) -> Table:
+    return Table({c.name: [] for c in csv_import.FILES[name]}, [])
+
+
+# ---------------------------------------------------------------- registry-wide facts
+
+
+def _rows(table: Table) -> list[dict[str, Any]]:
+    names = list(table.columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*table.columns.values(), strict=True)]
+
+
+async def load_volumes(session: AsyncSession, payload: bytes, now: dt.datetime) -> LoadResult:
+    name = "volumes.csv"
+    table, problems = csv_import.read_file(name, payload)
+    problems += csv_import.file_problems(name, table)
+    codes = [c for c in table.columns["site_code"] if c is not None]
+    registered = await workforce.organisations_by_code(session, codes)
+    for code, line in zip(table.columns["site_code"], table.lines, strict=True):
+        org = registered.get(code) if code is not None else None
+        if code is not None and (org is None or org.kind != "independent_site"):
+            problems.append(FileProblem(name, line, "site_code", f"no independent site has the code {code}"))
+    if problems:
+        raise ImportRejected(name, problems)
+    rows = [{**row, "loaded_at": now} for row in _rows(table)]
+    replaced = await repository.upsert_volumes(session, rows)
+    return LoadResult(file=name, rows=len(rows), replaced=replaced)
+
+
+async def load_curriculum(session: AsyncSession, payload: bytes, now: dt.datetime) -> LoadResult:
+    name = "curriculum.csv"
+    table, problems = csv_import.read_file(name, payload)
+    problems += csv_import.file_problems(name, table)
+    if problems:
+        raise ImportRejected(name, problems)
+    rows = [{**row, "loaded_at": now} for row in _rows(table)]
+    replaced = await repository.upsert_curriculum(session, rows)
+    return LoadResult(file=name, rows=len(rows), replaced=replaced)
+
+
+async def load_logbook(session: AsyncSession, payload: bytes, now: dt.datetime) -> LoadResult:
+    """Replace the logbooks of the trainees the file names (a trainee with no rows keeps theirs)."""
+    name = "logbook.csv"
+    table, problems = csv_import.read_file(name, payload)
+    problems += await _trainee_problems(session, name, table)
+    codes = [c for c in table.columns["site_code"] if c is not None]
+    registered = await workforce.organisations_by_code(session, codes)
+    for code, line in zip(table.columns["site_code"], table.lines, strict=True):
+        if code is not None and code not in registered:
+            problems.append(FileProblem(name, line, "site_code", f"no organisation has the code {code}"))
+    if problems:
+        raise ImportRejected(name, problems)
+    people = await workforce.people_by_gmc_number(session, table.columns["trainee_id"])
+    rows = [
+        {
+            "person_id": people[row["trainee_id"]].id,
+            "gmc_number": row["trainee_id"],
+            "procedure_group": row["procedure_group"],
+            "date": row["date"],
+            "supervision": row["supervision"],
+            "site_code": row["site_code"],
+            "loaded_at": now,
+        }
+        for row in _rows(table)
+    ]
+    removed = await repository.replace_logbooks(session, [p.id for p in people.values()], rows)
+    return LoadResult(file=name, rows=len(rows), replaced=removed)
+
+
+# ---------------------------------------------------------------- runs
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def _header(name: str) -> list[str]:
+    return [c.name for c in csv_import.FILES[name]]
+
+
+def _number(value: float) -> str:
+    return repr(value) if value != int(value) else str(int(value))
+
+
+async def _sites_file(session: AsyncSession, table: Table) -> bytes:
+    """sites.csv from the registry (the one source of truth), the file's location where it has none."""
+    registered = await workforce.organisations_by_code(session, table.columns["site_code"])
+    rows = []
+    for i, code in enumerate(table.columns["site_code"]):
+        org = registered.get(code)
+        name = org.name if org else table.columns["name"][i]
+        icb = (org.icb_code if org else None) or table.columns["icb_code"][i]
+        lat = org.latitude if org and org.latitude is not None else table.columns["latitude"][i]
+        lon = org.longitude if org and org.longitude is not None else table.columns["longitude"][i]
+        rows.append((code, name, icb, _number(lat), _number(lon)))
+    return _csv(_header("sites.csv"), sorted(rows))
+
+
+def _with_gates(name: str, stored: Table | None, extra: Sequence[tuple[str, ...]]) -> Table:
+    """The dataset's gate file plus the run's own exclusions (a pair already listed keeps its reason)."""
+    table = stored or _empty(name)
+    columns = list(table.columns)
+    rows = list(zip(*table.columns.values(), strict=True))
+    keys = {row[:-1] for row in rows}
+    for row in extra:
+        if row[:-1] not in keys:
+            rows.append(row)
+            keys.add(row[:-1])
+    return Table({c: [r[i] for r in rows] for i, c in enumerate(columns)}, list(range(2, len(rows) + 2)))
+
+
+async def export_inputs(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, request: RunCreate | None = None
+) -> dict[str, bytes]:
+    """The files a run of the dataset reads, in canonical form (what the CLI would be given)."""
+    dataset = await _dataset(session, principal, dataset_id)
+    stored = await _stored(session, dataset)
+    files: dict[str, bytes] = {}
+    for kind, table in stored.items():
+        files[_file_name(kind)] = csv_import.write_file(_file_name(kind), table)
+    sites = list(stored["sites"].columns["site_code"]) if "sites" in stored else []
+    if "sites" in stored:
+        files["sites.csv"] = await _sites_file(session, stored["sites"])
+    volumes = await repository.volumes_for_sites(session, sites)
+    files["volumes.csv"] = _csv(
+        _header("volumes.csv"),
+        sorted((v.site_code, v.specialty, v.procedure_group, v.financial_year, v.nhs_funded_count) for v in volumes),
+    )
+    files["curriculum.csv"] = _csv(
+        _header("curriculum.csv"),
+        sorted((c.specialty, c.procedure_group, c.indicative_number, c.min_supervision) for c in await repository.curriculum(session)),
+    )
+    numbers = list(stored["trainees"].columns["trainee_id"]) if "trainees" in stored else []
+    people = await workforce.people_by_gmc_number(session, numbers)
+    entries = await repository.logbooks_of(session, [p.id for p in people.values()])
+    files["logbook.csv"] = _csv(
+        _header("logbook.csv"),
+        sorted((e.gmc_number, e.procedure_group, e.date.isoformat(), e.supervision, e.site_code) for e in entries),
+    )
+    if request is not None and (request.excluded_sites or request.excluded_trainee_sites):
+        gates = _with_gates(
+            "excluded_sites.csv",
+            stored.get("excluded_sites"),
+            [(g.site_code.upper(), g.reason) for g in request.excluded_sites],
+        )
+        files["excluded_sites.csv"] = csv_import.write_file("excluded_sites.csv", gates)
+        pairs = _with_gates(
+            "excluded_trainee_sites.csv",
+            stored.get("excluded_trainee_sites"),
+            [(g.trainee_id, g.site_code.upper(), g.reason) for g in request.excluded_trainee_sites],
+        )
+        files["excluded_trainee_sites.csv"] = csv_import.write_file("excluded_trainee_sites.csv", pairs)
+    return files
+
+
+def _run_read(run: Run) -> RunRead:
+    return RunRead(
+        id=run.id,
+        dataset_id=run.dataset_id,
+        mode=run.mode,
+        created_at=run.created_at,
+        created_by=run.created_by,
+        input_sha256=run.input_sha256,
+        published_at=run.published_at,
+        summary=msgspec.json.decode(run.summary, type=Summary),
+    )
+
+
+def _refused(problems: Sequence[FileProblem]) -> InvalidInput:
+    errors = [
+        FieldError(
+            field=p.file + (f" row {p.row}" if p.row is not None else "") + (f" {p.column}" if p.column else ""),
+            reason=p.reason,
+        )
+        for p in problems[:1000]
+    ]
+    return InvalidInput(
+        f"The dataset cannot be matched: {len(problems)} problem(s) in its files; fix them and load them again.",
+        errors=errors,
+    )
+
+
+async def create_run(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, request: RunCreate, now: dt.datetime
+) -> RunRead:
+    """Match the dataset and store the run with its inputs' SHA-256, parameters, seed and result."""
+    files = await export_inputs(session, principal, dataset_id, request)
+    parameters = Parameters(
+        training_share=request.training_share,
+        rotation_months=request.rotation_months,
+        financial_year=request.financial_year,
+        seed=request.seed,
+    )
+    try:
+        result = engine.run(files, request.mode, parameters)
+    except csv_import.InputRejected as exc:
+        raise _refused(exc.problems) from None
+    except ModelError as exc:
+        raise InvalidInput(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+    run = Run(
+        id=uuid.uuid4(),
+        dataset_id=dataset_id,
+        mode=request.mode,
+        training_share=request.training_share,
+        rotation_months=request.rotation_months,
+        financial_year=result.summary.financial_year,
+        seed=request.seed,
+        input_sha256=result.summary.input_sha256,
+        result=msgspec.json.encode(result),
+        summary=msgspec.json.encode(result.summary).decode(),
+        created_at=now,
+        created_by=_actor(principal),
+        published_at=None,
+        published_by=None,
+    )
+    await repository.add(session, run)
+    return _run_read(run)
+
+
+async def _run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> Run:
+    run = await repository.get_run(session, run_id)
+    if run is None:
+        raise NotFound(f"No run {run_id}.")
+    dataset = await repository.get_dataset(session, run.dataset_id)
+    if dataset is None or not _may_manage(principal, dataset):
+        raise NotFound(f"No run {run_id}.")
+    return run
+
+
+async def list_runs(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID) -> RunPage:
+    dataset = await _dataset(session, principal, dataset_id)
+    return RunPage(items=[_run_read(r) for r in await repository.runs_of(session, dataset.id)])
+
+
+async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> RunRead:
+    return _run_read(await _run(session, principal, run_id))
+
+
+async def run_result(session: AsyncSession, principal: Principal, run_id: uuid.UUID, *, as_csv: bool) -> bytes:
+    """The stored result: the documented JSON, or the same rows as CSV."""
+    run = await _run(session, principal, run_id)
+    if not as_csv:
+        return run.result
+    return engine.to_csv(msgspec.json.decode(run.result, type=MatchResult))
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+async def publish(
+    session: AsyncSession, principal: Principal, run_id: uuid.UUID, request: PublishRequest, now: dt.datetime
+) -> PublishResult:
+    """Turn the run's placements into placement records; refused when a trainee already has one then."""
+    run = await _run(session, principal, run_id)
+    if run.published_at is not None:
+        raise Conflict(f"This run was published on {run.published_at:%Y-%m-%d %H:%M} UTC.")
+    end = request.end_date or add_months(request.start_date, run.rotation_months) - dt.timedelta(days=1)
+    if end < request.start_date:
+        raise InvalidInput(
+            "The placements would end before they start.",
+            errors=[FieldError("body.end_date", "must be on or after start_date")],
+        )
+    result = msgspec.json.decode(run.result, type=MatchResult)
+    dataset = await repository.get_dataset(session, run.dataset_id)
+    grades: dict[str, str] = {}
+    if dataset is not None:
+        stored = await _stored(session, dataset)
+        if "trainees" in stored:
+            columns = stored["trainees"].columns
+            grades = dict(zip(columns["trainee_id"], columns["grade"], strict=True))
+    people = await workforce.people_by_gmc_number(session, [p.trainee_id for p in result.placements])
+    missing = sorted({p.trainee_id for p in result.placements} - set(people))
+    if missing:
+        raise Conflict(f"These trainees are no longer registered: {', '.join(missing[:10])}.")
+    clashes = await repository.overlapping_records(session, [p.id for p in people.values()], request.start_date, end)
+    if clashes:
+        numbers = sorted({c.gmc_number for c in clashes})
+        raise Conflict(
+            f"{len(numbers)} trainee(s) already have a placement in these dates: {', '.join(numbers[:10])}.",
+            errors=[FieldError("body.start_date", "overlaps a published placement of the same trainee")],
+        )
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "person_id": people[p.trainee_id].id,
+            "gmc_number": p.trainee_id,
+            "site_code": p.site_code,
+            "specialty": p.specialty,
+            "grade": grades.get(p.trainee_id) or people[p.trainee_id].grade,
+            "start_date": request.start_date,
+            "end_date": end,
+            "run_id": run.id,
+            "published_at": now,
+        }
+        for p in result.placements
+    ]
+    await repository.add_records(session, rows)
+    run.published_at, run.published_by = now, _actor(principal)
+    return PublishResult(run_id=run.id, records=len(rows), start_date=request.start_date, end_date=end)
+
+
+# ---------------------------------------------------------------- placement records
+
+
+def _record(r: Any) -> PlacementRecord:
+    return msgspec.convert(r, PlacementRecord, from_attributes=True)
+
+
+async def site_placements(
+    session: AsyncSession, principal: Principal, site_code: str, *, start: dt.date | None, end: dt.date | None
+) -> PlacementRecordPage:
+    """Published placements at a site: for its host provider (the site's or its provider's own users),
+    the training offices whose runs placed them, and admins."""
+    code = site_code.upper()
+    site = (await workforce.organisations_by_code(session, [code])).get(code)
+    if site is None or site.kind != "independent_site":
+        raise NotFound(f"No independent site has the code {site_code[:20]}.")
+    owner: str | None = None
+    if principal.role in (Role.ISSUER, Role.VERIFIER):
+        if principal.organisation not in (site.code, site.parent_code):
+            raise Forbidden("You may list placements only at your own site or your provider's sites.")
+    elif principal.role is Role.COORDINATOR:
+        owner = principal.organisation or ""
+    records = await repository.records_between(
+        session, start or dt.date.min, end or dt.date.max, site_codes=[code], datasets_of=owner
+    )
+    return PlacementRecordPage(items=[_record(r) for r in records])
+
+
+async def placement_records(
+    session: AsyncSession, *, start: dt.date, end: dt.date, site_codes: Sequence[str] | None = None
+) -> list[PlacementRecord]:
+    """Published placement records overlapping [start, end] (stable: the benchmark reads these)."""
+    return [_record(r) for r in await repository.records_between(session, start, end, site_codes=site_codes)]
+
+
+async def placements_hosted(session: AsyncSession, site_code: str, *, start: dt.date, end: dt.date) -> int:
+    """How many training placements ``site_code`` hosted overlapping [start, end] (stable: additionality)."""
+    return await repository.count_hosted(session, site_code.upper(), start, end)
+
+
+async def logbook_entries(session: AsyncSession, *, start: dt.date, end: dt.date) -> list[LogbookEntry]:
+    """Logbook entries dated within [start, end] (stable: the benchmark reads these)."""
+    return [
+        LogbookEntry(
+            person_id=e.person_id,
+            gmc_number=e.gmc_number,
+            procedure_group=e.procedure_group,
+            date=e.date,
+            supervision=e.supervision,
+            site_code=e.site_code,
+        )
+        for e in await repository.logbook_between(session, start, end)
+    ]
+
+
+async def procedure_volumes(session: AsyncSession, financial_year: str) -> list[VolumeRecord]:
+    """NHS-funded procedure volumes of one financial year (``YYYY-YY``), for the benchmark's shares."""
+    return [
+        VolumeRecord(
+            site_code=v.site_code,
+            specialty=v.specialty,
+            procedure_group=v.procedure_group,
+            financial_year=v.financial_year,
+            nhs_funded_count=v.nhs_funded_count,
+        )
+        for v in await repository.volumes_of_year(session, financial_year)
+    ]
