@@ -32,17 +32,33 @@ from ortools.graph.python import min_cost_flow
 from service.placements import csv_import, matching, model
 
 SPECIALTIES = {
-    "trauma_and_orthopaedics": ("total_knee_replacement", "total_hip_replacement", "carpal_tunnel_decompression",
-                                "knee_arthroscopy"),
+    "trauma_and_orthopaedics": (
+        "total_knee_replacement",
+        "total_hip_replacement",
+        "carpal_tunnel_decompression",
+        "knee_arthroscopy",
+    ),
     "general_surgery": ("cholecystectomy", "inguinal_hernia_repair", "appendicectomy"),
     "ophthalmology": ("cataract",),
     "urology": ("cystoscopy", "turp", "ureteroscopy"),
     "ent": ("tonsillectomy", "septoplasty", "grommets"),
 }
-INDICATIVE = {"cataract": 350, "total_knee_replacement": 40, "total_hip_replacement": 40,
-              "carpal_tunnel_decompression": 30, "knee_arthroscopy": 40, "cholecystectomy": 50,
-              "inguinal_hernia_repair": 50, "appendicectomy": 80, "cystoscopy": 100, "turp": 40,
-              "ureteroscopy": 40, "tonsillectomy": 40, "septoplasty": 30, "grommets": 40}
+INDICATIVE = {
+    "cataract": 350,
+    "total_knee_replacement": 40,
+    "total_hip_replacement": 40,
+    "carpal_tunnel_decompression": 30,
+    "knee_arthroscopy": 40,
+    "cholecystectomy": 50,
+    "inguinal_hernia_repair": 50,
+    "appendicectomy": 80,
+    "cystoscopy": 100,
+    "turp": 40,
+    "ureteroscopy": 40,
+    "tonsillectomy": 40,
+    "septoplasty": 30,
+    "grommets": 40,
+}
 GRADES = ("CT1", "CT2", "ST3", "ST4", "ST5", "ST6", "ST7", "ST8")
 SUPERVISION = ("O", "A", "S-TS", "S-TU", "P", "T")
 
@@ -77,25 +93,43 @@ def generate(folder: Path, trainees: int, sites: int, seed: int) -> None:
         gmc = str(4_000_000 + t * 37)
         spec = rng.choice(specialties)
         lat, lon = 50.6 + rng.random() * 3.9, -3.6 + rng.random() * 5.1
-        trainee_rows.append(f"{gmc},{rng.choice(GRADES)},{spec},{lat:.5f},{lon:.5f},{rng.choice((55, 65, 75))}")
+        trainee_rows.append(
+            f"{gmc},{rng.choice(GRADES)},{spec},{lat:.5f},{lon:.5f},{rng.choice((55, 65, 75))}"
+        )
         progress = rng.random()  # share of the curriculum done: needs vary from nothing to everything
         if rng.random() < 2 / 3:  # an e-portfolio export gives the remaining needs...
             for group in SPECIALTIES[spec]:
-                need_rows.append(f"{gmc},{group},{round(INDICATIVE[group] * (1 - progress) * rng.random() * 1.2)}")
+                need_rows.append(
+                    f"{gmc},{group},{round(INDICATIVE[group] * (1 - progress) * rng.random() * 1.2)}"
+                )
         else:  # ...otherwise they are derived from the logbook
             for _ in range(rng.randint(5, 25)):
-                log_rows.append(f"{gmc},{rng.choice(SPECIALTIES[spec])},2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)},"
-                                f"{rng.choice(SUPERVISION)},RRK")
+                log_rows.append(
+                    f"{gmc},{rng.choice(SPECIALTIES[spec])},2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)},"
+                    f"{rng.choice(SUPERVISION)},RRK"
+                )
         if rng.random() < 1 / 3:
             for rank, site in enumerate(rng.sample(site_codes, 5), start=1):
                 pref_rows.append(f"{gmc},{site},{rank}")
     _write(folder / "sites.csv", "site_code,name,icb_code,latitude,longitude", site_rows)
-    _write(folder / "volumes.csv", "site_code,specialty,procedure_group,financial_year,nhs_funded_count", vol_rows)
-    _write(folder / "capacity.csv", "site_code,specialty,slots,recognised_supervisors,trainees_per_supervisor,"
-           "min_grade,max_grade", cap_rows)
-    _write(folder / "trainees.csv", "trainee_id,grade,specialty,latitude,longitude,max_travel_km", trainee_rows)
-    _write(folder / "curriculum.csv", "specialty,procedure_group,indicative_number,min_supervision",
-           [f"{s},{g},{INDICATIVE[g]},S-TS" for s, gs in SPECIALTIES.items() for g in gs])
+    _write(
+        folder / "volumes.csv",
+        "site_code,specialty,procedure_group,financial_year,nhs_funded_count",
+        vol_rows,
+    )
+    _write(
+        folder / "capacity.csv",
+        "site_code,specialty,slots,recognised_supervisors,trainees_per_supervisor,min_grade,max_grade",
+        cap_rows,
+    )
+    _write(
+        folder / "trainees.csv", "trainee_id,grade,specialty,latitude,longitude,max_travel_km", trainee_rows
+    )
+    _write(
+        folder / "curriculum.csv",
+        "specialty,procedure_group,indicative_number,min_supervision",
+        [f"{s},{g},{INDICATIVE[g]},S-TS" for s, gs in SPECIALTIES.items() for g in gs],
+    )
     _write(folder / "logbook.csv", "trainee_id,procedure_group,date,supervision,site_code", log_rows)
     _write(folder / "preferences.csv", "trainee_id,site_code,rank", pref_rows)
     _write(folder / "needs.csv", "trainee_id,procedure_group,remaining", need_rows)
@@ -104,8 +138,19 @@ def generate(folder: Path, trainees: int, sites: int, seed: int) -> None:
 
 def run_cli(folder: Path, mode: str, output: Path) -> tuple[float, float, str]:
     """(seconds, peak MiB of the child, its summary line)."""
-    command = [sys.executable, "-m", "service.cli", "placements", "match", "--data", str(folder),
-               "--mode", mode, "--output", str(output)]
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "placements",
+        "match",
+        "--data",
+        str(folder),
+        "--mode",
+        mode,
+        "--output",
+        str(output),
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -146,30 +191,38 @@ def compare_solver(folder: Path) -> None:
     instance = model.build(inputs, model.Parameters())
     built = time.perf_counter()
     per_trainee = len(instance.arc_trainee) / instance.n_trainees
-    print(f"parse {parsed - started:.2f} s, model {built - parsed:.2f} s; {len(instance.arc_trainee):,} eligible "
-          f"pairs ({per_trainee:.1f} per trainee), {instance.n_pools} site-specialty pools, "
-          f"{int(instance.pool_slots.sum()):,} slots")
+    print(
+        f"parse {parsed - started:.2f} s, model {built - parsed:.2f} s; {len(instance.arc_trainee):,} eligible "
+        f"pairs ({per_trainee:.1f} per trainee), {instance.n_pools} site-specialty pools, "
+        f"{int(instance.pool_slots.sum()):,} slots"
+    )
     baseline = plain_min_cost_flow(instance)
     started = time.perf_counter()
     matching.match_optimal(instance)
     staged = time.perf_counter() - started
-    print(f"solver: optimal (4 lexicographic stages) {staged:.2f} s vs one OR-Tools min-cost flow "
-          f"{baseline:.2f} s: ratio {staged / baseline:.2f} (goal <= 2)")
+    print(
+        f"solver: optimal (4 lexicographic stages) {staged:.2f} s vs one OR-Tools min-cost flow "
+        f"{baseline:.2f} s: ratio {staged / baseline:.2f} (goal <= 2)"
+    )
     started = time.perf_counter()
     matching.match_stable(instance)
     print(f"solver: stable (deferred acceptance) {time.perf_counter() - started:.2f} s")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trainees", type=int, default=80_000)
     parser.add_argument("--sites", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", default="optimal,stable")
     parser.add_argument("--keep", type=Path, help="write the files here and keep them")
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}, {platform.system()} (shared: other work may run alongside)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, {platform.system()} (shared: other work may run alongside)"
+    )
     with tempfile.TemporaryDirectory() as temporary:
         folder = args.keep or Path(temporary)
         folder.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,9 @@ def add_parser(sub: Any, handler: Callable[..., None]) -> None:
     match.add_argument("--mode", choices=MODES, default="optimal")
     match.add_argument("--training-share", type=float, default=0.5, metavar="X", help="0 < X <= 1 (0.5)")
     match.add_argument("--rotation-months", type=int, default=6, metavar="M", help="1 to 24 (6)")
-    match.add_argument("--year", metavar="YYYY-YY", help="financial year of the volumes (default: the latest)")
+    match.add_argument(
+        "--year", metavar="YYYY-YY", help="financial year of the volumes (default: the latest)"
+    )
     match.add_argument("--seed", type=int, default=0, metavar="N", help="tie-break seed, 0 or more (0)")
     match.add_argument("--output", required=True, type=Path, metavar="FILE", help="where to write the result")
     match.add_argument("--format", choices=("json", "csv"), default="json")

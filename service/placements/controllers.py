@@ -82,7 +82,8 @@ async def _csv_payload(request: Request[Any, Any, Any]) -> bytes:
         upload = (await request.form()).get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput(
-                "The upload has no file.", errors=[FieldError("body.file", "a CSV file is required in the field file")]
+                "The upload has no file.",
+                errors=[FieldError("body.file", "a CSV file is required in the field file")],
             )
         return await upload.read()
     raise ServiceError(
@@ -103,7 +104,10 @@ async def _csv_payload(request: Request[Any, Any, Any]) -> bytes:
     summary="Create a dataset (a rotation plan of your training office)",
 )
 async def create_dataset(
-    request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal, data: JSONBody[DatasetCreate]
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    data: JSONBody[DatasetCreate],
 ) -> DatasetRead:
     created = await service.create_dataset(db_session, principal, data, _now(request))
     audit.set_subject(request, f"placement_dataset:{created.id}")
@@ -128,7 +132,9 @@ async def list_datasets(db_session: DbSession, principal: CurrentPrincipal) -> D
     operation_id="get_placement_dataset",
     summary="One dataset with the rows loaded per file",
 )
-async def get_dataset(db_session: DbSession, principal: CurrentPrincipal, dataset_id: FromPath[uuid.UUID]) -> DatasetRead:
+async def get_dataset(
+    db_session: DbSession, principal: CurrentPrincipal, dataset_id: FromPath[uuid.UUID]
+) -> DatasetRead:
     return await service.get_dataset(db_session, principal, dataset_id)
 
 
@@ -252,7 +258,9 @@ async def create_run(
     summary="The runs of a dataset, newest first",
     cache_control=NO_STORE,
 )
-async def list_runs(db_session: DbSession, principal: CurrentPrincipal, dataset_id: FromPath[uuid.UUID]) -> RunPage:
+async def list_runs(
+    db_session: DbSession, principal: CurrentPrincipal, dataset_id: FromPath[uuid.UUID]
+) -> RunPage:
     return await service.list_runs(db_session, principal, dataset_id)
 
 

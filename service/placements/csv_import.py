@@ -230,8 +230,21 @@ FILES: Final[Mapping[str, tuple[Column, ...]]] = {
     ),
 }
 """Every file and its columns, in the documented order."""
-REQUIRED: Final = ("sites.csv", "volumes.csv", "capacity.csv", "trainees.csv", "curriculum.csv", "logbook.csv")
-OPTIONAL: Final = ("needs.csv", "preferences.csv", "weights.csv", "excluded_sites.csv", "excluded_trainee_sites.csv")
+REQUIRED: Final = (
+    "sites.csv",
+    "volumes.csv",
+    "capacity.csv",
+    "trainees.csv",
+    "curriculum.csv",
+    "logbook.csv",
+)
+OPTIONAL: Final = (
+    "needs.csv",
+    "preferences.csv",
+    "weights.csv",
+    "excluded_sites.csv",
+    "excluded_trainee_sites.csv",
+)
 
 
 # ---------------------------------------------------------------- reading one file
@@ -258,7 +271,9 @@ def _decode(name: str, data: bytes) -> tuple[str | None, list[FileProblem]]:
     return None, problems
 
 
-def _header_problems(name: str, line: int, header: Sequence[str], columns: Sequence[str]) -> list[FileProblem]:
+def _header_problems(
+    name: str, line: int, header: Sequence[str], columns: Sequence[str]
+) -> list[FileProblem]:
     problems: list[FileProblem] = []
     seen: set[str] = set()
     for cell in header:
@@ -266,7 +281,9 @@ def _header_problems(name: str, line: int, header: Sequence[str], columns: Seque
             problems.append(FileProblem(name, line, cell, "column appears more than once in the header"))
         elif cell not in columns:
             expected = ", ".join(columns)
-            problems.append(FileProblem(name, line, cell or None, f"unknown column; the columns are {expected}"))
+            problems.append(
+                FileProblem(name, line, cell or None, f"unknown column; the columns are {expected}")
+            )
         seen.add(cell)
     problems += [FileProblem(name, line, c, "missing column in the header") for c in columns if c not in seen]
     return problems
@@ -316,7 +333,10 @@ def read_file(name: str, data: bytes) -> tuple[Table, list[FileProblem]]:
         return empty, problems
     rows, lines, problems = _records(name, text_)
     if not rows:
-        return empty, [*problems, FileProblem(name, HEADER_ROW, None, "the file is empty: a header row is required")]
+        return empty, [
+            *problems,
+            FileProblem(name, HEADER_ROW, None, "the file is empty: a header row is required"),
+        ]
     header = [cell.strip() for cell in rows[0]]
     if wrong := _header_problems(name, lines[0], header, names):
         return empty, [*problems, *wrong]
@@ -328,7 +348,9 @@ def read_file(name: str, data: bytes) -> tuple[Table, list[FileProblem]]:
         ]
         for record, line in wrong_width:
             if any(cell.strip() for cell in record):  # a line of blanks is an empty line
-                problems.append(FileProblem(name, line, None, f"has {len(record)} cells; the header has {width}"))
+                problems.append(
+                    FileProblem(name, line, None, f"has {len(record)} cells; the header has {width}")
+                )
         keep = [i for i, record in enumerate(body) if len(record) == width]
         body, body_lines = [body[i] for i in keep], [body_lines[i] for i in keep]
     cells = list(zip(*body, strict=True)) if body else [() for _ in header]
@@ -341,7 +363,9 @@ def read_file(name: str, data: bytes) -> tuple[Table, list[FileProblem]]:
     return Table(converted, body_lines), problems
 
 
-def _convert(name: str, column: Column, raw: Sequence[str], lines: Sequence[int]) -> tuple[list[Any], list[FileProblem]]:
+def _convert(
+    name: str, column: Column, raw: Sequence[str], lines: Sequence[int]
+) -> tuple[list[Any], list[FileProblem]]:
     table: dict[str, tuple[Any, str | None]] = {}
     for cell in set(raw):
         trimmed = cell.strip()
@@ -365,7 +389,9 @@ def _convert(name: str, column: Column, raw: Sequence[str], lines: Sequence[int]
 # ---------------------------------------------------------------- across files
 
 
-def _repeats(name: str, column: str, what: str, keys: Iterable[Any], lines: Sequence[int]) -> list[FileProblem]:
+def _repeats(
+    name: str, column: str, what: str, keys: Iterable[Any], lines: Sequence[int]
+) -> list[FileProblem]:
     first: dict[Any, int] = {}
     problems = []
     for key, line in zip(keys, lines, strict=True):
@@ -379,7 +405,13 @@ def _repeats(name: str, column: str, what: str, keys: Iterable[Any], lines: Sequ
 
 
 def _unknown(
-    name: str, column: str, values: Sequence[str], lines: Sequence[int], known: set[str], what: str, where: str
+    name: str,
+    column: str,
+    values: Sequence[str],
+    lines: Sequence[int],
+    known: set[str],
+    what: str,
+    where: str,
 ) -> list[FileProblem]:
     return [
         FileProblem(name, line, column, f"no {what} {value} in {where}")
@@ -402,7 +434,11 @@ KEYS: Final[Mapping[str, tuple[tuple[tuple[str, ...], str], ...]]] = {
 }
 """What may appear only once in each file (the logbook may repeat: the same procedure twice a day)."""
 SITE_REFERENCES: Final = (
-    "volumes.csv", "capacity.csv", "preferences.csv", "excluded_sites.csv", "excluded_trainee_sites.csv"
+    "volumes.csv",
+    "capacity.csv",
+    "preferences.csv",
+    "excluded_sites.csv",
+    "excluded_trainee_sites.csv",
 )
 TRAINEE_REFERENCES: Final = ("logbook.csv", "needs.csv", "preferences.csv", "excluded_trainee_sites.csv")
 
@@ -433,7 +469,13 @@ def reference_problems(
         )
     if trainees is not None and name in TRAINEE_REFERENCES:
         problems += _unknown(
-            name, "trainee_id", table.columns["trainee_id"], table.lines, trainees, "trainee", where or "trainees.csv"
+            name,
+            "trainee_id",
+            table.columns["trainee_id"],
+            table.lines,
+            trainees,
+            "trainee",
+            where or "trainees.csv",
         )
     return problems
 

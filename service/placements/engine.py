@@ -75,7 +75,16 @@ def to_csv(result: MatchResult) -> bytes:
         cases = ";".join(f"{group}={_number(n)}" for group, n in p.expected_cases.items())
         rank = "" if p.preference_rank is None else str(p.preference_rank)
         writer.writerow(
-            [p.trainee_id, p.site_code, p.specialty, _number(p.value), cases, _number(p.distance_km), rank, p.explanation]
+            [
+                p.trainee_id,
+                p.site_code,
+                p.specialty,
+                _number(p.value),
+                cases,
+                _number(p.distance_km),
+                rank,
+                p.explanation,
+            ]
         )
     for u in result.unmatched:
         writer.writerow([u.trainee_id, "", "", "", "", "", "", u.reason])

@@ -100,12 +100,15 @@ def _why_here(ctx: _Context, mode: str, trainee: int, arc: int, fair: matching.F
     if arc == best or here == int(instance.arc_value[best]):
         return prefix + f"This is the eligible site of highest value for you (of {len(arcs)})."
     return (
-        prefix + f"Your highest-value eligible site, {ctx.site(best)} ({_cases(int(instance.arc_value[best]))}), "
+        prefix
+        + f"Your highest-value eligible site, {ctx.site(best)} ({_cases(int(instance.arc_value[best]))}), "
         "was given to trainees for whom it counted for more in total."
     )
 
 
-def _placement(ctx: _Context, mode: str, trainee: int, arc: int, fair: matching.FairOutcome | None) -> Placement:
+def _placement(
+    ctx: _Context, mode: str, trainee: int, arc: int, fair: matching.FairOutcome | None
+) -> Placement:
     instance = ctx.instance
     pool = int(instance.arc_pool[arc])
     site = int(instance.pool_site[pool])
@@ -188,9 +191,12 @@ def assemble(
         for t, a in zip(placed.tolist(), arcs.tolist(), strict=True)
     ]
     exclusions = Exclusions(
-        sites=[SiteExclusion(site_code=s, reason=r, trainees_affected=n) for s, r, n in instance.exclusions.sites],
+        sites=[
+            SiteExclusion(site_code=s, reason=r, trainees_affected=n) for s, r, n in instance.exclusions.sites
+        ],
         trainee_sites=[
-            PairExclusion(trainee_id=t, site_code=s, reason=r, was_eligible=e) for t, s, r, e in instance.exclusions.pairs
+            PairExclusion(trainee_id=t, site_code=s, reason=r, was_eligible=e)
+            for t, s, r, e in instance.exclusions.pairs
         ],
     )
     summary = Summary(

@@ -170,7 +170,11 @@ def face(problem: Problem, gains: IntArray, chosen: IntArray) -> Problem:
     u = np.zeros(problem.n_trainees, dtype=np.int64)
     u[arc_t[chosen_arcs]] = gains[chosen_arcs] - price[arc_q[chosen_arcs]]
     slack = u[arc_t] + price[arc_q] - gains
-    if (slack < 0).any() or (u[problem.optional_trainee] < 0).any() or (price[problem.optional_pool] < 0).any():
+    if (
+        (slack < 0).any()
+        or (u[problem.optional_trainee] < 0).any()
+        or (price[problem.optional_pool] < 0).any()
+    ):
         raise RuntimeError("dual prices are infeasible: the stage solution was not optimal")
     keep = slack == 0
     return replace(
@@ -301,7 +305,11 @@ def tie_break_gains(instance: Instance) -> IntArray:
 
 def match_optimal(instance: Instance) -> IntArray:
     """Max total value; then min preference ranks; then min distance; then the seeded tie-break."""
-    stages = [[instance.arc_value], [rank_gains(instance), distance_gains(instance)], [tie_break_gains(instance)]]
+    stages = [
+        [instance.arc_value],
+        [rank_gains(instance), distance_gains(instance)],
+        [tie_break_gains(instance)],
+    ]
     return lexicographic(problem_of(instance), stages)
 
 

@@ -267,7 +267,11 @@ def remaining_needs(
     indicative: dict[tuple[str, str], tuple[int, int]] = {
         (s, g): (n, SUPERVISION_LEVEL[m])
         for s, g, n, m in zip(
-            inputs.cur_specialty, inputs.cur_group, inputs.cur_indicative, inputs.cur_min_supervision, strict=True
+            inputs.cur_specialty,
+            inputs.cur_group,
+            inputs.cur_indicative,
+            inputs.cur_min_supervision,
+            strict=True,
         )
     }
     specialties = sorted({s for s, _ in indicative} | set(specialty_of))
@@ -293,9 +297,7 @@ def remaining_needs(
     return needs
 
 
-def cases_per_slot(
-    volumes: IntArray, slots: IntArray, share: int, months: int
-) -> IntArray:
+def cases_per_slot(volumes: IntArray, slots: IntArray, share: int, months: int) -> IntArray:
     """Thousandths of a case per slot: count x share x months / 12 / slots, rounded half to even.
 
     ``volumes`` is (pools x groups) whole procedures, ``share`` in millionths; slots > 0.
@@ -383,7 +385,12 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
 
     volumes = np.zeros((len(pool_order), len(groups_list)), dtype=np.int64)
     for s, spec, g, y, n in zip(
-        inputs.vol_site, inputs.vol_specialty, inputs.vol_group, inputs.vol_year, inputs.vol_count, strict=True
+        inputs.vol_site,
+        inputs.vol_specialty,
+        inputs.vol_group,
+        inputs.vol_year,
+        inputs.vol_count,
+        strict=True,
     ):
         pool = pools.get((s, spec))
         if y == year and pool is not None:
@@ -394,8 +401,10 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
         cases[open_pools] = cases_per_slot(volumes[open_pools], pool_slots[open_pools], share, months)
 
     needs = remaining_needs(inputs, trainees, groups, t_spec)
-    weighted_need = round_div((needs * UNITS * weights).sum(axis=1), WEIGHT_UNITS) if len(needs) else np.zeros(
-        0, dtype=np.int64
+    weighted_need = (
+        round_div((needs * UNITS * weights).sum(axis=1), WEIGHT_UNITS)
+        if len(needs)
+        else np.zeros(0, dtype=np.int64)
     )
 
     excluded_sites = {s: r for s, r in zip(inputs.excluded_site, inputs.excluded_site_reason, strict=True)}
@@ -406,7 +415,8 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
         )
     }
     preferences = {
-        (trainees[t], sites[s]): r for t, s, r in zip(inputs.pref_trainee, inputs.pref_site, inputs.pref_rank, strict=True)
+        (trainees[t], sites[s]): r
+        for t, s, r in zip(inputs.pref_trainee, inputs.pref_site, inputs.pref_rank, strict=True)
     }
 
     reasons = _Reasons(len(trainee_ids))
@@ -435,8 +445,25 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
         chunk = max(1, 2_000_000 // len(pp))
         for start in range(0, len(tt), chunk):
             parts_chunk = _pairs_for(
-                tt[start : start + chunk], pp, spec_groups, t_level, pool_min, pool_max, pool_slots,
-                t_lat, t_lon, t_travel, s_lat, s_lon, t_vec, s_vec, pool_site, cases, needs, weights, reasons,
+                tt[start : start + chunk],
+                pp,
+                spec_groups,
+                t_level,
+                pool_min,
+                pool_max,
+                pool_slots,
+                t_lat,
+                t_lon,
+                t_travel,
+                s_lat,
+                s_lon,
+                t_vec,
+                s_vec,
+                pool_site,
+                cases,
+                needs,
+                weights,
+                reasons,
             )
             if parts_chunk is None:
                 continue
@@ -464,7 +491,10 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     arc_site = pool_site[arc_pool]
     order_arcs = np.lexsort((arc_site, arc_trainee))
     arc_trainee, arc_pool, arc_km, arc_value = (
-        arc_trainee[order_arcs], arc_pool[order_arcs], arc_km[order_arcs], arc_value[order_arcs],
+        arc_trainee[order_arcs],
+        arc_pool[order_arcs],
+        arc_km[order_arcs],
+        arc_value[order_arcs],
     )
     arc_rank = np.zeros(len(arc_trainee), dtype=np.int64)
     if preferences:
@@ -482,8 +512,19 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
 
     eligible_count = np.bincount(arc_trainee, minlength=len(trainee_ids))
     unmatched_reason = _no_site_reasons(
-        eligible_count, reasons, t_spec, t_grade, t_travel, site_codes, pool_site, spec_of_trainees,
-        pool_of_spec, site_lost, pair_lost, excluded_sites, excluded_pairs,
+        eligible_count,
+        reasons,
+        t_spec,
+        t_grade,
+        t_travel,
+        site_codes,
+        pool_site,
+        spec_of_trainees,
+        pool_of_spec,
+        site_lost,
+        pair_lost,
+        excluded_sites,
+        excluded_pairs,
     )
     exclusions = Exclusions(
         sites=[(s, r, len(site_lost.get(s, ()))) for s, r in sorted(excluded_sites.items())],
@@ -543,7 +584,9 @@ def _pairs_for(
 ) -> tuple[IntArray, IntArray, FloatArray, IntArray] | None:
     """The (trainee, pool) pairs of one specialty block that pass grade, travel and value."""
     level = t_level[tt][:, None]
-    grade_ok = (pool_min[pp][None, :] <= level) & (level <= pool_max[pp][None, :]) & (pool_slots[pp] > 0)[None, :]
+    grade_ok = (
+        (pool_min[pp][None, :] <= level) & (level <= pool_max[pp][None, :]) & (pool_slots[pp] > 0)[None, :]
+    )
     reasons.stage[tt] = np.maximum(reasons.stage[tt], 1)
     any_grade = grade_ok.any(axis=1)
     reasons.stage[tt[any_grade]] = np.maximum(reasons.stage[tt[any_grade]], 2)
@@ -606,7 +649,9 @@ def _no_site_reasons(
             out[t] = f"no site in the data offers placements in {spec}"
         elif stage == 1:
             n = len(pool_of_spec.get(spec, ()))
-            out[t] = f"none of the {n} site(s) offering {spec} takes grade {t_grade[t]} (grade limits, or no slots)"
+            out[t] = (
+                f"none of the {n} site(s) offering {spec} takes grade {t_grade[t]} (grade limits, or no slots)"
+            )
         elif stage == 2:
             nearest = site_codes[pool_site[reasons.nearest_pool[t]]]
             out[t] = (
@@ -620,7 +665,11 @@ def _no_site_reasons(
             )
         else:
             gates = [f"{s}: {r}" for s, r in excluded_sites.items() if t in site_lost.get(s, ())]
-            gates += [f"{site_codes[s]}: {r}" for (tt, s), r in excluded_pairs.items() if tt == t and (tt, s) in pair_lost]
+            gates += [
+                f"{site_codes[s]}: {r}"
+                for (tt, s), r in excluded_pairs.items()
+                if tt == t and (tt, s) in pair_lost
+            ]
             out[t] = "every site that would suit you is excluded by a gate (" + _describe_list(gates) + ")"
     return out
 

@@ -70,7 +70,9 @@ async def dataset_files(session: AsyncSession, dataset_id: uuid.UUID) -> dict[st
     return {row.kind: row for row in rows}
 
 
-async def file_rows(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+async def file_rows(
+    session: AsyncSession, dataset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
     counts: dict[uuid.UUID, dict[str, int]] = {i: {} for i in dataset_ids}
     for batch in _chunks(dataset_ids):
         result = await session.execute(
@@ -84,12 +86,22 @@ async def file_rows(session: AsyncSession, dataset_ids: Sequence[uuid.UUID]) -> 
 
 
 async def put_file(
-    session: AsyncSession, dataset_id: uuid.UUID, kind: str, content: bytes, rows: int, now: dt.datetime, by: str
+    session: AsyncSession,
+    dataset_id: uuid.UUID,
+    kind: str,
+    content: bytes,
+    rows: int,
+    now: dt.datetime,
+    by: str,
 ) -> int:
     """Replace the dataset's ``kind`` file; returns the rows it had."""
     existing = await session.get(DatasetFile, (dataset_id, kind))
     if existing is None:
-        session.add(DatasetFile(dataset_id=dataset_id, kind=kind, content=content, rows=rows, loaded_at=now, loaded_by=by))
+        session.add(
+            DatasetFile(
+                dataset_id=dataset_id, kind=kind, content=content, rows=rows, loaded_at=now, loaded_by=by
+            )
+        )
         await session.flush()
         return 0
     before = existing.rows
@@ -121,8 +133,10 @@ async def volumes_for_sites(session: AsyncSession, sites: Iterable[str]) -> list
 
 
 async def volumes_of_year(session: AsyncSession, financial_year: str) -> list[Volume]:
-    stmt = select(Volume).where(Volume.financial_year == financial_year).order_by(
-        Volume.site_code, Volume.specialty, Volume.procedure_group
+    stmt = (
+        select(Volume)
+        .where(Volume.financial_year == financial_year)
+        .order_by(Volume.site_code, Volume.specialty, Volume.procedure_group)
     )
     return list((await session.scalars(stmt)).all())
 
@@ -142,11 +156,15 @@ async def curriculum(session: AsyncSession) -> list[CurriculumItem]:
     return list((await session.scalars(select(CurriculumItem))).all())
 
 
-async def replace_logbooks(session: AsyncSession, people: Iterable[uuid.UUID], rows: Sequence[dict[str, Any]]) -> int:
+async def replace_logbooks(
+    session: AsyncSession, people: Iterable[uuid.UUID], rows: Sequence[dict[str, Any]]
+) -> int:
     """Replace the logbook entries of ``people`` with ``rows``; returns how many were removed."""
     removed = 0
     for batch in _chunks(sorted(set(people))):
-        result = await session.execute(delete(LogbookEntry).where(LogbookEntry.person_id.in_(_literal(batch))))
+        result = await session.execute(
+            delete(LogbookEntry).where(LogbookEntry.person_id.in_(_literal(batch)))
+        )
         removed += int(getattr(result, "rowcount", 0) or 0)
     await _insert(session, LogbookEntry, rows)
     return removed
@@ -214,14 +232,24 @@ async def records_between(
     if site_codes is not None:
         stmt = stmt.where(PlacementRecord.site_code.in_(list(site_codes)))
     if datasets_of is not None:
-        owned = select(Run.id).join(Dataset, Dataset.id == Run.dataset_id).where(Dataset.organisation_code == datasets_of)
+        owned = (
+            select(Run.id)
+            .join(Dataset, Dataset.id == Run.dataset_id)
+            .where(Dataset.organisation_code == datasets_of)
+        )
         stmt = stmt.where(PlacementRecord.run_id.in_(owned))
     stmt = stmt.order_by(PlacementRecord.start_date, PlacementRecord.site_code, PlacementRecord.gmc_number)
     return list((await session.scalars(stmt)).all())
 
 
 async def count_hosted(session: AsyncSession, site_code: str, start: dt.date, end: dt.date) -> int:
-    stmt = select(func.count()).select_from(PlacementRecord).where(
-        PlacementRecord.site_code == site_code, PlacementRecord.start_date <= end, PlacementRecord.end_date >= start
+    stmt = (
+        select(func.count())
+        .select_from(PlacementRecord)
+        .where(
+            PlacementRecord.site_code == site_code,
+            PlacementRecord.start_date <= end,
+            PlacementRecord.end_date >= start,
+        )
     )
     return int(await session.scalar(stmt) or 0)

@@ -39,7 +39,12 @@ GmcNumber = Annotated[str, Meta(pattern=r"^[0-9]{7}$(?!\n)", description="a GMC 
 OdsCode = Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{3,6}$(?!\n)", description="an ODS code")]
 Reason = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$(?!\n)")]
 DatasetName = Annotated[
-    str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$(?!\n)")
+    str,
+    Meta(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$(?!\n)",
+    ),
 ]
 
 

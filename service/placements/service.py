@@ -109,7 +109,9 @@ def _dataset_read(dataset: Dataset, rows: Mapping[str, int]) -> DatasetRead:
     )
 
 
-async def create_dataset(session: AsyncSession, principal: Principal, data: DatasetCreate, now: dt.datetime) -> DatasetRead:
+async def create_dataset(
+    session: AsyncSession, principal: Principal, data: DatasetCreate, now: dt.datetime
+) -> DatasetRead:
     if principal.role is not Role.ADMIN and principal.organisation is None:
         raise Forbidden("A coordinator must belong to an organisation to own a dataset.")
     dataset = Dataset(
@@ -168,18 +170,26 @@ async def _site_problems(session: AsyncSession, name: str, table: Table) -> list
             continue
         if org is None or org.kind != "independent_site":
             what = "no organisation" if org is None else f"{code} is an organisation of kind {org.kind}, not"
-            reason = f"{what} an independent site has the code {code}" if org is None else f"{what} an independent site"
+            reason = (
+                f"{what} an independent site has the code {code}"
+                if org is None
+                else f"{what} an independent site"
+            )
             problems.append(FileProblem(name, line, "site_code", reason))
             continue
         name_cell, icb = table.columns["name"][i], table.columns["icb_code"][i]
         if name_cell is not None and name_cell != org.name:
             problems.append(FileProblem(name, line, "name", f"the registry names {code} {org.name!r}"))
         if icb is not None and icb != org.icb_code:
-            problems.append(FileProblem(name, line, "icb_code", f"the registry has {code} in ICB {org.icb_code}"))
+            problems.append(
+                FileProblem(name, line, "icb_code", f"the registry has {code} in ICB {org.icb_code}")
+            )
         for column, registry in (("latitude", org.latitude), ("longitude", org.longitude)):
             cell = table.columns[column][i]
             if registry is not None and cell is not None and abs(cell - registry) > LOCATION_TOLERANCE:
-                problems.append(FileProblem(name, line, column, f"the registry has {code} at {column} {registry}"))
+                problems.append(
+                    FileProblem(name, line, column, f"the registry has {code} at {column} {registry}")
+                )
     return problems
 
 
@@ -193,14 +203,23 @@ async def _trainee_problems(session: AsyncSession, name: str, table: Table) -> l
             continue
         person = people.get(number)
         if person is None:
-            problems.append(FileProblem(name, line, "trainee_id", f"no registered person has the GMC number {number}"))
+            problems.append(
+                FileProblem(name, line, "trainee_id", f"no registered person has the GMC number {number}")
+            )
         elif person.grade == "other":
-            problems.append(FileProblem(name, line, "trainee_id", f"{number} is not registered as a doctor in training"))
+            problems.append(
+                FileProblem(name, line, "trainee_id", f"{number} is not registered as a doctor in training")
+            )
     return problems
 
 
 async def load_dataset_file(
-    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, kind: str, payload: bytes, now: dt.datetime
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: uuid.UUID,
+    kind: str,
+    payload: bytes,
+    now: dt.datetime,
 ) -> LoadResult:
     """Check one dataset file against the registry and the dataset's other files; replace it."""
     if kind not in DATASET_FILES:
@@ -220,21 +239,29 @@ async def load_dataset_file(
         trainees is None and name in csv_import.TRAINEE_REFERENCES
     ):
         first = "sites" if sites is None and name in csv_import.SITE_REFERENCES else "trainees"
-        problems.append(FileProblem(name, None, None, f"load the dataset's {first}.csv first: this file refers to it"))
+        problems.append(
+            FileProblem(name, None, None, f"load the dataset's {first}.csv first: this file refers to it")
+        )
     else:
         where = "the dataset's {}.csv"
-        problems += csv_import.reference_problems(name, table, sites=sites, trainees=None, where=where.format("sites"))
+        problems += csv_import.reference_problems(
+            name, table, sites=sites, trainees=None, where=where.format("sites")
+        )
         problems += csv_import.reference_problems(
             name, table, sites=None, trainees=trainees, where=where.format("trainees")
         )
     if problems:
         raise ImportRejected(name, problems)
     content = csv_import.write_file(name, table)
-    replaced = await repository.put_file(session, dataset.id, kind, content, len(table.lines), now, _actor(principal))
+    replaced = await repository.put_file(
+        session, dataset.id, kind, content, len(table.lines), now, _actor(principal)
+    )
     return LoadResult(file=name, rows=len(table.lines), replaced=replaced)
 
 
-async def dataset_file(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, kind: str) -> bytes:
+async def dataset_file(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, kind: str
+) -> bytes:
     """A dataset file in canonical form (an empty file with its header when not loaded)."""
     if kind not in DATASET_FILES:
         raise NotFound(f"Datasets have no file {kind[:40]!r}; they have {', '.join(DATASET_FILES)}.")
@@ -375,18 +402,26 @@ async def export_inputs(
     volumes = await repository.volumes_for_sites(session, sites)
     files["volumes.csv"] = _csv(
         _header("volumes.csv"),
-        sorted((v.site_code, v.specialty, v.procedure_group, v.financial_year, v.nhs_funded_count) for v in volumes),
+        sorted(
+            (v.site_code, v.specialty, v.procedure_group, v.financial_year, v.nhs_funded_count)
+            for v in volumes
+        ),
     )
     files["curriculum.csv"] = _csv(
         _header("curriculum.csv"),
-        sorted((c.specialty, c.procedure_group, c.indicative_number, c.min_supervision) for c in await repository.curriculum(session)),
+        sorted(
+            (c.specialty, c.procedure_group, c.indicative_number, c.min_supervision)
+            for c in await repository.curriculum(session)
+        ),
     )
     numbers = list(stored["trainees"].columns["trainee_id"]) if "trainees" in stored else []
     people = await workforce.people_by_gmc_number(session, numbers)
     entries = await repository.logbooks_of(session, [p.id for p in people.values()])
     files["logbook.csv"] = _csv(
         _header("logbook.csv"),
-        sorted((e.gmc_number, e.procedure_group, e.date.isoformat(), e.supervision, e.site_code) for e in entries),
+        sorted(
+            (e.gmc_number, e.procedure_group, e.date.isoformat(), e.supervision, e.site_code) for e in entries
+        ),
     )
     if request is not None and (request.excluded_sites or request.excluded_trainee_sites):
         gates = _with_gates(
@@ -420,7 +455,9 @@ def _run_read(run: Run) -> RunRead:
 def _refused(problems: Sequence[FileProblem]) -> InvalidInput:
     errors = [
         FieldError(
-            field=p.file + (f" row {p.row}" if p.row is not None else "") + (f" {p.column}" if p.column else ""),
+            field=p.file
+            + (f" row {p.row}" if p.row is not None else "")
+            + (f" {p.column}" if p.column else ""),
             reason=p.reason,
         )
         for p in problems[:1000]
@@ -487,7 +524,9 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID
     return _run_read(await _run(session, principal, run_id))
 
 
-async def run_result(session: AsyncSession, principal: Principal, run_id: uuid.UUID, *, as_csv: bool) -> bytes:
+async def run_result(
+    session: AsyncSession, principal: Principal, run_id: uuid.UUID, *, as_csv: bool
+) -> bytes:
     """The stored result: the documented JSON, or the same rows as CSV."""
     run = await _run(session, principal, run_id)
     if not as_csv:
@@ -526,7 +565,9 @@ async def publish(
     missing = sorted({p.trainee_id for p in result.placements} - set(people))
     if missing:
         raise Conflict(f"These trainees are no longer registered: {', '.join(missing[:10])}.")
-    clashes = await repository.overlapping_records(session, [p.id for p in people.values()], request.start_date, end)
+    clashes = await repository.overlapping_records(
+        session, [p.id for p in people.values()], request.start_date, end
+    )
     if clashes:
         numbers = sorted({c.gmc_number for c in clashes})
         raise Conflict(

@@ -22,26 +22,51 @@ def files_of(inputs: Inputs) -> dict[str, bytes]:
     """The CSV files holding ``inputs`` (weights back in decimals)."""
     columns = {
         "sites.csv": (inputs.site_code, inputs.site_name, inputs.site_icb, inputs.site_lat, inputs.site_lon),
-        "volumes.csv": (inputs.vol_site, inputs.vol_specialty, inputs.vol_group, inputs.vol_year, inputs.vol_count),
+        "volumes.csv": (
+            inputs.vol_site,
+            inputs.vol_specialty,
+            inputs.vol_group,
+            inputs.vol_year,
+            inputs.vol_count,
+        ),
         "capacity.csv": (
-            inputs.cap_site, inputs.cap_specialty, inputs.cap_slots, inputs.cap_supervisors,
-            inputs.cap_per_supervisor, inputs.cap_min_grade, inputs.cap_max_grade,
+            inputs.cap_site,
+            inputs.cap_specialty,
+            inputs.cap_slots,
+            inputs.cap_supervisors,
+            inputs.cap_per_supervisor,
+            inputs.cap_min_grade,
+            inputs.cap_max_grade,
         ),
         "trainees.csv": (
-            inputs.trainee_id, inputs.trainee_grade, inputs.trainee_specialty, inputs.trainee_lat,
-            inputs.trainee_lon, inputs.trainee_travel,
+            inputs.trainee_id,
+            inputs.trainee_grade,
+            inputs.trainee_specialty,
+            inputs.trainee_lat,
+            inputs.trainee_lon,
+            inputs.trainee_travel,
         ),
-        "curriculum.csv": (inputs.cur_specialty, inputs.cur_group, inputs.cur_indicative, inputs.cur_min_supervision),
+        "curriculum.csv": (
+            inputs.cur_specialty,
+            inputs.cur_group,
+            inputs.cur_indicative,
+            inputs.cur_min_supervision,
+        ),
         "logbook.csv": (
-            inputs.log_trainee, inputs.log_group, ["2026-01-05"] * len(inputs.log_trainee),
-            inputs.log_supervision, ["RRK"] * len(inputs.log_trainee),
+            inputs.log_trainee,
+            inputs.log_group,
+            ["2026-01-05"] * len(inputs.log_trainee),
+            inputs.log_supervision,
+            ["RRK"] * len(inputs.log_trainee),
         ),
         "needs.csv": (inputs.need_trainee, inputs.need_group, inputs.need_remaining),
         "preferences.csv": (inputs.pref_trainee, inputs.pref_site, inputs.pref_rank),
         "weights.csv": (inputs.weight_group, [w / 1000 for w in inputs.weight_value]),
         "excluded_sites.csv": (inputs.excluded_site, inputs.excluded_site_reason),
         "excluded_trainee_sites.csv": (
-            inputs.excluded_pair_trainee, inputs.excluded_pair_site, inputs.excluded_pair_reason,
+            inputs.excluded_pair_trainee,
+            inputs.excluded_pair_site,
+            inputs.excluded_pair_reason,
         ),
     }
     return {
@@ -68,7 +93,15 @@ def inputs(draw: st.DrawFn, *, max_trainees: int = 5, max_sites: int = 3, gates:
             if draw(st.booleans()) or spec == specialties[0]:
                 low, high = sorted([draw(grade), draw(grade)], key=GRADE_LEVEL.__getitem__)
                 cap_rows.append(
-                    (site, spec, draw(st.integers(0, 3)), draw(st.integers(0, 3)), draw(st.integers(1, 2)), low, high)
+                    (
+                        site,
+                        spec,
+                        draw(st.integers(0, 3)),
+                        draw(st.integers(0, 3)),
+                        draw(st.integers(1, 2)),
+                        low,
+                        high,
+                    )
                 )
     vol_rows = []
     for site, spec in itertools.product(sites, specialties):
@@ -90,15 +123,21 @@ def inputs(draw: st.DrawFn, *, max_trainees: int = 5, max_sites: int = 3, gates:
         for t in trainees
         for _ in range(draw(st.integers(0, 3)))
     ]
-    need_rows = [(t, g, draw(st.integers(0, 30))) for t in trainees for g in GROUPS if draw(st.integers(0, 4)) == 0]
+    need_rows = [
+        (t, g, draw(st.integers(0, 30))) for t in trainees for g in GROUPS if draw(st.integers(0, 4)) == 0
+    ]
     pref_rows = []
     for t in trainees:
         if draw(st.booleans()):
             ranked = draw(st.lists(st.sampled_from(sites), unique=True, max_size=len(sites)))
-            ranks = sorted(draw(st.lists(st.integers(1, 6), unique=True, min_size=len(ranked), max_size=len(ranked))))
+            ranks = sorted(
+                draw(st.lists(st.integers(1, 6), unique=True, min_size=len(ranked), max_size=len(ranked)))
+            )
             pref_rows += list(zip([t] * len(ranked), ranked, ranks, strict=True))
     weight_rows = [(g, draw(st.integers(0, 30)) * 100) for g in GROUPS if draw(st.booleans())]
-    excluded_sites = [(s, "failed the additionality check") for s in sites if gates and draw(st.integers(0, 5)) == 0]
+    excluded_sites = [
+        (s, "failed the additionality check") for s in sites if gates and draw(st.integers(0, 5)) == 0
+    ]
     excluded_pairs = [
         (t, s, "passport does not meet the site's policy")
         for t in trainees

@@ -71,7 +71,9 @@ def test_grade_out_of_range() -> None:
 def test_duplicate_trainee() -> None:
     files = example_files()
     files["trainees.csv"] += b"7100002,ST6,trauma_and_orthopaedics,51.3,-0.1,25\n"
-    assert _problems(files) == [FileProblem("trainees.csv", 8, "trainee_id", "repeats the trainee_id of row 3")]
+    assert _problems(files) == [
+        FileProblem("trainees.csv", 8, "trainee_id", "repeats the trainee_id of row 3")
+    ]
 
 
 def test_missing_file() -> None:
@@ -114,15 +116,31 @@ def test_references_to_unknown_trainees() -> None:
         ),
         (
             b"trainee_id,procedure_group,remaining,extra\n",
-            [FileProblem("needs.csv", 1, "extra", "unknown column; the columns are trainee_id, procedure_group, remaining")],
+            [
+                FileProblem(
+                    "needs.csv",
+                    1,
+                    "extra",
+                    "unknown column; the columns are trainee_id, procedure_group, remaining",
+                )
+            ],
         ),
         (
             b"trainee_id,trainee_id,procedure_group,remaining\n",
             [FileProblem("needs.csv", 1, "trainee_id", "column appears more than once in the header")],
         ),
-        (b"trainee_id,procedure_group,remaining\n7100001,cataract\n", [FileProblem("needs.csv", 2, None, "has 2 cells; the header has 3")]),
-        (b"trainee_id,procedure_group,remaining\n\xff\n", [FileProblem("needs.csv", 2, None, "is not UTF-8 text: save the file as CSV UTF-8")]),
-        (b'trainee_id,procedure_group,remaining\n"7100001,cataract,3\n', [FileProblem("needs.csv", 2, None, "is not valid CSV: unexpected end of data")]),
+        (
+            b"trainee_id,procedure_group,remaining\n7100001,cataract\n",
+            [FileProblem("needs.csv", 2, None, "has 2 cells; the header has 3")],
+        ),
+        (
+            b"trainee_id,procedure_group,remaining\n\xff\n",
+            [FileProblem("needs.csv", 2, None, "is not UTF-8 text: save the file as CSV UTF-8")],
+        ),
+        (
+            b'trainee_id,procedure_group,remaining\n"7100001,cataract,3\n',
+            [FileProblem("needs.csv", 2, None, "is not valid CSV: unexpected end of data")],
+        ),
     ],
 )
 def test_file_level_problems(data: bytes, expected: list[FileProblem]) -> None:
@@ -134,7 +152,7 @@ def test_bom_blank_lines_any_column_order_quoted_cells_and_line_numbers() -> Non
     data = (
         "\ufeffremaining,trainee_id,procedure_group\n\n"
         '3,7100001,"knee, total"\n'
-        ',,\n'
+        ",,\n"
         '4,7100002,"multi\nline"\n'
         "x,7100003,cataract\n"
     ).encode()
@@ -142,7 +160,9 @@ def test_bom_blank_lines_any_column_order_quoted_cells_and_line_numbers() -> Non
     assert table.columns["procedure_group"][0] == "knee, total"
     assert table.lines == [3, 5, 7]  # the quoted line break moves the next record to line 7
     assert problems == [
-        FileProblem("needs.csv", 5, "procedure_group", "must be 1 to 60 characters without control characters"),
+        FileProblem(
+            "needs.csv", 5, "procedure_group", "must be 1 to 60 characters without control characters"
+        ),
         FileProblem("needs.csv", 7, "remaining", "must be a whole number from 0 to 100,000"),
     ]
 

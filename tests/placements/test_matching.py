@@ -20,9 +20,7 @@ SETTINGS = settings(max_examples=150, deadline=None)
 
 def _assignments(instance: Instance) -> Iterator[tuple[int, ...]]:
     """Every feasible assignment: per trainee -1 (unplaced) or one of its arcs, within capacity."""
-    options = [
-        [-1, *np.flatnonzero(instance.arc_trainee == t).tolist()] for t in range(instance.n_trainees)
-    ]
+    options = [[-1, *np.flatnonzero(instance.arc_trainee == t).tolist()] for t in range(instance.n_trainees)]
     for combo in itertools.product(*options):
         arcs = [a for a in combo if a >= 0]
         load = np.bincount(instance.arc_pool[arcs], minlength=instance.n_pools) if arcs else 0
@@ -166,8 +164,10 @@ def test_the_blocking_pair_check_finds_what_the_definition_finds(data: Inputs, r
             continue
         held = [b for b in combo if b >= 0 and instance.arc_pool[b] == pool]
         better = [
-            b for b in held
-            if (instance.arc_value[a], -instance.arc_trainee[a]) > (instance.arc_value[b], -instance.arc_trainee[b])
+            b
+            for b in held
+            if (instance.arc_value[a], -instance.arc_trainee[a])
+            > (instance.arc_value[b], -instance.arc_trainee[b])
         ]
         if len(held) < instance.pool_slots[pool] or better:
             expected.add(a)
@@ -259,7 +259,9 @@ def test_any_relabelling_keeps_the_optimal_and_fair_objectives(data: Inputs, per
     assert _objective(first, _combo(a))[:3] == _objective(second, _combo(b))[:3]
     fa, fb = matching.match_fair(first), matching.match_fair(second)
     assert (fa.most_placed, fa.min_share) == (fb.most_placed, fb.min_share)
-    assert int(first.arc_value[fa.chosen[fa.chosen >= 0]].sum()) == int(second.arc_value[fb.chosen[fb.chosen >= 0]].sum())
+    assert int(first.arc_value[fa.chosen[fa.chosen >= 0]].sum()) == int(
+        second.arc_value[fb.chosen[fb.chosen >= 0]].sum()
+    )
 
 
 @settings(max_examples=30, deadline=None)

@@ -32,36 +32,65 @@ def _reference(data: Inputs, parameters: Parameters) -> dict[tuple[str, str], tu
     site = {s: (la, lo) for s, la, lo in zip(data.site_code, data.site_lat, data.site_lon, strict=True)}
     result = {}
     for t, grade, spec, la, lo, travel in zip(
-        data.trainee_id, data.trainee_grade, data.trainee_specialty, data.trainee_lat, data.trainee_lon,
-        data.trainee_travel, strict=True,
+        data.trainee_id,
+        data.trainee_grade,
+        data.trainee_specialty,
+        data.trainee_lat,
+        data.trainee_lon,
+        data.trainee_travel,
+        strict=True,
     ):
         need: dict[str, int] = {}
-        for s2, g, n, minimum in zip(data.cur_specialty, data.cur_group, data.cur_indicative, data.cur_min_supervision, strict=True):
+        for s2, g, n, minimum in zip(
+            data.cur_specialty, data.cur_group, data.cur_indicative, data.cur_min_supervision, strict=True
+        ):
             if s2 == spec:
                 done = sum(
-                    1 for lt, lg, sup in zip(data.log_trainee, data.log_group, data.log_supervision, strict=True)
-                    if lt == t and lg == g and model.SUPERVISION.index(sup) >= model.SUPERVISION.index(minimum)
+                    1
+                    for lt, lg, sup in zip(
+                        data.log_trainee, data.log_group, data.log_supervision, strict=True
+                    )
+                    if lt == t
+                    and lg == g
+                    and model.SUPERVISION.index(sup) >= model.SUPERVISION.index(minimum)
                 )
                 need[g] = max(0, n - done)
         for nt, g, n in zip(data.need_trainee, data.need_group, data.need_remaining, strict=True):
             if nt == t:
                 need[g] = n
         for s, cs, slots, sup, per, low, high in zip(
-            data.cap_site, data.cap_specialty, data.cap_slots, data.cap_supervisors, data.cap_per_supervisor,
-            data.cap_min_grade, data.cap_max_grade, strict=True,
+            data.cap_site,
+            data.cap_specialty,
+            data.cap_slots,
+            data.cap_supervisors,
+            data.cap_per_supervisor,
+            data.cap_min_grade,
+            data.cap_max_grade,
+            strict=True,
         ):
             effective = min(slots, sup * per)
-            if cs != spec or effective == 0 or not GRADE_LEVEL[low] <= GRADE_LEVEL[grade] <= GRADE_LEVEL[high]:
+            if (
+                cs != spec
+                or effective == 0
+                or not GRADE_LEVEL[low] <= GRADE_LEVEL[grade] <= GRADE_LEVEL[high]
+            ):
                 continue
             p1, p2 = math.radians(la), math.radians(site[s][0])
-            h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(site[s][1] - lo) / 2) ** 2
+            h = (
+                math.sin((p2 - p1) / 2) ** 2
+                + math.cos(p1) * math.cos(p2) * math.sin(math.radians(site[s][1] - lo) / 2) ** 2
+            )
             km = 2 * 6371.0088 * math.asin(math.sqrt(h))
             if km > travel:
                 continue
             total = Fraction(0)
-            for vs, vspec, g, y, count in zip(data.vol_site, data.vol_specialty, data.vol_group, data.vol_year, data.vol_count, strict=True):
+            for vs, vspec, g, y, count in zip(
+                data.vol_site, data.vol_specialty, data.vol_group, data.vol_year, data.vol_count, strict=True
+            ):
                 if (vs, vspec, y) == (s, spec, year):
-                    cases = Fraction(_half_even(count * share * parameters.rotation_months / 12 / effective * 1000), 1000)
+                    cases = Fraction(
+                        _half_even(count * share * parameters.rotation_months / 12 / effective * 1000), 1000
+                    )
                     total += weights.get(g, Fraction(1)) * min(cases, need.get(g, 0))
             value = _half_even(total * 1000)
             if value > 0 and s not in excluded and (t, s) not in excluded_pairs:
@@ -77,8 +106,11 @@ def test_eligibility_and_values_follow_the_definitions(data: Inputs, share: floa
     mine = {
         (instance.trainee_ids[t], instance.site_codes[int(instance.pool_site[p])]): (int(v), float(km))
         for t, p, v, km in zip(
-            instance.arc_trainee.tolist(), instance.arc_pool.tolist(), instance.arc_value.tolist(),
-            instance.arc_distance_km.tolist(), strict=True,
+            instance.arc_trainee.tolist(),
+            instance.arc_pool.tolist(),
+            instance.arc_value.tolist(),
+            instance.arc_distance_km.tolist(),
+            strict=True,
         )
     }
     expected = _reference(data, parameters)
@@ -95,7 +127,9 @@ def test_the_worked_example_numbers_by_hand() -> None:
     assert instance.pool_slots.tolist() == [2]  # min(2 slots, 3 supervisors x 1)
     assert instance.cases.tolist() == [[60_000]]
     assert instance.arc_value.tolist() == [40_000]  # min(60, need 40)
-    supervised = build(replace_columns(data, cap_slots=[5], cap_supervisors=[2], cap_per_supervisor=[2]), Parameters())
+    supervised = build(
+        replace_columns(data, cap_slots=[5], cap_supervisors=[2], cap_per_supervisor=[2]), Parameters()
+    )
     assert supervised.pool_slots.tolist() == [4]  # min(5, 2 x 2)
 
 
@@ -116,7 +150,9 @@ def test_remaining_need_counts_logbook_entries_at_or_above_the_minimum_supervisi
 
 def test_a_need_never_goes_below_zero() -> None:
     data = rotation(
-        cur_indicative=[1], log_trainee=["7100001"] * 3, log_group=["total_knee_replacement"] * 3,
+        cur_indicative=[1],
+        log_trainee=["7100001"] * 3,
+        log_group=["total_knee_replacement"] * 3,
         log_supervision=["P"] * 3,
     )
     instance = build(data, Parameters())
@@ -126,8 +162,11 @@ def test_a_need_never_goes_below_zero() -> None:
 
 def test_volumes_of_the_latest_year_by_default_or_the_year_asked() -> None:
     data = rotation(
-        vol_site=["NT301"] * 2, vol_specialty=["trauma_and_orthopaedics"] * 2,
-        vol_group=["total_knee_replacement"] * 2, vol_year=["2024-25", "2025-26"], vol_count=[40, 80],
+        vol_site=["NT301"] * 2,
+        vol_specialty=["trauma_and_orthopaedics"] * 2,
+        vol_group=["total_knee_replacement"] * 2,
+        vol_year=["2024-25", "2025-26"],
+        vol_count=[40, 80],
     )
     assert build(data, Parameters()).financial_year == "2025-26"
     assert build(data, Parameters()).cases.tolist() == [[20_000]]
@@ -144,7 +183,8 @@ def test_rounding_is_half_to_even_in_thousandths() -> None:
 
 
 @pytest.mark.parametrize(
-    ("share", "ok"), [(0.5, True), (1.0, True), (0.123456, True), (0.1234567, False), (0.0, False), (1.5, False)]
+    ("share", "ok"),
+    [(0.5, True), (1.0, True), (0.123456, True), (0.1234567, False), (0.0, False), (1.5, False)],
 )
 def test_training_share_has_at_most_six_decimals(share: float, ok: bool) -> None:
     if ok:
@@ -155,7 +195,9 @@ def test_training_share_has_at_most_six_decimals(share: float, ok: bool) -> None
 
 
 def test_grades_are_ordered_with_run_through_grades_beside_core_grades() -> None:
-    levels = [GRADE_LEVEL[g] for g in ("FY1", "FY2", "CT1", "CT2", "CT3", "ST3", "ST4", "ST5", "ST6", "ST7", "ST8")]
+    levels = [
+        GRADE_LEVEL[g] for g in ("FY1", "FY2", "CT1", "CT2", "CT3", "ST3", "ST4", "ST5", "ST6", "ST7", "ST8")
+    ]
     assert levels == sorted(levels) and len(set(levels)) == len(levels)
     assert GRADE_LEVEL["ST1"] == GRADE_LEVEL["CT1"] and GRADE_LEVEL["ST2"] == GRADE_LEVEL["CT2"]
     too_junior = build(rotation(trainee_grade=["CT2"], cap_min_grade=["ST3"]), Parameters())
@@ -167,7 +209,9 @@ def test_great_circle_distance() -> None:
     one_degree = model.great_circle_km(np.array([51.0]), np.array([0.0]), np.array([52.0]), np.array([0.0]))
     assert one_degree[0] == pytest.approx(6371.0088 * math.pi / 180)
     # Big Ben to the Eiffel Tower, about 341 km
-    paris = model.great_circle_km(np.array([51.5007]), np.array([-0.1246]), np.array([48.8584]), np.array([2.2945]))
+    paris = model.great_circle_km(
+        np.array([51.5007]), np.array([-0.1246]), np.array([48.8584]), np.array([2.2945])
+    )
     assert paris[0] == pytest.approx(341, abs=1)
 
 
@@ -189,19 +233,35 @@ def test_no_site_for_the_specialty() -> None:
 
 def test_gates_exclude_and_are_reported() -> None:
     two_sites = rotation(
-        site_code=["NT301", "NT302"], site_name=["A", "B"], site_icb=["QMJ", "QMJ"], site_lat=[51.525, 51.53],
-        site_lon=[-0.139, -0.14], vol_site=["NT301", "NT302"], vol_specialty=["trauma_and_orthopaedics"] * 2,
-        vol_group=["total_knee_replacement"] * 2, vol_year=["2025-26"] * 2, vol_count=[100, 100],
-        cap_site=["NT301", "NT302"], cap_specialty=["trauma_and_orthopaedics"] * 2, cap_slots=[1, 1],
-        cap_supervisors=[1, 1], cap_per_supervisor=[1, 1], cap_min_grade=["FY1"] * 2, cap_max_grade=["ST8"] * 2,
-        excluded_site=["NT301"], excluded_site_reason=["failed the additionality check"],
-        excluded_pair_trainee=["7100001"], excluded_pair_site=["NT302"],
+        site_code=["NT301", "NT302"],
+        site_name=["A", "B"],
+        site_icb=["QMJ", "QMJ"],
+        site_lat=[51.525, 51.53],
+        site_lon=[-0.139, -0.14],
+        vol_site=["NT301", "NT302"],
+        vol_specialty=["trauma_and_orthopaedics"] * 2,
+        vol_group=["total_knee_replacement"] * 2,
+        vol_year=["2025-26"] * 2,
+        vol_count=[100, 100],
+        cap_site=["NT301", "NT302"],
+        cap_specialty=["trauma_and_orthopaedics"] * 2,
+        cap_slots=[1, 1],
+        cap_supervisors=[1, 1],
+        cap_per_supervisor=[1, 1],
+        cap_min_grade=["FY1"] * 2,
+        cap_max_grade=["ST8"] * 2,
+        excluded_site=["NT301"],
+        excluded_site_reason=["failed the additionality check"],
+        excluded_pair_trainee=["7100001"],
+        excluded_pair_site=["NT302"],
         excluded_pair_reason=["passport does not meet the site's policy"],
     )
     instance = build(two_sites, Parameters())
     assert len(instance.arc_trainee) == 0
     assert instance.exclusions.sites == [("NT301", "failed the additionality check", 1)]
-    assert instance.exclusions.pairs == [("7100001", "NT302", "passport does not meet the site's policy", True)]
+    assert instance.exclusions.pairs == [
+        ("7100001", "NT302", "passport does not meet the site's policy", True)
+    ]
     assert instance.unmatched_reason[0] == (
         "every site that would suit you is excluded by a gate (NT301: failed the additionality check, "
         "NT302: passport does not meet the site's policy)"
@@ -209,5 +269,7 @@ def test_gates_exclude_and_are_reported() -> None:
 
 
 def test_weights_scale_the_value() -> None:
-    data = rotation(vol_count=[480], cur_indicative=[100], weight_group=["total_knee_replacement"], weight_value=[1500])
+    data = rotation(
+        vol_count=[480], cur_indicative=[100], weight_group=["total_knee_replacement"], weight_value=[1500]
+    )
     assert build(data, Parameters()).arc_value.tolist() == [150_000]  # 1.5 x min(120 cases, need 100)
