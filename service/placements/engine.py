@@ -4,11 +4,13 @@ The API writes a dataset out as the same canonical CSV files and runs them throu
 through the API can be repeated with the CLI on its exported inputs and gives the same result.
 """
 
+import contextlib
 import csv
+import gc
 import hashlib
 import io
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import msgspec
 
@@ -35,8 +37,26 @@ def digests(files: Mapping[str, bytes]) -> tuple[str, dict[str, str]]:
     return hashlib.sha256(manifest.encode()).hexdigest(), each
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a national run allocates millions of small objects with no
+    cycles among them, and the collector's passes over them would double the time of reading the files."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters) -> MatchResult:
     """Check the files, build the model and match; raises ``InputRejected`` or ``ModelError``."""
+    with _no_cycle_collection():
+        return _run(files, mode, parameters)
+
+
+def _run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters) -> MatchResult:
     known = {name: data for name, data in files.items() if name in csv_import.FILES}
     inputs = csv_import.parse_files(known)
     instance = model.build(inputs, parameters)

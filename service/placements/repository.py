@@ -170,12 +170,19 @@ async def replace_logbooks(
     return removed
 
 
-async def logbooks_of(session: AsyncSession, people: Iterable[uuid.UUID]) -> list[LogbookEntry]:
-    found: list[LogbookEntry] = []
+async def logbooks_of(session: AsyncSession, people: Iterable[uuid.UUID]) -> list[tuple[str, str, dt.date, str, str]]:
+    """(gmc_number, procedure_group, date, supervision, site_code) of every entry of ``people``."""
+    columns = (
+        LogbookEntry.gmc_number,
+        LogbookEntry.procedure_group,
+        LogbookEntry.date,
+        LogbookEntry.supervision,
+        LogbookEntry.site_code,
+    )
+    found: list[tuple[str, str, dt.date, str, str]] = []
     for batch in _chunks(sorted(set(people))):
-        found += (
-            await session.scalars(select(LogbookEntry).where(LogbookEntry.person_id.in_(_literal(batch))))
-        ).all()
+        result = await session.execute(select(*columns).where(LogbookEntry.person_id.in_(_literal(batch))))
+        found += [(g, p, d, s, c) for g, p, d, s, c in result]
     return found
 
 

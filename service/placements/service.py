@@ -110,12 +110,17 @@ def _dataset_read(dataset: Dataset, rows: Mapping[str, int]) -> DatasetRead:
 
 
 async def create_dataset(
-    session: AsyncSession, principal: Principal, data: DatasetCreate, now: dt.datetime
+    session: AsyncSession,
+    principal: Principal,
+    data: DatasetCreate,
+    now: dt.datetime,
+    *,
+    dataset_id: uuid.UUID | None = None,
 ) -> DatasetRead:
     if principal.role is not Role.ADMIN and principal.organisation is None:
         raise Forbidden("A coordinator must belong to an organisation to own a dataset.")
     dataset = Dataset(
-        id=uuid.uuid4(),
+        id=dataset_id or uuid.uuid4(),
         name=data.name,
         organisation_code=principal.organisation,
         created_at=now,
@@ -420,7 +425,7 @@ async def export_inputs(
     files["logbook.csv"] = _csv(
         _header("logbook.csv"),
         sorted(
-            (e.gmc_number, e.procedure_group, e.date.isoformat(), e.supervision, e.site_code) for e in entries
+            (number, group, day.isoformat(), supervision, site) for number, group, day, supervision, site in entries
         ),
     )
     if request is not None and (request.excluded_sites or request.excluded_trainee_sites):
