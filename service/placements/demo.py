@@ -8,7 +8,6 @@ seed always give the same rows: all randomness comes from ``random.Random(seed)`
 import datetime as dt
 import random
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
 
@@ -166,9 +165,7 @@ async def seed_placements(
     files["preferences"] = _csv("trainee_id,site_code,rank", preferences)
     for kind in ("sites", "capacity", "trainees", "preferences", "weights"):
         await service.load_dataset_file(session, coordinator, dataset.id, kind, files[kind], now)
-    people = defaultdict(int)
-    for row in log_rows:
-        people[row[0]] += 1
+    people = {row[0] for row in log_rows}
     return [
         f"placements: volumes of {len(sites)} independent sites ({len(volume_rows):,} rows), curriculum of "
         f"{len(CURRICULUM)} specialties, {len(log_rows):,} logbook entries of {len(people):,} trainees",

@@ -286,10 +286,10 @@ def remaining_needs(
     if inputs.log_trainee:
         lt = np.array([trainees[t] for t in inputs.log_trainee], dtype=np.int64)
         lg = np.array([groups.get(g, -1) for g in inputs.log_group], dtype=np.int64)
-        level = np.array([SUPERVISION_LEVEL[s] for s in inputs.log_supervision], dtype=np.int64)
+        logged = np.array([SUPERVISION_LEVEL[s] for s in inputs.log_supervision], dtype=np.int64)
         known = lg >= 0  # a group in no curriculum, volume or need counts towards nothing
-        lt, lg, level = lt[known], lg[known], level[known]
-        counts = level >= min_level[t_spec[lt], lg]
+        lt, lg, logged = lt[known], lg[known], logged[known]
+        counts = logged >= min_level[t_spec[lt], lg]
         done = np.bincount(lt[counts] * len(groups) + lg[counts], minlength=needs.size)
         needs = np.maximum(needs - done.reshape(needs.shape), 0)
     for t, g, remaining in zip(inputs.need_trainee, inputs.need_group, inputs.need_remaining, strict=True):

@@ -37,10 +37,10 @@ def _org(code: str, name: str, kind: str, parent: str | None = None, **extra: ob
         name=name,
         kind=kind,
         parent_code=parent,
-        icb_code=extra.get("icb"),  # type: ignore[arg-type]
+        icb_code=extra.get("icb"),
         postcode=None,
-        latitude=extra.get("lat"),  # type: ignore[arg-type]
-        longitude=extra.get("lon"),  # type: ignore[arg-type]
+        latitude=extra.get("lat"),
+        longitude=extra.get("lon"),
         created_at=now(),
     )
 

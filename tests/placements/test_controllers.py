@@ -125,7 +125,7 @@ async def test_publishing_creates_placement_records_listed_per_site(
     host = await client_headers(session, app, Role.VERIFIER, "NT301")
     listed = await client.get("/api/v1/placements/sites/NT301/placements", headers=host)
     assert listed.status_code == 200
-    assert {r["gmc_number"] for r in listed.json()["items"]} == {"7100005", "7100006"}
+    assert {r["gmc_number"] for r in listed.json()["items"]} == {"7100002", "7100005"}
     provider = await client_headers(session, app, Role.ISSUER, "NT3")
     assert (await client.get("/api/v1/placements/sites/nt301/placements", headers=provider)).status_code == 200
     other = await client_headers(session, app, Role.VERIFIER, "NT402")

@@ -3,10 +3,11 @@
 import dataclasses
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,7 +218,7 @@ def _placements(instance: Instance, chosen: np.ndarray) -> set[tuple[str, str]]:
     }
 
 
-MODES = {
+MODES: dict[str, Callable[[Instance], npt.NDArray[np.int64]]] = {
     "optimal": matching.match_optimal,
     "stable": matching.match_stable,
     "fair": lambda i: matching.match_fair(i).chosen,

@@ -91,7 +91,7 @@ def _reference(data: Inputs, parameters: Parameters) -> dict[tuple[str, str], tu
                     cases = Fraction(
                         _half_even(count * share * parameters.rotation_months / 12 / effective * 1000), 1000
                     )
-                    total += weights.get(g, Fraction(1)) * min(cases, need.get(g, 0))
+                    total += weights.get(g, Fraction(1)) * min(cases, Fraction(need.get(g, 0)))
             value = _half_even(total * 1000)
             if value > 0 and s not in excluded and (t, s) not in excluded_pairs:
                 result[(t, s)] = (value, km)
