@@ -56,7 +56,6 @@ Check = Callable[[str], tuple[Any, str | None]]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ODS = re.compile(r"[A-Z0-9]{3,6}")
-_GMC = re.compile(r"[0-9]{7}")
 _YEAR = re.compile(r"([0-9]{4})-([0-9]{2})")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INT = re.compile(r"[+]?[0-9]+")
@@ -73,7 +72,7 @@ def ods(cell: str) -> tuple[Any, str | None]:
 
 
 def gmc(cell: str) -> tuple[Any, str | None]:
-    if cell.isascii() and _GMC.fullmatch(cell):
+    if len(cell) == 7 and cell.isascii() and cell.isdigit():
         return cell, None
     return None, "must be a GMC reference number: 7 digits"
 
@@ -101,12 +100,19 @@ def integer(low: int, high: int) -> Check:
 def number(low: float, high: float, *, above: bool = False) -> Check:
     bound = f"more than {low:g}" if above else f"from {low:g}"
 
+    reason = f"must be a number {bound} to {high:g}"
+
     def check(cell: str) -> tuple[Any, str | None]:
-        if cell.isascii() and _NUMBER.fullmatch(cell):
+        try:
             value = float(cell)
-            if math.isfinite(value) and (value > low if above else value >= low) and value <= high:
-                return value, None
-        return None, f"must be a number {bound} to {high:g}"
+        except ValueError:
+            return None, reason
+        # float() also reads "1_0", "1e3", "nan" and "inf": only plain decimals are numbers here
+        if not _NUMBER.fullmatch(cell) or not math.isfinite(value):
+            return None, reason
+        if (value > low if above else value >= low) and value <= high:
+            return value, None
+        return None, reason
 
     return check
 
@@ -297,11 +303,11 @@ def _records(name: str, text_: str) -> tuple[list[list[str]], list[int], list[Fi
     except csv.Error:
         every = None
     if every is not None and reader.line_num == len(every):  # one line per record: line = index + 1
-        lines_all = range(1, len(every) + 1)
-        kept = [i for i, record in enumerate(every) if any(record)]
-        if len(kept) == len(every):
-            return every, list(lines_all), []
-        return [every[i] for i in kept], [lines_all[i] for i in kept], []
+        filled = list(map(any, every))
+        if all(filled):
+            return every, list(range(1, len(every) + 1)), []
+        kept = [i for i, full in enumerate(filled) if full]
+        return [every[i] for i in kept], [i + 1 for i in kept], []
     reader = csv.reader(io.StringIO(text_, newline=""), strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -323,7 +329,11 @@ def _records(name: str, text_: str) -> tuple[list[list[str]], list[int], list[Fi
     return rows, lines, problems
 
 
-def read_file(name: str, data: bytes) -> tuple[Table, list[FileProblem]]:
+Memo = dict[Check, dict[str, tuple[Any, str | None]]]
+"""Check results by cell, shared across the files of one run (the same GMC numbers recur in four)."""
+
+
+def read_file(name: str, data: bytes, memo: Memo | None = None) -> tuple[Table, list[FileProblem]]:
     """The rows of ``name`` (a cell that is not valid holds None) and the problems found."""
     columns = FILES[name]
     names = [c.name for c in columns]
@@ -342,7 +352,7 @@ def read_file(name: str, data: bytes) -> tuple[Table, list[FileProblem]]:
         return empty, [*problems, *wrong]
     width = len(header)
     body, body_lines = rows[1:], lines[1:]
-    if any(len(record) != width for record in body):
+    if set(map(len, body)) - {width}:
         wrong_width = [
             (record, line) for record, line in zip(body, body_lines, strict=True) if len(record) != width
         ]
@@ -357,31 +367,35 @@ def read_file(name: str, data: bytes) -> tuple[Table, list[FileProblem]]:
     position = {h: i for i, h in enumerate(header)}
     converted: dict[str, list[Any]] = {}
     for column in columns:
-        values, column_problems = _convert(name, column, cells[position[column.name]], body_lines)
+        values, column_problems = _convert(name, column, cells[position[column.name]], body_lines, memo)
         converted[column.name] = values
         problems += column_problems
     return Table(converted, body_lines), problems
 
 
 def _convert(
-    name: str, column: Column, raw: Sequence[str], lines: Sequence[int]
+    name: str, column: Column, raw: Sequence[str], lines: Sequence[int], memo: Memo | None = None
 ) -> tuple[list[Any], list[FileProblem]]:
-    table: dict[str, tuple[Any, str | None]] = {}
+    """The column's values (None for a bad or empty cell) and its problems; each distinct cell checked once."""
+    known = memo.setdefault(column.check, {}) if memo is not None else {}
+    values: dict[str, Any] = {}
+    bad: dict[str, str] = {}
+    check = column.check
     for cell in set(raw):
-        trimmed = cell.strip()
-        if not trimmed:
-            table[cell] = (None, "is required" if column.required else None)
-        else:
-            table[cell] = column.check(trimmed)
-    values = {cell: value for cell, (value, _) in table.items()}
+        found = known.get(cell)
+        if found is None:
+            trimmed = cell.strip()
+            found = check(trimmed) if trimmed else (None, "is required" if column.required else None)
+            known[cell] = found
+        value, reason = found
+        values[cell] = value
+        if reason is not None and (column.required or cell.strip()):
+            bad[cell] = reason
     converted = list(map(values.__getitem__, raw))
-    bad = {cell for cell, (_, reason) in table.items() if reason is not None}
     if not bad:
         return converted, []
     problems = [
-        FileProblem(name, line, column.name, str(table[cell][1]))
-        for cell, line in zip(raw, lines, strict=True)
-        if cell in bad
+        FileProblem(name, line, column.name, bad[cell]) for cell, line in zip(raw, lines, strict=True) if cell in bad
     ]
     return converted, problems
 
@@ -392,6 +406,9 @@ def _convert(
 def _repeats(
     name: str, column: str, what: str, keys: Iterable[Any], lines: Sequence[int]
 ) -> list[FileProblem]:
+    keys = list(keys)
+    if len(set(keys)) == len(keys):  # the usual case, at C speed
+        return []
     first: dict[Any, int] = {}
     problems = []
     for key, line in zip(keys, lines, strict=True):
@@ -525,9 +542,10 @@ def parse_files(files: Mapping[str, bytes]) -> Inputs:
         FileProblem(name, None, None, "is required but missing") for name in REQUIRED if name not in files
     ]
     tables: dict[str, Table] = {}
+    memo: Memo = {}
     for name, columns in FILES.items():
         if name in files:
-            table, found = read_file(name, files[name])
+            table, found = read_file(name, files[name], memo)
             tables[name] = table
             problems += found
         else:

@@ -50,24 +50,27 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters) -> MatchResult:
-    """Check the files, build the model and match; raises ``InputRejected`` or ``ModelError``."""
+def run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters, *, workers: int = 1) -> MatchResult:
+    """Check the files, build the model and match; raises ``InputRejected`` or ``ModelError``.
+
+    ``workers`` > 1 lets a large optimal or fair match solve its components in forked processes.
+    """
     with _no_cycle_collection():
-        return _run(files, mode, parameters)
+        return _run(files, mode, parameters, workers)
 
 
-def _run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters) -> MatchResult:
+def _run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters, workers: int) -> MatchResult:
     known = {name: data for name, data in files.items() if name in csv_import.FILES}
     inputs = csv_import.parse_files(known)
     instance = model.build(inputs, parameters)
     started = time.perf_counter()
     fair = None
     if mode == "optimal":
-        chosen = matching.match_optimal(instance)
+        chosen = matching.match_optimal(instance, workers=workers)
     elif mode == "stable":
         chosen = matching.match_stable(instance)
     elif mode == "fair":
-        fair = matching.match_fair(instance)
+        fair = matching.match_fair(instance, workers=workers)
         chosen = fair.chosen
     else:
         raise model.ModelError(f"mode must be one of optimal, stable, fair, not {mode!r}")

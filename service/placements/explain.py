@@ -28,9 +28,10 @@ def _cases(units: int) -> str:
     return "0" if text == "-0" else text
 
 
-def _sites(codes: Sequence[str], limit: int = 3) -> str:
+def _sites(codes: Sequence[str], limit: int = 3, *, total: int | None = None) -> str:
+    count = len(codes) if total is None else total
     shown = ", ".join(codes[:limit])
-    return shown + (f" and {len(codes) - limit} more" if len(codes) > limit else "")
+    return shown + (f" and {count - limit} more" if count > limit else "")
 
 
 def _ordinal(n: int) -> str:
@@ -39,49 +40,69 @@ def _ordinal(n: int) -> str:
 
 
 class _Context:
-    """Per-trainee facts the explanations share."""
+    """Per-trainee facts the explanations share, as Python lists (faster than numpy scalars one by one)."""
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, mode: str) -> None:
         self.instance = instance
         t = instance.arc_trainee
-        self.starts = np.searchsorted(t, np.arange(instance.n_trainees + 1))
-        self.lists, self.list_starts = matching.preference_lists(instance)
-        self.position = np.full(len(t), -1, dtype=np.int64)
-        for_list = self.lists
-        owner = t[for_list]
-        self.position[for_list] = np.arange(len(for_list)) - self.list_starts[owner]
+        self.starts = np.searchsorted(t, np.arange(instance.n_trainees + 1)).tolist()
+        self.lists: list[int] = []
+        self.list_starts: list[int] = []
+        self.position: list[int] = []
+        if mode == "stable":  # the trainees' lists explain stable placements only
+            lists, list_starts = matching.preference_lists(instance)
+            self.lists, self.list_starts = lists.tolist(), list_starts.tolist()
+            position = np.full(len(t), -1, dtype=np.int64)
+            position[lists] = np.arange(len(lists)) - list_starts[t[lists]]
+            self.position = position.tolist()
+        self.arc_pool = instance.arc_pool.tolist()
+        self.pool_site = instance.pool_site.tolist()
+        self.arc_rank = instance.arc_rank.tolist()
+        self.arc_km = instance.arc_distance_km.tolist()
+        self.arc_site = [instance.site_codes[s] for s in instance.pool_site[instance.arc_pool].tolist()]
+        self.value = instance.arc_value.tolist()
+        self.cases = instance.cases.tolist()
+        self.needs = instance.needs.tolist()
+        spec_groups: dict[str, list[int]] = {}
+        for pool, spec in enumerate(instance.pool_specialty):
+            groups = spec_groups.setdefault(spec, [])
+            groups += [g for g in np.flatnonzero(instance.cases[pool] > 0).tolist() if g not in groups]
+        self.groups_of = {spec: sorted(groups) for spec, groups in spec_groups.items()}
 
     def arcs_of(self, trainee: int) -> range:
-        return range(int(self.starts[trainee]), int(self.starts[trainee + 1]))
+        return range(self.starts[trainee], self.starts[trainee + 1])
 
     def site(self, arc: int) -> str:
-        return self.instance.site_codes[int(self.instance.pool_site[self.instance.arc_pool[arc]])]
+        return self.arc_site[arc]
+
+    def sites_of(self, trainee: int, limit: int = 3) -> tuple[int, str]:
+        """How many eligible sites, and the first few by site_code."""
+        arcs = self.arcs_of(trainee)
+        return len(arcs), _sites([self.arc_site[a] for a in arcs[: limit + 1]], limit, total=len(arcs))
 
 
-def _covered_text(instance: Instance, trainee: int, pool: int) -> tuple[dict[str, float], str]:
+def _covered_text(ctx: _Context, trainee: int, pool: int) -> tuple[dict[str, float], str]:
     expected: dict[str, float] = {}
     parts = []
-    for g, name in enumerate(instance.groups):
-        need = int(instance.needs[trainee, g])
-        covered = min(int(instance.cases[pool, g]), need * UNITS)
+    needs, cases, names = ctx.needs[trainee], ctx.cases[pool], ctx.instance.groups
+    for g in ctx.groups_of.get(ctx.instance.pool_specialty[pool], ()):
+        need = needs[g]
+        covered = min(cases[g], need * UNITS)
         if covered > 0:
-            expected[name] = covered / UNITS
-            parts.append(f"{_cases(covered)} of the {need} {name} you still need")
+            expected[names[g]] = covered / UNITS
+            parts.append(f"{_cases(covered)} of the {need} {names[g]} you still need")
     return expected, "; ".join(parts)
 
 
 def _why_here(ctx: _Context, mode: str, trainee: int, arc: int, fair: matching.FairOutcome | None) -> str:
     instance = ctx.instance
     arcs = ctx.arcs_of(trainee)
-    values = instance.arc_value[arcs.start : arcs.stop]
-    best = arcs.start + int(np.argmax(values))
-    here = int(instance.arc_value[arc])
+    values = ctx.value[arcs.start : arcs.stop]
+    best = arcs.start + values.index(max(values))
+    here = ctx.value[arc]
     if mode == "stable":
-        position = int(ctx.position[arc])
-        if instance.has_preferences[trainee]:
-            basis = "your preferences"
-        else:
-            basis = "value (you gave no preferences)"
+        position = ctx.position[arc]
+        basis = "your preferences" if instance.has_preferences[trainee] else "value (you gave no preferences)"
         if position == 0:
             return f"Deferred acceptance: your first choice by {basis}."
         return (
@@ -110,18 +131,18 @@ def _placement(
     ctx: _Context, mode: str, trainee: int, arc: int, fair: matching.FairOutcome | None
 ) -> Placement:
     instance = ctx.instance
-    pool = int(instance.arc_pool[arc])
-    site = int(instance.pool_site[pool])
-    expected, covered = _covered_text(instance, trainee, pool)
-    rank = int(instance.arc_rank[arc])
-    km = float(instance.arc_distance_km[arc])
+    pool = ctx.arc_pool[arc]
+    site = ctx.pool_site[pool]
+    expected, covered = _covered_text(ctx, trainee, pool)
+    rank = ctx.arc_rank[arc]
+    km = ctx.arc_km[arc]
     if rank:
         preference = f"your {_ordinal(rank)} preference"
     elif instance.has_preferences[trainee]:
         preference = "a site you did not rank"
     else:
         preference = "you gave no preferences"
-    value = int(instance.arc_value[arc])
+    value = ctx.value[arc]
     explanation = (
         f"{instance.site_names[site]} ({instance.site_codes[site]}), {km:.1f} km away, {preference}. "
         f"Expected in {instance.parameters.rotation_months} months: {covered}; value {_cases(value)}. "
@@ -144,25 +165,19 @@ def _why_not(ctx: _Context, mode: str, trainee: int, fair: matching.FairOutcome 
     reason = instance.unmatched_reason[trainee]
     if reason:
         return reason[0].upper() + reason[1:] + "."
-    arcs = ctx.arcs_of(trainee)
-    codes = [ctx.site(a) for a in arcs]
+    count, codes = ctx.sites_of(trainee)
     if mode == "stable":
-        listed = ctx.lists[int(ctx.list_starts[trainee]) : int(ctx.list_starts[trainee + 1])]
+        listed = ctx.lists[ctx.list_starts[trainee] : ctx.list_starts[trainee + 1]]
         if len(listed) == 0:
-            return f"None of the sites you ranked is eligible for you; eligible: {_sites(codes)}."
-        return (
-            f"Every site on your list ({_sites([ctx.site(int(a)) for a in listed])}) filled its slots with "
-            "trainees it ranks above you (more value for it)."
-        )
+            return f"None of the sites you ranked is eligible for you; eligible: {codes}."
+        shown = _sites([ctx.site(a) for a in listed[:4]], total=len(listed))
+        return f"Every site on your list ({shown}) filled its slots with trainees it ranks above you (more value for it)."
     if mode == "fair" and fair is not None:
         return (
-            f"Your {len(codes)} eligible site(s) ({_sites(codes)}) were needed to place the most trainees "
+            f"Your {count} eligible site(s) ({codes}) were needed to place the most trainees "
             f"possible ({fair.most_placed}) with the fairest smallest share; you could not be placed as well."
         )
-    return (
-        f"All {len(codes)} eligible site(s) ({_sites(codes)}) were filled by trainees for whom they added more "
-        "value in total."
-    )
+    return f"All {count} eligible site(s) ({codes}) were filled by trainees for whom they added more value in total."
 
 
 def assemble(
@@ -176,7 +191,7 @@ def assemble(
     fair: matching.FairOutcome | None = None,
 ) -> MatchResult:
     """The result of ``chosen`` (instance arc per trainee, -1 unplaced)."""
-    ctx = _Context(instance)
+    ctx = _Context(instance, mode)
     placed = np.flatnonzero(chosen >= 0)
     placements = [_placement(ctx, mode, int(t), int(chosen[t]), fair) for t in placed.tolist()]
     unmatched = [
@@ -186,10 +201,13 @@ def assemble(
     arcs = chosen[placed]
     ranks = np.where(instance.arc_rank[arcs] > 0, instance.arc_rank[arcs], instance.worst_rank)
     rank_total = int(ranks.sum()) + (instance.n_trainees - len(arcs)) * (instance.worst_rank + 1)
-    shares = [
-        Fraction(int(instance.arc_value[a]), int(instance.weighted_need[t]))
-        for t, a in zip(placed.tolist(), arcs.tolist(), strict=True)
-    ]
+    min_share = None
+    if len(arcs):  # the smallest exact share among the few whose float is (nearly) the smallest
+        approx = instance.arc_value[arcs] / instance.weighted_need[placed]
+        near = np.flatnonzero(approx <= approx.min() * (1 + 1e-12))
+        min_share = float(
+            min(Fraction(int(instance.arc_value[arcs[k]]), int(instance.weighted_need[placed[k]])) for k in near)
+        )
     exclusions = Exclusions(
         sites=[
             SiteExclusion(site_code=s, reason=r, trainees_affected=n) for s, r, n in instance.exclusions.sites
@@ -215,7 +233,7 @@ def assemble(
         preference_rank_total=rank_total,
         worst_rank=instance.worst_rank,
         distance_km_total=int(instance.arc_distance_m[arcs].sum()) / 1000,
-        min_share=float(min(shares)) if shares else None,
+        min_share=min_share,
         blocking_pairs=len(matching.blocking_pairs(instance, chosen)),
         solver_seconds=round(solver_seconds, 4),
         solver=SOLVER if mode != "stable" else "trainee-proposing deferred acceptance",

@@ -261,7 +261,43 @@ def _lexicographic_component(problem: Problem, stages: list[list[IntArray]]) -> 
     return result
 
 
-def lexicographic(problem: Problem, stages: list[list[IntArray]]) -> IntArray:
+PARALLEL_MIN_ARCS: Final = 100_000
+"""With ``workers`` > 1 and at least this many eligible pairs, connected components are solved in forked
+processes: the solver holds the interpreter lock, so threads would not help. Only the CLI asks for it
+(``--workers``); a server process never forks."""
+_SHARED: dict[str, tuple[Problem, list[list[IntArray]], list[IntArray]]] = {}
+"""What forked workers read (inherited, never pickled): the problem, the stages, the components."""
+
+
+def _solve_part(key: str, index: int) -> IntArray:
+    problem, stages, parts = _SHARED[key]
+    return _lexicographic_component(_restrict(problem, parts[index]), stages)
+
+
+def _parallel(
+    problem: Problem, stages: list[list[IntArray]], parts: list[IntArray], workers: int
+) -> list[IntArray] | None:
+    """Each part's solution, solved in forked processes; None where forking is not available."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(workers, os.cpu_count() or 1, len(parts))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    key = f"{os.getpid()}-{id(problem)}"
+    _SHARED[key] = (problem, stages, parts)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            largest_first = sorted(range(len(parts)), key=lambda i: -len(parts[i]))
+            futures = {i: pool.submit(_solve_part, key, i) for i in largest_first}
+            return [futures[i].result() for i in range(len(parts))]
+    finally:
+        del _SHARED[key]
+
+
+def lexicographic(problem: Problem, stages: list[list[IntArray]], *, workers: int = 1) -> IntArray:
     """Optimise ``stages`` in order (each a list of gain arrays per *instance* arc, to be optimised in
     that order too); the chosen instance arc per trainee. Each connected component is solved alone."""
     result = np.full(problem.n_trainees, -1, dtype=np.int64)
@@ -270,8 +306,12 @@ def lexicographic(problem: Problem, stages: list[list[IntArray]]) -> IntArray:
         return result
     order = np.argsort(labels, kind="stable")
     heads = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]]).tolist()
-    for start, stop in zip(heads, [*heads[1:], len(order)], strict=True):
-        part = _lexicographic_component(_restrict(problem, order[start:stop]), stages)
+    parts = [order[start:stop] for start, stop in zip(heads, [*heads[1:], len(order)], strict=True)]
+    parallel = workers > 1 and len(order) >= PARALLEL_MIN_ARCS and len(parts) > 1
+    solved = _parallel(problem, stages, parts, workers) if parallel else None
+    if solved is None:
+        solved = [_lexicographic_component(_restrict(problem, part), stages) for part in parts]
+    for part in solved:
         placed = part >= 0
         result[placed] = part[placed]
     return result
@@ -303,14 +343,14 @@ def tie_break_gains(instance: Instance) -> IntArray:
     return gains
 
 
-def match_optimal(instance: Instance) -> IntArray:
+def match_optimal(instance: Instance, *, workers: int = 1) -> IntArray:
     """Max total value; then min preference ranks; then min distance; then the seeded tie-break."""
     stages = [
         [instance.arc_value],
         [rank_gains(instance), distance_gains(instance)],
         [tie_break_gains(instance)],
     ]
-    return lexicographic(problem_of(instance), stages)
+    return lexicographic(problem_of(instance), stages, workers=workers)
 
 
 # ---------------------------------------------------------------- fair
@@ -372,7 +412,7 @@ class FairOutcome:
     min_share: Fraction | None
 
 
-def match_fair(instance: Instance) -> FairOutcome:
+def match_fair(instance: Instance, *, workers: int = 1) -> FairOutcome:
     """Among matchings placing the most trainees, the largest smallest share; then the optimal stages."""
     all_arcs = np.arange(len(instance.arc_trainee), dtype=np.int64)
     most = max_placed(instance, all_arcs)
@@ -393,7 +433,7 @@ def match_fair(instance: Instance) -> FairOutcome:
         [rank_gains(instance), distance_gains(instance)],
         [tie_break_gains(instance)],
     ]
-    chosen = lexicographic(problem_of(instance, arcs), stages)
+    chosen = lexicographic(problem_of(instance, arcs), stages, workers=workers)
     at = np.flatnonzero(levels == low)[0]
     share = Fraction(int(instance.arc_value[at]), int(instance.weighted_need[instance.arc_trainee[at]]))
     return FairOutcome(chosen, most, share)

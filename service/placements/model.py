@@ -259,41 +259,39 @@ def _index(values: Sequence[str]) -> dict[str, int]:
     return {value: i for i, value in enumerate(values)}
 
 
+def _codes(mapping: Mapping[str, int], values: Sequence[str], missing: int | None = None) -> IntArray:
+    """``values`` looked up in ``mapping`` (``missing`` for unknown ones; None: all are known), vectorised."""
+    if missing is not None:
+        lookup = dict.fromkeys(set(values), missing)
+        lookup.update(mapping)
+        mapping = lookup
+    return np.fromiter(map(mapping.__getitem__, values), dtype=np.int64, count=len(values))
+
+
 def remaining_needs(
     inputs: Inputs, trainees: Mapping[str, int], groups: Mapping[str, int], specialty_of: Sequence[str]
 ) -> IntArray:
     """(trainees x groups) remaining need: curriculum minus qualifying logbook entries, or needs.csv."""
-    needs = np.zeros((len(trainees), len(groups)), dtype=np.int64)
-    indicative: dict[tuple[str, str], tuple[int, int]] = {
-        (s, g): (n, SUPERVISION_LEVEL[m])
-        for s, g, n, m in zip(
-            inputs.cur_specialty,
-            inputs.cur_group,
-            inputs.cur_indicative,
-            inputs.cur_min_supervision,
-            strict=True,
-        )
-    }
-    specialties = sorted({s for s, _ in indicative} | set(specialty_of))
+    specialties = sorted(set(inputs.cur_specialty) | set(specialty_of))
     spec_index = _index(specialties)
     target = np.zeros((len(specialties), len(groups)), dtype=np.int64)
     min_level = np.full((len(specialties), len(groups)), len(SUPERVISION), dtype=np.int64)
-    for (s, g), (n, level) in indicative.items():
-        target[spec_index[s], groups[g]] = n
-        min_level[spec_index[s], groups[g]] = level
-    t_spec = np.array([spec_index[s] for s in specialty_of], dtype=np.int64)
-    needs[:] = target[t_spec] if len(t_spec) else needs
+    cs, cg = _codes(spec_index, inputs.cur_specialty), _codes(groups, inputs.cur_group)
+    target[cs, cg] = inputs.cur_indicative
+    min_level[cs, cg] = _codes(SUPERVISION_LEVEL, inputs.cur_min_supervision)
+    t_spec = _codes(spec_index, specialty_of)
+    needs: IntArray = target[t_spec]
     if inputs.log_trainee:
-        lt = np.array([trainees[t] for t in inputs.log_trainee], dtype=np.int64)
-        lg = np.array([groups.get(g, -1) for g in inputs.log_group], dtype=np.int64)
-        logged = np.array([SUPERVISION_LEVEL[s] for s in inputs.log_supervision], dtype=np.int64)
+        lt = _codes(trainees, inputs.log_trainee)
+        lg = _codes(groups, inputs.log_group, missing=-1)
+        logged = _codes(SUPERVISION_LEVEL, inputs.log_supervision)
         known = lg >= 0  # a group in no curriculum, volume or need counts towards nothing
         lt, lg, logged = lt[known], lg[known], logged[known]
         counts = logged >= min_level[t_spec[lt], lg]
         done = np.bincount(lt[counts] * len(groups) + lg[counts], minlength=needs.size)
         needs = np.maximum(needs - done.reshape(needs.shape), 0)
-    for t, g, remaining in zip(inputs.need_trainee, inputs.need_group, inputs.need_remaining, strict=True):
-        needs[trainees[t], groups[g]] = remaining
+    if inputs.need_trainee:
+        needs[_codes(trainees, inputs.need_trainee), _codes(groups, inputs.need_group)] = inputs.need_remaining
     return needs
 
 
@@ -330,6 +328,138 @@ class _Reasons:
         self.nearest = np.full(n, np.inf)
         self.nearest_pool = np.full(n, -1, dtype=np.int64)
 
+    def passed(self, trainees: IntArray, stage: int) -> None:
+        self.stage[trainees] = np.maximum(self.stage[trainees], stage)
+
+
+@dataclass
+class _Sides:
+    """Trainees (in trainee_id order) and pools (in site, specialty order) as arrays."""
+
+    level: IntArray
+    lat: FloatArray
+    lon: FloatArray
+    travel: FloatArray
+    vectors: FloatArray
+    pool_site: IntArray
+    pool_min: IntArray
+    pool_max: IntArray
+    pool_slots: IntArray
+    site_lat: FloatArray
+    site_lon: FloatArray
+    site_vectors: FloatArray
+    cases: IntArray
+    needs: IntArray
+    weights: IntArray
+
+
+def _pairs_for(
+    sides: _Sides, tt: IntArray, pp: IntArray, spec_groups: IntArray, reasons: _Reasons
+) -> tuple[IntArray, IntArray, FloatArray, IntArray] | None:
+    """The (trainee, pool) pairs of one specialty block that pass grade, travel and value."""
+    level = sides.level[tt][:, None]
+    grade_ok = (
+        (sides.pool_min[pp][None, :] <= level)
+        & (level <= sides.pool_max[pp][None, :])
+        & (sides.pool_slots[pp] > 0)[None, :]
+    )
+    reasons.passed(tt, 1)
+    reasons.passed(tt[grade_ok.any(axis=1)], 2)
+    # Filter on the dot product of unit vectors (one matrix product), then measure the candidates
+    # exactly: d <= limit  <=>  cos(d / R) >= cos(limit / R); the margin keeps every borderline pair.
+    site_of = sides.pool_site[pp]
+    dot = sides.vectors[tt] @ sides.site_vectors[site_of].T
+    graded = np.where(grade_ok, dot, -np.inf)
+    nearest = graded.argmax(axis=1)
+    sel = np.flatnonzero(np.isfinite(graded[np.arange(len(tt)), nearest]))
+    nearest_km = np.full(len(tt), np.inf)
+    if len(sel):
+        near = site_of[nearest[sel]]
+        nearest_km[sel] = great_circle_km(sides.lat[tt[sel]], sides.lon[tt[sel]], sides.site_lat[near], sides.site_lon[near])
+    closer = nearest_km < reasons.nearest[tt]
+    reasons.nearest[tt[closer]] = nearest_km[closer]
+    reasons.nearest_pool[tt[closer]] = pp[nearest[closer]]
+    threshold = np.cos(np.minimum(sides.travel[tt] / EARTH_RADIUS_KM, np.pi)) - 1e-9
+    rows, cols = np.nonzero(grade_ok & (dot >= threshold[:, None]))
+    cand = site_of[cols]
+    exact = great_circle_km(sides.lat[tt[rows]], sides.lon[tt[rows]], sides.site_lat[cand], sides.site_lon[cand])
+    inside = exact <= sides.travel[tt[rows]]
+    rows, cols, exact = rows[inside], cols[inside], exact[inside]
+    reasons.passed(tt[np.unique(rows)], 3)
+    if len(rows) == 0:
+        return None
+    at, ap = tt[rows], pp[cols]
+    if len(spec_groups):
+        g = spec_groups
+        value = pair_values(sides.cases[ap][:, g], sides.needs[at][:, g] * UNITS, sides.weights[g])
+    else:
+        value = np.zeros(len(at), dtype=np.int64)
+    positive = value > 0
+    reasons.passed(np.unique(at[positive]), 4)
+    return at[positive], ap[positive], exact[positive], value[positive]
+
+
+@dataclass
+class _Gates:
+    """The exclusions, and which would-be arcs each removed."""
+
+    sites: dict[str, str]
+    pairs: dict[tuple[int, int], str]
+    site_index: BoolArray
+    pair_keys: IntArray
+    n_sites: int
+    site_lost: dict[str, set[int]] = field(default_factory=dict)
+    pair_lost: set[tuple[int, int]] = field(default_factory=set)
+
+    def apply(self, at: IntArray, ap_site: IntArray, site_codes: Sequence[str]) -> BoolArray:
+        """Which of the arcs (trainee, site) survive the gates; records what each gate took."""
+        gated = self.site_index[ap_site]
+        for t, s in zip(at[gated].tolist(), ap_site[gated].tolist(), strict=True):
+            self.site_lost.setdefault(site_codes[s], set()).add(t)
+        keep = ~gated
+        if len(self.pair_keys):
+            hit = keep & np.isin(at * self.n_sites + ap_site, self.pair_keys)
+            self.pair_lost.update(zip(at[hit].tolist(), ap_site[hit].tolist(), strict=True))
+            keep &= ~hit
+        return keep
+
+
+def _weights(inputs: Inputs, groups: Mapping[str, int]) -> IntArray:
+    weights = np.full(len(groups), WEIGHT_UNITS, dtype=np.int64)
+    if inputs.weight_group:
+        weights[_codes(groups, inputs.weight_group)] = inputs.weight_value
+    return weights
+
+
+def _year(inputs: Inputs, parameters: Parameters) -> str:
+    years = sorted(set(inputs.vol_year))
+    year = parameters.financial_year or latest_year(years)
+    if year is None:
+        raise ModelError("volumes.csv has no rows: no site has procedure volumes")
+    if year not in years:
+        raise ModelError(f"volumes.csv has no rows for financial year {year}; it has {', '.join(years)}")
+    return year
+
+
+def _ranks(
+    inputs: Inputs, trainees: Mapping[str, int], sites: Mapping[str, int], arc_trainee: IntArray, arc_site: IntArray
+) -> tuple[IntArray, BoolArray, int]:
+    """Per arc the trainee's rank of the site (0: not ranked); who ranked; the worst rank."""
+    has_preferences = np.zeros(len(trainees), dtype=np.bool_)
+    arc_rank = np.zeros(len(arc_trainee), dtype=np.int64)
+    if not inputs.pref_trainee:
+        return arc_rank, has_preferences, 1
+    pt, ps = _codes(trainees, inputs.pref_trainee), _codes(sites, inputs.pref_site)
+    ranks = np.array(inputs.pref_rank, dtype=np.int64)
+    has_preferences[pt] = True
+    keys = pt * len(sites) + ps
+    by_key = np.argsort(keys)
+    keys, ranks_sorted = keys[by_key], ranks[by_key]
+    arc_keys = arc_trainee * len(sites) + arc_site
+    where = np.minimum(np.searchsorted(keys, arc_keys), len(keys) - 1)
+    arc_rank = np.where(keys[where] == arc_keys, ranks_sorted[where], 0)
+    return arc_rank, has_preferences, int(ranks.max()) + 1
+
 
 def build(inputs: Inputs, parameters: Parameters) -> Instance:
     """The instance for ``parameters``; :class:`ModelError` when it cannot be built."""
@@ -337,60 +467,39 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     months = parameters.rotation_months
     if not 1 <= months <= 24:
         raise ModelError("rotation_months must be a whole number from 1 to 24")
-    years = sorted(set(inputs.vol_year))
-    year = parameters.financial_year or latest_year(years)
-    if year is None:
-        raise ModelError("volumes.csv has no rows: no site has procedure volumes")
-    if year not in years:
-        raise ModelError(f"volumes.csv has no rows for financial year {year}; it has {', '.join(years)}")
+    year = _year(inputs, parameters)
 
-    order = sorted(range(len(inputs.trainee_id)), key=inputs.trainee_id.__getitem__)
-    trainee_ids = [inputs.trainee_id[i] for i in order]
-    t_spec = [inputs.trainee_specialty[i] for i in order]
-    t_grade = [inputs.trainee_grade[i] for i in order]
-    t_lat = np.array([inputs.trainee_lat[i] for i in order], dtype=np.float64)
-    t_lon = np.array([inputs.trainee_lon[i] for i in order], dtype=np.float64)
-    t_travel = np.array([inputs.trainee_travel[i] for i in order], dtype=np.float64)
-    t_level = np.array([GRADE_LEVEL[g] for g in t_grade], dtype=np.int64)
+    order = np.argsort(np.array(inputs.trainee_id, dtype=str), kind="stable")
+    trainee_ids = np.array(inputs.trainee_id, dtype=object)[order].tolist()
+    t_spec = np.array(inputs.trainee_specialty, dtype=object)[order].tolist()
+    t_grade = np.array(inputs.trainee_grade, dtype=object)[order].tolist()
+    t_lat = np.array(inputs.trainee_lat, dtype=np.float64)[order]
+    t_lon = np.array(inputs.trainee_lon, dtype=np.float64)[order]
     trainees = _index(trainee_ids)
 
     site_order = sorted(range(len(inputs.site_code)), key=inputs.site_code.__getitem__)
     site_codes = [inputs.site_code[i] for i in site_order]
-    site_names = [inputs.site_name[i] for i in site_order]
-    s_lat = np.array([inputs.site_lat[i] for i in site_order], dtype=np.float64)
-    s_lon = np.array([inputs.site_lon[i] for i in site_order], dtype=np.float64)
+    s_lat = np.array(inputs.site_lat, dtype=np.float64)[site_order]
+    s_lon = np.array(inputs.site_lon, dtype=np.float64)[site_order]
     sites = _index(site_codes)
 
     groups_list = sorted(
         set(inputs.cur_group) | set(inputs.vol_group) | set(inputs.need_group) | set(inputs.weight_group)
     )
     groups = _index(groups_list)
-    weights = np.full(len(groups_list), WEIGHT_UNITS, dtype=np.int64)
-    for g, w in zip(inputs.weight_group, inputs.weight_value, strict=True):
-        weights[groups[g]] = w
+    weights = _weights(inputs, groups)
 
-    pool_order = sorted(
-        range(len(inputs.cap_site)), key=lambda i: (inputs.cap_site[i], inputs.cap_specialty[i])
-    )
-    pool_site = np.array([sites[inputs.cap_site[i]] for i in pool_order], dtype=np.int64)
+    pool_order = sorted(range(len(inputs.cap_site)), key=lambda i: (inputs.cap_site[i], inputs.cap_specialty[i]))
+    pool_site = _codes(sites, [inputs.cap_site[i] for i in pool_order])
     pool_spec = [inputs.cap_specialty[i] for i in pool_order]
-    raw_slots = np.array([inputs.cap_slots[i] for i in pool_order], dtype=np.int64)
-    supervised = np.array(
-        [inputs.cap_supervisors[i] * inputs.cap_per_supervisor[i] for i in pool_order], dtype=np.int64
-    )
+    raw_slots = np.array(inputs.cap_slots, dtype=np.int64)[pool_order]
+    supervised = (np.array(inputs.cap_supervisors, dtype=np.int64) * inputs.cap_per_supervisor)[pool_order]
     pool_slots = np.minimum(raw_slots, supervised)
-    pool_min = np.array([GRADE_LEVEL[inputs.cap_min_grade[i]] for i in pool_order], dtype=np.int64)
-    pool_max = np.array([GRADE_LEVEL[inputs.cap_max_grade[i]] for i in pool_order], dtype=np.int64)
     pools = {(inputs.cap_site[i], inputs.cap_specialty[i]): k for k, i in enumerate(pool_order)}
 
     volumes = np.zeros((len(pool_order), len(groups_list)), dtype=np.int64)
     for s, spec, g, y, n in zip(
-        inputs.vol_site,
-        inputs.vol_specialty,
-        inputs.vol_group,
-        inputs.vol_year,
-        inputs.vol_count,
-        strict=True,
+        inputs.vol_site, inputs.vol_specialty, inputs.vol_group, inputs.vol_year, inputs.vol_count, strict=True
     ):
         pool = pools.get((s, spec))
         if y == year and pool is not None:
@@ -401,135 +510,84 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
         cases[open_pools] = cases_per_slot(volumes[open_pools], pool_slots[open_pools], share, months)
 
     needs = remaining_needs(inputs, trainees, groups, t_spec)
-    weighted_need = (
-        round_div((needs * UNITS * weights).sum(axis=1), WEIGHT_UNITS)
-        if len(needs)
-        else np.zeros(0, dtype=np.int64)
-    )
+    weighted_need = round_div((needs * UNITS * weights).sum(axis=1), WEIGHT_UNITS)
 
-    excluded_sites = {s: r for s, r in zip(inputs.excluded_site, inputs.excluded_site_reason, strict=True)}
+    sides = _Sides(
+        level=_codes(GRADE_LEVEL, t_grade),
+        lat=t_lat,
+        lon=t_lon,
+        travel=np.array(inputs.trainee_travel, dtype=np.float64)[order],
+        vectors=unit_vectors(t_lat, t_lon),
+        pool_site=pool_site,
+        pool_min=_codes(GRADE_LEVEL, [inputs.cap_min_grade[i] for i in pool_order]),
+        pool_max=_codes(GRADE_LEVEL, [inputs.cap_max_grade[i] for i in pool_order]),
+        pool_slots=pool_slots,
+        site_lat=s_lat,
+        site_lon=s_lon,
+        site_vectors=unit_vectors(s_lat, s_lon),
+        cases=cases,
+        needs=needs,
+        weights=weights,
+    )
     excluded_pairs = {
         (trainees[t], sites[s]): r
         for t, s, r in zip(
             inputs.excluded_pair_trainee, inputs.excluded_pair_site, inputs.excluded_pair_reason, strict=True
         )
     }
-    preferences = {
-        (trainees[t], sites[s]): r
-        for t, s, r in zip(inputs.pref_trainee, inputs.pref_site, inputs.pref_rank, strict=True)
-    }
-
+    gates = _Gates(
+        sites=dict(zip(inputs.excluded_site, inputs.excluded_site_reason, strict=True)),
+        pairs=excluded_pairs,
+        site_index=np.isin(np.arange(len(site_codes)), [sites[s] for s in inputs.excluded_site]),
+        pair_keys=np.array([t * len(site_codes) + s for t, s in excluded_pairs], dtype=np.int64),
+        n_sites=len(site_codes),
+    )
     reasons = _Reasons(len(trainee_ids))
-    parts: list[tuple[IntArray, IntArray, FloatArray, IntArray]] = []
-    site_lost: dict[str, set[int]] = {s: set() for s in excluded_sites}
-    pair_lost: set[tuple[int, int]] = set()
     spec_of_trainees: dict[str, list[int]] = {}
     for t, spec in enumerate(t_spec):
         spec_of_trainees.setdefault(spec, []).append(t)
     pool_of_spec: dict[str, list[int]] = {}
     for p, spec in enumerate(pool_spec):
         pool_of_spec.setdefault(spec, []).append(p)
-    t_vec, s_vec = unit_vectors(t_lat, t_lon), unit_vectors(s_lat, s_lon)
-    excluded_keys = np.array([t * len(site_codes) + s for t, s in excluded_pairs], dtype=np.int64)
-    excluded_site_index = np.zeros(len(site_codes), dtype=np.bool_)
-    for s in excluded_sites:
-        excluded_site_index[sites[s]] = True
 
+    parts: list[tuple[IntArray, IntArray, FloatArray, IntArray]] = []
     for spec, members in spec_of_trainees.items():
-        candidates = pool_of_spec.get(spec)
-        if not candidates:
+        if spec not in pool_of_spec:
             continue
         tt = np.array(members, dtype=np.int64)
-        pp = np.array(candidates, dtype=np.int64)
+        pp = np.array(pool_of_spec[spec], dtype=np.int64)
         spec_groups = np.flatnonzero(volumes[pp].any(axis=0) & needs[tt].any(axis=0))
         chunk = max(1, 2_000_000 // len(pp))
         for start in range(0, len(tt), chunk):
-            parts_chunk = _pairs_for(
-                tt[start : start + chunk],
-                pp,
-                spec_groups,
-                t_level,
-                pool_min,
-                pool_max,
-                pool_slots,
-                t_lat,
-                t_lon,
-                t_travel,
-                s_lat,
-                s_lon,
-                t_vec,
-                s_vec,
-                pool_site,
-                cases,
-                needs,
-                weights,
-                reasons,
-            )
-            if parts_chunk is None:
-                continue
-            at, ap, dist, value = parts_chunk
-            keep = np.ones(len(at), dtype=np.bool_)
-            gated = excluded_site_index[pool_site[ap]]
-            for k in np.flatnonzero(gated):
-                site_lost[site_codes[pool_site[ap[k]]]].add(int(at[k]))
-            keep &= ~gated
-            if len(excluded_keys):
-                keys = at * len(site_codes) + pool_site[ap]
-                hit = keep & np.isin(keys, excluded_keys)
-                pair_lost.update((int(t), int(s)) for t, s in zip(at[hit], pool_site[ap[hit]], strict=True))
-                keep &= ~hit
-            parts.append((at[keep], ap[keep], dist[keep], value[keep]))
+            found = _pairs_for(sides, tt[start : start + chunk], pp, spec_groups, reasons)
+            if found is not None:
+                at, ap, km, value = found
+                keep = gates.apply(at, pool_site[ap], site_codes)
+                parts.append((at[keep], ap[keep], km[keep], value[keep]))
 
-    if parts:
-        arc_trainee = np.concatenate([p[0] for p in parts])
-        arc_pool = np.concatenate([p[1] for p in parts])
-        arc_km = np.concatenate([p[2] for p in parts])
-        arc_value = np.concatenate([p[3] for p in parts])
-    else:
-        arc_trainee = arc_pool = arc_value = np.zeros(0, dtype=np.int64)
-        arc_km = np.zeros(0, dtype=np.float64)
-    arc_site = pool_site[arc_pool]
-    order_arcs = np.lexsort((arc_site, arc_trainee))
-    arc_trainee, arc_pool, arc_km, arc_value = (
-        arc_trainee[order_arcs],
-        arc_pool[order_arcs],
-        arc_km[order_arcs],
-        arc_value[order_arcs],
-    )
-    arc_rank = np.zeros(len(arc_trainee), dtype=np.int64)
-    if preferences:
-        pref_keys = np.array([t * len(site_codes) + s for t, s in preferences], dtype=np.int64)
-        pref_ranks = np.array(list(preferences.values()), dtype=np.int64)
-        by_key = np.argsort(pref_keys)
-        pref_keys, pref_ranks = pref_keys[by_key], pref_ranks[by_key]
-        arc_keys = arc_trainee * len(site_codes) + pool_site[arc_pool]
-        where = np.minimum(np.searchsorted(pref_keys, arc_keys), len(pref_keys) - 1)
-        arc_rank = np.where(pref_keys[where] == arc_keys, pref_ranks[where], 0)
-    has_preferences = np.zeros(len(trainee_ids), dtype=np.bool_)
-    for t, _ in preferences:
-        has_preferences[t] = True
-    worst_rank = max(preferences.values(), default=0) + 1
+    arc_trainee = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    arc_pool = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    arc_km = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, dtype=np.float64)
+    arc_value = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    by_arc = np.lexsort((pool_site[arc_pool], arc_trainee))
+    arc_trainee, arc_pool, arc_km, arc_value = arc_trainee[by_arc], arc_pool[by_arc], arc_km[by_arc], arc_value[by_arc]
+    arc_rank, has_preferences, worst_rank = _ranks(inputs, trainees, sites, arc_trainee, pool_site[arc_pool])
 
-    eligible_count = np.bincount(arc_trainee, minlength=len(trainee_ids))
     unmatched_reason = _no_site_reasons(
-        eligible_count,
+        np.bincount(arc_trainee, minlength=len(trainee_ids)),
         reasons,
         t_spec,
         t_grade,
-        t_travel,
+        sides.travel,
         site_codes,
         pool_site,
-        spec_of_trainees,
         pool_of_spec,
-        site_lost,
-        pair_lost,
-        excluded_sites,
-        excluded_pairs,
+        gates,
     )
     exclusions = Exclusions(
-        sites=[(s, r, len(site_lost.get(s, ()))) for s, r in sorted(excluded_sites.items())],
+        sites=[(s, r, len(gates.site_lost.get(s, ()))) for s, r in sorted(gates.sites.items())],
         pairs=sorted(
-            (trainee_ids[t], site_codes[s], r, (t, s) in pair_lost) for (t, s), r in excluded_pairs.items()
+            (trainee_ids[t], site_codes[s], r, (t, s) in gates.pair_lost) for (t, s), r in excluded_pairs.items()
         ),
     )
     return Instance(
@@ -539,7 +597,7 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
         trainee_specialty=t_spec,
         trainee_grade=t_grade,
         site_codes=site_codes,
-        site_names=site_names,
+        site_names=[inputs.site_name[i] for i in site_order],
         groups=groups_list,
         weights=weights,
         pool_site=pool_site,
@@ -561,71 +619,6 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     )
 
 
-def _pairs_for(
-    tt: IntArray,
-    pp: IntArray,
-    spec_groups: IntArray,
-    t_level: IntArray,
-    pool_min: IntArray,
-    pool_max: IntArray,
-    pool_slots: IntArray,
-    t_lat: FloatArray,
-    t_lon: FloatArray,
-    t_travel: FloatArray,
-    s_lat: FloatArray,
-    s_lon: FloatArray,
-    t_vec: FloatArray,
-    s_vec: FloatArray,
-    pool_site: IntArray,
-    cases: IntArray,
-    needs: IntArray,
-    weights: IntArray,
-    reasons: _Reasons,
-) -> tuple[IntArray, IntArray, FloatArray, IntArray] | None:
-    """The (trainee, pool) pairs of one specialty block that pass grade, travel and value."""
-    level = t_level[tt][:, None]
-    grade_ok = (
-        (pool_min[pp][None, :] <= level) & (level <= pool_max[pp][None, :]) & (pool_slots[pp] > 0)[None, :]
-    )
-    reasons.stage[tt] = np.maximum(reasons.stage[tt], 1)
-    any_grade = grade_ok.any(axis=1)
-    reasons.stage[tt[any_grade]] = np.maximum(reasons.stage[tt[any_grade]], 2)
-    # Filter on the dot product of unit vectors (one matrix product), then measure the candidates
-    # exactly: d <= limit  <=>  cos(d / R) >= cos(limit / R); the margin keeps every borderline pair.
-    dot = t_vec[tt] @ s_vec[pool_site[pp]].T
-    graded = np.where(grade_ok, dot, -np.inf)
-    nearest = graded.argmax(axis=1)
-    sel = np.flatnonzero(np.isfinite(graded[np.arange(len(tt)), nearest]))
-    nearest_km = np.full(len(tt), np.inf)
-    if len(sel):
-        near_site = pool_site[pp[nearest[sel]]]
-        nearest_km[sel] = great_circle_km(t_lat[tt[sel]], t_lon[tt[sel]], s_lat[near_site], s_lon[near_site])
-    closer = nearest_km < reasons.nearest[tt]
-    reasons.nearest[tt[closer]] = nearest_km[closer]
-    reasons.nearest_pool[tt[closer]] = pp[nearest[closer]]
-    threshold = np.cos(np.minimum(t_travel[tt] / EARTH_RADIUS_KM, np.pi)) - 1e-9
-    rows, cols = np.nonzero(grade_ok & (dot >= threshold[:, None]))
-    cand_site = pool_site[pp[cols]]
-    exact = great_circle_km(t_lat[tt[rows]], t_lon[tt[rows]], s_lat[cand_site], s_lon[cand_site])
-    inside = exact <= t_travel[tt[rows]]
-    rows, cols, exact = rows[inside], cols[inside], exact[inside]
-    reached = tt[np.unique(rows)]
-    reasons.stage[reached] = np.maximum(reasons.stage[reached], 3)
-    if len(rows) == 0:
-        return None
-    at, ap = tt[rows], pp[cols]
-    if len(spec_groups):
-        value = pair_values(
-            cases[ap][:, spec_groups], needs[at][:, spec_groups] * UNITS, weights[spec_groups]
-        )
-    else:
-        value = np.zeros(len(at), dtype=np.int64)
-    positive = value > 0
-    valued = np.unique(at[positive])
-    reasons.stage[valued] = np.maximum(reasons.stage[valued], 4)
-    return at[positive], ap[positive], exact[positive], value[positive]
-
-
 def _no_site_reasons(
     eligible_count: IntArray,
     reasons: _Reasons,
@@ -634,12 +627,8 @@ def _no_site_reasons(
     t_travel: FloatArray,
     site_codes: Sequence[str],
     pool_site: IntArray,
-    spec_of_trainees: Mapping[str, list[int]],
     pool_of_spec: Mapping[str, list[int]],
-    site_lost: Mapping[str, set[int]],
-    pair_lost: set[tuple[int, int]],
-    excluded_sites: Mapping[str, str],
-    excluded_pairs: Mapping[tuple[int, int], str],
+    gates: _Gates,
 ) -> list[str]:
     out = [""] * len(t_spec)
     for t in np.flatnonzero(eligible_count == 0).tolist():
@@ -649,9 +638,7 @@ def _no_site_reasons(
             out[t] = f"no site in the data offers placements in {spec}"
         elif stage == 1:
             n = len(pool_of_spec.get(spec, ()))
-            out[t] = (
-                f"none of the {n} site(s) offering {spec} takes grade {t_grade[t]} (grade limits, or no slots)"
-            )
+            out[t] = f"none of the {n} site(s) offering {spec} takes grade {t_grade[t]} (grade limits, or no slots)"
         elif stage == 2:
             nearest = site_codes[pool_site[reasons.nearest_pool[t]]]
             out[t] = (
@@ -664,13 +651,9 @@ def _no_site_reasons(
                 "(or have no NHS-funded volume in them this year)"
             )
         else:
-            gates = [f"{s}: {r}" for s, r in excluded_sites.items() if t in site_lost.get(s, ())]
-            gates += [
-                f"{site_codes[s]}: {r}"
-                for (tt, s), r in excluded_pairs.items()
-                if tt == t and (tt, s) in pair_lost
-            ]
-            out[t] = "every site that would suit you is excluded by a gate (" + _describe_list(gates) + ")"
+            found = [f"{s}: {r}" for s, r in gates.sites.items() if t in gates.site_lost.get(s, ())]
+            found += [f"{site_codes[s]}: {r}" for (tt, s), r in gates.pairs.items() if tt == t and (tt, s) in gates.pair_lost]
+            out[t] = "every site that would suit you is excluded by a gate (" + _describe_list(found) + ")"
     return out
 
 

@@ -317,3 +317,17 @@ def test_values_too_large_for_64_bits_are_refused_not_wrapped() -> None:
 
     with pytest.raises(ModelError, match="too large"):
         matching.solve(problem, np.array([2**62], dtype=np.int64))
+
+
+@settings(max_examples=20, deadline=None)
+@given(inputs(max_trainees=5, max_sites=3))
+def test_components_solved_in_forked_processes_give_the_same_result(data: Inputs) -> None:
+    instance = _instance(data)
+    serial = matching.match_optimal(instance)
+    original = matching.PARALLEL_MIN_ARCS
+    try:
+        matching.PARALLEL_MIN_ARCS = 0  # type: ignore[misc]
+        parallel = matching.match_optimal(instance, workers=2)
+    finally:
+        matching.PARALLEL_MIN_ARCS = original  # type: ignore[misc]
+    assert np.array_equal(serial, parallel)
