@@ -136,7 +136,7 @@ def generate(folder: Path, trainees: int, sites: int, seed: int) -> None:
     _write(folder / "weights.csv", "procedure_group,weight", ["total_knee_replacement,1.5", "cataract,0.5"])
 
 
-def run_cli(folder: Path, mode: str, output: Path) -> tuple[float, float, str]:
+def run_cli(folder: Path, mode: str, output: Path, workers: int = 1) -> tuple[float, float, str]:
     """(seconds, peak MiB of the child, its summary line)."""
     command = [
         sys.executable,
@@ -150,6 +150,8 @@ def run_cli(folder: Path, mode: str, output: Path) -> tuple[float, float, str]:
         mode,
         "--output",
         str(output),
+        "--workers",
+        str(workers),
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
@@ -192,7 +194,8 @@ def compare_solver(folder: Path) -> None:
     built = time.perf_counter()
     per_trainee = len(instance.arc_trainee) / instance.n_trainees
     print(
-        f"parse {parsed - started:.2f} s, model {built - parsed:.2f} s; {len(instance.arc_trainee):,} eligible "
+        f"parse {parsed - started:.2f} s, model {built - parsed:.2f} s; "
+        f"{len(instance.arc_trainee):,} eligible "
         f"pairs ({per_trainee:.1f} per trainee), {instance.n_pools} site-specialty pools, "
         f"{int(instance.pool_slots.sum()):,} slots"
     )
@@ -232,8 +235,10 @@ def main() -> None:
         for mode in args.modes.split(","):
             for workers in (1, 2) if mode == "optimal" else (1,):
                 seconds, peak, line = run_cli(folder, mode, Path(temporary) / f"result-{mode}.json", workers)
-                print(f"CLI --mode {mode} --workers {workers}: {seconds:.2f} s end to end, peak {peak:.0f} MiB "
-                      f"(largest child so far) | {line}")
+                print(
+                    f"CLI --mode {mode} --workers {workers}: {seconds:.2f} s end to end, peak {peak:.0f} MiB "
+                    f"(largest child so far) | {line}"
+                )
         compare_solver(folder)
     print("command: " + shlex.join([sys.executable, *sys.argv]))
 

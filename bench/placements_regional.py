@@ -42,11 +42,15 @@ def _passport(env: dict[str, str], *args: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()} (shared)")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()} (shared)"
+    )
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         port = _free_port()
@@ -80,7 +84,9 @@ def main() -> None:
                     except httpx.TransportError:
                         time.sleep(0.1)
                 clients = json.loads((root / "var" / "demo-clients.json").read_text())
-                coordinator = next(c for c in clients["clients"].values() if c["client_id"].startswith("demo-coordinator"))
+                coordinator = next(
+                    c for c in clients["clients"].values() if c["client_id"].startswith("demo-coordinator")
+                )
                 token = client.post(
                     "/oauth/token",
                     data={"grant_type": "client_credentials"},
@@ -94,7 +100,9 @@ def main() -> None:
                     for _ in range(args.rounds):
                         started = time.perf_counter()
                         response = client.post(
-                            f"/api/v1/placements/datasets/{dataset['id']}/runs", json={"mode": mode}, headers=headers
+                            f"/api/v1/placements/datasets/{dataset['id']}/runs",
+                            json={"mode": mode},
+                            headers=headers,
                         )
                         times.append(time.perf_counter() - started)
                         if response.status_code != 201:
@@ -102,8 +110,9 @@ def main() -> None:
                     summary = response.json()["summary"]
                     verdict = "meets" if statistics.median(times) < GOAL_SECONDS else "MISSES"
                     print(
-                        f"POST runs --mode {mode}: median {statistics.median(times) * 1000:.0f} ms of {args.rounds} "
-                        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); {summary['matched']} of "
+                        f"POST runs --mode {mode}: median {statistics.median(times) * 1000:.0f} ms of "
+                        f"{args.rounds} (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); "
+                        f"{summary['matched']} of "
                         f"{summary['trainees']} placed; {verdict} the {GOAL_SECONDS:g} s goal"
                     )
         finally:

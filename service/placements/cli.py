@@ -36,7 +36,10 @@ def add_parser(sub: Any, handler: Callable[..., None]) -> None:
     match.add_argument("--output", required=True, type=Path, metavar="FILE", help="where to write the result")
     match.add_argument("--format", choices=("json", "csv"), default="json")
     match.add_argument(
-        "--workers", type=int, default=1, metavar="N",
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
         help="processes for a large optimal or fair match (1); 2 on a 2-core machine halves the solver time",
     )
     placements.set_defaults(func=handler)

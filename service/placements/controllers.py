@@ -276,7 +276,7 @@ async def get_run_result(
     db_session: DbSession,
     principal: CurrentPrincipal,
     run_id: FromPath[uuid.UUID],
-    format: FromQuery[Literal["json", "csv"]] = "json",  # noqa: A002 - the documented parameter name
+    format: FromQuery[Literal["json", "csv"]] = "json",
 ) -> Response[bytes]:
     content = await service.run_result(db_session, principal, run_id, as_csv=format == "csv")
     return Response(content, media_type="text/csv" if format == "csv" else "application/json")

@@ -376,7 +376,7 @@ def read_file(name: str, data: bytes, memo: Memo | None = None) -> tuple[Table, 
 def _convert(
     name: str, column: Column, raw: Sequence[str], lines: Sequence[int], memo: Memo | None = None
 ) -> tuple[list[Any], list[FileProblem]]:
-    """The column's values (None for a bad or empty cell) and its problems; each distinct cell checked once."""
+    """The column's values (None for a bad or empty cell) and its problems; each cell checked once."""
     known = memo.setdefault(column.check, {}) if memo is not None else {}
     values: dict[str, Any] = {}
     bad: dict[str, str] = {}
@@ -395,7 +395,9 @@ def _convert(
     if not bad:
         return converted, []
     problems = [
-        FileProblem(name, line, column.name, bad[cell]) for cell, line in zip(raw, lines, strict=True) if cell in bad
+        FileProblem(name, line, column.name, bad[cell])
+        for cell, line in zip(raw, lines, strict=True)
+        if cell in bad
     ]
     return converted, problems
 

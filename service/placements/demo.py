@@ -17,7 +17,7 @@ from service.auth import Principal, Role
 from service.placements import service
 from service.placements.schemas import DatasetCreate
 from service.workforce.demo import DemoCast
-from service.workforce.synthetic import SynthEmployment, SynthOrganisation, SynthWorld
+from service.workforce.synthetic import SynthEmployment, SynthOrganisation, SynthPerson, SynthWorld
 
 NAMESPACE: Final = uuid.UUID("8d1f4c2a-3b6e-5f70-9c18-2e4a6b8d0f13")
 CURRICULUM: Final = {
@@ -39,8 +39,19 @@ CURRICULUM: Final = {
 """Indicative numbers of the demo curriculum (from the examples in DOMAIN.md; check the real curricula)."""
 YEARS: Final = ("2024-25", "2025-26")
 SUPERVISION_WEIGHTS: Final = (("O", 10), ("A", 20), ("S-TS", 30), ("S-TU", 20), ("P", 15), ("T", 5))
-PROGRESS: Final = {"CT1": 0.1, "CT2": 0.2, "CT3": 0.3, "ST1": 0.1, "ST2": 0.2, "ST3": 0.35, "ST4": 0.45,
-                   "ST5": 0.55, "ST6": 0.65, "ST7": 0.75, "ST8": 0.85}
+PROGRESS: Final = {
+    "CT1": 0.1,
+    "CT2": 0.2,
+    "CT3": 0.3,
+    "ST1": 0.1,
+    "ST2": 0.2,
+    "ST3": 0.35,
+    "ST4": 0.45,
+    "ST5": 0.55,
+    "ST6": 0.65,
+    "ST7": 0.75,
+    "ST8": 0.85,
+}
 """Share of the indicative numbers a trainee of each grade has logged, on average."""
 ACTOR: Final = "passport demo seed"
 
@@ -77,37 +88,24 @@ def _current(world: SynthWorld) -> dict[str, SynthEmployment]:
     return latest
 
 
-async def seed_placements(
-    session: AsyncSession, world: SynthWorld, cast: DemoCast, *, seed: int, now: dt.datetime
-) -> list[str]:
-    """Load the demo's placement data; returns the lines of the seed's summary."""
-    rng = random.Random(seed)  # noqa: S311 - demo data, not cryptography
-    by_code = {o.code: o for o in world.organisations}
-    sites = [o for o in world.organisations if o.kind == "independent_site" and o.latitude is not None]
-    volume_rows = []
+def _volume_rows(rng: random.Random, sites: Sequence[SynthOrganisation]) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
     for site in sites:
         for specialty in _site_specialties(site):
             for group, _, _ in CURRICULUM[specialty]:
                 base = rng.lognormvariate(7.6 if group == "cataract" else 5.3, 0.6)
-                for year in YEARS:
-                    volume_rows.append((site.code, specialty, group, year, max(0, round(base * rng.uniform(0.85, 1.15)))))
-    await service.load_volumes(
-        session, _csv("site_code,specialty,procedure_group,financial_year,nhs_funded_count", volume_rows), now
-    )
-    await service.load_curriculum(
-        session,
-        _csv(
-            "specialty,procedure_group,indicative_number,min_supervision",
-            [(s, g, n, m) for s, groups in CURRICULUM.items() for g, n, m in groups],
-        ),
-        now,
-    )
+                rows += [
+                    (site.code, specialty, group, y, round(base * rng.uniform(0.85, 1.15))) for y in YEARS
+                ]
+    return rows
 
-    region = cast.region.code
+
+def _trainees(world: SynthWorld, region: str) -> list[tuple[SynthPerson, SynthOrganisation]]:
+    """Surgical doctors in training (past foundation) whose current post is in ``region``, and that post."""
+    by_code = {o.code: o for o in world.organisations}
     regions = _region_of(world)
-    region_sites = [s for s in sites if regions.get(s.code) == region]
     current = _current(world)
-    trainees = []
+    found = []
     for person in world.people:
         post = current.get(person.key)
         if person.gmc_number is None or person.specialty not in CURRICULUM or person.grade.startswith("FY"):
@@ -115,56 +113,105 @@ async def seed_placements(
         if post is None or regions.get(post.organisation_code) != region:
             continue
         org = by_code[post.organisation_code]
-        if org.latitude is None or org.longitude is None:
-            continue
-        trainees.append((person, org))
+        if org.latitude is not None and org.longitude is not None:
+            found.append((person, org))
+    return found
 
-    log_rows = []
+
+def _logbook_rows(
+    rng: random.Random, trainees: Sequence[tuple[SynthPerson, SynthOrganisation]], today: dt.date
+) -> list[tuple[object, ...]]:
+    codes, weights = [s for s, _ in SUPERVISION_WEIGHTS], [w for _, w in SUPERVISION_WEIGHTS]
+    rows: list[tuple[object, ...]] = []
     for person, org in trainees:
         progress = PROGRESS.get(person.grade, 0.5)
         for group, indicative, _ in CURRICULUM[person.specialty or ""]:
             for _ in range(round(indicative * progress * rng.uniform(0.4, 1.3))):
-                day = now.date() - dt.timedelta(days=rng.randint(1, 700))
-                supervision = rng.choices([s for s, _ in SUPERVISION_WEIGHTS], [w for _, w in SUPERVISION_WEIGHTS])[0]
-                log_rows.append((person.gmc_number, group, day.isoformat(), supervision, org.code))
-    if log_rows:
-        await service.load_logbook(
-            session, _csv("trainee_id,procedure_group,date,supervision,site_code", log_rows), now
-        )
+                day = today - dt.timedelta(days=rng.randint(1, 700))
+                rows.append(
+                    (person.gmc_number, group, day.isoformat(), rng.choices(codes, weights)[0], org.code)
+                )
+    return rows
 
-    coordinator = Principal(subject=ACTOR, kind="client", role=Role.COORDINATOR, organisation=region)
-    name = f"{cast.region.name} demo rotation"
-    dataset = await service.create_dataset(
-        session, coordinator, DatasetCreate(name=name), now, dataset_id=uuid.uuid5(NAMESPACE, f"{seed}/{region}")
-    )
-    files = {
+
+def _dataset_files(
+    rng: random.Random,
+    sites: Sequence[SynthOrganisation],
+    trainees: Sequence[tuple[SynthPerson, SynthOrganisation]],
+) -> dict[str, bytes]:
+    codes = [s.code for s in sites]
+    preferences = []
+    for person, _ in trainees:
+        if codes and rng.random() < 0.4:
+            ranked = rng.sample(codes, min(3, len(codes)))
+            preferences += [(person.gmc_number, code, rank) for rank, code in enumerate(ranked, start=1)]
+    return {
         "sites": _csv(
             "site_code,name,icb_code,latitude,longitude",
-            [(s.code, f'"{s.name}"', s.parent_code, s.latitude, s.longitude) for s in region_sites],
+            [(s.code, f'"{s.name}"', s.parent_code, s.latitude, s.longitude) for s in sites],
         ),
         "capacity": _csv(
             "site_code,specialty,slots,recognised_supervisors,trainees_per_supervisor,min_grade,max_grade",
             [
-                (s.code, spec, rng.randint(1, 4), rng.randint(1, 3), rng.choice((1, 2)), rng.choice(("CT1", "ST3")), "ST8")
-                for s in region_sites
+                (
+                    s.code,
+                    spec,
+                    rng.randint(1, 4),
+                    rng.randint(1, 3),
+                    rng.choice((1, 2)),
+                    rng.choice(("CT1", "ST3")),
+                    "ST8",
+                )
+                for s in sites
                 for spec in _site_specialties(s)
             ],
         ),
         "trainees": _csv(
             "trainee_id,grade,specialty,latitude,longitude,max_travel_km",
-            [(p.gmc_number, p.grade, p.specialty, o.latitude, o.longitude, rng.choice((40, 60, 80))) for p, o in trainees],
+            [
+                (p.gmc_number, p.grade, p.specialty, o.latitude, o.longitude, rng.choice((40, 60, 80)))
+                for p, o in trainees
+            ],
         ),
+        "preferences": _csv("trainee_id,site_code,rank", preferences),
         "weights": _csv("procedure_group,weight", [("cataract", "0.5")]),
     }
-    preferences = []
-    codes = [s.code for s in region_sites]
-    for person, _ in trainees:
-        if codes and rng.random() < 0.4:
-            for rank, code in enumerate(rng.sample(codes, min(3, len(codes))), start=1):
-                preferences.append((person.gmc_number, code, rank))
-    files["preferences"] = _csv("trainee_id,site_code,rank", preferences)
-    for kind in ("sites", "capacity", "trainees", "preferences", "weights"):
-        await service.load_dataset_file(session, coordinator, dataset.id, kind, files[kind], now)
+
+
+async def seed_placements(
+    session: AsyncSession, world: SynthWorld, cast: DemoCast, *, seed: int, now: dt.datetime
+) -> list[str]:
+    """Load the demo's placement data; returns the lines of the seed's summary."""
+    rng = random.Random(seed)  # noqa: S311 - demo data, not cryptography
+    sites = [o for o in world.organisations if o.kind == "independent_site" and o.latitude is not None]
+    volume_rows = _volume_rows(rng, sites)
+    await service.load_volumes(
+        session, _csv("site_code,specialty,procedure_group,financial_year,nhs_funded_count", volume_rows), now
+    )
+    curriculum = [(s, g, n, m) for s, groups in CURRICULUM.items() for g, n, m in groups]
+    await service.load_curriculum(
+        session, _csv("specialty,procedure_group,indicative_number,min_supervision", curriculum), now
+    )
+    region = cast.region.code
+    regions = _region_of(world)
+    region_sites = [s for s in sites if regions.get(s.code) == region]
+    trainees = _trainees(world, region)
+    log_rows = _logbook_rows(rng, trainees, now.date())
+    if log_rows:
+        await service.load_logbook(
+            session, _csv("trainee_id,procedure_group,date,supervision,site_code", log_rows), now
+        )
+    coordinator = Principal(subject=ACTOR, kind="client", role=Role.COORDINATOR, organisation=region)
+    name = f"{cast.region.name} demo rotation"
+    dataset = await service.create_dataset(
+        session,
+        coordinator,
+        DatasetCreate(name=name),
+        now,
+        dataset_id=uuid.uuid5(NAMESPACE, f"{seed}/{region}"),
+    )
+    for kind, content in _dataset_files(rng, region_sites, trainees).items():
+        await service.load_dataset_file(session, coordinator, dataset.id, kind, content, now)
     people = {row[0] for row in log_rows}
     return [
         f"placements: volumes of {len(sites)} independent sites ({len(volume_rows):,} rows), curriculum of "

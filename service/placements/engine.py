@@ -50,7 +50,9 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters, *, workers: int = 1) -> MatchResult:
+def run(
+    files: Mapping[str, bytes], mode: str, parameters: model.Parameters, *, workers: int = 1
+) -> MatchResult:
     """Check the files, build the model and match; raises ``InputRejected`` or ``ModelError``.
 
     ``workers`` > 1 lets a large optimal or fair match solve its components in forked processes.

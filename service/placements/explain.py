@@ -59,7 +59,9 @@ class _Context:
         self.pool_site = instance.pool_site.tolist()
         self.arc_rank = instance.arc_rank.tolist()
         self.arc_km = instance.arc_distance_km.tolist()
-        self.arc_site = [instance.site_codes[s] for s in instance.pool_site[instance.arc_pool].tolist()]
+        self.arc_site: list[str] = [
+            instance.site_codes[s] for s in instance.pool_site[instance.arc_pool].tolist()
+        ]
         self.value = instance.arc_value.tolist()
         self.cases = instance.cases.tolist()
         self.needs = instance.needs.tolist()
@@ -114,7 +116,8 @@ def _why_here(ctx: _Context, mode: str, trainee: int, arc: int, fair: matching.F
         share = Fraction(here, int(instance.weighted_need[trainee]))
         prefix = (
             f"Fair match: covers {float(share):.0%} of your weighted need; it places the most trainees "
-            f"possible ({fair.most_placed}) and gives no placed trainee less than {float(fair.min_share):.0%}. "
+            f"possible ({fair.most_placed}) and gives no placed trainee less than "
+            f"{float(fair.min_share):.0%}. "
         )
     else:
         prefix = "The match maximises total value across all trainees. "
@@ -171,13 +174,19 @@ def _why_not(ctx: _Context, mode: str, trainee: int, fair: matching.FairOutcome 
         if len(listed) == 0:
             return f"None of the sites you ranked is eligible for you; eligible: {codes}."
         shown = _sites([ctx.site(a) for a in listed[:4]], total=len(listed))
-        return f"Every site on your list ({shown}) filled its slots with trainees it ranks above you (more value for it)."
+        return (
+            f"Every site on your list ({shown}) filled its slots with trainees it ranks above you "
+            "(more value for it)."
+        )
     if mode == "fair" and fair is not None:
         return (
             f"Your {count} eligible site(s) ({codes}) were needed to place the most trainees "
             f"possible ({fair.most_placed}) with the fairest smallest share; you could not be placed as well."
         )
-    return f"All {count} eligible site(s) ({codes}) were filled by trainees for whom they added more value in total."
+    return (
+        f"All {count} eligible site(s) ({codes}) were filled by trainees for whom they added more "
+        + "value in total."
+    )
 
 
 def assemble(
@@ -206,7 +215,10 @@ def assemble(
         approx = instance.arc_value[arcs] / instance.weighted_need[placed]
         near = np.flatnonzero(approx <= approx.min() * (1 + 1e-12))
         min_share = float(
-            min(Fraction(int(instance.arc_value[arcs[k]]), int(instance.weighted_need[placed[k]])) for k in near)
+            min(
+                Fraction(int(instance.arc_value[arcs[k]]), int(instance.weighted_need[placed[k]]))
+                for k in near
+            )
         )
     exclusions = Exclusions(
         sites=[

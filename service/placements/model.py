@@ -291,7 +291,9 @@ def remaining_needs(
         done = np.bincount(lt[counts] * len(groups) + lg[counts], minlength=needs.size)
         needs = np.maximum(needs - done.reshape(needs.shape), 0)
     if inputs.need_trainee:
-        needs[_codes(trainees, inputs.need_trainee), _codes(groups, inputs.need_group)] = inputs.need_remaining
+        needs[_codes(trainees, inputs.need_trainee), _codes(groups, inputs.need_group)] = (
+            inputs.need_remaining
+        )
     return needs
 
 
@@ -375,14 +377,18 @@ def _pairs_for(
     nearest_km = np.full(len(tt), np.inf)
     if len(sel):
         near = site_of[nearest[sel]]
-        nearest_km[sel] = great_circle_km(sides.lat[tt[sel]], sides.lon[tt[sel]], sides.site_lat[near], sides.site_lon[near])
+        nearest_km[sel] = great_circle_km(
+            sides.lat[tt[sel]], sides.lon[tt[sel]], sides.site_lat[near], sides.site_lon[near]
+        )
     closer = nearest_km < reasons.nearest[tt]
     reasons.nearest[tt[closer]] = nearest_km[closer]
     reasons.nearest_pool[tt[closer]] = pp[nearest[closer]]
     threshold = np.cos(np.minimum(sides.travel[tt] / EARTH_RADIUS_KM, np.pi)) - 1e-9
     rows, cols = np.nonzero(grade_ok & (dot >= threshold[:, None]))
     cand = site_of[cols]
-    exact = great_circle_km(sides.lat[tt[rows]], sides.lon[tt[rows]], sides.site_lat[cand], sides.site_lon[cand])
+    exact = great_circle_km(
+        sides.lat[tt[rows]], sides.lon[tt[rows]], sides.site_lat[cand], sides.site_lon[cand]
+    )
     inside = exact <= sides.travel[tt[rows]]
     rows, cols, exact = rows[inside], cols[inside], exact[inside]
     reasons.passed(tt[np.unique(rows)], 3)
@@ -442,7 +448,11 @@ def _year(inputs: Inputs, parameters: Parameters) -> str:
 
 
 def _ranks(
-    inputs: Inputs, trainees: Mapping[str, int], sites: Mapping[str, int], arc_trainee: IntArray, arc_site: IntArray
+    inputs: Inputs,
+    trainees: Mapping[str, int],
+    sites: Mapping[str, int],
+    arc_trainee: IntArray,
+    arc_site: IntArray,
 ) -> tuple[IntArray, BoolArray, int]:
     """Per arc the trainee's rank of the site (0: not ranked); who ranked; the worst rank."""
     has_preferences = np.zeros(len(trainees), dtype=np.bool_)
@@ -489,7 +499,9 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     groups = _index(groups_list)
     weights = _weights(inputs, groups)
 
-    pool_order = sorted(range(len(inputs.cap_site)), key=lambda i: (inputs.cap_site[i], inputs.cap_specialty[i]))
+    pool_order = sorted(
+        range(len(inputs.cap_site)), key=lambda i: (inputs.cap_site[i], inputs.cap_specialty[i])
+    )
     pool_site = _codes(sites, [inputs.cap_site[i] for i in pool_order])
     pool_spec = [inputs.cap_specialty[i] for i in pool_order]
     raw_slots = np.array(inputs.cap_slots, dtype=np.int64)[pool_order]
@@ -499,7 +511,12 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
 
     volumes = np.zeros((len(pool_order), len(groups_list)), dtype=np.int64)
     for s, spec, g, y, n in zip(
-        inputs.vol_site, inputs.vol_specialty, inputs.vol_group, inputs.vol_year, inputs.vol_count, strict=True
+        inputs.vol_site,
+        inputs.vol_specialty,
+        inputs.vol_group,
+        inputs.vol_year,
+        inputs.vol_count,
+        strict=True,
     ):
         pool = pools.get((s, spec))
         if y == year and pool is not None:
@@ -570,7 +587,12 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     arc_km = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, dtype=np.float64)
     arc_value = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     by_arc = np.lexsort((pool_site[arc_pool], arc_trainee))
-    arc_trainee, arc_pool, arc_km, arc_value = arc_trainee[by_arc], arc_pool[by_arc], arc_km[by_arc], arc_value[by_arc]
+    arc_trainee, arc_pool, arc_km, arc_value = (
+        arc_trainee[by_arc],
+        arc_pool[by_arc],
+        arc_km[by_arc],
+        arc_value[by_arc],
+    )
     arc_rank, has_preferences, worst_rank = _ranks(inputs, trainees, sites, arc_trainee, pool_site[arc_pool])
 
     unmatched_reason = _no_site_reasons(
@@ -587,7 +609,8 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
     exclusions = Exclusions(
         sites=[(s, r, len(gates.site_lost.get(s, ()))) for s, r in sorted(gates.sites.items())],
         pairs=sorted(
-            (trainee_ids[t], site_codes[s], r, (t, s) in gates.pair_lost) for (t, s), r in excluded_pairs.items()
+            (trainee_ids[t], site_codes[s], r, (t, s) in gates.pair_lost)
+            for (t, s), r in excluded_pairs.items()
         ),
     )
     return Instance(
@@ -638,7 +661,10 @@ def _no_site_reasons(
             out[t] = f"no site in the data offers placements in {spec}"
         elif stage == 1:
             n = len(pool_of_spec.get(spec, ()))
-            out[t] = f"none of the {n} site(s) offering {spec} takes grade {t_grade[t]} (grade limits, or no slots)"
+            out[t] = (
+                f"none of the {n} site(s) offering {spec} takes grade {t_grade[t]} "
+                "(grade limits, or no slots)"
+            )
         elif stage == 2:
             nearest = site_codes[pool_site[reasons.nearest_pool[t]]]
             out[t] = (
@@ -652,7 +678,11 @@ def _no_site_reasons(
             )
         else:
             found = [f"{s}: {r}" for s, r in gates.sites.items() if t in gates.site_lost.get(s, ())]
-            found += [f"{site_codes[s]}: {r}" for (tt, s), r in gates.pairs.items() if tt == t and (tt, s) in gates.pair_lost]
+            found += [
+                f"{site_codes[s]}: {r}"
+                for (tt, s), r in gates.pairs.items()
+                if tt == t and (tt, s) in gates.pair_lost
+            ]
             out[t] = "every site that would suit you is excluded by a gate (" + _describe_list(found) + ")"
     return out
 

@@ -170,7 +170,9 @@ async def replace_logbooks(
     return removed
 
 
-async def logbooks_of(session: AsyncSession, people: Iterable[uuid.UUID]) -> list[tuple[str, str, dt.date, str, str]]:
+async def logbooks_of(
+    session: AsyncSession, people: Iterable[uuid.UUID]
+) -> list[tuple[str, str, dt.date, str, str]]:
     """(gmc_number, procedure_group, date, supervision, site_code) of every entry of ``people``."""
     columns = (
         LogbookEntry.gmc_number,

@@ -72,7 +72,8 @@ class ImportRejected(ServiceError):
         self.rows = [RowError(p.row or 0, p.column, p.reason) for p in ordered]
         lines = len({row.row for row in self.rows})
         super().__init__(
-            f"The {file} file was not loaded: {len(self.rows)} problem(s) in {lines} row(s). Nothing was written."
+            f"The {file} file was not loaded: {len(self.rows)} problem(s) in {lines} row(s). "
+            "Nothing was written."
         )
 
 
@@ -425,7 +426,8 @@ async def export_inputs(
     files["logbook.csv"] = _csv(
         _header("logbook.csv"),
         sorted(
-            (number, group, day.isoformat(), supervision, site) for number, group, day, supervision, site in entries
+            (number, group, day.isoformat(), supervision, site)
+            for number, group, day, supervision, site in entries
         ),
     )
     if request is not None and (request.excluded_sites or request.excluded_trainee_sites):
@@ -468,7 +470,8 @@ def _refused(problems: Sequence[FileProblem]) -> InvalidInput:
         for p in problems[:1000]
     ]
     return InvalidInput(
-        f"The dataset cannot be matched: {len(problems)} problem(s) in its files; fix them and load them again.",
+        f"The dataset cannot be matched: {len(problems)} problem(s) in its files; "
+        "fix them and load them again.",
         errors=errors,
     )
 

@@ -66,7 +66,8 @@ async def organisations_in(session: AsyncSession, codes: Iterable[str]) -> list[
     """The organisations among ``codes`` (for other domains, through ``service.organisations_by_code``)."""
     found: list[Organisation] = []
     for batch in _chunks(sorted(set(codes))):
-        found += (await session.scalars(select(Organisation).where(Organisation.code.in_(_literal(batch))))).all()
+        stmt = select(Organisation).where(Organisation.code.in_(_literal(batch)))
+        found += (await session.scalars(stmt)).all()
     return found
 
 

@@ -203,7 +203,8 @@ async def create_person(session: AsyncSession, data: PersonCreate, now: dt.datet
 async def people_by_gmc_number(session: AsyncSession, numbers: Iterable[str]) -> dict[str, PersonRead]:
     """``{gmc_number: person}`` of those of ``numbers`` that are registered: for other domains that link
     records to doctors in bulk (placements). No visibility rule applies: callers decide what to show."""
-    return {p.gmc_number or "": _read(p, PersonRead) for p in await repository.people_with_gmc(session, numbers)}
+    people = await repository.people_with_gmc(session, numbers)
+    return {p.gmc_number or "": _read(p, PersonRead) for p in people}
 
 
 async def get_person(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> PersonRead:

@@ -93,10 +93,18 @@ DATASET_FILES = ("sites", "capacity", "trainees", "needs", "preferences", "weigh
 
 async def load_example(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     """Load the worked example through the API; returns the dataset id."""
-    for path, name in (("volumes", "volumes.csv"), ("curriculum", "curriculum.csv"), ("logbook", "logbook.csv")):
-        response = await client.post(f"/api/v1/placements/{path}", content=example(name), headers=csv_headers(headers))
+    for path, name in (
+        ("volumes", "volumes.csv"),
+        ("curriculum", "curriculum.csv"),
+        ("logbook", "logbook.csv"),
+    ):
+        response = await client.post(
+            f"/api/v1/placements/{path}", content=example(name), headers=csv_headers(headers)
+        )
         assert response.status_code == 201, response.text
-    response = await client.post("/api/v1/placements/datasets", json={"name": "London, August 2027"}, headers=headers)
+    response = await client.post(
+        "/api/v1/placements/datasets", json={"name": "London, August 2027"}, headers=headers
+    )
     assert response.status_code == 201, response.text
     dataset = str(response.json()["id"])
     for kind in DATASET_FILES:

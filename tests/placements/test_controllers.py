@@ -31,7 +31,9 @@ async def test_a_run_through_the_api_matches_the_cli_on_the_same_files(
     await create_world(session)
     headers = await coordinator(session, app)
     dataset = await load_example(client, headers)
-    response = await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={"mode": "optimal"}, headers=headers)
+    response = await client.post(
+        f"/api/v1/placements/datasets/{dataset}/runs", json={"mode": "optimal"}, headers=headers
+    )
     assert response.status_code == 201, response.text
     run = response.json()
     assert run["summary"]["matched"] == 5
@@ -85,13 +87,19 @@ async def test_gates_in_the_run_request_are_applied_and_reported(
     body = {
         "excluded_sites": [{"site_code": "NVC11", "reason": "failed the additionality check"}],
         "excluded_trainee_sites": [
-            {"trainee_id": "7100001", "site_code": "NT402", "reason": "passport does not meet the site's policy"}
+            {
+                "trainee_id": "7100001",
+                "site_code": "NT402",
+                "reason": "passport does not meet the site's policy",
+            }
         ],
     }
     response = await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json=body, headers=headers)
     assert response.status_code == 201, response.text
     exclusions = response.json()["summary"]["exclusions"]
-    assert exclusions["sites"] == [{"site_code": "NVC11", "reason": "failed the additionality check", "trainees_affected": 1}]
+    assert exclusions["sites"] == [
+        {"site_code": "NVC11", "reason": "failed the additionality check", "trainees_affected": 1}
+    ]
     assert exclusions["trainee_sites"][0]["trainee_id"] == "7100001"
     result = msgspec.json.decode(
         (await client.get(f"/api/v1/placements/runs/{response.json()['id']}", headers=headers)).content,
@@ -113,10 +121,13 @@ async def test_publishing_creates_placement_records_listed_per_site(
     )
     assert published.status_code == 201, published.text
     assert published.json() == {
-        "run_id": run["id"], "records": 5, "start_date": "2027-08-04", "end_date": "2028-02-03"
+        "run_id": run["id"],
+        "records": 5,
+        "start_date": "2027-08-04",
+        "end_date": "2028-02-03",
     }
     records = (await session.scalars(select(PlacementRecord).order_by(PlacementRecord.gmc_number))).all()
-    assert [(r.gmc_number, r.site_code, r.grade) for r in records][0] == ("7100001", "NT402", "ST4")
+    assert (records[0].gmc_number, records[0].site_code, records[0].grade) == ("7100001", "NT402", "ST4")
     assert records[0].person_id == ids["7100001"]
     again = await client.post(
         f"/api/v1/placements/runs/{run['id']}/publish", json={"start_date": "2027-08-04"}, headers=headers
@@ -127,25 +138,44 @@ async def test_publishing_creates_placement_records_listed_per_site(
     assert listed.status_code == 200
     assert {r["gmc_number"] for r in listed.json()["items"]} == {"7100002", "7100005"}
     provider = await client_headers(session, app, Role.ISSUER, "NT3")
-    assert (await client.get("/api/v1/placements/sites/nt301/placements", headers=provider)).status_code == 200
+    assert (
+        await client.get("/api/v1/placements/sites/nt301/placements", headers=provider)
+    ).status_code == 200
     other = await client_headers(session, app, Role.VERIFIER, "NT402")
     refused = await client.get("/api/v1/placements/sites/NT301/placements", headers=other)
     assert refused.status_code == 403
     elsewhere = await coordinator(session, app, "Y59")
-    assert (await client.get("/api/v1/placements/sites/NT301/placements", headers=elsewhere)).json()["items"] == []
+    assert (await client.get("/api/v1/placements/sites/NT301/placements", headers=elsewhere)).json()[
+        "items"
+    ] == []
     # what other domains read
-    assert await service.placements_hosted(session, "NT301", start=records[0].start_date, end=records[0].end_date) == 2
+    assert (
+        await service.placements_hosted(
+            session, "NT301", start=records[0].start_date, end=records[0].end_date
+        )
+        == 2
+    )
     found = await service.placement_records(session, start=records[0].start_date, end=records[0].end_date)
     assert len(found) == 5
 
 
-async def test_overlapping_publication_is_refused(session: AsyncSession, app: Litestar, client: httpx.AsyncClient) -> None:
+async def test_overlapping_publication_is_refused(
+    session: AsyncSession, app: Litestar, client: httpx.AsyncClient
+) -> None:
     await create_world(session)
     headers = await coordinator(session, app)
     dataset = await load_example(client, headers)
-    first = (await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)).json()
-    second = (await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={"mode": "fair"}, headers=headers)).json()
-    ok = await client.post(f"/api/v1/placements/runs/{first['id']}/publish", json={"start_date": "2027-08-04"}, headers=headers)
+    first = (
+        await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)
+    ).json()
+    second = (
+        await client.post(
+            f"/api/v1/placements/datasets/{dataset}/runs", json={"mode": "fair"}, headers=headers
+        )
+    ).json()
+    ok = await client.post(
+        f"/api/v1/placements/runs/{first['id']}/publish", json={"start_date": "2027-08-04"}, headers=headers
+    )
     assert ok.status_code == 201
     clash = await client.post(
         f"/api/v1/placements/runs/{second['id']}/publish", json={"start_date": "2027-10-01"}, headers=headers
@@ -162,18 +192,26 @@ async def test_bad_files_are_refused_row_by_row_and_nothing_is_stored(
     response = await client.post("/api/v1/placements/datasets", json={"name": "Plan"}, headers=headers)
     dataset = response.json()["id"]
     base = f"/api/v1/placements/datasets/{dataset}/files"
-    early = await client.post(f"{base}/capacity", content=example("capacity.csv"), headers=csv_headers(headers))
+    early = await client.post(
+        f"{base}/capacity", content=example("capacity.csv"), headers=csv_headers(headers)
+    )
     assert early.status_code == 422
     assert early.json()["rows"][0]["reason"] == "load the dataset's sites.csv first: this file refers to it"
-    wrong_site = example("sites.csv").replace(b"Example Hospital London", b"Another Name").replace(
-        b"NVC11,Clearview", b"RRK,Clearview"
+    wrong_site = (
+        example("sites.csv")
+        .replace(b"Example Hospital London", b"Another Name")
+        .replace(b"NVC11,Clearview", b"RRK,Clearview")
     )
     refused = await client.post(f"{base}/sites", content=wrong_site, headers=csv_headers(headers))
     assert refused.status_code == 422
     assert refused.json()["code"] == "import_rejected"
     assert refused.json()["rows"] == [
         {"row": 2, "column": "name", "reason": "the registry names NT301 'Example Hospital London'"},
-        {"row": 4, "column": "site_code", "reason": "RRK is an organisation of kind nhs_trust, not an independent site"},
+        {
+            "row": 4,
+            "column": "site_code",
+            "reason": "RRK is an organisation of kind nhs_trust, not an independent site",
+        },
     ]
     assert await _count(session, DatasetFile) == 0
     unknown = example("trainees.csv") + b"7999999,ST3,trauma_and_orthopaedics,51.5,-0.1,30\n"
@@ -188,7 +226,9 @@ async def test_bad_files_are_refused_row_by_row_and_nothing_is_stored(
     ]
     assert await _count(session, Volume) == 0
     assert (await client.post(f"{base}/sites", json={"a": 1}, headers=headers)).status_code == 415
-    assert (await client.post(f"{base}/nonsense", content=b"x", headers=csv_headers(headers))).status_code == 404
+    assert (
+        await client.post(f"{base}/nonsense", content=b"x", headers=csv_headers(headers))
+    ).status_code == 404
 
 
 async def test_a_run_on_an_incomplete_dataset_names_the_missing_files(
@@ -196,13 +236,17 @@ async def test_a_run_on_an_incomplete_dataset_names_the_missing_files(
 ) -> None:
     await create_world(session)
     headers = await coordinator(session, app)
-    dataset = (await client.post("/api/v1/placements/datasets", json={"name": "Plan"}, headers=headers)).json()["id"]
+    dataset = (
+        await client.post("/api/v1/placements/datasets", json={"name": "Plan"}, headers=headers)
+    ).json()["id"]
     response = await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}
     assert {"sites.csv", "capacity.csv", "trainees.csv"} <= fields
     assert await _count(session, Run) == 0
-    bad = await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={"mode": "best"}, headers=headers)
+    bad = await client.post(
+        f"/api/v1/placements/datasets/{dataset}/runs", json={"mode": "best"}, headers=headers
+    )
     assert bad.status_code == 422
 
 
@@ -212,7 +256,9 @@ async def test_datasets_belong_to_their_training_office(
     await create_world(session)
     london = await coordinator(session, app, "Y56")
     south_east = await coordinator(session, app, "Y59")
-    dataset = (await client.post("/api/v1/placements/datasets", json={"name": "Plan"}, headers=london)).json()["id"]
+    dataset = (
+        await client.post("/api/v1/placements/datasets", json={"name": "Plan"}, headers=london)
+    ).json()["id"]
     assert (await client.get(f"/api/v1/placements/datasets/{dataset}", headers=south_east)).status_code == 404
     assert (await client.get("/api/v1/placements/datasets", headers=south_east)).json()["items"] == []
     mine = await client.get(f"/api/v1/placements/datasets/{dataset}", headers=london)
@@ -229,7 +275,9 @@ async def test_logbook_loads_replace_the_named_trainees_entries(
     await create_world(session)
     headers = await coordinator(session, app)
     for _ in range(2):  # loading the same file twice leaves one copy
-        response = await client.post("/api/v1/placements/logbook", content=example("logbook.csv"), headers=csv_headers(headers))
+        response = await client.post(
+            "/api/v1/placements/logbook", content=example("logbook.csv"), headers=csv_headers(headers)
+        )
         assert response.status_code == 201
     assert response.json() == {"file": "logbook.csv", "rows": 8, "replaced": 8}
     entries = await service.logbook_entries(session, start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31))

@@ -198,8 +198,10 @@ def test_grades_are_ordered_with_run_through_grades_beside_core_grades() -> None
     levels = [
         GRADE_LEVEL[g] for g in ("FY1", "FY2", "CT1", "CT2", "CT3", "ST3", "ST4", "ST5", "ST6", "ST7", "ST8")
     ]
-    assert levels == sorted(levels) and len(set(levels)) == len(levels)
-    assert GRADE_LEVEL["ST1"] == GRADE_LEVEL["CT1"] and GRADE_LEVEL["ST2"] == GRADE_LEVEL["CT2"]
+    assert levels == sorted(levels)
+    assert len(set(levels)) == len(levels)
+    assert GRADE_LEVEL["ST1"] == GRADE_LEVEL["CT1"]
+    assert GRADE_LEVEL["ST2"] == GRADE_LEVEL["CT2"]
     too_junior = build(rotation(trainee_grade=["CT2"], cap_min_grade=["ST3"]), Parameters())
     assert len(too_junior.arc_trainee) == 0
     assert "takes grade CT2" in too_junior.unmatched_reason[0]
@@ -220,7 +222,8 @@ def test_travel_limit_and_the_nearest_site_in_the_reason() -> None:
     instance = build(far, Parameters())
     assert len(instance.arc_trainee) == 0
     assert instance.unmatched_reason[0] == (
-        "no site taking grade ST4 in trauma_and_orthopaedics is within 50.0 km; the nearest, NT301, is 111.2 km away"
+        "no site taking grade ST4 in trauma_and_orthopaedics is within 50.0 km; "
+        "the nearest, NT301, is 111.2 km away"
     )
     near = build(replace_columns(far, trainee_travel=[112.0]), Parameters())
     assert len(near.arc_trainee) == 1
