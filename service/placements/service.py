@@ -555,7 +555,16 @@ async def publish(
     run = await _run(session, principal, run_id)
     if run.published_at is not None:
         raise Conflict(f"This run was published on {run.published_at:%Y-%m-%d %H:%M} UTC.")
-    end = request.end_date or add_months(request.start_date, run.rotation_months) - dt.timedelta(days=1)
+    first, last = csv_import.FIRST_DATE, csv_import.LAST_DATE
+    for field, day in (("start_date", request.start_date), ("end_date", request.end_date)):
+        if day is not None and not first <= day <= last:
+            raise InvalidInput(
+                f"Placement dates must be between {first} and {last}.",
+                errors=[FieldError(f"body.{field}", f"must be between {first} and {last}")],
+            )
+    end = request.end_date or min(
+        add_months(request.start_date, run.rotation_months) - dt.timedelta(days=1), last
+    )
     if end < request.start_date:
         raise InvalidInput(
             "The placements would end before they start.",
@@ -614,8 +623,8 @@ async def site_placements(
 ) -> PlacementRecordPage:
     """Published placements at a site: for its host provider (the site's or its provider's own users),
     the training offices whose runs placed them, and admins."""
-    code = site_code.upper()
-    site = (await workforce.organisations_by_code(session, [code])).get(code)
+    code, reason = csv_import.ods(site_code.strip())
+    site = (await workforce.organisations_by_code(session, [code])).get(code) if reason is None else None
     if site is None or site.kind != "independent_site":
         raise NotFound(f"No independent site has the code {site_code[:20]}.")
     owner: str | None = None

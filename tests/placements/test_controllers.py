@@ -283,3 +283,28 @@ async def test_logbook_loads_replace_the_named_trainees_entries(
     entries = await service.logbook_entries(session, start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31))
     assert len(entries) == 8
     assert entries[0].gmc_number == "7100002"
+
+
+async def test_odd_addresses_and_dates_are_refused_cleanly(
+    session: AsyncSession, app: Litestar, client: httpx.AsyncClient
+) -> None:
+    await create_world(session)
+    headers = await coordinator(session, app)
+    assert (await client.get("/api/v1/placements/sites/x'--/placements", headers=headers)).status_code == 404
+    assert (await client.get("/api/v1/placements/sites/RRK/placements", headers=headers)).status_code == 404
+    dataset = await load_example(client, headers)
+    run = (await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)).json()
+    far = await client.post(
+        f"/api/v1/placements/runs/{run['id']}/publish", json={"start_date": "9999-12-31"}, headers=headers
+    )
+    assert far.status_code == 422
+    assert far.json()["errors"] == [
+        {"field": "body.start_date", "reason": "must be between 1900-01-01 and 2099-12-31"}
+    ]
+    backwards = await client.post(
+        f"/api/v1/placements/runs/{run['id']}/publish",
+        json={"start_date": "2027-08-04", "end_date": "2027-08-01"},
+        headers=headers,
+    )
+    assert backwards.status_code == 422
+    assert await _count(session, PlacementRecord) == 0
