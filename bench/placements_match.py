@@ -217,9 +217,8 @@ def compare_solver(folder: Path) -> None:
     result = explain.assemble(instance, "optimal", chosen, solver_seconds=staged, input_sha256="", inputs={})
     assembled = time.perf_counter()
     engine.to_json(result)
-    print(
-        f"steps: result rows and explanations {assembled - started:.2f} s, JSON {time.perf_counter() - assembled:.2f} s"
-    )
+    encoded = time.perf_counter() - assembled
+    print(f"steps: result rows and explanations {assembled - started:.2f} s, JSON {encoded:.2f} s")
     started = time.perf_counter()
     matching.match_stable(instance)
     print(f"solver: stable (deferred acceptance) {time.perf_counter() - started:.2f} s")
