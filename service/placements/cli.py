@@ -1,6 +1,7 @@
 """``passport placements match``: run a match on a folder of CSV files (no database needed)."""
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +39,10 @@ def add_parser(sub: Any, handler: Callable[..., None]) -> None:
     match.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=min(2, os.cpu_count() or 1),
         metavar="N",
-        help="processes for a large optimal or fair match (1); 2 on a 2-core machine halves the solver time",
+        help="processes for a large match: the logbook is read and components solved alongside "
+        "(default: 2 on a machine with 2 or more CPUs; 1: no second process)",
     )
     placements.set_defaults(func=handler)
 

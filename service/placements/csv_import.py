@@ -538,20 +538,46 @@ def write_file(name: str, table: Table) -> bytes:
     return out.getvalue().encode()
 
 
-def parse_files(files: Mapping[str, bytes]) -> Inputs:
+BACKGROUND_MIN_BYTES: Final = 4 * 1024 * 1024
+"""With ``workers`` > 1, a logbook at least this large is read in a forked process meanwhile."""
+_LOGBOOK_USED: Final = ("trainee_id", "procedure_group", "supervision")
+
+
+def _read_logbook(data: bytes) -> tuple[Table, list[FileProblem]]:
+    """The logbook's problems and the columns a match uses (the others are checked, not sent back)."""
+    table, problems = read_file("logbook.csv", data)
+    kept = {c: (v if c in _LOGBOOK_USED else []) for c, v in table.columns.items()}
+    return Table(kept, table.lines), problems
+
+
+def parse_files(files: Mapping[str, bytes], *, workers: int = 1) -> Inputs:
     """Check every file and the references between them; :class:`InputRejected` lists every problem."""
     problems: list[FileProblem] = [
         FileProblem(name, None, None, "is required but missing") for name in REQUIRED if name not in files
     ]
     tables: dict[str, Table] = {}
     memo: Memo = {}
+    background = None
+    logbook = files.get("logbook.csv", b"")
+    if workers > 1 and len(logbook) >= BACKGROUND_MIN_BYTES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+            background = (pool, pool.submit(_read_logbook, logbook))
     for name, columns in FILES.items():
-        if name in files:
+        if name in files and not (background and name == "logbook.csv"):
             table, found = read_file(name, files[name], memo)
             tables[name] = table
             problems += found
-        else:
+        elif name not in files:
             tables[name] = Table({c.name: [] for c in columns}, [])
+    if background is not None:
+        pool, future = background
+        tables["logbook.csv"], found = future.result()
+        pool.shutdown()
+        problems += found
     problems += _check_references(tables)
     if problems:
         raise InputRejected(problems)

@@ -63,7 +63,7 @@ def run(
 
 def _run(files: Mapping[str, bytes], mode: str, parameters: model.Parameters, workers: int) -> MatchResult:
     known = {name: data for name, data in files.items() if name in csv_import.FILES}
-    inputs = csv_import.parse_files(known)
+    inputs = csv_import.parse_files(known, workers=workers)
     instance = model.build(inputs, parameters)
     started = time.perf_counter()
     fair = None

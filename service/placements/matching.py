@@ -44,6 +44,8 @@ class Problem:
     capacity: IntArray
     optional_trainee: BoolArray
     optional_pool: BoolArray
+    pool_group: IntArray | None = None
+    """Per pool, a label no trainee crosses (its specialty), to split large problems cheaply."""
 
 
 def problem_of(instance: Instance, arcs: IntArray | None = None) -> Problem:
@@ -57,6 +59,11 @@ def problem_of(instance: Instance, arcs: IntArray | None = None) -> Problem:
         capacity=instance.pool_slots,
         optional_trainee=np.ones(instance.n_trainees, dtype=np.bool_),
         optional_pool=np.ones(instance.n_pools, dtype=np.bool_),
+        pool_group=np.unique(np.array(instance.pool_specialty, dtype=str), return_inverse=True)[1].astype(
+            np.int64
+        )
+        if instance.n_pools
+        else None,
     )
 
 
@@ -216,6 +223,18 @@ def components(problem: Problem) -> IntArray:
         label = new
 
 
+PARTITION_BY_COMPONENTS: Final = 200_000
+"""Up to this many arcs, exact connected components; beyond, the pools' specialty groups (a union of
+components: trainees of one specialty reach only its pools), which costs nothing to find."""
+
+
+def _partition(problem: Problem) -> IntArray:
+    if len(problem.arcs) <= PARTITION_BY_COMPONENTS or problem.pool_group is None:
+        return components(problem)
+    result: IntArray = problem.pool_group[problem.arc_pool]
+    return result
+
+
 def _restrict(problem: Problem, selected: IntArray) -> Problem:
     return replace(
         problem,
@@ -301,9 +320,9 @@ def lexicographic(problem: Problem, stages: list[list[IntArray]], *, workers: in
     """Optimise ``stages`` in order (each a list of gain arrays per *instance* arc, to be optimised in
     that order too); the chosen instance arc per trainee. Each connected component is solved alone."""
     result = np.full(problem.n_trainees, -1, dtype=np.int64)
-    labels = components(problem)
-    if len(labels) == 0:
+    if len(problem.arcs) == 0:
         return result
+    labels = _partition(problem)
     order = np.argsort(labels, kind="stable")
     heads = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]]).tolist()
     parts = [order[start:stop] for start, stop in zip(heads, [*heads[1:], len(order)], strict=True)]

@@ -60,6 +60,8 @@ SUPERVISION: Final = ("O", "A", "S-TS", "S-TU", "P", "T")
 scrubbed, supervised with trainer unscrubbed, performed, training a more junior trainee."""
 SUPERVISION_LEVEL: Final[Mapping[str, int]] = {code: level for level, code in enumerate(SUPERVISION)}
 
+BLOCK: Final = 1024
+"""Trainees per block when pairing trainees with sites: small enough for a narrow latitude band."""
 DEFAULT_TRAINING_SHARE: Final = 0.5
 DEFAULT_ROTATION_MONTHS: Final = 6
 
@@ -355,34 +357,40 @@ class _Sides:
     weights: IntArray
 
 
-def _pairs_for(
-    sides: _Sides, tt: IntArray, pp: IntArray, spec_groups: IntArray, reasons: _Reasons
-) -> tuple[IntArray, IntArray, FloatArray, IntArray] | None:
-    """The (trainee, pool) pairs of one specialty block that pass grade, travel and value."""
+def _grade_ok(sides: _Sides, tt: IntArray, pp: IntArray) -> BoolArray:
     level = sides.level[tt][:, None]
-    grade_ok = (
+    ok: BoolArray = (
         (sides.pool_min[pp][None, :] <= level)
         & (level <= sides.pool_max[pp][None, :])
         & (sides.pool_slots[pp] > 0)[None, :]
     )
-    reasons.passed(tt, 1)
-    reasons.passed(tt[grade_ok.any(axis=1)], 2)
+    return ok
+
+
+def _nearest(sides: _Sides, tt: IntArray, pp: IntArray, reasons: _Reasons) -> None:
+    """For trainees no site reaches: the nearest site that takes their grade (for the reason given)."""
+    grade_ok = _grade_ok(sides, tt, pp)
+    site_of = sides.pool_site[pp]
+    dot = np.where(grade_ok, sides.vectors[tt] @ sides.site_vectors[site_of].T, -np.inf)
+    nearest = dot.argmax(axis=1)
+    sel = np.flatnonzero(np.isfinite(dot[np.arange(len(tt)), nearest]))
+    near = site_of[nearest[sel]]
+    reasons.nearest[tt[sel]] = great_circle_km(
+        sides.lat[tt[sel]], sides.lon[tt[sel]], sides.site_lat[near], sides.site_lon[near]
+    )
+    reasons.nearest_pool[tt[sel]] = pp[nearest[sel]]
+
+
+def _pairs_for(
+    sides: _Sides, tt: IntArray, pp: IntArray, spec_groups: IntArray, reasons: _Reasons
+) -> tuple[IntArray, IntArray, FloatArray, IntArray] | None:
+    """The (trainee, pool) pairs of one block (trainees of one specialty, the pools that might be within
+    their reach) that pass grade, travel and value."""
+    grade_ok = _grade_ok(sides, tt, pp)
     # Filter on the dot product of unit vectors (one matrix product), then measure the candidates
     # exactly: d <= limit  <=>  cos(d / R) >= cos(limit / R); the margin keeps every borderline pair.
     site_of = sides.pool_site[pp]
     dot = sides.vectors[tt] @ sides.site_vectors[site_of].T
-    graded = np.where(grade_ok, dot, -np.inf)
-    nearest = graded.argmax(axis=1)
-    sel = np.flatnonzero(np.isfinite(graded[np.arange(len(tt)), nearest]))
-    nearest_km = np.full(len(tt), np.inf)
-    if len(sel):
-        near = site_of[nearest[sel]]
-        nearest_km[sel] = great_circle_km(
-            sides.lat[tt[sel]], sides.lon[tt[sel]], sides.site_lat[near], sides.site_lon[near]
-        )
-    closer = nearest_km < reasons.nearest[tt]
-    reasons.nearest[tt[closer]] = nearest_km[closer]
-    reasons.nearest_pool[tt[closer]] = pp[nearest[closer]]
     threshold = np.cos(np.minimum(sides.travel[tt] / EARTH_RADIUS_KM, np.pi)) - 1e-9
     rows, cols = np.nonzero(grade_ok & (dot >= threshold[:, None]))
     cand = site_of[cols]
@@ -403,6 +411,29 @@ def _pairs_for(
     positive = value > 0
     reasons.passed(np.unique(at[positive]), 4)
     return at[positive], ap[positive], exact[positive], value[positive]
+
+
+def _grade_takes(sides: _Sides, pp: IntArray) -> BoolArray:
+    """Per grade level, whether some pool among ``pp`` with slots takes it."""
+    takes = np.zeros(max(GRADE_LEVEL.values()) + 1, dtype=np.bool_)
+    open_ = sides.pool_slots[pp] > 0
+    for low, high in zip(sides.pool_min[pp][open_].tolist(), sides.pool_max[pp][open_].tolist(), strict=True):
+        takes[low : high + 1] = True
+    return takes
+
+
+def _blocks(sides: _Sides, tt: IntArray, pp: IntArray, size: int) -> list[tuple[IntArray, IntArray]]:
+    """Trainees in latitude order, in blocks, each with only the pools in its latitude band: a site more
+    than the block's longest travel limit north or south is farther than that (d >= R x |dlat|)."""
+    tt = tt[np.argsort(sides.lat[tt], kind="stable")]
+    pool_lat = sides.site_lat[sides.pool_site[pp]]
+    blocks = []
+    for start in range(0, len(tt), size):
+        block = tt[start : start + size]
+        reach = np.degrees(sides.travel[block].max() / EARTH_RADIUS_KM) + 1e-6
+        low, high = sides.lat[block].min() - reach, sides.lat[block].max() + reach
+        blocks.append((block, pp[(pool_lat >= low) & (pool_lat <= high)]))
+    return blocks
 
 
 @dataclass
@@ -573,14 +604,19 @@ def build(inputs: Inputs, parameters: Parameters) -> Instance:
             continue
         tt = np.array(members, dtype=np.int64)
         pp = np.array(pool_of_spec[spec], dtype=np.int64)
+        reasons.passed(tt, 1)
+        takes = _grade_takes(sides, pp)
+        reasons.passed(tt[takes[sides.level[tt]]], 2)
         spec_groups = np.flatnonzero(volumes[pp].any(axis=0) & needs[tt].any(axis=0))
-        chunk = max(1, 2_000_000 // len(pp))
-        for start in range(0, len(tt), chunk):
-            found = _pairs_for(sides, tt[start : start + chunk], pp, spec_groups, reasons)
+        for block, band in _blocks(sides, tt, pp, BLOCK):
+            found = _pairs_for(sides, block, band, spec_groups, reasons) if len(band) else None
             if found is not None:
                 at, ap, km, value = found
                 keep = gates.apply(at, pool_site[ap], site_codes)
                 parts.append((at[keep], ap[keep], km[keep], value[keep]))
+        unreached = tt[reasons.stage[tt] == 2]
+        if len(unreached):
+            _nearest(sides, unreached, pp, reasons)
 
     arc_trainee = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     arc_pool = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)

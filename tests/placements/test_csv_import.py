@@ -188,3 +188,14 @@ def test_every_documented_file_has_a_format_in_the_docs() -> None:
         assert f"### {name}" in docs
         header = ",".join(c.name for c in columns)
         assert header in docs, f"the example header of {name} is missing from docs/placements.md"
+
+
+def test_a_large_logbook_read_in_a_forked_process_gives_the_same_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = example_files()
+    files["logbook.csv"] += b"7100001,total_knee_replacement,2026-03-02,P,RRK\n" * 2000
+    monkeypatch.setattr(csv_import, "BACKGROUND_MIN_BYTES", 1)
+    assert parse_files(files, workers=2) == parse_files(files)
+    files["logbook.csv"] += b"7100001,total_knee_replacement,2026-02-31,P,RRK\n"
+    with pytest.raises(InputRejected) as caught:
+        parse_files(files, workers=2)
+    assert caught.value.problems[0].column == "date"
