@@ -190,7 +190,9 @@ def test_every_documented_file_has_a_format_in_the_docs() -> None:
         assert header in docs, f"the example header of {name} is missing from docs/placements.md"
 
 
-def test_a_large_logbook_read_in_a_forked_process_gives_the_same_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_large_logbook_read_in_a_forked_process_gives_the_same_inputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     files = example_files()
     files["logbook.csv"] += b"7100001,total_knee_replacement,2026-03-02,P,RRK\n" * 2000
     monkeypatch.setattr(csv_import, "BACKGROUND_MIN_BYTES", 1)
