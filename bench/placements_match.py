@@ -136,8 +136,11 @@ def generate(folder: Path, trainees: int, sites: int, seed: int) -> None:
     _write(folder / "weights.csv", "procedure_group,weight", ["total_knee_replacement,1.5", "cataract,0.5"])
 
 
-def run_cli(folder: Path, mode: str, output: Path, workers: int = 1) -> tuple[float, float, str]:
-    """(seconds, peak MiB of the child, its summary line)."""
+def run_cli(folder: Path, mode: str, output: Path, workers: int = 1) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds of the child and its workers, peak MiB of the child, its summary line).
+
+    On a shared machine the CPU seconds are the steadier figure: with --workers 1 they are what the wall
+    time would be on an idle core."""
     command = [
         sys.executable,
         "-m",
@@ -153,14 +156,15 @@ def run_cli(folder: Path, mode: str, output: Path, workers: int = 1) -> tuple[fl
         "--workers",
         str(workers),
     ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"the CLI failed: {done.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024, done.stdout.strip()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu, max(after.ru_maxrss, before.ru_maxrss) / 1024, done.stdout.strip()
 
 
 def plain_min_cost_flow(instance: model.Instance) -> float:
@@ -248,10 +252,11 @@ def main() -> None:
         print(f"data: {args.trainees:,} trainees, {args.sites} sites, {size:.0f} MiB of CSV in {folder}")
         for mode in args.modes.split(","):
             for workers in (2, 1) if mode == "optimal" else (2,):
-                seconds, peak, line = run_cli(folder, mode, Path(temporary) / f"result-{mode}.json", workers)
+                output = Path(temporary) / f"result-{mode}.json"
+                seconds, cpu, peak, line = run_cli(folder, mode, output, workers)
                 print(
-                    f"CLI --mode {mode} --workers {workers}: {seconds:.2f} s end to end, peak {peak:.0f} MiB "
-                    f"(largest child so far) | {line}"
+                    f"CLI --mode {mode} --workers {workers}: {seconds:.2f} s end to end, {cpu:.2f} CPU-s, "
+                    f"peak {peak:.0f} MiB (largest child so far) | {line}"
                 )
         compare_solver(folder)
     print("command: " + shlex.join([sys.executable, *sys.argv]))
