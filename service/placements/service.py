@@ -175,11 +175,10 @@ async def _site_problems(session: AsyncSession, name: str, table: Table) -> list
         if code is None:
             continue
         if org is None or org.kind != "independent_site":
-            what = "no organisation" if org is None else f"{code} is an organisation of kind {org.kind}, not"
             reason = (
-                f"{what} an independent site has the code {code}"
+                f"no independent site has the code {code} in the registry"
                 if org is None
-                else f"{what} an independent site"
+                else f"{code} is an organisation of kind {org.kind}, not an independent site"
             )
             problems.append(FileProblem(name, line, "site_code", reason))
             continue

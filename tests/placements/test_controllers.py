@@ -201,7 +201,7 @@ async def test_bad_files_are_refused_row_by_row_and_nothing_is_stored(
         example("sites.csv")
         .replace(b"Example Hospital London", b"Another Name")
         .replace(b"NVC11,Clearview", b"RRK,Clearview")
-    )
+    ) + b"NZ999,Nowhere Clinic,QMJ,51.5,-0.1\n"
     refused = await client.post(f"{base}/sites", content=wrong_site, headers=csv_headers(headers))
     assert refused.status_code == 422
     assert refused.json()["code"] == "import_rejected"
@@ -212,6 +212,7 @@ async def test_bad_files_are_refused_row_by_row_and_nothing_is_stored(
             "column": "site_code",
             "reason": "RRK is an organisation of kind nhs_trust, not an independent site",
         },
+        {"row": 5, "column": "site_code", "reason": "no independent site has the code NZ999 in the registry"},
     ]
     assert await _count(session, DatasetFile) == 0
     unknown = example("trainees.csv") + b"7999999,ST3,trauma_and_orthopaedics,51.5,-0.1,30\n"
