@@ -18,6 +18,7 @@ with :mod:`service.placements.engine`, exactly as ``passport placements match --
 never commit: the request owns the transaction.
 """
 
+import asyncio
 import calendar
 import csv
 import datetime as dt
@@ -486,8 +487,8 @@ async def create_run(
         financial_year=request.financial_year,
         seed=request.seed,
     )
-    try:
-        result = engine.run(files, request.mode, parameters)
+    try:  # in a worker thread: the event loop keeps serving other requests meanwhile
+        result = await asyncio.to_thread(engine.run, files, request.mode, parameters)
     except csv_import.InputRejected as exc:
         raise _refused(exc.problems) from None
     except ModelError as exc:
