@@ -186,7 +186,7 @@ async def _site_problems(session: AsyncSession, name: str, table: Table) -> list
         name_cell, icb = table.columns["name"][i], table.columns["icb_code"][i]
         if name_cell is not None and name_cell != org.name:
             problems.append(FileProblem(name, line, "name", f"the registry names {code} {org.name!r}"))
-        if icb is not None and icb != org.icb_code:
+        if icb is not None and org.icb_code is not None and icb != org.icb_code:
             problems.append(
                 FileProblem(name, line, "icb_code", f"the registry has {code} in ICB {org.icb_code}")
             )
