@@ -1,7 +1,6 @@
 """``passport placements match``: run a match on a folder of CSV files (no database needed)."""
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,10 +38,10 @@ def add_parser(sub: Any, handler: Callable[..., None]) -> None:
     match.add_argument(
         "--workers",
         type=int,
-        default=min(2, os.cpu_count() or 1),
+        default=1,
         metavar="N",
-        help="processes for a large match: the logbook is read and components solved alongside "
-        "(default: 2 on a machine with 2 or more CPUs; 1: no second process)",
+        help="processes for a large match (1): with 2, the logbook is read and the components solved in a "
+        "second process; it pays only on an otherwise idle multi-core machine",
     )
     placements.set_defaults(func=handler)
 

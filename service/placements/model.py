@@ -6,14 +6,14 @@ Every quantity is exact so that anyone can check a result with a pencil or a spr
   above the curriculum's min_supervision), unless ``needs.csv`` gives it for (t, g);
 - effective slots of (site, specialty) = min(slots, recognised_supervisors x trainees_per_supervisor);
 - cases per slot in group g = nhs_funded_count x training_share x rotation_months / 12 / effective slots,
-  over the volumes of one financial year, **rounded half to even to a thousandth of a case**;
+  over the volumes of one financial year, **rounded half to even to a hundredth of a case**;
 - value of t at s = sum over g of weight_g x min(cases per slot, remaining need), **rounded half to even
-  to a thousandth of a weighted case**;
+  to a hundredth of a weighted case**;
 - t is eligible for s when the specialties match, min_grade <= grade <= max_grade, the great-circle
   distance is at most max_travel_km, the value is positive, and no gate excludes the site or the pair.
 
-Values are held as integers in thousandths (:data:`UNITS`), so the solvers compare them exactly; see
-``docs/decisions/0006-matching-objective.md`` for why thousandths and why they fit in 64 bits.
+Values are held as integers in hundredths (:data:`UNITS`), so the solvers compare them exactly; see
+``docs/decisions/0006-matching-objective.md`` for why hundredths and why they fit in 64 bits.
 """
 
 import math
@@ -29,8 +29,8 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-UNITS: Final = 1000
-"""Cases, needs and values are integers in thousandths of a (weighted) case."""
+UNITS: Final = 100
+"""Cases, needs and values are integers in hundredths of a (weighted) case."""
 WEIGHT_UNITS: Final = 1000
 """Weights have at most three decimals: held in thousandths."""
 SHARE_UNITS: Final = 1_000_000
@@ -212,15 +212,15 @@ class Instance:
     pool_slots: IntArray
     """Effective slots per pool."""
     cases: IntArray
-    """Cases per slot, (pools x groups), in thousandths."""
+    """Cases per slot, (pools x groups), in hundredths."""
     needs: IntArray
     """Remaining need, (trainees x groups), whole cases."""
     weighted_need: IntArray
-    """Per trainee: sum of weight x need, in thousandths."""
+    """Per trainee: sum of weight x need, in hundredths."""
     arc_trainee: IntArray
     arc_pool: IntArray
     arc_value: IntArray
-    """Thousandths of a weighted case."""
+    """Hundredths of a weighted case."""
     arc_distance_m: IntArray
     """Great-circle distance rounded to the metre."""
     arc_distance_km: FloatArray
@@ -300,18 +300,18 @@ def remaining_needs(
 
 
 def cases_per_slot(volumes: IntArray, slots: IntArray, share: int, months: int) -> IntArray:
-    """Thousandths of a case per slot: count x share x months / 12 / slots, rounded half to even.
+    """Hundredths of a case per slot: count x share x months / 12 / slots, rounded half to even.
 
     ``volumes`` is (pools x groups) whole procedures, ``share`` in millionths; slots > 0.
     """
-    numerator = volumes * share * months * UNITS  # at most 1e7 x 1e6 x 24 x 1e3: fits in 63 bits
+    numerator = volumes * share * months * UNITS  # at most 1e7 x 1e6 x 24 x 1e2: fits in 63 bits
     return round_div(numerator, (12 * SHARE_UNITS * slots)[:, None])
 
 
 def pair_values(cases: IntArray, needs: IntArray, weights: IntArray) -> IntArray:
-    """Thousandths of a weighted case: sum of weight x min(cases, need), rounded half to even.
+    """Hundredths of a weighted case: sum of weight x min(cases, need), rounded half to even.
 
-    ``cases`` and ``needs`` (pairs x groups) in thousandths, ``weights`` per group in thousandths.
+    ``cases`` and ``needs`` (pairs x groups) in hundredths, ``weights`` per group in thousandths.
     """
     covered = np.minimum(cases, needs)
     return round_div((covered * weights).sum(axis=1), WEIGHT_UNITS)

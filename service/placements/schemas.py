@@ -58,7 +58,7 @@ class Placement(msgspec.Struct, frozen=True, kw_only=True):
     site_code: str
     specialty: str
     value: float
-    """Weighted expected cases that count towards the trainee's remaining need (exact to a thousandth)."""
+    """Weighted expected cases that count towards the trainee's remaining need (exact to a hundredth)."""
     expected_cases: dict[str, float]
     """Per procedure group: min(cases per slot, remaining need), groups with none left out."""
     distance_km: float

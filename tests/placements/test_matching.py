@@ -95,7 +95,7 @@ def test_a_slot_added_in_the_data_dilutes_cases_per_slot() -> None:
     data = rotation(cur_indicative=[100])
     one = _optimal_value(_instance(data))
     two = _optimal_value(_instance(replace_columns(data, cap_slots=[2], cap_supervisors=[2])))
-    assert (one, two) == (25_000, 12_500)  # 100 x 0.5 x 6/12 = 25 cases for one slot, 12.5 each for two
+    assert (one, two) == (2_500, 1_250)  # 100 x 0.5 x 6/12 = 25 cases for one slot, 12.5 each for two
 
 
 # ---------------------------------------------------------------- stable

@@ -22,7 +22,7 @@ def _half_even(x: Fraction) -> int:
 
 
 def _reference(data: Inputs, parameters: Parameters) -> dict[tuple[str, str], tuple[int, float]]:
-    """Eligible (trainee, site) -> (value in thousandths, km), straight from the issue's definitions with
+    """Eligible (trainee, site) -> (value in hundredths, km), straight from the issue's definitions with
     exact fractions; written apart from the model."""
     year = parameters.financial_year or max(data.vol_year)
     share = Fraction(str(parameters.training_share))
@@ -89,10 +89,10 @@ def _reference(data: Inputs, parameters: Parameters) -> dict[tuple[str, str], tu
             ):
                 if (vs, vspec, y) == (s, spec, year):
                     cases = Fraction(
-                        _half_even(count * share * parameters.rotation_months / 12 / effective * 1000), 1000
+                        _half_even(count * share * parameters.rotation_months / 12 / effective * 100), 100
                     )
                     total += weights.get(g, Fraction(1)) * min(cases, Fraction(need.get(g, 0)))
-            value = _half_even(total * 1000)
+            value = _half_even(total * 100)
             if value > 0 and s not in excluded and (t, s) not in excluded_pairs:
                 result[(t, s)] = (value, km)
     return result
@@ -125,8 +125,8 @@ def test_the_worked_example_numbers_by_hand() -> None:
     data = rotation(vol_count=[480], cap_slots=[2], cap_supervisors=[3], cur_indicative=[40])
     instance = build(data, Parameters())
     assert instance.pool_slots.tolist() == [2]  # min(2 slots, 3 supervisors x 1)
-    assert instance.cases.tolist() == [[60_000]]
-    assert instance.arc_value.tolist() == [40_000]  # min(60, need 40)
+    assert instance.cases.tolist() == [[6_000]]
+    assert instance.arc_value.tolist() == [4_000]  # min(60, need 40)
     supervised = build(
         replace_columns(data, cap_slots=[5], cap_supervisors=[2], cap_per_supervisor=[2]), Parameters()
     )
@@ -169,17 +169,17 @@ def test_volumes_of_the_latest_year_by_default_or_the_year_asked() -> None:
         vol_count=[40, 80],
     )
     assert build(data, Parameters()).financial_year == "2025-26"
-    assert build(data, Parameters()).cases.tolist() == [[20_000]]
-    assert build(data, Parameters(financial_year="2024-25")).cases.tolist() == [[10_000]]
+    assert build(data, Parameters()).cases.tolist() == [[2_000]]
+    assert build(data, Parameters(financial_year="2024-25")).cases.tolist() == [[1_000]]
     with pytest.raises(ModelError, match="no rows for financial year 2023-24; it has 2024-25, 2025-26"):
         build(data, Parameters(financial_year="2023-24"))
 
 
-def test_rounding_is_half_to_even_in_thousandths() -> None:
+def test_rounding_is_half_to_even_in_hundredths() -> None:
     assert model.round_div(np.array([5, 15, 25, 7]), 10).tolist() == [0, 2, 2, 1]
-    # 1 procedure x 0.5 x 1/12 / 1 slot = 0.041666...: 0.042 cases
-    data = rotation(vol_count=[1])
-    assert build(data, Parameters(rotation_months=1)).cases.tolist() == [[42]]
+    # 1 procedure x 0.5 x 1/12 / 1 slot = 0.041666...: 0.04 cases; 3 x 0.5 x 1/12 = 0.125: 0.12 (to even)
+    assert build(rotation(vol_count=[1]), Parameters(rotation_months=1)).cases.tolist() == [[4]]
+    assert build(rotation(vol_count=[3]), Parameters(rotation_months=1)).cases.tolist() == [[12]]
 
 
 @pytest.mark.parametrize(
@@ -275,4 +275,4 @@ def test_weights_scale_the_value() -> None:
     data = rotation(
         vol_count=[480], cur_indicative=[100], weight_group=["total_knee_replacement"], weight_value=[1500]
     )
-    assert build(data, Parameters()).arc_value.tolist() == [150_000]  # 1.5 x min(120 cases, need 100)
+    assert build(data, Parameters()).arc_value.tolist() == [15_000]  # 1.5 x min(120 cases, need 100)
