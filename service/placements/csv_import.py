@@ -333,6 +333,40 @@ Memo = dict[Check, dict[str, tuple[Any, str | None]]]
 """Check results by cell, shared across the files of one run (the same GMC numbers recur in four)."""
 
 
+PLAIN_MIN_CHARS: Final = 1024 * 1024
+"""From this size, a plain file (see :func:`_plain_columns`) is read by pandas' C reader."""
+
+
+def _plain_columns(text_: str) -> tuple[list[str], list[list[str]], list[int]] | None:
+    """(header, columns, lines) of a file with no quotes, no carriage returns, no empty lines and the same
+    number of cells on every line, read by pandas (about four times faster than ``csv`` plus a transpose);
+    None for any other file, which the ``csv`` module reads with the same results."""
+    if '"' in text_ or "\r" in text_ or "\n\n" in text_ or text_.startswith("\n"):
+        return None
+    first = text_.split("\n", 1)[0]
+    header = [cell.strip() for cell in first.split(",")]
+    width = len(header)
+    lines = text_.count("\n") + (0 if text_.endswith("\n") else 1)
+    blank = "\n" + "," * (width - 1)
+    if text_.count(",") != (width - 1) * lines or blank + "\n" in text_ or text_.endswith(blank):
+        return None
+    import pandas as pd
+
+    frame = pd.read_csv(
+        io.StringIO(text_),
+        dtype=str,
+        header=None,
+        skiprows=1,
+        keep_default_na=False,
+        na_filter=False,
+        engine="c",
+    )
+    if frame.shape != (lines - 1, width) and not (lines == 1 and frame.empty):
+        return None
+    columns = [frame[i].tolist() for i in range(width)] if lines > 1 else [[] for _ in header]
+    return header, columns, list(range(2, lines + 1))
+
+
 def read_file(name: str, data: bytes, memo: Memo | None = None) -> tuple[Table, list[FileProblem]]:
     """The rows of ``name`` (a cell that is not valid holds None) and the problems found."""
     columns = FILES[name]
@@ -341,6 +375,16 @@ def read_file(name: str, data: bytes, memo: Memo | None = None) -> tuple[Table, 
     text_, problems = _decode(name, data)
     if text_ is None:
         return empty, problems
+    fast = _plain_columns(text_) if len(text_) >= PLAIN_MIN_CHARS else None
+    if fast is not None and not _header_problems(name, HEADER_ROW, fast[0], names):
+        plain_header, plain_cells, plain_lines = fast
+        at = {h: i for i, h in enumerate(plain_header)}
+        converted: dict[str, list[Any]] = {}
+        for column in columns:
+            values, column_problems = _convert(name, column, plain_cells[at[column.name]], plain_lines, memo)
+            converted[column.name] = values
+            problems += column_problems
+        return Table(converted, plain_lines), problems
     rows, lines, problems = _records(name, text_)
     if not rows:
         return empty, [
@@ -365,7 +409,7 @@ def read_file(name: str, data: bytes, memo: Memo | None = None) -> tuple[Table, 
         body, body_lines = [body[i] for i in keep], [body_lines[i] for i in keep]
     cells = list(zip(*body, strict=True)) if body else [() for _ in header]
     position = {h: i for i, h in enumerate(header)}
-    converted: dict[str, list[Any]] = {}
+    converted = {}
     for column in columns:
         values, column_problems = _convert(name, column, cells[position[column.name]], body_lines, memo)
         converted[column.name] = values

@@ -23,9 +23,11 @@ SOLVER = f"OR-Tools {ortools.__version__} min-cost flow, lexicographic stages"
 
 
 def _cases(units: int) -> str:
-    """Cases for reading: at most two decimals, none when whole (the JSON fields are exact)."""
-    text = f"{units / UNITS:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    """Cases for reading, from hundredths: no decimals when whole, no trailing zero (the JSON is exact)."""
+    whole, part = divmod(units, UNITS)
+    if part == 0:
+        return str(whole)
+    return f"{whole}.{part // 10}" if part % 10 == 0 else f"{whole}.{part:02d}"
 
 
 def _sites(codes: Sequence[str], limit: int = 3, *, total: int | None = None) -> str:
@@ -65,11 +67,13 @@ class _Context:
         self.value = instance.arc_value.tolist()
         self.cases = instance.cases.tolist()
         self.needs = instance.needs.tolist()
-        spec_groups: dict[str, list[int]] = {}
+        pools_of: dict[str, list[int]] = {}
         for pool, spec in enumerate(instance.pool_specialty):
-            groups = spec_groups.setdefault(spec, [])
-            groups += [g for g in np.flatnonzero(instance.cases[pool] > 0).tolist() if g not in groups]
-        self.groups_of = {spec: sorted(groups) for spec, groups in spec_groups.items()}
+            pools_of.setdefault(spec, []).append(pool)
+        self.groups_of = {
+            spec: np.flatnonzero((instance.cases[pools] > 0).any(axis=0)).tolist()
+            for spec, pools in pools_of.items()
+        }
 
     def arcs_of(self, trainee: int) -> range:
         return range(self.starts[trainee], self.starts[trainee + 1])

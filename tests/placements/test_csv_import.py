@@ -201,3 +201,25 @@ def test_a_large_logbook_read_in_a_forked_process_gives_the_same_inputs(
     with pytest.raises(InputRejected) as caught:
         parse_files(files, workers=2)
     assert caught.value.problems[0].column == "date"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"",
+        b"7100001,knee_arthroscopy,2026-01-02,P,RRK\n,,,,\n7100002,cataract,2026-01-03,A,RRK\n",
+        b"7100001,knee_arthroscopy,2026-01-02,X,RRK\n7100001,knee arthroscopy, 2026-01-02 ,P,rrk\n",
+        b'7100001,"knee, arthroscopy",2026-01-02,P,RRK\n',
+        b"7100001,knee_arthroscopy,2026-01-02,P\n",
+        b"7100001,knee_arthroscopy,2026-01-02,P,RRK,extra\n",
+        b"\n7100001,knee_arthroscopy,2026-01-02,P,RRK",
+    ],
+)
+def test_large_plain_files_read_fast_give_what_the_csv_module_gives(
+    extra: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = example_files()["logbook.csv"] + extra
+    slow = read_file("logbook.csv", data)
+    monkeypatch.setattr(csv_import, "PLAIN_MIN_CHARS", 0)
+    assert read_file("logbook.csv", data) == slow
+    assert read_file("logbook.csv", data.replace(b"\n", b"\r\n")) == slow
