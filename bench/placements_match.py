@@ -251,7 +251,7 @@ def main() -> None:
         size = sum(p.stat().st_size for p in folder.glob("*.csv")) / 2**20
         print(f"data: {args.trainees:,} trainees, {args.sites} sites, {size:.0f} MiB of CSV in {folder}")
         for mode in args.modes.split(","):
-            for workers in (2, 1) if mode == "optimal" else (2,):
+            for workers in (1, 2) if mode == "optimal" else (1,):
                 output = Path(temporary) / f"result-{mode}.json"
                 seconds, cpu, peak, line = run_cli(folder, mode, output, workers)
                 print(
