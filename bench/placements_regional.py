@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()} (shared)"
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()} "
+        f"(shared; load average {os.getloadavg()[0]:.1f} at the start)"
     )
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
