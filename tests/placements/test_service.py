@@ -1,0 +1,77 @@
+"""What other domains read from placements: records, hosted counts, logbook entries, volumes."""
+
+import datetime as dt
+
+import httpx
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.placements import service
+from tests.placements.factories import coordinator, create_world, load_example
+
+AUGUST = dt.date(2027, 8, 4)
+
+
+async def _published(session: AsyncSession, app: Litestar, client: httpx.AsyncClient) -> None:
+    await create_world(session)
+    headers = await coordinator(session, app)
+    dataset = await load_example(client, headers)
+    run = (await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)).json()
+    published = await client.post(
+        f"/api/v1/placements/runs/{run['id']}/publish",
+        json={"start_date": AUGUST.isoformat()},
+        headers=headers,
+    )
+    assert published.status_code == 201
+
+
+async def test_records_overlapping_a_range(
+    session: AsyncSession, app: Litestar, client: httpx.AsyncClient
+) -> None:
+    await _published(session, app, client)
+    inside = await service.placement_records(session, start=dt.date(2027, 10, 1), end=dt.date(2027, 10, 31))
+    assert {(r.gmc_number, r.site_code) for r in inside} == {
+        ("7100001", "NT402"),
+        ("7100002", "NT301"),
+        ("7100003", "NT402"),
+        ("7100004", "NVC11"),
+        ("7100005", "NT301"),
+    }
+    assert all((r.start_date, r.end_date) == (AUGUST, dt.date(2028, 2, 3)) for r in inside)
+    assert (
+        await service.placement_records(session, start=dt.date(2028, 2, 4), end=dt.date(2028, 12, 31)) == []
+    )
+    at_site = await service.placement_records(session, start=AUGUST, end=AUGUST, site_codes=["NVC11"])
+    assert [(r.gmc_number, r.specialty, r.grade) for r in at_site] == [("7100004", "ophthalmology", "ST5")]
+
+
+async def test_placements_hosted(session: AsyncSession, app: Litestar, client: httpx.AsyncClient) -> None:
+    await _published(session, app, client)
+    assert (
+        await service.placements_hosted(session, "nt402", start=dt.date(2027, 4, 1), end=dt.date(2028, 3, 31))
+        == 2
+    )
+    assert (
+        await service.placements_hosted(session, "NT402", start=dt.date(2026, 4, 1), end=dt.date(2027, 3, 31))
+        == 0
+    )
+
+
+async def test_volumes_and_logbook_for_the_benchmark(
+    session: AsyncSession, app: Litestar, client: httpx.AsyncClient
+) -> None:
+    await _published(session, app, client)
+    volumes = await service.procedure_volumes(session, "2025-26")
+    assert len(volumes) == 6
+    assert (volumes[0].site_code, volumes[0].procedure_group, volumes[0].nhs_funded_count) == (
+        "NT301",
+        "carpal_tunnel_decompression",
+        240,
+    )
+    assert len(await service.procedure_volumes(session, "2024-25")) == 1
+    march = await service.logbook_entries(session, start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31))
+    assert [(e.gmc_number, e.supervision) for e in march] == [
+        ("7100001", "S-TS"),
+        ("7100001", "P"),
+        ("7100001", "A"),
+    ]
