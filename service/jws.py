@@ -76,7 +76,7 @@ def json_object(data: bytes, what: str) -> dict[str, Any]:
     """``data`` parsed as a JSON object, or :class:`JWSError` ``malformed`` naming ``what``."""
     try:
         value = _json_decoder.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise JWSError("malformed", f"the {what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise JWSError("malformed", f"the {what} is not a JSON object")
