@@ -81,9 +81,10 @@ def parse_path(text: str) -> ClaimPath:
     """``"records/*/subject"`` -> ``("records", ANY, "subject")``.
 
     Segments are separated by ``/``; ``*`` is :data:`ANY`; ``~1`` stands for ``/`` and ``~0`` for ``~``
-    inside a name (as in JSON Pointer). A segment of digits also matches that index of an array.
+    inside a name (as in JSON Pointer). A segment of digits also matches that index of an array. An
+    empty segment is refused (use the tuple form for a member named "").
     """
-    if not isinstance(text, str) or not text or text.startswith("/") or text.endswith("/"):
+    if not isinstance(text, str) or "" in text.split("/"):
         raise SdJwtError("invalid_path", f"{text!r} is not a claim path such as 'records/*/subject'")
     return tuple(
         ANY if part == "*" else part.replace("~1", "/").replace("~0", "~") for part in text.split("/")
