@@ -241,3 +241,11 @@ def test_time_claims(claims: dict[str, Any], code: str) -> None:
 
 def test_time_claims_within_leeway_pass() -> None:
     jws.check_times({"exp": 147, "nbf": 154, "iat": 154}, now=150, leeway=5)
+
+
+def test_a_header_nested_too_deep_is_malformed_not_a_crash() -> None:
+    key = VerificationKey("ES256", ec.generate_private_key(ec.SECP256R1()).public_key())
+    nested = _b64(b"[" * 5000 + b"]" * 5000)
+    with pytest.raises(JWSError) as caught:
+        jws.verify(f"{nested}.{_b64(b'{}')}.AAAA", key, typ=None)
+    assert caught.value.code == "malformed"

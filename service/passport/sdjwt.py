@@ -22,6 +22,7 @@ reconstruction of the disclosed claims (:func:`unblind`) is shared by both.
 Pure module: no web or database imports.
 """
 
+import binascii
 import hashlib
 import json
 import math
@@ -126,9 +127,14 @@ def _prefix_matches(pattern: ClaimPath, path: ConcretePath) -> bool:
 # ---------------------------------------------------------------- disclosures
 
 
+_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+
+
 def b64_digest(data: str) -> str:
     """base64url(SHA-256(ASCII bytes of ``data``)): a disclosure digest or an ``sd_hash``."""
-    return jws.b64url_encode(hashlib.sha256(data.encode("ascii")).digest())
+    # 32 bytes encode to 43 characters and one '=' of padding, dropped here.
+    encoded = binascii.b2a_base64(hashlib.sha256(data.encode("ascii")).digest(), newline=False)
+    return encoded[:43].translate(_TO_URLSAFE).decode("ascii")
 
 
 def new_salt() -> str:
