@@ -273,6 +273,7 @@ def _status(
 
 _HOLDER_KEYS: dict[tuple[Any, ...], jws.VerificationKey] = {}
 _HOLDER_KEYS_MAX: Final = 10_000
+_STRINGS: Final = frozenset({str, type(None)})
 
 
 def _holder_key(cnf: object) -> jws.VerificationKey | None:
@@ -282,7 +283,7 @@ def _holder_key(cnf: object) -> jws.VerificationKey | None:
     if type(jwk) is not dict:
         return None
     members = (jwk.get("kty"), jwk.get("crv"), jwk.get("x"), jwk.get("y"), jwk.get("alg"), "d" in jwk)
-    if not all(m is None or type(m) is str for m in members[:5]):
+    if not _STRINGS.issuperset(map(type, members[:5])):
         return None
     key = _HOLDER_KEYS.get(members)
     if key is None:

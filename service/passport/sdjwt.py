@@ -339,16 +339,18 @@ class Found(NamedTuple):
 class _Unblinder:
     """RFC 9901 section 7.1 steps 3-5: replace digests with disclosed claims, refusing what is unsafe.
 
-    Written for speed (it runs on every verification): paths are built only for containers, and the
-    digest bookkeeping is inlined.
+    Written for speed (it runs on every verification): paths are built only for containers; every
+    digest met is appended to ``digests`` and duplicates are found at the end in one set, except for
+    digests of disclosures, which are checked at once so no disclosure is ever expanded twice.
     """
 
-    __slots__ = ("by_digest", "found", "protected", "seen")
+    __slots__ = ("by_digest", "digests", "found", "protected", "used")
 
     def __init__(self, by_digest: Mapping[str, Disclosure], protected: frozenset[str]) -> None:
         self.by_digest = by_digest
         self.protected = protected
-        self.seen: set[str] = set()
+        self.digests: list[str] = []
+        self.used: set[str] = set()
         self.found: list[Found] = []
 
     def value(self, node: Any, path: ConcretePath, parent: str | None) -> Any:
@@ -358,6 +360,18 @@ class _Unblinder:
         if kind is list:
             return self.array(node, path, parent)
         return node
+
+    def use(self, digest: object) -> Disclosure | None:
+        """The disclosure with this digest, if one was presented; records the digest."""
+        if type(digest) is not str:
+            raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
+        self.digests.append(digest)
+        disclosure = self.by_digest.get(digest)
+        if disclosure is not None:
+            if digest in self.used:
+                raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
+            self.used.add(digest)
+        return disclosure
 
     def object(self, node: dict[str, Any], path: ConcretePath, parent: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -376,19 +390,13 @@ class _Unblinder:
             return out
         if type(digests) is not list:
             raise SdJwtError("malformed_sd", "an '_sd' member of the credential is not an array")
-        seen, by_digest = self.seen, self.by_digest
         for digest in digests:
-            if type(digest) is not str:
-                raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
-            if digest in seen:
-                raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
-            seen.add(digest)
-            disclosure = by_digest.get(digest)
+            disclosure = self.use(digest)
             if disclosure is not None:
                 name = self.member_name(disclosure, out, path)
                 child = (*path, name)
                 self.found.append(Found(disclosure, child, parent))
-                out[name] = self.value(disclosure.value, child, digest)
+                out[name] = self.value(disclosure.value, child, disclosure.digest)
         return out
 
     def member_name(self, disclosure: Disclosure, out: dict[str, Any], path: ConcretePath) -> str:
@@ -403,39 +411,27 @@ class _Unblinder:
         if name in out:
             raise SdJwtError("claim_clash", f"a disclosure for {name!r} clashes with a claim of that name")
         if not path and name in self.protected:
-            raise SdJwtError(
-                "protected_claim_disclosed", f"{name!r} must never arrive as a selective disclosure"
-            )
+            raise SdJwtError("protected_claim_disclosed", f"{name!r} must never be a selective disclosure")
         return name
 
     def array(self, node: list[Any], path: ConcretePath, parent: str | None) -> list[Any]:
         out: list[Any] = []
-        seen, by_digest = self.seen, self.by_digest
         for element in node:
             kind = type(element)
-            if kind is dict:
-                if len(element) == 1 and "..." in element:
-                    digest = element["..."]
-                    if type(digest) is not str:
-                        raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
-                    if digest in seen:
-                        raise SdJwtError(
-                            "duplicate_digest", "a digest appears more than once in the credential"
-                        )
-                    seen.add(digest)
-                    disclosure = by_digest.get(digest)
-                    if disclosure is None:
-                        continue
-                    if disclosure.name is not None:
-                        raise SdJwtError(
-                            "disclosure_kind_mismatch",
-                            "an object-member disclosure is referenced as an array element",
-                        )
-                    child = (*path, len(out))
-                    self.found.append(Found(disclosure, child, parent))
-                    out.append(self.value(disclosure.value, child, digest))
-                else:
-                    out.append(self.object(element, (*path, len(out)), parent))
+            if kind is dict and len(element) == 1 and "..." in element:
+                disclosure = self.use(element["..."])
+                if disclosure is None:
+                    continue
+                if disclosure.name is not None:
+                    raise SdJwtError(
+                        "disclosure_kind_mismatch",
+                        "an object-member disclosure is referenced as an array element",
+                    )
+                child = (*path, len(out))
+                self.found.append(Found(disclosure, child, parent))
+                out.append(self.value(disclosure.value, child, disclosure.digest))
+            elif kind is dict:
+                out.append(self.object(element, (*path, len(out)), parent))
             elif kind is list:
                 out.append(self.array(element, (*path, len(out)), parent))
             else:
@@ -477,6 +473,8 @@ def unblind(
     by_digest = index_disclosures(disclosures)
     walker = _Unblinder(by_digest, protected)
     claims = walker.object(payload if type(payload) is dict else dict(payload), (), None)
+    if len(set(walker.digests)) != len(walker.digests):
+        raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
     if len(walker.found) != len(by_digest):
         raise SdJwtError(
             "unreferenced_disclosure", "a disclosure is not referenced by the credential or by its parent"
