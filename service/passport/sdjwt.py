@@ -171,15 +171,19 @@ class Disclosure(NamedTuple):
             content = _decoder.decode(jws.b64url_decode(encoded))
         except (jws.JWSError, msgspec.DecodeError, RecursionError):
             raise SdJwtError("malformed_disclosure", "a disclosure is not base64url-encoded JSON") from None
-        if type(content) is not list or len(content) not in (2, 3) or type(content[0]) is not str:
-            raise SdJwtError(
-                "malformed_disclosure", "a disclosure must be [salt, name, value] or [salt, value]"
-            )
-        if len(content) == 2:
-            return cls(encoded, b64_digest(encoded), content[0], None, content[1])
-        if type(content[1]) is not str:
-            raise SdJwtError("malformed_disclosure", "a disclosure's claim name must be a string")
-        return cls(encoded, b64_digest(encoded), content[0], content[1], content[2])
+        if type(content) is list and type(content[0] if content else None) is str:
+            if len(content) == 3 and type(content[1]) is str:
+                return _new_tuple(cls, (encoded, b64_digest(encoded), content[0], content[1], content[2]))
+            if len(content) == 2:
+                return _new_tuple(cls, (encoded, b64_digest(encoded), content[0], None, content[1]))
+        raise SdJwtError(
+            "malformed_disclosure",
+            "a disclosure must be [salt, name, value] or [salt, value], salt and name strings",
+        )
+
+
+_new_tuple: Final = tuple.__new__
+"""Builds a NamedTuple from a tuple of all its fields, skipping the generated ``__new__`` (hot path)."""
 
 
 # ---------------------------------------------------------------- issuance
