@@ -250,6 +250,13 @@ def test_choosing_nothing_shows_only_the_plain_claims() -> None:
     assert report.claims["holder"] == {"gmc_number": "7012345"}
 
 
+@pytest.mark.parametrize("text", ["", "abc", "a.b~", "a.b.c~", "e30.e30.AA~WyJ4Il0~"])
+def test_the_holder_refuses_what_is_not_a_credential(text: str) -> None:
+    with pytest.raises(SdJwtError) as caught:
+        sdjwt.HeldCredential.parse(text)
+    assert caught.value.code in ("malformed", "malformed_disclosure")
+
+
 def test_a_claim_path_the_credential_does_not_have_is_an_error() -> None:
     wallet = Wallet()
     with pytest.raises(SdJwtError) as caught:
