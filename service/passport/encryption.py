@@ -25,7 +25,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from service.keys import KeyProblem
+from service.config import Settings
+from service.keys import KeyProblem, demo_passphrase
 
 FOLDER: Final = "data"
 FORMAT: Final = 1
@@ -196,3 +197,18 @@ class DataKeyStore:
         keys = {m.kid: self._unwrap(m, secret) for m in metas}
         active = next((m.kid for m in metas if m.status == "active"), None)
         return DataKeyRing(keys, active)
+
+
+def open_data_keys(settings: Settings, now: dt.datetime) -> DataKeyRing:
+    """The data keys of the registry's keys folder; in demo mode the first one is made on first use.
+
+    Outside demo mode a missing data key is not fatal (the server starts; storing an occupational health
+    record then answers 503 until ``passport keys init`` creates one), but a wrong passphrase is.
+    """
+    passphrase = settings.key_passphrase
+    if passphrase is None and settings.demo_mode:
+        passphrase = demo_passphrase(settings.var_dir)
+    store = DataKeyStore(settings.keys_dir, passphrase)
+    if settings.demo_mode:
+        store.init(now)
+    return store.load()

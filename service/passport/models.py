@@ -92,7 +92,7 @@ class Record(Base):
 
 
 class CoreSkillRecord(Record):
-    __mapper_args__: Any = {"polymorphic_identity": "core_skills"}  # noqa: RUF012
+    __mapper_args__: Any = {"polymorphic_identity": "core_skills", "polymorphic_load": "inline"}  # noqa: RUF012
 
     subject: Mapped[str] = mapped_column(String(40), nullable=True)
     level: Mapped[int] = mapped_column(SmallInteger, nullable=True)
@@ -104,14 +104,14 @@ class CoreSkillRecord(Record):
 
 
 class OccupationalHealthRecord(Record):
-    __mapper_args__: Any = {"polymorphic_identity": "occupational_health"}  # noqa: RUF012
+    __mapper_args__: Any = {"polymorphic_identity": "occupational_health", "polymorphic_load": "inline"}  # noqa: RUF012
 
     oh_key_id: Mapped[str] = mapped_column(String(40), nullable=True)
     oh_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=True)
 
 
 class TrainingPlacementRecord(Record):
-    __mapper_args__: Any = {"polymorphic_identity": "training_placement"}  # noqa: RUF012
+    __mapper_args__: Any = {"polymorphic_identity": "training_placement", "polymorphic_load": "inline"}  # noqa: RUF012
 
     programme: Mapped[str] = mapped_column(String(200), nullable=True)
     programme_start: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
@@ -130,7 +130,7 @@ class TrainingPlacementRecord(Record):
 
 
 class IdentityLinkRecord(Record):
-    __mapper_args__: Any = {"polymorphic_identity": "identity_link"}  # noqa: RUF012
+    __mapper_args__: Any = {"polymorphic_identity": "identity_link", "polymorphic_load": "inline"}  # noqa: RUF012
 
     given_names: Mapped[str] = mapped_column(String(100), nullable=True)
     family_name: Mapped[str] = mapped_column(String(100), nullable=True)

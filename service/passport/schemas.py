@@ -277,6 +277,37 @@ class RecordImportResult(msgspec.Struct, frozen=True, kw_only=True):
     """Ids of the created records, in the order of the file's rows."""
 
 
+# ---------------------------------------------------------------- the lifecycle's change feed
+
+
+class AffectedCredential(msgspec.Struct, frozen=True, kw_only=True):
+    """A (person, credential type) pair whose credential needs re-issuing."""
+
+    person_id: uuid.UUID
+    kind: RecordKind
+
+
+class ChangeBatch(msgspec.Struct, frozen=True, kw_only=True):
+    affected: list[AffectedCredential]
+    cursor: int
+    """Pass it to the next call of ``changes_since``."""
+    more: bool
+
+
+class LapsedRecord(msgspec.Struct, frozen=True, kw_only=True):
+    record_id: uuid.UUID
+    person_id: uuid.UUID
+    kind: RecordKind
+    lapses_on: dt.date
+
+
+class LapseBatch(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[LapsedRecord]
+    affected: list[AffectedCredential]
+    next: tuple[dt.date, uuid.UUID] | None
+    """Pass it back as ``start`` for the rest; None when this was the last batch."""
+
+
 # ---------------------------------------------------------------- CSTF reference table
 
 
@@ -394,3 +425,12 @@ class PolicyPage(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
     offset: int
     next_offset: int | None
+
+
+def kind_of(record: RecordBase | RecordReadBase) -> RecordKind:
+    """The ``kind`` of a record struct (a tag, which msgspec does not keep as an attribute)."""
+    tag = type(record).__struct_config__.tag
+    if tag not in RECORD_KINDS:
+        raise TypeError(f"{type(record).__name__} is not a record of a known kind")
+    kind: RecordKind = tag  # type: ignore[assignment]
+    return kind
