@@ -90,14 +90,19 @@ async def set_renewal_period(
 # ---------------------------------------------------------------- records
 
 
+_FRESH: Final = {"populate_existing": True}
+"""Records are changed by bulk UPDATEs that bypass the session: every read refreshes what it loads."""
+
+
 async def get_record(session: AsyncSession, record_id: uuid.UUID) -> Record | None:
-    return await session.get(Record, record_id)
+    return await session.get(Record, record_id, populate_existing=True)
 
 
 async def records_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[Record]:
     found: list[Record] = []
     for batch in _chunks(set(ids)):
-        found.extend((await session.scalars(select(Record).where(Record.id.in_(_literal(batch))))).all())
+        stmt = select(Record).where(Record.id.in_(_literal(batch))).execution_options(**_FRESH)
+        found.extend((await session.scalars(stmt)).all())
     return found
 
 
@@ -108,10 +113,14 @@ async def current_records(
     kinds = sorted(set(kinds))
     found: list[Record] = []
     for batch in _chunks(set(person_ids)):
-        stmt = select(Record).where(
-            Record.person_id.in_(_literal(batch)),
-            Record.kind.in_(bindparam("kinds", kinds, expanding=True, literal_execute=True)),
-            Record.state == "current",
+        stmt = (
+            select(Record)
+            .where(
+                Record.person_id.in_(_literal(batch)),
+                Record.kind.in_(bindparam("kinds", kinds, expanding=True, literal_execute=True)),
+                Record.state == "current",
+            )
+            .execution_options(**_FRESH)
         )
         found.extend((await session.scalars(stmt)).all())
     return found
@@ -128,10 +137,16 @@ async def insert_records(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
             await session.execute(statement, group[start : start + BATCH])
 
 
-async def update_records(session: AsyncSession, changes: Sequence[dict[str, Any]]) -> None:
-    """UPDATE records by id (each dict has ``id`` and the columns to set; all dicts the same columns)."""
+async def update_records(
+    session: AsyncSession, changes: Sequence[dict[str, Any]], model: type[Record] = Record
+) -> None:
+    """UPDATE records by id (each dict has ``id`` and the columns to set; all dicts the same columns).
+
+    ``model`` must map every column set (a kind's own columns are mapped on its subclass only)."""
     for start in range(0, len(changes), BATCH):
-        await session.execute(update(Record), list(changes[start : start + BATCH]))
+        await session.execute(
+            update(model).execution_options(synchronize_session=False), list(changes[start : start + BATCH])
+        )
 
 
 async def append_changes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -149,7 +164,7 @@ async def list_records(
     limit: int,
     offset: int,
 ) -> tuple[list[Record], bool]:
-    stmt = select(Record).order_by(Record.submitted_at, Record.id)
+    stmt = select(Record).order_by(Record.submitted_at, Record.id).execution_options(**_FRESH)
     if origin is not None:
         stmt = stmt.where(Record.origin_organisation_code == origin)
     if person_id is not None:
@@ -174,7 +189,11 @@ async def linked_records(session: AsyncSession, ids: Iterable[uuid.UUID]) -> lis
 
 
 async def replaced_by(session: AsyncSession, record_id: uuid.UUID) -> list[Record]:
-    stmt = select(Record).where(Record.superseded_by_id == record_id, Record.state == "replaced")
+    stmt = (
+        select(Record)
+        .where(Record.superseded_by_id == record_id, Record.state == "replaced")
+        .execution_options(**_FRESH)
+    )
     return list((await session.scalars(stmt)).all())
 
 
@@ -232,6 +251,7 @@ async def sealed_not_under(session: AsyncSession, kid: str, limit: int) -> list[
         .where(OccupationalHealthRecord.oh_key_id != kid)
         .order_by(OccupationalHealthRecord.id)
         .limit(limit)
+        .execution_options(**_FRESH)
     )
     return list((await session.scalars(stmt)).all())
 

@@ -879,7 +879,7 @@ async def reencrypt(session: AsyncSession, keys: DataKeyRing, *, batch: int = 10
     for record in records:
         kid, blob = _seal(_open(record, keys), record.id, record.person_id, keys)
         updates.append({"id": record.id, "oh_key_id": kid, "oh_sealed": blob})
-    await repository.update_records(session, updates)
+    await repository.update_records(session, updates, OccupationalHealthRecord)
     return len(updates)
 
 

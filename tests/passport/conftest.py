@@ -3,14 +3,22 @@
 import datetime as dt
 
 import pytest
+from argon2 import PasswordHasher
 from litestar import Litestar
 
+from service import auth
 from service.app import create_app
 from service.config import Settings
 from service.keys import KeyRing
 from service.passport.encryption import DataKeyRing, DataKeyStore
 from tests.conftest import ConnectionDatabase
 from tests.factories import TEST_PASSPHRASE
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap Argon2id parameters for the test clients' secrets (a hash carries its own parameters)."""
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture(scope="session")
