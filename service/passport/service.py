@@ -165,6 +165,14 @@ def _seal(
     return sealed.kid, sealed.blob
 
 
+def seal_outcome(
+    fields: dict[str, Any], record_id: uuid.UUID, person_id: uuid.UUID, keys: DataKeyRing
+) -> tuple[str, bytes]:
+    """Seal occupational health fields (item, outcome, assessed_on, review_date) as a record's row would be:
+    ``(data key id, sealed bytes)``. For writers that build rows themselves (the demo seed)."""
+    return _seal(msgspec.convert(fields, _OhFields), record_id, person_id, keys)
+
+
 def _open(record: OccupationalHealthRecord, keys: DataKeyRing) -> _OhFields:
     try:
         plain = keys.open(record.oh_key_id, record.oh_sealed, _context(record.id, record.person_id))

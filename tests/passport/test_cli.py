@@ -48,9 +48,14 @@ def seed_outcomes(root: Path, ring: DataKeyRing, count: int) -> list[uuid.UUID]:
         try:
             async with database.session() as session:
                 world = await create_world(session)
-                bodies = [health(world.doctor, item=item) for item in ("hepatitis_b", "measles_rubella", "varicella")]
+                bodies = [
+                    health(world.doctor, item=item)
+                    for item in ("hepatitis_b", "measles_rubella", "varicella")
+                ]
                 records = msgspec.convert(bodies[:count], list[RecordCreate])
-                created = await service.submit(session, issuer_principal(), records, now=dt.datetime.now(dt.UTC), keys=ring)
+                created = await service.submit(
+                    session, issuer_principal(), records, now=dt.datetime.now(dt.UTC), keys=ring
+                )
                 await session.commit()
                 return [r.id for r in created]
         finally:
@@ -59,7 +64,9 @@ def seed_outcomes(root: Path, ring: DataKeyRing, count: int) -> list[uuid.UUID]:
     return asyncio.run(work())
 
 
-def read_outcomes(root: Path, ring: DataKeyRing, ids: list[uuid.UUID]) -> tuple[list[str | None], dict[str, int]]:
+def read_outcomes(
+    root: Path, ring: DataKeyRing, ids: list[uuid.UUID]
+) -> tuple[list[str | None], dict[str, int]]:
     async def work() -> tuple[list[str | None], dict[str, int]]:
         database = Database(make_engine(url(root), pool_size=1))
         try:
@@ -73,7 +80,9 @@ def read_outcomes(root: Path, ring: DataKeyRing, ids: list[uuid.UUID]) -> tuple[
     return asyncio.run(work())
 
 
-def test_rotate_then_reencrypt_keeps_every_outcome_readable(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_then_reencrypt_keeps_every_outcome_readable(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out = run(capsys, "keys", "init")
     assert code == 0
     store = DataKeyStore(env / "keys", PASSPHRASE)
@@ -97,7 +106,9 @@ def test_rotate_then_reencrypt_keeps_every_outcome_readable(env: Path, capsys: p
 
     code, out = run(capsys, "keys", "reencrypt", "--batch", "2")
     assert code == 0
-    assert out.splitlines()[0] == f"re-encrypted 3 occupational health records under data key {ring.active_kid}"
+    assert (
+        out.splitlines()[0] == f"re-encrypted 3 occupational health records under data key {ring.active_kid}"
+    )
     outcomes, counts = read_outcomes(env, ring, ids)
     assert outcomes == ["immune", "immune", "immune"]
     assert counts == {ring.active_kid: 3}
