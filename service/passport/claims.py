@@ -39,7 +39,6 @@ from service.passport.schemas import (
     RecordKind,
     RecordRead,
     TrainingPlacementRead,
-    kind_of,
 )
 
 Path = tuple[str | int, ...]
@@ -286,6 +285,12 @@ def _identity(r: IdentityLinkRead) -> dict[str, Any]:
     )
 
 
+_READ_TYPES: Final[dict[str, type[RecordRead]]] = {
+    "core_skills": CoreSkillRead,
+    "occupational_health": OccupationalHealthRead,
+    "training_placement": TrainingPlacementRead,
+    "identity_link": IdentityLinkRead,
+}
 _SUBJECT_ORDER: Final = {code: index for index, code in enumerate(SUBJECTS)}
 _ITEM_ORDER: Final = {item: index for index, item in enumerate(OH_ITEMS)}
 
@@ -333,8 +338,9 @@ def build_claims(
     names of the organisation codes the records name (codes without a name are shown as they are).
     """
     spec = SPECS[kind]
+    record_type = _READ_TYPES[kind]
     chosen = sorted(
-        (r for r in records if kind_of(r) == kind and r.person_id == person_id and holds_on(r, on)),
+        (r for r in records if type(r) is record_type and r.person_id == person_id and holds_on(r, on)),
         key=_sort_key,
     )
     if not chosen:
@@ -349,7 +355,7 @@ def build_claims(
         base: Path = (spec.container, index) if spec.is_array else (spec.container,)
         if spec.is_array:
             disclosable.append(base)
-        disclosable.extend((*base, name) for name in element)
+        disclosable += [(*base, name) for name in element]
     claims: dict[str, Any] = {HOLDER_ID.name: holder_id(person_id)}
     claims[spec.container] = elements if spec.is_array else elements[0]
     lapses = [r.lapses_on for r in chosen if r.lapses_on is not None]

@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import BindParameter, Select, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import BindParameter, Row, Select, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.passport.models import (
@@ -122,6 +122,23 @@ async def current_records(
             .execution_options(**_FRESH)
         )
         found.extend((await session.scalars(stmt)).all())
+    return found
+
+
+async def current_rows(
+    session: AsyncSession, person_ids: Iterable[uuid.UUID], kinds: Iterable[str]
+) -> list[Row[Any]]:
+    """As :func:`current_records`, as Core rows: no ORM objects, for reading many records at once."""
+    table = Record.metadata.tables[Record.__tablename__]
+    kinds = sorted(set(kinds))
+    found: list[Row[Any]] = []
+    for batch in _chunks(set(person_ids)):
+        stmt = select(*table.c).where(
+            table.c.person_id.in_(_literal(batch)),
+            table.c.kind.in_(bindparam("kinds", kinds, expanding=True, literal_execute=True)),
+            table.c.state == "current",
+        )
+        found.extend((await session.execute(stmt)).all())
     return found
 
 

@@ -20,6 +20,7 @@ neither race for the same current record nor make the change feed skip a change.
 from service.passport.service.lifecycle import (
     changes_since,
     credential_claims,
+    credentials_claims,
     feed_position,
     holder_records,
     lapsing,
@@ -55,6 +56,7 @@ __all__ = [
     "correct",
     "create_policy",
     "credential_claims",
+    "credentials_claims",
     "feed_position",
     "get_policy",
     "get_record",

@@ -23,6 +23,7 @@ from service.passport.schemas import (
     RecordKind,
     RecordRead,
     TrainingPlacementRead,
+    kind_of,
 )
 from service.passport.service.reading import open_sealed, seal_fields, to_read
 from service.workforce import service as workforce
@@ -79,7 +80,7 @@ async def holder_records(
 ) -> dict[uuid.UUID, list[RecordRead]]:
     """The current records of each person (occupational health opened), for their credentials."""
     found: dict[uuid.UUID, list[RecordRead]] = {}
-    for record in await repository.current_records(session, set(person_ids), set(kinds)):
+    for record in await repository.current_rows(session, set(person_ids), set(kinds)):
         found.setdefault(record.person_id, []).append(to_read(record, keys, reveal=True))
     return found
 
@@ -93,6 +94,40 @@ def _codes(records: Iterable[RecordRead]) -> set[str]:
     return codes
 
 
+async def credentials_claims(
+    session: AsyncSession,
+    person_ids: Sequence[uuid.UUID],
+    kinds: Sequence[RecordKind],
+    *,
+    on: dt.date,
+    base_url: str,
+    keys: DataKeyRing,
+    names: dict[str, str] | None = None,
+) -> dict[uuid.UUID, dict[RecordKind, ClaimSet | None]]:
+    """The claims of each of the ``kinds`` credentials of each person as of ``on`` (None: nothing to
+    state, so no credential of that kind), reading their records once.
+
+    For re-issuing in batches (e.g. 1,000 people at a time); ``names`` caches organisation names across
+    calls: pass the same dict to each batch."""
+    records = await holder_records(session, person_ids, kinds, keys)
+    names = {} if names is None else names
+    missing = _codes(r for rs in records.values() for r in rs) - set(names)
+    if missing:
+        names.update({c: o.name for c, o in (await workforce.find_organisations(session, missing)).items()})
+    out: dict[uuid.UUID, dict[RecordKind, ClaimSet | None]] = {}
+    for person in person_ids:
+        by_kind: dict[str, list[RecordRead]] = {}
+        for record in records.get(person, []):
+            by_kind.setdefault(kind_of(record), []).append(record)
+        out[person] = {
+            kind: build_claims(
+                kind, person, by_kind.get(kind, []), base_url=base_url, on=on, organisation_names=names
+            )
+            for kind in kinds
+        }
+    return out
+
+
 async def credential_claims(
     session: AsyncSession,
     person_ids: Sequence[uuid.UUID],
@@ -103,20 +138,11 @@ async def credential_claims(
     keys: DataKeyRing,
     names: dict[str, str] | None = None,
 ) -> dict[uuid.UUID, ClaimSet | None]:
-    """The claims of the ``kind`` credential of each person as of ``on`` (None: nothing to state).
-
-    ``names`` caches organisation names across calls (pass the same dict to each batch)."""
-    records = await holder_records(session, person_ids, [kind], keys)
-    names = {} if names is None else names
-    missing = _codes(r for rs in records.values() for r in rs) - set(names)
-    if missing:
-        names.update({c: o.name for c, o in (await workforce.find_organisations(session, missing)).items()})
-    return {
-        person: build_claims(
-            kind, person, records.get(person, []), base_url=base_url, on=on, organisation_names=names
-        )
-        for person in person_ids
-    }
+    """The claims of the ``kind`` credential of each person as of ``on`` (None: nothing to state)."""
+    many = await credentials_claims(
+        session, person_ids, [kind], on=on, base_url=base_url, keys=keys, names=names
+    )
+    return {person: claims[kind] for person, claims in many.items()}
 
 
 async def reencrypt(session: AsyncSession, keys: DataKeyRing, *, batch: int = 1000) -> int:

@@ -5,6 +5,7 @@ import uuid
 from typing import Any, Final
 
 import msgspec
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Principal, Role
@@ -18,11 +19,8 @@ from service.passport import repository
 from service.passport.cstf import subject_name
 from service.passport.encryption import DataKeyRing, DecryptionFailed
 from service.passport.models import (
-    CoreSkillRecord,
-    IdentityLinkRecord,
     OccupationalHealthRecord,
     Record,
-    TrainingPlacementRecord,
 )
 from service.passport.schemas import (
     AssuranceRead,
@@ -88,7 +86,7 @@ def seal_outcome(
     return seal_fields(msgspec.convert(fields, OhFields), record_id, person_id, keys)
 
 
-def open_sealed(record: OccupationalHealthRecord, keys: DataKeyRing) -> OhFields:
+def open_sealed(record: OccupationalHealthRecord | Row[Any], keys: DataKeyRing) -> OhFields:
     try:
         plain = keys.open(record.oh_key_id, record.oh_sealed, _context(record.id, record.person_id))
         return msgspec.json.decode(plain, type=OhFields)
@@ -103,7 +101,11 @@ def open_sealed(record: OccupationalHealthRecord, keys: DataKeyRing) -> OhFields
 # ---------------------------------------------------------------- reading
 
 
-def to_read(record: Record, keys: DataKeyRing, *, reveal: bool) -> RecordRead:
+RecordLike = Any
+"""A :class:`Record` (ORM object, any kind) or a Core row of the records table: same attribute names."""
+
+
+def to_read(record: RecordLike, keys: DataKeyRing, *, reveal: bool) -> RecordRead:
     """The wire form of a record; an occupational health outcome only when ``reveal``."""
     common: dict[str, Any] = {
         "id": record.id,
@@ -123,7 +125,8 @@ def to_read(record: Record, keys: DataKeyRing, *, reveal: bool) -> RecordRead:
         "submitted_at": record.submitted_at,
         "submitted_by": record.submitted_by,
     }
-    if isinstance(record, CoreSkillRecord):
+    kind = record.kind
+    if kind == "core_skills":
         return CoreSkillRead(
             **common,
             subject=record.subject,
@@ -135,7 +138,7 @@ def to_read(record: Record, keys: DataKeyRing, *, reveal: bool) -> RecordRead:
             learning_provider=record.learning_provider,
             learning_method=record.learning_method,
         )
-    if isinstance(record, OccupationalHealthRecord):
+    if kind == "occupational_health":
         if not reveal:
             return OccupationalHealthRead(
                 **common, redacted=True, item=None, outcome=None, assessed_on=None, review_date=None
@@ -149,7 +152,7 @@ def to_read(record: Record, keys: DataKeyRing, *, reveal: bool) -> RecordRead:
             assessed_on=fields.assessed_on,
             review_date=fields.review_date,
         )
-    if isinstance(record, TrainingPlacementRecord):
+    if kind == "training_placement":
         return TrainingPlacementRead(
             **common,
             programme=record.programme,
@@ -163,7 +166,7 @@ def to_read(record: Record, keys: DataKeyRing, *, reveal: bool) -> RecordRead:
             start_date=record.start_date,
             end_date=record.end_date,
         )
-    if isinstance(record, IdentityLinkRecord):
+    if kind == "identity_link":
         return IdentityLinkRead(
             **common,
             given_names=record.given_names,
