@@ -61,8 +61,8 @@ class Record(Base):
             name="identity_link",
         ),
         Index("ix_passport_records_person_id_kind_state", "person_id", "kind", "state"),
-        Index("ix_passport_records_state_lapses_on", "state", "lapses_on"),
-        Index("ix_passport_records_origin_organisation_code", "origin_organisation_code"),
+        Index("ix_passport_records_state_lapses_on_id", "state", "lapses_on", "id"),
+        Index("ix_passport_records_origin_submitted_at_id", "origin_organisation_code", "submitted_at", "id"),
     )
     __mapper_args__: Any = {"polymorphic_on": "kind"}  # noqa: RUF012
 
