@@ -1,5 +1,6 @@
 """The application factory: the only place where controllers, plugins and handlers are wired."""
 
+import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,8 @@ from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
 from service.observability import add_request_id_header, configure_logging, request_id_middleware
+from service.passport.controllers import PASSPORT_HANDLERS
+from service.passport.encryption import DataKeyRing, open_data_keys
 from service.web.controllers import WEB_HANDLERS
 from service.workforce.controllers import WORKFORCE_HANDLERS
 
@@ -32,7 +35,7 @@ SCHEMA_ASSETS = "/schema/assets"
 
 def api_handlers() -> Sequence[ControllerRouterHandler]:
     """Controllers under ``/api/v1``; later domains add theirs here."""
-    return [*WORKFORCE_HANDLERS]
+    return [*WORKFORCE_HANDLERS, *PASSPORT_HANDLERS]
 
 
 def open_keyring(settings: Settings, clock: Clock) -> KeyRing:
@@ -83,10 +86,17 @@ def create_app(
     database: Database | None = None,
     keyring: KeyRing | None = None,
     clock: Clock = utcnow,
+    data_keys: DataKeyRing | None = None,
 ) -> Litestar:
     """Build the registry. Raises :class:`KeyProblem` when keys are missing or locked."""
     if keyring is None:
         keyring = open_keyring(settings, clock)
+    if data_keys is None:
+        data_keys = open_data_keys(settings, clock())
+        if not data_keys.usable:
+            logging.getLogger("service.passport").warning(
+                "no data key: occupational health records are refused until `passport keys init` makes one"
+            )
     owns_database = database is None
     db = database or Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
 
@@ -103,6 +113,7 @@ def create_app(
         "database": db,
         "keyring": keyring,
         "clock": clock,
+        "data_keys": data_keys,
         "tokens": auth.TokenService(
             keyring,
             issuer=settings.issuer,

@@ -99,14 +99,74 @@ def _publish_for(settings: Settings, purpose: str) -> dt.timedelta:
     return dt.timedelta(days=settings.credential_lifetime_days)
 
 
+def _data_store(settings: Settings) -> Any:
+    from service.passport.encryption import DataKeyStore
+
+    passphrase = settings.key_passphrase
+    if passphrase is None and settings.demo_mode:
+        passphrase = demo_passphrase(settings.var_dir)
+    return DataKeyStore(settings.keys_dir, passphrase)
+
+
+def cmd_data_keys(settings: Settings, args: argparse.Namespace) -> None:
+    """``keys rotate|list --purpose data`` and ``keys reencrypt``: the keys sealing occupational health."""
+    store = _data_store(settings)
+    if args.action == "rotate":
+        meta = store.rotate(utcnow())
+        _out(
+            f"created data key {meta.kid}; the previous one is retired and still decrypts. "
+            "Run `passport keys reencrypt` to seal existing records under the new key."
+        )
+    elif args.action == "list":
+        _out(f"{'kid':<44} {'purpose':<10} {'status':<8} {'created':<17} retired")
+        for meta in store.metas():
+            retired = f"{meta.retired_at:%Y-%m-%d %H:%M}" if meta.retired_at else "-"
+            created = f"{meta.created_at:%Y-%m-%d %H:%M}"
+            _out(f"{meta.kid:<44} {'data':<10} {meta.status:<8} {created:<17} {retired}")
+    else:
+        _reencrypt(settings, store.load(), args.batch)
+
+
+def _reencrypt(settings: Settings, ring: Any, batch: int) -> None:
+    from service.passport import service as passport
+
+    async def main() -> tuple[int, dict[str, int]]:
+        database = Database(make_engine(settings.database_url, pool_size=2))
+        total = 0
+        try:
+            while True:  # one transaction per batch: an interrupted run resumes where it stopped
+                async with database.session() as session:
+                    done = await passport.reencrypt(session, ring, batch=batch)
+                    await session.commit()
+                total += done
+                if done < batch:
+                    break
+                sys.stderr.write(f"\rre-encrypted {total:,}")
+            async with database.session() as session:
+                return total, await passport.sealed_by_key(session)
+        finally:
+            await database.dispose()
+
+    total, counts = asyncio.run(main())
+    _out(f"re-encrypted {total:,} occupational health records under data key {ring.active_kid}")
+    for kid, count in sorted(counts.items()):
+        _out(f"  {kid}: {count:,} records")
+
+
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
+    if getattr(args, "purpose", None) == "data" or args.action == "reencrypt":
+        cmd_data_keys(settings, args)
+        return
     store = _key_store(settings)
     now = utcnow()
     if args.action == "init":
         created = store.init(now)
         for meta in created:
             _out(f"created {meta.purpose} key {meta.alg} {meta.kid}")
-        if not created:
+        data_key = _data_store(settings).init(now)
+        if data_key is not None:
+            _out(f"created data key {data_key.kid}")
+        if not created and data_key is None:
             _out("keys already present; nothing created")
     elif args.action == "rotate":
         meta = store.rotate(args.purpose, args.alg, now, _publish_for(settings, args.purpose))
@@ -246,12 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     keys_sub.add_parser("init", help="create the keys that are missing")
-    keys_sub.add_parser("list", help="list keys and their state")
+    listing = keys_sub.add_parser("list", help="list keys and their state")
+    listing.add_argument("--purpose", choices=["data"], help="data: the keys sealing occupational health")
     rotate = keys_sub.add_parser("rotate", help="new active key; the old one is retired")
-    rotate.add_argument("--purpose", choices=PURPOSES, default="credential")
+    rotate.add_argument("--purpose", choices=(*PURPOSES, "data"), default="credential")
     rotate.add_argument("--alg", choices=ALGORITHMS, default="ES256")
     retire = keys_sub.add_parser("retire", help="retire a key (stays published while its tokens may live)")
     retire.add_argument("kid")
+    reencrypt = keys_sub.add_parser(
+        "reencrypt", help="seal every occupational health record under the active data key"
+    )
+    reencrypt.add_argument("--batch", type=int, default=1000, help="records per transaction")
     keys.set_defaults(func=cmd_keys)
 
     clients = sub.add_parser("clients", help="API clients")

@@ -17,6 +17,7 @@ from service.auth import ALL_ROLES, Role
 from tests.factories import client_headers, create_organisation
 
 ADM, ISS, COO, HOL = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.HOLDER
+VER = Role.VERIFIER
 EVERYONE = frozenset(ALL_ROLES)
 
 EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
@@ -33,6 +34,20 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/employments"): frozenset({ADM, ISS}),
     ("POST", "/api/v1/employments/import"): frozenset({ADM, ISS}),
     ("GET", "/api/v1/employments/{employment_id:uuid}"): frozenset({ADM, ISS, COO}),
+    # passport: source records (issuers submit and change their own; admins read, OH outcomes redacted)
+    ("POST", "/api/v1/records"): frozenset({ISS}),
+    ("GET", "/api/v1/records"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/records/import"): frozenset({ISS}),
+    ("GET", "/api/v1/records/{record_id:uuid}"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/records/{record_id:uuid}/history"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/records/{record_id:uuid}/corrections"): frozenset({ISS}),
+    ("POST", "/api/v1/records/{record_id:uuid}/withdrawal"): frozenset({ISS}),
+    # passport: the CSTF reference table (reference data) and compliance policies (not personal)
+    ("GET", "/api/v1/cstf-subjects"): EVERYONE,
+    ("PUT", "/api/v1/cstf-subjects/{subject:str}"): frozenset({ADM}),
+    ("POST", "/api/v1/policies"): frozenset({ADM}),
+    ("GET", "/api/v1/policies"): frozenset({ADM, VER, HOL, COO}),
+    ("GET", "/api/v1/policies/{policy_id:uuid}"): frozenset({ADM, VER, HOL, COO}),
 }
 
 

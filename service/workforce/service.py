@@ -364,3 +364,27 @@ async def import_employments(
     records = [_employment_row(r.employment, r.person_id, now) for r in resolved]
     await _insert_all(session, Employment, records)
     return ImportResult(entity="employments", created=len(records), ids=[str(r["id"]) for r in records])
+
+
+# ---------------------------------------------------------------- lookups for other domains
+
+
+async def find_people(
+    session: AsyncSession, *, ids: Iterable[uuid.UUID] = (), gmc_numbers: Iterable[str] = ()
+) -> tuple[dict[uuid.UUID, PersonRead], dict[str, PersonRead]]:
+    """The registered people among ``ids`` and ``gmc_numbers``: ``(by id, by GMC number)``.
+
+    For other domains that hold records about people (the passport's source records). No visibility rule
+    is applied: the calling domain decides what its caller may learn.
+    """
+    by_gmc_ids = await repository.people_by_gmc(session, gmc_numbers)
+    people = await repository.people_by_ids(session, {*ids, *by_gmc_ids.values()})
+    by_id = {p.id: _read(p, PersonRead) for p in people}
+    return by_id, {number: by_id[person_id] for number, person_id in by_gmc_ids.items() if person_id in by_id}
+
+
+async def find_organisations(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
+    """The registered organisations among ``codes`` (ODS codes, any case), by upper-case code."""
+    wanted = {code for code in (normalise_ods(c) for c in codes) if code is not None}
+    found = await repository.organisations_by_codes(session, wanted)
+    return {o.code: _read(o, OrganisationRead) for o in found}
