@@ -39,6 +39,7 @@ from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HELLO_APP = "bench.hello_app:app"
+NODELAY_PROTOCOL = "service.serving:NoDelayHTTPProtocol"  # the protocol ``passport serve`` uses
 HOST = "127.0.0.1"
 WORKER_FLAG = "--loadgen-worker"
 SECRET_WORDS = ("authorization", "cookie", "token", "secret", "password", "key")
@@ -56,6 +57,7 @@ class ServerSpec:
     factory: bool = False
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 2
+    http: str = NODELAY_PROTOCOL
     access_log: bool = False
     startup_timeout: float = 30.0
 
@@ -174,7 +176,7 @@ class Server:
         self.command = [
             sys.executable, "-m", "uvicorn", spec.app,
             "--workers", str(spec.workers), "--host", HOST, "--port", str(self.port),
-            "--app-dir", str(REPO_ROOT), "--log-level", "info",
+            "--app-dir", str(REPO_ROOT), "--log-level", "info", "--http", spec.http,
         ]  # fmt: skip
         if spec.factory:
             self.command.append("--factory")
@@ -628,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--concurrency", type=int, default=64, help="open keep-alive connections")
     add("--timeout", type=float, default=5.0, help="per-request timeout in seconds")
     add("--workers", type=int, default=2, help="uvicorn worker processes")
+    add("--http", default=NODELAY_PROTOCOL,
+        help="uvicorn --http for both servers; 'auto' is uvicorn's own, with --workers > 1 keeps"
+        " Nagle's algorithm on (+40 ms per keep-alive request on Linux: service/serving.py)")  # fmt: skip
     add("--access-log", action="store_true", help="keep uvicorn's access log on (off by default)")
     add("--startup-timeout", type=float, default=30.0, help="seconds to wait for the server to answer")
     add("--compare", action="store_true", help=f"first measure {HELLO_APP} on /, then print target/baseline")
@@ -657,7 +662,12 @@ def choose_tool(choice: str) -> str | None:
 
 
 def plans(args: argparse.Namespace) -> Iterator[Plan]:
-    common = {"workers": args.workers, "access_log": args.access_log, "startup_timeout": args.startup_timeout}
+    common = {
+        "workers": args.workers,
+        "http": args.http,
+        "access_log": args.access_log,
+        "startup_timeout": args.startup_timeout,
+    }
     if args.compare:
         yield Plan("baseline", ServerSpec(HELLO_APP, **common), ("/",), ())
     target = ServerSpec(args.app, args.factory, dict(args.env), **common)

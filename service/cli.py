@@ -65,9 +65,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     if settings.demo_mode:
         _out(f"  Demo pages: http://{args.host}:{args.port}/  (demo sign-in: /signin)")
         _out(f"  Demo API client credentials: {settings.var_dir / 'demo-clients.json'}")
+    from service.serving import HTTP_PROTOCOL
+
     uvicorn.run(
         "service.app:create_app_from_env",
         factory=True,
+        http=HTTP_PROTOCOL,
         host=args.host,
         port=args.port,
         workers=args.workers,
