@@ -164,12 +164,22 @@ def test_retire_unknown_kid_is_one_line(env: Env, capsys: pytest.CaptureFixture[
 # ---------------------------------------------------------------- clients and audit
 
 
-def app_with_protected_route() -> Litestar:
+class SteppedClock:
+    """A clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def app_with_protected_route(clock: SteppedClock | None = None) -> Litestar:
     @get("/test-only/whoami", guards=[auth.requires(*auth.ALL_ROLES)], sync_to_thread=False)
     def whoami(principal: auth.CurrentPrincipal) -> dict[str, str]:
         return {"subject": principal.subject}
 
-    app = create_app(load_settings())
+    app = create_app(load_settings(), clock=clock or SteppedClock())
     app.register(whoami)
     return app
 
@@ -208,7 +218,8 @@ def test_clients_create_list_revoke_and_audit_verify(
     assert row.split()[1:4] == ["admin", "-", "active"]
     assert secret not in str(migrated.sql("SELECT * FROM api_clients"))
 
-    app = app_with_protected_route()
+    clock = SteppedClock()
+    app = app_with_protected_route(clock)
     granted = asyncio.run(token_request(app, client_id, secret))
     assert granted.status_code == 200, granted.text
     access_token = granted.json()["access_token"]
@@ -221,7 +232,13 @@ def test_clients_create_list_revoke_and_audit_verify(
     refused = asyncio.run(token_request(app, client_id, secret))
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
-    assert asyncio.run(whoami(app, access_token)).status_code == 401, "a revoked client's token stops at once"
+    # The running server trusted its check of the client for PASSPORT_AUTH_CACHE_SECONDS (5 by default).
+    clock.now += dt.timedelta(seconds=4)
+    assert asyncio.run(whoami(app, access_token)).status_code == 200, "still within the cache window"
+    clock.now += dt.timedelta(seconds=1)
+    assert asyncio.run(whoami(app, access_token)).status_code == 401, "refused once the window has passed"
+    fresh = app_with_protected_route(clock)
+    assert asyncio.run(whoami(fresh, access_token)).status_code == 401, "another process refuses at once"
 
     code, out, _ = run(capsys, "audit", "verify")
     assert (code, out) == (0, "audit chain intact: 2 events\n")
