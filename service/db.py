@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -237,15 +238,30 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+    event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
+    return engine
+
+
+def _replace_closed_connection(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+    """Before a pooled PostgreSQL connection is used: replace it if the server has closed it.
+
+    Instead of ``pool_pre_ping`` (a round trip to the server on every checkout, about a fifth of a small
+    read), the driver is asked whether the connection's socket has been closed: a restarted or failed-over
+    server, or one that ended the session, closes it, and the pool then opens a new connection. A
+    connection that dies without the server closing it fails its first statement; the pool then drops
+    every connection opened before (SQLAlchemy's disconnect handling) and the request gets a 503.
+    """
+    is_closed = getattr(proxy.driver_connection, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise DisconnectionError("the database server closed this connection")
 
 
 class Database:

@@ -156,3 +156,24 @@ async def test_the_orm_reads_and_writes_through_it(tmp_path: Path) -> None:
             assert found.created_at.tzinfo is not None
     finally:
         await database.dispose()
+
+
+# ---------------------------------------------------------------- PostgreSQL: a connection the server closed
+
+
+async def test_a_connection_the_server_ended_is_replaced_before_use(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL connections only")
+    database, admin = Database(make_engine(database_url, pool_size=1)), make_engine(database_url, pool_size=1)
+    try:
+        async with database.engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        async with admin.connect() as other:  # as an operator or a server restart would
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the idle pooled connection
+        async with database.engine.connect() as conn:
+            again = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        assert again != pid, "a new connection, and no error for the caller"
+    finally:
+        await database.dispose()
+        await admin.dispose()
