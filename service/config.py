@@ -44,6 +44,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024 * 1024)] = 10 * 1024 * 1024
     """Largest accepted request body (CSV imports included)."""
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    """Database connections per worker (PostgreSQL: as many again in overflow; SQLite: exactly this)."""
     oidc_issuer: str | None = None
     """OpenID Connect provider for people signing in to web pages (its issuer URL)."""
     oidc_client_id: str | None = None

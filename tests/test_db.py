@@ -177,3 +177,25 @@ async def test_a_connection_the_server_ended_is_replaced_before_use(database_url
     finally:
         await database.dispose()
         await admin.dispose()
+
+
+async def test_sqlite_keeps_a_fixed_pool_under_concurrent_requests(tmp_path: Path) -> None:
+    """No overflow connections: they would be closed on return and reopened (a thread each) under load."""
+    from sqlalchemy import event
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}", pool_size=2)
+    opened: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda dbapi_connection, record: opened.append(record))
+    try:
+
+        async def request() -> None:
+            async with Database(engine).session() as session:
+                await session.execute(text("SELECT 1"))
+                await asyncio.sleep(0.01)  # hold the connection, as a handler would
+                await session.commit()
+
+        for _ in range(3):
+            await asyncio.gather(*(request() for _ in range(8)))
+        assert len(opened) == 2
+    finally:
+        await engine.dispose()
