@@ -223,6 +223,8 @@ class _Checked:
     typ: str
     key: SigningKey
     claims: dict[str, Any]
+    payload: bytes
+    """The claims as signed: each caller gets its own copy decoded from these."""
     issued_at: float
 
 
@@ -288,17 +290,17 @@ class TokenService:
         elif checked.typ != typ:
             raise _refused("wrong_typ")
         now = self._clock()
-        self._check_key_now(checked, now)
         try:
+            self._check_key_now(checked, now)
             jws.check_times(checked.claims, now=int(now.timestamp()), leeway=LEEWAY)
         except jws.JWSError as exc:
-            self._checked.pop(token, None)
+            self._checked.pop(token, None)  # it will not pass again
             raise _refused(exc.code) from None
         if token not in self._checked:
             if len(self._checked) >= VERIFIED_CACHE_SIZE:
                 del self._checked[next(iter(self._checked))]  # the oldest entry
             self._checked[token] = checked
-        return dict(checked.claims)
+        return jws.json_object(checked.payload, "payload")
 
     def _verification_key(self, key: SigningKey) -> jws.VerificationKey:
         public = self._public.get(key.kid)
@@ -320,7 +322,8 @@ class TokenService:
             return self._verification_key(key)
 
         try:
-            claims = jws.verify(token, choose, typ=typ, algorithms=ACCESS_TOKEN_ALGORITHMS).claims()
+            verified = jws.verify(token, choose, typ=typ, algorithms=ACCESS_TOKEN_ALGORITHMS)
+            claims = verified.claims()
         except jws.JWSError as exc:
             raise _refused(exc.code) from None
         audience = self.audience if typ == TOKEN_TYP else self.issuer + "/web"
@@ -336,7 +339,7 @@ class TokenService:
             or not isinstance(iat, int | float)
         ):
             raise _refused("invalid")
-        return _Checked(typ=typ, key=chosen[0], claims=claims, issued_at=float(iat))
+        return _Checked(typ=typ, key=chosen[0], claims=claims, payload=verified.payload, issued_at=float(iat))
 
     @staticmethod
     def _check_key_now(checked: _Checked, now: dt.datetime) -> None:
@@ -344,7 +347,7 @@ class TokenService:
         meta = checked.key.meta
         retired_before = meta.retired_at is not None and checked.issued_at > meta.retired_at.timestamp()
         if not meta.published_at(now) or retired_before:
-            raise _refused("retired_key")
+            raise jws.JWSError("retired_key", "the token's key is no longer accepted")
 
 
 def _principal_from_claims(claims: dict[str, Any], kind: Literal["client", "user"]) -> Principal:
