@@ -121,6 +121,7 @@ def create_app(
             session_lifetime=settings.session_lifetime,
             clock=clock,
         ),
+        "status_cache": auth.StatusCache(settings.auth_cache_seconds, clock),
     }
     from litestar.datastructures import State
 

@@ -51,6 +51,64 @@ def _key_store(settings: Settings) -> KeyStore:
     return KeyStore(settings.keys_dir, passphrase)
 
 
+# ---------------------------------------------------------------- audit events of CLI actions
+
+
+def _actor() -> str:
+    """Who ran the command, as the audit log names it: ``cli:<operating-system user>``."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid in a minimal container
+        user = "unknown"
+    return f"cli:{user}"[:200]
+
+
+async def _record(
+    session: Any, action: str, subject: str, organisation: str | None, now: dt.datetime
+) -> None:
+    """Append the audit event of a CLI action in the caller's transaction (committed with the change)."""
+    from service import audit
+
+    entry = audit.Entry(
+        at=now,
+        actor=_actor(),
+        organisation=organisation,
+        action=f"cli {action}",
+        subject=subject,
+        request_id=None,
+        outcome="success",
+    )
+    await audit.append(session, entry)
+
+
+def _audited_key_change(settings: Settings, action: str, change: Callable[[], list[Any]]) -> list[Any]:
+    """Make a change to the keys folder and record one audit event per key it touched.
+
+    The audit log is read first, so a database that is missing or not migrated refuses the command
+    before any key changes; the events are committed right after the change.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service import audit
+
+    async def work(session: Any) -> list[Any]:
+        try:
+            await audit.chain_tail(session)
+        except SQLAlchemyError as exc:
+            raise CommandError(
+                f"the audit log cannot be written ({type(exc).__name__}): run `passport db upgrade` first; "
+                "no key was changed"
+            ) from None
+        metas = change()
+        for meta in metas:
+            await _record(session, action, f"key:{meta.purpose}:{meta.kid}", None, utcnow())
+        return metas
+
+    return _run_with_session(settings, work)
+
+
 # ---------------------------------------------------------------- serve and db
 
 
@@ -65,9 +123,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     if settings.demo_mode:
         _out(f"  Demo pages: http://{args.host}:{args.port}/  (demo sign-in: /signin)")
         _out(f"  Demo API client credentials: {settings.var_dir / 'demo-clients.json'}")
+    from service.serving import HTTP_PROTOCOL
+
     uvicorn.run(
         "service.app:create_app_from_env",
         factory=True,
+        http=HTTP_PROTOCOL,
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -160,7 +221,7 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
     store = _key_store(settings)
     now = utcnow()
     if args.action == "init":
-        created = store.init(now)
+        created = _audited_key_change(settings, "keys init", lambda: store.init(now))
         for meta in created:
             _out(f"created {meta.purpose} key {meta.alg} {meta.kid}")
         data_key = _data_store(settings).init(now)
@@ -169,10 +230,16 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
         if not created and data_key is None:
             _out("keys already present; nothing created")
     elif args.action == "rotate":
-        meta = store.rotate(args.purpose, args.alg, now, _publish_for(settings, args.purpose))
+        publish_for = _publish_for(settings, args.purpose)
+        (meta,) = _audited_key_change(
+            settings, "keys rotate", lambda: [store.rotate(args.purpose, args.alg, now, publish_for)]
+        )
         _out(f"created {meta.purpose} key {meta.alg} {meta.kid}; the previous one is retired")
     elif args.action == "retire":
-        meta = store.retire(args.kid, now, _publish_for(settings, store.find(args.kid).purpose))
+        publish_for = _publish_for(settings, store.find(args.kid).purpose)
+        (meta,) = _audited_key_change(
+            settings, "keys retire", lambda: [store.retire(args.kid, now, publish_for)]
+        )
         _out(f"retired {meta.kid}; published until {meta.publish_until:%Y-%m-%d %H:%M}Z")
     else:
         _out(f"{'kid':<44} {'purpose':<10} {'alg':<6} {'status':<8} {'created':<17} published until")
@@ -190,18 +257,28 @@ def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
 
     now = utcnow()
     if args.action == "create":
-        created = _run_with_session(
-            settings,
-            lambda s: auth.create_client(
-                s, name=args.name, role=auth.Role(args.role), organisation_code=args.organisation, now=now
-            ),
-        )
+
+        async def create(s: Any) -> auth.ClientCreated:
+            role = auth.Role(args.role)
+            created = await auth.create_client(
+                s, name=args.name, role=role, organisation_code=args.organisation, now=now
+            )
+            await _record(s, "clients create", f"client:{created.client_id}", created.organisation_code, now)
+            return created
+
+        created = _run_with_session(settings, create)
         _out(msgspec.json.format(msgspec.json.encode(created)).decode())
         sys.stderr.write(
             "Keep the client_secret now: it is stored only as a hash and cannot be shown again.\n"
         )
     elif args.action == "revoke":
-        client = _run_with_session(settings, lambda s: auth.revoke_client(s, args.client_id, now))
+
+        async def revoke(s: Any) -> auth.ApiClient:
+            client = await auth.revoke_client(s, args.client_id, now)
+            await _record(s, "clients revoke", f"client:{client.client_id}", client.organisation_code, now)
+            return client
+
+        client = _run_with_session(settings, revoke)
         _out(f"revoked {client.client_id}")
     else:
         clients = _run_with_session(settings, auth.list_clients)
@@ -227,9 +304,9 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
             person_id = uuid.UUID(args.person_id) if args.person_id else None
         except ValueError:
             raise CommandError(f"--person-id {args.person_id!r} is not a person id (a UUID)") from None
-        user = _run_with_session(
-            settings,
-            lambda s: users.create_user(
+
+        async def create(s: Any) -> Any:
+            user = await users.create_user(
                 s,
                 email=args.email,
                 name=args.name,
@@ -237,11 +314,20 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
                 organisation_code=args.organisation,
                 person_id=person_id,
                 now=now,
-            ),
-        )
+            )
+            await _record(s, "users create", f"user:{user.id}", user.organisation_code, now)
+            return user
+
+        user = _run_with_session(settings, create)
         _out(f"created {user.email} ({user.role}): sign-in binds it to the provider account")
     elif args.action == "disable":
-        user = _run_with_session(settings, lambda s: users.disable_user(s, args.email, now))
+
+        async def disable(s: Any) -> Any:
+            user = await users.disable_user(s, args.email, now)
+            await _record(s, "users disable", f"user:{user.id}", user.organisation_code, now)
+            return user
+
+        user = _run_with_session(settings, disable)
         _out(f"disabled {user.email}")
     else:
         rows = _run_with_session(settings, users.list_users)
