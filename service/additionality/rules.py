@@ -20,6 +20,8 @@ Five rules, each giving ``pass``, ``warn`` or ``fail`` with the evidence rows th
 
 Units. Rostered effort is measured in session-weeks: a roster entry of ``s`` sessions a week for ``d``
 days is ``s * d / 7`` session-weeks, so people who join or leave part-way count for the time they work.
+Sums are kept exact, in whole half-session-days (sessions come in steps of 0.5), and divided once at the
+end: a verdict never depends on the order of the roster or on floating-point rounding.
 Dates are inclusive. "N months before day D" is the same day of the month N months earlier (the last day
 of a shorter month).
 """
@@ -332,8 +334,9 @@ class _View:
         for entry in inputs.roster:
             self.entries[entry.person_id].append(entry)
         self.person_ids = sorted(self.entries)
-        self.weeks = {id(e): e.sessions * days(e.start_date, e.end_date) / 7 for e in inputs.roster}
-        self.rostered_weeks = sum(self.weeks.values())
+        self.halves = {id(e): halves(e.sessions) * days(e.start_date, e.end_date) for e in inputs.roster}
+        """Half-session-days of each entry."""
+        self.rostered = sum(self.halves.values())
 
     def first_start(self, person_id: str) -> dt.date:
         """When the person starts on the offer: their earliest roster entry."""
@@ -347,8 +350,18 @@ class _View:
         found = self.history.get(person_id)
         return found.staff_group if found is not None else None
 
-    def person_weeks(self, person_id: str) -> float:
-        return sum(self.weeks[id(e)] for e in self.entries[person_id])
+    def person_halves(self, person_id: str) -> int:
+        return sum(self.halves[id(e)] for e in self.entries[person_id])
+
+
+def halves(sessions: float) -> int:
+    """Sessions in whole half-sessions."""
+    return round(sessions * 2)
+
+
+def weeks(half_session_days: int) -> float:
+    """Half-session-days as session-weeks."""
+    return half_session_days / 14
 
 
 def _share(part: float, whole: float) -> float:
@@ -435,8 +448,8 @@ def cooling_off(view: _View, p: CoolingOffParameters) -> RuleResult:
 
 def _nhs_segments(
     entry: RosterEntry, employments: Sequence[NhsEmployment]
-) -> list[tuple[int, float, list[str]]]:
-    """Over the entry's days: ``(days, NHS contracted sessions, employers)`` per stretch where they are
+) -> list[tuple[int, int, list[str]]]:
+    """Over the entry's days: ``(days, NHS contracted half-sessions, employers)`` per stretch where they are
     constant (half-open day intervals, so adjacent employments do not double count)."""
     start, stop = entry.start_date, entry.end_date + dt.timedelta(days=1)
     spans = []
@@ -449,7 +462,7 @@ def _nhs_segments(
     segments = []
     for left, right in itertools.pairwise(cuts):
         covering = [e for first, after, e in spans if first <= left and right <= after]
-        sessions = sum(e.contracted_sessions for e in covering)
+        sessions = sum(halves(e.contracted_sessions) for e in covering)
         segments.append(((right - left).days, sessions, sorted({e.organisation_code for e in covering})))
     return segments
 
@@ -457,20 +470,22 @@ def _nhs_segments(
 def dual_running(view: _View, p: DualRunningParameters) -> RuleResult:
     """Rostered sessions that do not fit beside NHS contracted sessions in a standard week."""
     evidence = []
-    overlap_weeks = 0.0
+    overlap_total = 0
+    standard = halves(p.standard_week_sessions)
     for entry in view.inputs.roster:
-        overlap_days, worst_overlap, worst_nhs, employers = 0, 0.0, 0.0, set()
-        weeks = 0.0
+        overlap_days, worst_overlap, worst_nhs, employers = 0, 0, 0, set()
+        overlap_halves = 0
         for length, nhs, codes in _nhs_segments(entry, view.employments(entry.person_id)):
-            overlap = max(0.0, nhs + entry.sessions - p.standard_week_sessions)
+            rostered = halves(entry.sessions)
+            overlap = max(0, min(nhs, rostered, nhs + rostered - standard))
             if overlap > 0:
                 overlap_days += length
-                weeks += overlap * length / 7
+                overlap_halves += overlap * length
                 worst_overlap, worst_nhs = max(worst_overlap, overlap), max(worst_nhs, nhs)
                 employers.update(codes)
         if overlap_days == 0:
             continue
-        overlap_weeks += weeks
+        overlap_total += overlap_halves
         evidence.append(
             Evidence(
                 kind="overlap",
@@ -480,24 +495,24 @@ def dual_running(view: _View, p: DualRunningParameters) -> RuleResult:
                 period=f"{entry.start_date}/{entry.end_date}",
                 sessions=entry.sessions,
                 count=overlap_days,
-                value=weeks,
+                value=weeks(overlap_halves),
                 detail=(
-                    f"{_num(worst_nhs)} NHS contracted + {_num(entry.sessions)} rostered sessions a week: "
-                    f"up to {_num(worst_overlap)} over {_num(p.standard_week_sessions)} "
+                    f"{_num(worst_nhs / 2)} NHS contracted + {_num(entry.sessions)} rostered sessions a "
+                    f"week: up to {_num(worst_overlap / 2)} over {_num(p.standard_week_sessions)} "
                     f"on {overlap_days} days"
                 ),
             )
         )
-    share = _share(overlap_weeks, view.rostered_weeks)
+    share = _share(overlap_total, view.rostered)
     verdict = _above(share, p.warn_above_share, p.fail_above_share)
     summary = (
-        f"{_num(overlap_weeks)} of {_num(view.rostered_weeks)} rostered session-weeks ({_fmt(share)}) "
-        f"overlap NHS contracted time (warn above {_fmt(p.warn_above_share)}, "
+        f"{_num(weeks(overlap_total))} of {_num(weeks(view.rostered))} rostered session-weeks "
+        f"({_fmt(share)}) overlap NHS contracted time (warn above {_fmt(p.warn_above_share)}, "
         f"fail above {_fmt(p.fail_above_share)})."
     )
     measures = {
-        "rostered_session_weeks": view.rostered_weeks,
-        "overlap_session_weeks": overlap_weeks,
+        "rostered_session_weeks": weeks(view.rostered),
+        "overlap_session_weeks": weeks(overlap_total),
         "share": share,
     }
     return RuleResult(
@@ -528,15 +543,15 @@ def _employer_verdict(people: int, share: float, p: LocalDrawParameters) -> Verd
 def local_draw(view: _View, p: LocalDrawParameters) -> RuleResult:
     inputs = view.inputs
     evidence: list[Evidence] = []
-    local_weeks = 0.0
+    local_halves = 0
     local_people = 0
     drawn: dict[tuple[str, str], set[str]] = defaultdict(set)
     for person_id in view.person_ids:
         local = _local_employments(view, person_id, p.recent_months)
         if not local:
             continue
-        weeks = view.person_weeks(person_id)
-        local_weeks += weeks
+        person_halves = view.person_halves(person_id)
+        local_halves += person_halves
         local_people += 1
         latest = max(local, key=lambda e: (e.end_date or dt.date.max, e.start_date, e.organisation_code))
         for e in local:
@@ -552,7 +567,7 @@ def local_draw(view: _View, p: LocalDrawParameters) -> RuleResult:
                 person_id=person_id,
                 organisation_code=latest.organisation_code,
                 staff_group=latest.staff_group,
-                value=weeks,
+                value=weeks(person_halves),
                 detail=f"{status} at {latest.organisation_code}, in the site's ICB {inputs.site_icb_code}",
             )
         )
@@ -567,7 +582,8 @@ def local_draw(view: _View, p: LocalDrawParameters) -> RuleResult:
                 for e in view.employments(person_id)
             )
         )
-        workforce = headcounts.get((code, group), 0) + left
+        # The headcount on the start day includes those still employed there; those who left are added.
+        workforce = max(headcounts.get((code, group), 0), len(people) - left) + left
         share = _share(len(people), workforce)
         verdict = _employer_verdict(len(people), share, p)
         employer_verdicts.append(verdict)
@@ -582,7 +598,7 @@ def local_draw(view: _View, p: LocalDrawParameters) -> RuleResult:
                 detail=f"{len(people)} of {workforce} {group} staff ({_fmt(share)}): {verdict}",
             )
         )
-    share = _share(local_weeks, view.rostered_weeks)
+    share = _share(local_halves, view.rostered)
     verdict = worst(
         [_above(share, p.sessions_warn_above_share, p.sessions_fail_above_share), *employer_verdicts]
     )
@@ -595,8 +611,8 @@ def local_draw(view: _View, p: LocalDrawParameters) -> RuleResult:
         f"{p.employer_warn_at_people} people."
     )
     measures = {
-        "rostered_session_weeks": view.rostered_weeks,
-        "local_session_weeks": local_weeks,
+        "rostered_session_weeks": weeks(view.rostered),
+        "local_session_weeks": weeks(local_halves),
         "share": share,
         "employers_warned": float(employer_verdicts.count("warn")),
     }
