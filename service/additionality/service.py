@@ -223,11 +223,9 @@ async def create_offer(
 ) -> OfferRead:
     """Record an offer with its roster, all or nothing."""
     row, issues = check_offer_row(_offer_row(data))
-    problems = _body("", issues)
-    for index, entry in enumerate(data.roster):
-        problems += _body(f"roster[{index}].", roster_rules(msgspec.structs.asdict(entry)))
-    if problems:
-        raise _invalid(problems)
+    if issues:
+        raise _invalid(_body("", issues))
+    malformed = {i: roster_rules(msgspec.structs.asdict(e)) for i, e in enumerate(data.roster)}
     placed, issues = csv_import.offer_place_issues(
         row.site_code, row.commissioner_code, await _offer_organisations(session, [row])
     )
@@ -242,6 +240,9 @@ async def create_offer(
     people = await _people(session, (e.person_id for e in data.roster), (e.gmc_number for e in data.roster))
     entries, problems = [], []
     for index, item in enumerate(data.roster):
+        if malformed[index]:
+            problems += _body(f"roster[{index}].", malformed[index])
+            continue
         person_id, missing = people.find(item.person_id, item.gmc_number)
         period, issues = entry_period(item.start_date, item.end_date, Period(row.start_date, row.end_date))
         problems += _body(f"roster[{index}].", [*([missing] if missing else []), *issues])
