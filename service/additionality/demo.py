@@ -171,6 +171,10 @@ async def seed_additionality(
         )
         await service.create_offer(session, ACTOR, offer, now)
         activity += _activity(rng, offer, icb, trusts, displaced=index % 2 == 1, today=today)
+    # Two offers to one ICB in one specialty share its trusts' activity: keep the first of each month.
+    activity = list(
+        {(r.provider_code, r.commissioner_code, r.specialty, r.month): r for r in reversed(activity)}.values()
+    )
     if activity:
         await service.record_activity(session, ACTOR, ActivityBatch(rows=activity), now)
     run = await service.check_year(session, ACTOR, year, now)

@@ -600,9 +600,10 @@ async def get_shortage_list(session: AsyncSession, version: int) -> ShortageList
 
 
 def shortage_list_on(lists: Sequence[ShortageList], day: dt.date) -> ShortageList | None:
-    """The version in effect on ``day``: the highest version of those in effect from that day or before."""
+    """The version in effect on ``day``: the latest ``effective_from`` on or before it; for the same day, the
+    higher version (so a correction is published with the same date and replaces the list it corrects)."""
     in_effect = [s for s in lists if s.effective_from <= day]
-    return max(in_effect, key=lambda s: s.version) if in_effect else None
+    return max(in_effect, key=lambda s: (s.effective_from, s.version)) if in_effect else None
 
 
 # ---------------------------------------------------------------- parameters
