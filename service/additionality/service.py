@@ -817,6 +817,13 @@ async def gather_inputs(
     shortage_lists = await repository.shortage_lists(session)
     activity = await _activity(session, offers, parameters.activity)
     placements = await hosted_training_placements(session, offers)
+    workforce_on: dict[dt.date, list[tuple[tuple[str, str], int]]] = defaultdict(list)
+    for (day, code, group), n in sorted(workforce_counts.items()):
+        workforce_on[day].append(((code, group), n))
+    baseline = set(rules.baseline_months(parameters.activity))
+    comparison_by_start = {
+        day: set(rules.comparison_months(day, parameters.activity)) for day in {o.start_date for o in offers}
+    }
     inputs = {}
     for offer in offers:
         entries = rosters[offer.id]
@@ -848,17 +855,15 @@ async def gather_inputs(
             else [],
             employer_workforce=[
                 rules.EmployerWorkforce(organisation_code=code, staff_group=group, headcount=n)
-                for (day, code, group), n in sorted(workforce_counts.items())
-                if day == offer.start_date and code in local[offer.id]
+                for (code, group), n in workforce_on[offer.start_date]
+                if code in local[offer.id]
             ],
             training_placements_hosted=placements[offer.id].placements,
             training_placements_source=placements[offer.id].source,
             activity=[
                 rules.ActivityMonth(month=month, nhs=pair[0], independent=pair[1])
                 for month, pair in sorted(series.items())
-                if month
-                in set(rules.baseline_months(parameters.activity))
-                | set(rules.comparison_months(offer.start_date, parameters.activity))
+                if month in baseline or month in comparison_by_start[offer.start_date]
             ],
         )
     return inputs
