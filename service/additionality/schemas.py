@@ -59,8 +59,12 @@ def year_bounds(year: int) -> tuple[dt.date, dt.date]:
     return dt.date(year, 4, 1), dt.date(year + 1, 3, 31)
 
 
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def normalise_specialty(text: str) -> str:
-    return text.lower()
+    """ASCII letters in lower case; nothing else changes, so the length never grows ("İ".lower() would)."""
+    return text.translate(_ASCII_LOWER)
 
 
 # ---------------------------------------------------------------- requests
@@ -392,9 +396,10 @@ def parse_month(text: str) -> dt.date:
 
 def month_issues(text: str, today: dt.date) -> list[Issue]:
     """A month (``YYYY-MM``, already checked) must be from January 2000 and not after the current month."""
+    year = int(text[:4])
+    if year < FIRST_YEAR:  # before parsing: there is no year 0
+        return [Issue("month", f"must be in {FIRST_YEAR} or later, not {year}")]
     month = parse_month(text)
-    if month.year < FIRST_YEAR:
-        return [Issue("month", f"must be in {FIRST_YEAR} or later, not {month.year}")]
     if month > today.replace(day=1):
         return [Issue("month", f"is in the future: activity can be recorded up to {today:%Y-%m}")]
     return []

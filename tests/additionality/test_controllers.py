@@ -246,6 +246,7 @@ async def test_activity_is_recorded_once_and_revised_only_with_replace(
     [
         (("RRK", "QMM", "ent", "2099-01", 5), "body.rows[0].month", "is in the future"),
         (("RRK", "QMM", "ent", "1999-12", 5), "body.rows[0].month", "must be in 2000 or later"),
+        (("RRK", "QMM", "ent", "0000-01", 5), "body.rows[0].month", "must be in 2000 or later, not 0"),
         (("RRK", "QMM", "ent", "2025-13", 5), "body.rows[0].month", "matching regex"),
         (("RRK", "QMM", "ent", "2025-04", -5), "body.rows[0].activity", ">= 0"),
         (
@@ -610,3 +611,17 @@ async def test_an_empty_year_still_exports(
     assert exported.text.splitlines() == [exported.text.splitlines()[0]]
     run = await client.post(f"{API}/checks", json={"financial_year": 2040}, headers=analyst)
     assert run.json()["offers"] == 0
+
+
+async def test_specialties_keep_their_length_when_put_in_lower_case(
+    client: httpx.AsyncClient, session: AsyncSession, app: Litestar, england: England
+) -> None:
+    admin = await as_role(session, app, Role.ADMIN)
+    specialty = "İ" * 60  # "İ".lower() is two characters: the column holds 60
+    response = await client.post(f"{API}/offers", json=offer_body(specialty=specialty), headers=admin)
+    assert response.status_code == 201, response.text
+    assert response.json()["specialty"] == specialty
+    mixed = await client.post(
+        f"{API}/offers", json=offer_body(reference="B", specialty="Trauma_And_Ortho"), headers=admin
+    )
+    assert mixed.json()["specialty"] == "trauma_and_ortho"
