@@ -197,30 +197,37 @@ async def list_employments(
 # ---------------------------------------------------------------- bulk reads for other domains
 
 
-async def people_rows(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[Any]:
-    """Rows (not ORM objects: cheaper in bulk) of the people among ``ids``, in batches."""
-    rows: list[Any] = []
+async def _column_rows(session: AsyncSession, stmt: Select[Any]) -> list[dict[str, Any]]:
+    """The rows of ``stmt`` as ``{column: value}`` dicts (the column names read once, not per row)."""
+    result = await session.execute(stmt)
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
+
+
+async def people_rows(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[dict[str, Any]]:
+    """Column values (not ORM objects: cheaper in bulk) of the people among ``ids``, in batches."""
+    rows: list[dict[str, Any]] = []
     columns = [getattr(Person, c.key) for c in Person.__table__.columns]
     for batch in _chunks(sorted(set(ids))):
-        rows.extend(await session.execute(select(*columns).where(Person.id.in_(_literal(batch)))))
+        rows += await _column_rows(session, select(*columns).where(Person.id.in_(_literal(batch))))
     return rows
 
 
-async def employment_rows_of_people(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[Any]:
-    """Rows of every employment of the people among ``ids``, by person and start date."""
-    rows: list[Any] = []
+async def employment_rows_of_people(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[dict[str, Any]]:
+    """Column values of every employment of the people among ``ids``, by person and start date."""
+    rows: list[dict[str, Any]] = []
     columns = [getattr(Employment, c.key) for c in Employment.__table__.columns]
     for batch in _chunks(sorted(set(ids))):
         stmt = select(*columns).where(Employment.person_id.in_(_literal(batch)))
-        rows.extend(await session.execute(stmt.order_by(Employment.person_id, Employment.start_date)))
+        rows += await _column_rows(session, stmt.order_by(Employment.person_id, Employment.start_date))
     return rows
 
 
-async def organisation_rows(session: AsyncSession, codes: Iterable[str]) -> list[Any]:
-    rows: list[Any] = []
+async def organisation_rows(session: AsyncSession, codes: Iterable[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     columns = [getattr(Organisation, c.key) for c in Organisation.__table__.columns]
     for batch in _chunks(sorted(set(codes))):
-        rows.extend(await session.execute(select(*columns).where(Organisation.code.in_(_literal(batch)))))
+        rows += await _column_rows(session, select(*columns).where(Organisation.code.in_(_literal(batch))))
     return rows
 
 

@@ -374,7 +374,7 @@ async def import_employments(
 
 async def people_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PersonRead]:
     """The registered people among ``ids``; an id that is not registered is absent."""
-    return {row.id: PersonRead(**row._mapping) for row in await repository.people_rows(session, ids)}
+    return {row["id"]: PersonRead(**row) for row in await repository.people_rows(session, ids)}
 
 
 async def person_ids_by_gmc(session: AsyncSession, numbers: Iterable[str]) -> dict[str, uuid.UUID]:
@@ -385,13 +385,13 @@ async def person_ids_by_gmc(session: AsyncSession, numbers: Iterable[str]) -> di
 async def employments_of_people(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[EmploymentRead]:
     """Every employment of these people, by person and start date."""
     rows = await repository.employment_rows_of_people(session, ids)
-    return [EmploymentRead(**row._mapping) for row in rows]
+    return [EmploymentRead(**row) for row in rows]
 
 
 async def organisations_by_codes(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
     """The registered organisations among ``codes`` (codes as stored: upper case)."""
     rows = await repository.organisation_rows(session, codes)
-    return {row.code: OrganisationRead(**row._mapping) for row in rows}
+    return {row["code"]: OrganisationRead(**row) for row in rows}
 
 
 async def headcounts(
