@@ -367,7 +367,7 @@ async def import_employments(
 
 
 # ---------------------------------------------------------------- bulk reads for other domains
-# Used by the additionality checks (service/additionality/service.py). They apply no visibility rules:
+# Used by the additionality checks (service/additionality/service/). They apply no visibility rules:
 # the calling domain's routes decide who may see what it derives. Each takes any number of keys and
 # queries in batches of 1,000, so checking 20,000 rostered people costs a few dozen queries.
 

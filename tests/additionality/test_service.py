@@ -1,4 +1,4 @@
-"""Domain verbs (service/additionality/service.py): what a check reads, stores and tells other domains."""
+"""Domain verbs (service/additionality/service/): what a check reads, stores and tells other domains."""
 
 import datetime as dt
 import hashlib
