@@ -1,7 +1,8 @@
 """HTTP routes of the additionality domain (mounted under ``/api/v1``): parse, call the service, return a
-schema. Who may call each route is in its guard; what a caller may see is decided in ``service.py``.
+schema. Who may call each route is in its guard; what a caller may see is decided in ``service/``.
 """
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Final, Literal
@@ -37,7 +38,10 @@ from service.additionality.schemas import (
 )
 from service.audit import DbSession
 from service.auth import CurrentPrincipal, Role, requires
-from service.workforce.controllers import CSV_BODY, CsvUpload, Limit, OdsFilter, Offset, _csv_payload, _now
+
+# The upload handling and list parameters of the workforce routes, so every import behaves alike.
+from service.workforce.controllers import CSV_BODY, CsvUpload, Limit, OdsFilter, Offset
+from service.workforce.controllers import _csv_payload as csv_payload
 
 TAGS: Final = ["additionality"]
 NO_STORE: Final = CacheControlHeader(no_store=True)
@@ -74,6 +78,11 @@ YEAR_FORMS: Final = (
 )
 
 
+def _now(request: Request[Any, Any, Any]) -> dt.datetime:
+    now: dt.datetime = request.app.state.clock()
+    return now
+
+
 # ---------------------------------------------------------------- offers, rosters, activity
 
 
@@ -108,7 +117,7 @@ async def create_offer(
 async def import_offers(
     request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
 ) -> ImportResult:
-    result = await service.import_offers(db_session, principal, await _csv_payload(request), _now(request))
+    result = await service.import_offers(db_session, principal, await csv_payload(request), _now(request))
     audit.set_subject(request, f"additionality_offers:import:{result.created}")
     return result
 
@@ -126,7 +135,7 @@ async def import_offers(
 async def import_roster(
     request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
 ) -> ImportResult:
-    result = await service.import_roster(db_session, principal, await _csv_payload(request), _now(request))
+    result = await service.import_roster(db_session, principal, await csv_payload(request), _now(request))
     audit.set_subject(request, f"additionality_roster:import:{result.created}")
     return result
 
@@ -207,7 +216,7 @@ async def import_activity(
     principal: CurrentPrincipal,
     replace: Annotated[bool, QueryParameter(description="Replace months already recorded")] = False,
 ) -> ImportResult:
-    payload = await _csv_payload(request)
+    payload = await csv_payload(request)
     result = await service.import_activity(db_session, principal, payload, replace=replace, now=_now(request))
     audit.set_subject(request, f"additionality_activity:import:{result.created}+{result.replaced}")
     return result
