@@ -468,7 +468,8 @@ def _nhs_segments(
 
 
 def dual_running(view: _View, p: DualRunningParameters) -> RuleResult:
-    """Rostered sessions that do not fit beside NHS contracted sessions in a standard week."""
+    """Rostered sessions that do not fit beside NHS contracted sessions in a standard week: each day,
+    ``min(NHS, rostered, NHS + rostered - standard)`` sessions (at least 0) overlap NHS contracted time."""
     evidence = []
     overlap_total = 0
     standard = halves(p.standard_week_sessions)
