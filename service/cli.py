@@ -367,6 +367,114 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     _out(report)
 
 
+# ---------------------------------------------------------------- additionality
+
+CLI_PRINCIPAL_SUBJECT = "passport cli"
+
+
+def cmd_additionality(settings: Settings, args: argparse.Namespace) -> None:
+    """Check offers, reproduce a check, summarise or export a year (docs/additionality.md)."""
+    import uuid
+
+    from service.additionality import report
+    from service.additionality import service as additionality
+    from service.auth import Principal, Role
+
+    operator = Principal(subject=CLI_PRINCIPAL_SUBJECT, kind="client", role=Role.ADMIN, organisation=None)
+    now = utcnow()
+
+    async def audited(session: Any, action: str, subject: str) -> None:
+        from service import audit
+
+        entry = audit.Entry(
+            at=now,
+            actor=operator.subject,
+            organisation=None,
+            action=action,
+            subject=subject,
+            request_id=None,
+            outcome="success",
+        )
+        await audit.append(session, entry)
+
+    if args.action == "check" and args.offer is not None:
+        try:
+            offer_id = uuid.UUID(args.offer)
+        except ValueError:
+            raise CommandError(f"--offer {args.offer!r} is not an offer id (a UUID)") from None
+
+        async def one(session: Any) -> str:
+            checked = await additionality.check_offer(session, operator, offer_id, now)
+            await audited(session, "cli additionality_check", f"additionality_check:{checked.id}")
+            return report.check_text(checked)
+
+        _out(_run_with_session(settings, one))
+    elif args.action == "check":
+
+        async def year(session: Any) -> str:
+            run = await additionality.check_year(session, operator, args.year, now)
+            subject = f"additionality_run:{run.run_id} year={args.year}"
+            await audited(session, "cli additionality_check_year", subject)
+            return report.run_text(run)
+
+        _out(_run_with_session(settings, year))
+    elif args.action == "reproduce":
+        reproduced = _run_with_session(settings, lambda s: additionality.reproduce(s, operator, args.check))
+        _out(msgspec.json.format(msgspec.json.encode(reproduced)).decode())
+    elif args.action == "summary":
+        summary = _run_with_session(settings, lambda s: additionality.summary(s, args.year))
+        _out(msgspec.json.format(msgspec.json.encode(summary)).decode())
+    else:
+        if args.format == "html":
+            content = _run_with_session(
+                settings, lambda s: additionality.report_html(s, args.year, now)
+            ).encode()
+        else:
+            content = _run_with_session(
+                settings, lambda s: additionality.export_csv(s, args.year, args.format)
+            )
+        args.output.write_bytes(content)
+        _out(f"wrote {args.output} ({len(content):,} bytes)")
+
+
+def _financial_year(text: str) -> int:
+    from service.additionality.schemas import FIRST_YEAR, LAST_YEAR
+
+    try:
+        year = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year such as 2026") from None
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise argparse.ArgumentTypeError(f"{year} is not a financial year from {FIRST_YEAR} to {LAST_YEAR}")
+    return year
+
+
+def _additionality_parser(sub: Any) -> None:
+    from pathlib import Path
+
+    group = sub.add_parser("additionality", help="workforce additionality checks")
+    actions = group.add_subparsers(dest="action", required=True)
+    check = actions.add_parser(
+        "check", help="check one offer, or every offer of a financial year; results are stored"
+    )
+    which = check.add_mutually_exclusive_group(required=True)
+    which.add_argument("--offer", help="the offer's id")
+    which.add_argument(
+        "--year", type=_financial_year, help="financial year: 2026 is 1 April 2026 to 31 March 2027"
+    )
+    again = actions.add_parser("reproduce", help="recompute a stored check and compare (prints JSON)")
+    again.add_argument("--check", type=int, required=True, help="the check's id")
+    summary = actions.add_parser("summary", help="per-ICB summary of a financial year (prints JSON)")
+    summary.add_argument("--year", type=_financial_year, required=True)
+    export = actions.add_parser(
+        "export", help="write a year's results as CSV or a self-contained HTML report"
+    )
+    export.add_argument("--year", type=_financial_year, required=True)
+    export.add_argument("--format", choices=["results", "evidence", "html"], default="results")
+    export.add_argument("--output", type=Path, required=True)
+    group.set_defaults(func=cmd_additionality)
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -445,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=0)
     seed.add_argument("--force", action="store_true", help="seed even outside demo mode")
     demo.set_defaults(func=cmd_demo)
+    _additionality_parser(sub)
     return parser
 
 

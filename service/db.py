@@ -301,6 +301,7 @@ MODEL_MODULES = (
     "service.auth",
     "service.audit",
     "service.passport.models",
+    "service.additionality.models",
 )
 """Every module that declares tables: migrations and the drift test import them all."""
 

@@ -8,7 +8,9 @@ What a seed writes, in one transaction (the command commits it):
    ``<var_dir>/demo-clients.json`` (mode 0600), the only copy (the database keeps Argon2 hashes);
 3. ``users``: one demo web user per role, listed on the demo sign-in page (``/signin``, demo mode);
 4. ``passport``: source records of every doctor (all four kinds; some lapsing soon, a few lapsed) and
-   three compliance policies (:mod:`service.passport.demo`).
+   three compliance policies (:mod:`service.passport.demo`);
+5. ``additionality``: offers of capacity at the busiest independent sites with their rosters, a shortage
+   list, activity, and a check of the financial year (:mod:`service.additionality.demo`).
 
 Who is who. The demo accounts tell one story (:func:`service.workforce.demo.demo_cast`): a doctor in
 training, employed by an NHS trust, placed at an independent site.
@@ -51,6 +53,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit, auth
+from service.additionality.demo import seed_additionality
 from service.auth import Role
 from service.config import Settings
 from service.errors import InvalidInput
@@ -244,11 +247,16 @@ async def _passport(run: _Run) -> None:
     run.lines += seeded.lines()
 
 
+async def _additionality(run: _Run) -> None:
+    run.lines += await seed_additionality(run.session, today=run.today, now=run.now, seed=run.seed)
+
+
 STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("workforce", _workforce),
     ("clients", _clients),
     ("users", _users),
     ("passport", _passport),
+    ("additionality", _additionality),
 )
 """Domain steps in order. A later issue appends its own (e.g. ``("placements", ...)``) calling its
 domain's ``demo.py``; existing demo databases get it on their next ``passport demo seed``."""

@@ -388,3 +388,36 @@ async def find_organisations(session: AsyncSession, codes: Iterable[str]) -> dic
     wanted = {code for code in (normalise_ods(c) for c in codes) if code is not None}
     found = await repository.organisations_by_codes(session, wanted)
     return {o.code: _read(o, OrganisationRead) for o in found}
+# ---------------------------------------------------------------- bulk reads for other domains
+# Used by the additionality checks (service/additionality/service/). They apply no visibility rules:
+# the calling domain's routes decide who may see what it derives. Each takes any number of keys and
+# queries in batches of 1,000, so checking 20,000 rostered people costs a few dozen queries.
+
+
+async def people_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PersonRead]:
+    """The registered people among ``ids``; an id that is not registered is absent."""
+    return {row["id"]: PersonRead(**row) for row in await repository.people_rows(session, ids)}
+
+
+async def person_ids_by_gmc(session: AsyncSession, numbers: Iterable[str]) -> dict[str, uuid.UUID]:
+    """``{GMC number: person id}`` of the registered ones among ``numbers``."""
+    return await repository.people_by_gmc(session, numbers)
+
+
+async def employments_of_people(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[EmploymentRead]:
+    """Every employment of these people, by person and start date."""
+    rows = await repository.employment_rows_of_people(session, ids)
+    return [EmploymentRead(**row) for row in rows]
+
+
+async def organisations_by_codes(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
+    """The registered organisations among ``codes`` (codes as stored: upper case)."""
+    rows = await repository.organisation_rows(session, codes)
+    return {row["code"]: OrganisationRead(**row) for row in rows}
+
+
+async def headcounts(
+    session: AsyncSession, organisation_codes: Iterable[str], on: dt.date
+) -> dict[tuple[str, str], int]:
+    """``{(organisation code, staff group): people}`` employed there on ``on`` (current employments)."""
+    return await repository.headcounts(session, organisation_codes, on)
