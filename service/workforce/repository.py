@@ -194,21 +194,6 @@ async def list_employments(
     return await _page(session, stmt, limit, offset)
 
 
-# ---------------------------------------------------------------- lookups for other domains
-
-
-async def people_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[Person]:
-    found: list[Person] = []
-    for batch in _chunks(set(ids)):
-        found.extend((await session.scalars(select(Person).where(Person.id.in_(_literal(batch))))).all())
-    return found
-
-
-async def organisations_by_codes(session: AsyncSession, codes: Iterable[str]) -> list[Organisation]:
-    found: list[Organisation] = []
-    for batch in _chunks(sorted(set(codes))):
-        stmt = select(Organisation).where(Organisation.code.in_(_literal(batch)))
-        found.extend((await session.scalars(stmt)).all())
 # ---------------------------------------------------------------- bulk reads for other domains
 
 

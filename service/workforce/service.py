@@ -366,30 +366,8 @@ async def import_employments(
     return ImportResult(entity="employments", created=len(records), ids=[str(r["id"]) for r in records])
 
 
-# ---------------------------------------------------------------- lookups for other domains
-
-
-async def find_people(
-    session: AsyncSession, *, ids: Iterable[uuid.UUID] = (), gmc_numbers: Iterable[str] = ()
-) -> tuple[dict[uuid.UUID, PersonRead], dict[str, PersonRead]]:
-    """The registered people among ``ids`` and ``gmc_numbers``: ``(by id, by GMC number)``.
-
-    For other domains that hold records about people (the passport's source records). No visibility rule
-    is applied: the calling domain decides what its caller may learn.
-    """
-    by_gmc_ids = await repository.people_by_gmc(session, gmc_numbers)
-    people = await repository.people_by_ids(session, {*ids, *by_gmc_ids.values()})
-    by_id = {p.id: _read(p, PersonRead) for p in people}
-    return by_id, {number: by_id[person_id] for number, person_id in by_gmc_ids.items() if person_id in by_id}
-
-
-async def find_organisations(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
-    """The registered organisations among ``codes`` (ODS codes, any case), by upper-case code."""
-    wanted = {code for code in (normalise_ods(c) for c in codes) if code is not None}
-    found = await repository.organisations_by_codes(session, wanted)
-    return {o.code: _read(o, OrganisationRead) for o in found}
 # ---------------------------------------------------------------- bulk reads for other domains
-# Used by the additionality checks (service/additionality/service/). They apply no visibility rules:
+# Used by other domains (additionality checks, passport records). They apply no visibility rules:
 # the calling domain's routes decide who may see what it derives. Each takes any number of keys and
 # queries in batches of 1,000, so checking 20,000 rostered people costs a few dozen queries.
 
@@ -421,3 +399,21 @@ async def headcounts(
 ) -> dict[tuple[str, str], int]:
     """``{(organisation code, staff group): people}`` employed there on ``on`` (current employments)."""
     return await repository.headcounts(session, organisation_codes, on)
+
+
+async def find_people(
+    session: AsyncSession, *, ids: Iterable[uuid.UUID] = (), gmc_numbers: Iterable[str] = ()
+) -> tuple[dict[uuid.UUID, PersonRead], dict[str, PersonRead]]:
+    """The registered people among ``ids`` and ``gmc_numbers``: ``(by id, by GMC number)``.
+
+    For other domains that hold records about people (the passport's source records).
+    """
+    by_gmc_ids = await repository.people_by_gmc(session, gmc_numbers)
+    by_id = await people_by_ids(session, {*ids, *by_gmc_ids.values()})
+    return by_id, {number: by_id[person_id] for number, person_id in by_gmc_ids.items() if person_id in by_id}
+
+
+async def find_organisations(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
+    """The registered organisations among ``codes`` (ODS codes, any case), by upper-case code."""
+    wanted = {code for code in (normalise_ods(c) for c in codes) if code is not None}
+    return await organisations_by_codes(session, wanted)
