@@ -221,6 +221,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     _out(report)
 
 
+# ---------------------------------------------------------------- benchmark
+
+
+def cmd_benchmark(settings: Settings, args: argparse.Namespace) -> None:
+    from service.benchmark import cli as benchmark_cli
+
+    if args.action == "compute":
+        benchmark_cli.compute(settings, args, _run_with_session, _out)
+    else:
+        benchmark_cli.verify(settings, args, _out)
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -294,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=0)
     seed.add_argument("--force", action="store_true", help="seed even outside demo mode")
     demo.set_defaults(func=cmd_demo)
+
+    from service.benchmark.cli import add_parser as add_benchmark_parser
+
+    add_benchmark_parser(sub).set_defaults(func=cmd_benchmark)
     return parser
 
 

@@ -129,6 +129,7 @@ MODEL_MODULES = (
     "service.workforce.models",
     "service.auth",
     "service.audit",
+    "service.benchmark.models",
 )
 """Every module that declares tables: migrations and the drift test import them all."""
 
