@@ -17,6 +17,7 @@ from service.auth import ALL_ROLES, Role
 from tests.factories import client_headers, create_organisation
 
 ADM, ISS, COO, HOL = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.HOLDER
+ANA = Role.ANALYST
 EVERYONE = frozenset(ALL_ROLES)
 
 EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
@@ -33,6 +34,15 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/employments"): frozenset({ADM, ISS}),
     ("POST", "/api/v1/employments/import"): frozenset({ADM, ISS}),
     ("GET", "/api/v1/employments/{employment_id:uuid}"): frozenset({ADM, ISS, COO}),
+    # benchmark: analysts publish and download; providers' systems (issuers) submit their learners
+    ("POST", "/api/v1/benchmarks"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}/{format:str}"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}/{format:str}/signature"): frozenset({ADM, ANA}),
+    ("POST", "/api/v1/benchmark-learners"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/benchmark-learners/import"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/benchmark-learners"): frozenset({ADM, ISS, ANA}),
 }
 
 

@@ -254,13 +254,12 @@ def _protect(
         for parent_code, child_codes in frame.children[parent_dim].items():
             for col in (*columns, TOTAL):
                 lines.append([*((child_dim, c, col) for c in child_codes), (parent_dim, parent_code, col)])
-    counts: dict[disclosure.Key, int] = {}
+    counts: dict[EntryKey, int] = {}
     for grid in grids:
         for row in grid.entries:
             for key in row:
-                counts[key] = int(values.get(key, 0))  # type: ignore[call-overload]
-    withheld = disclosure.protect(counts, grids, lines)
-    return frozenset(key for key in withheld if isinstance(key, tuple))
+                counts[key] = int(values.get(key, 0))
+    return disclosure.protect(counts, grids, lines)
 
 
 # ---------------------------------------------------------------- assembling the tables

@@ -25,6 +25,7 @@ from service.benchmark.canonical import (
     WORKFORCE_STAFF_GROUPS,
     BenchmarkInputs,
     fy_end,
+    fy_of,
     fy_start,
     make_inputs,
     parse_financial_year,
@@ -222,13 +223,6 @@ def _organisations(checker: _Checker, frame: pl.DataFrame) -> pl.DataFrame:
         if icb is not None and kinds.get(icb) != "icb":
             checker.add(file, line, "icb_code", "must be the code of an ICB in this file")
     return frame.select("code", "name", "kind", "parent_code", "icb_code")
-
-
-def _sites(frame: pl.DataFrame | None, organisations: pl.DataFrame | None) -> tuple[pl.Series, pl.Series]:
-    if organisations is None:
-        empty = pl.Series([], dtype=pl.Utf8)
-        return empty, empty
-    return organisations["code"], organisations.filter(pl.col("kind") == "independent_site")["code"]
 
 
 def _known_site(checker: _Checker, file: str, frame: pl.DataFrame, known: pl.Series) -> pl.DataFrame:
@@ -451,20 +445,18 @@ def read_folder(folder: Path, year: int, *, today: dt.date) -> BenchmarkInputs:
     if not folder.is_dir():
         raise InputsRejected([InputProblem(str(folder), 0, None, "is not a folder")])
     raw = {name: _read(folder, name, checker) for name in HEADERS if name != "learners.csv"}
-    organisations = (
-        _organisations(checker, raw["organisations.csv"]) if raw["organisations.csv"] is not None else None
-    )
-    known, _ = _sites(None, organisations)
+    if raw["organisations.csv"] is None:  # every other file refers to it: nothing more can be checked
+        raise InputsRejected(checker.problems, checker.more)
+    organisations = _organisations(checker, raw["organisations.csv"])
+    known = organisations["code"]
     placements = (
         _placements(checker, raw["placements.csv"], known) if raw["placements.csv"] is not None else None
     )
     volumes = _volumes(checker, raw["volumes.csv"], known) if raw["volumes.csv"] is not None else None
     people = _people(checker, raw["people.csv"]) if raw["people.csv"] is not None else None
     logbook = _logbook(checker, raw["logbook.csv"], known) if raw["logbook.csv"] is not None else None
-    from service.benchmark.canonical import fy_of
-
     learners = _learners(checker, folder, organisations, fy_of(today))
-    if checker.problems or checker.more or organisations is None:
+    if checker.problems or checker.more:
         raise InputsRejected(checker.problems, checker.more)
     placements = (
         placements

@@ -27,7 +27,7 @@ Pure module: the standard library only.
 import heapq
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 THRESHOLD: Final = 5
 """Counts from 1 to THRESHOLD - 1 are withheld."""
@@ -35,14 +35,15 @@ _ZERO_COST: Final = 10**15
 """A zero tells nothing when withheld, so it is the last resort."""
 
 Key = Hashable
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
-class Grid:
+class Grid(Generic[K]):
     """One published table: ``entries[i][j]`` is the key of row i, column j. The last row holds the
     column totals, the last column the row totals, the last entry the grand total."""
 
-    entries: tuple[tuple[Key, ...], ...]
+    entries: tuple[tuple[K, ...], ...]
 
     @property
     def rows(self) -> int:
@@ -52,7 +53,7 @@ class Grid:
     def cols(self) -> int:
         return len(self.entries[0])
 
-    def lines(self) -> list[list[Key]]:
+    def lines(self) -> list[list[K]]:
         """Every row and every column, totals included: each sums to its last entry."""
         rows = [list(row) for row in self.entries]
         cols = [[row[j] for row in self.entries] for j in range(self.cols)]
@@ -64,11 +65,11 @@ def cost(value: int) -> int:
     return _ZERO_COST if value == 0 else value * 1024 + 1
 
 
-def primary(values: Mapping[Key, int], threshold: int = THRESHOLD) -> set[Key]:
+def primary(values: Mapping[K, int], threshold: int = THRESHOLD) -> set[K]:
     return {key for key, value in values.items() if 1 <= value < threshold}
 
 
-def _fix_lines(lines: Sequence[Sequence[Key]], values: Mapping[Key, int], withheld: set[Key]) -> bool:
+def _fix_lines(lines: Sequence[Sequence[K]], values: Mapping[K, int], withheld: set[K]) -> bool:
     """Give every line with exactly one withheld entry a second one (its cheapest other entry)."""
     changed = False
     for line in lines:
@@ -86,7 +87,7 @@ def _fix_lines(lines: Sequence[Sequence[Key]], values: Mapping[Key, int], withhe
     return changed
 
 
-def bridges(grid: Grid, withheld: set[Key]) -> list[tuple[int, int]]:
+def bridges(grid: Grid[K], withheld: set[K]) -> list[tuple[int, int]]:
     """Withheld entries ``(row, col)`` of ``grid`` that lie on no cycle: those a reader can recover."""
     n_rows, n_cols = grid.rows, grid.cols
     adjacency: list[list[tuple[int, int]]] = [[] for _ in range(n_rows + n_cols)]
@@ -129,7 +130,7 @@ def bridges(grid: Grid, withheld: set[Key]) -> list[tuple[int, int]]:
     return sorted(edges[index] for index in found)
 
 
-def _close_cycle(grid: Grid, values: Mapping[Key, int], withheld: set[Key], bridge: tuple[int, int]) -> None:
+def _close_cycle(grid: Grid[K], values: Mapping[K, int], withheld: set[K], bridge: tuple[int, int]) -> None:
     """Withhold the cheapest entries that, with the withheld ones, make a cycle through ``bridge``."""
     n_rows, n_cols = grid.rows, grid.cols
     source, target = bridge[0], n_rows + bridge[1]  # from the bridge's row node to its column node
@@ -164,7 +165,7 @@ def _close_cycle(grid: Grid, values: Mapping[Key, int], withheld: set[Key], brid
         node = before
 
 
-def _fix_bridges(grid: Grid, values: Mapping[Key, int], withheld: set[Key]) -> bool:
+def _fix_bridges(grid: Grid[K], values: Mapping[K, int], withheld: set[K]) -> bool:
     changed = False
     while found := bridges(grid, withheld):
         _close_cycle(grid, values, withheld, found[0])
@@ -173,12 +174,12 @@ def _fix_bridges(grid: Grid, values: Mapping[Key, int], withheld: set[Key]) -> b
 
 
 def protect(
-    values: Mapping[Key, int],
-    grids: Sequence[Grid],
-    lines: Sequence[Sequence[Key]] = (),
+    values: Mapping[K, int],
+    grids: Sequence[Grid[K]],
+    lines: Sequence[Sequence[K]] = (),
     *,
     threshold: int = THRESHOLD,
-) -> frozenset[Key]:
+) -> frozenset[K]:
     """The entries to withhold. ``values`` holds every entry of ``grids`` and ``lines``; an entry may
     appear in several grids (shared totals), and is then withheld in all of them."""
     withheld = primary(values, threshold)
