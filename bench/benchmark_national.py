@@ -359,10 +359,11 @@ def load_sqlite(path: Path, data: dict[str, pl.DataFrame], counts: pl.DataFrame)
         for statement in LAYOUT:
             db.execute(statement)
         orgs = data["organisations"].with_columns(created_at=pl.lit(now))
+        ordered: list[tuple[Any, ...]] = sorted(_rows(orgs), key=_parents_first)
         db.executemany(
             "INSERT INTO organisations (code, name, kind, parent_code, icb_code, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            sorted(_rows(orgs), key=_parents_first),
+            ordered,
         )
         placements = data["placements"].with_columns(
             pl.col("start_date").cast(pl.Utf8), pl.col("end_date").cast(pl.Utf8)

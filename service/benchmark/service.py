@@ -182,7 +182,7 @@ def _read(record: PublishedBenchmark, files: Sequence[tuple[str, str, int, str]]
                 href=f"{base}/{fmt}",
                 signature_href=f"{base}/{fmt}/signature",
             )
-            for fmt, media_type, size, sha256 in files
+            for fmt, media_type, size, sha256 in sorted(files, key=lambda f: FORMATS.index(f[0]))
         ],
     )
 
