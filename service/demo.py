@@ -6,7 +6,9 @@ What a seed writes, in one transaction (the command commits it):
    independent providers and sites, doctors in training and other staff with employment histories);
 2. ``clients``: one demo API client per organisational role, their secrets written once to
    ``<var_dir>/demo-clients.json`` (mode 0600), the only copy (the database keeps Argon2 hashes);
-3. ``users``: one demo web user per role, listed on the demo sign-in page (``/signin``, demo mode).
+3. ``users``: one demo web user per role, listed on the demo sign-in page (``/signin``, demo mode);
+4. ``benchmark``: providers' learner submissions for every independent site, for the current and the
+   previous financial year (:mod:`service.benchmark.demo`).
 
 Who is who. The demo accounts tell one story (:func:`service.workforce.demo.demo_cast`): a doctor in
 training, employed by an NHS trust, placed at an independent site.
@@ -226,10 +228,17 @@ async def _users(run: _Run) -> None:
     run.lines.append(f"web users: {', '.join(described)}")
 
 
+async def _benchmark(run: _Run) -> None:
+    from service.benchmark.demo import seed_benchmark
+
+    run.lines += await seed_benchmark(run.session, run.world, run.now, seed=run.seed, today=run.today)
+
+
 STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("workforce", _workforce),
     ("clients", _clients),
     ("users", _users),
+    ("benchmark", _benchmark),
 )
 """Domain steps in order. A later issue appends its own (e.g. ``("placements", ...)``) calling its
 domain's ``demo.py``; existing demo databases get it on their next ``passport demo seed``."""

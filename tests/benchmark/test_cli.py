@@ -128,7 +128,7 @@ def test_verify_fetches_the_published_keys_over_http(env: Path, capsys: pytest.C
         str(output),
     )
     with serve(jwks_file(env).read_bytes()) as url:
-        code, out, err = run(capsys, "benchmark", "verify", str(output), str(output) + ".jws", "--jwks", url)
+        code, _out, err = run(capsys, "benchmark", "verify", str(output), str(output) + ".jws", "--jwks", url)
     assert code == 0, err
     closed = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
     code, _, err = run(capsys, "benchmark", "verify", str(output), str(output) + ".jws", "--jwks", closed)
@@ -164,7 +164,7 @@ def test_a_year_that_has_not_started_is_refused(env: Path, capsys: pytest.Captur
 
 
 def test_compute_from_the_database(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(
+    code, _out, err = run(
         capsys, "benchmark", "compute", "--year", "2025", "--format", "json", "--output", str(env / "db.json")
     )
     assert (code, err) == (0, "")
@@ -191,14 +191,14 @@ class serve:  # noqa: N801 - used as a context manager, like open()
         body = self.body
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server spelling
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/jwk-set+json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 return None
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
