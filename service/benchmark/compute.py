@@ -58,6 +58,15 @@ DIMENSION_LABELS: Final = {
     "staff_group": "Staff group",
     "supervision": "Supervision level",
 }
+IN_TITLES: Final = {
+    "region": "NHS England region",
+    "icb": "integrated care board",
+    "provider": "independent provider",
+    "site": "independent site",
+    "specialty": "specialty",
+    "route": "route",
+    "staff_group": "staff group",
+}
 MEASURES: Final = {
     "learners": ("Learners", "people"),
     "placements": ("Placements", "placements"),
@@ -308,7 +317,7 @@ def _table(
     )
     return Table(
         id=table_id,
-        title=f"{name} by {DIMENSION_LABELS[dim].lower()}",
+        title=f"{name} by {IN_TITLES[dim]}",
         measure=measure,
         unit=unit,
         row_dimension=dim,
@@ -436,5 +445,6 @@ NOTES: Final = [
     "the year; it can exceed 100% because logbooks also record privately funded cases.",
     "Staff group: doctors by grade band (foundation FY1-FY2; core CT1-CT3 and run-through ST1-ST2; "
     "specialty ST3-ST8), nurses, allied health professionals, other.",
-    "A blank figure is withheld to protect individuals (see the disclosure rule); 0 is a true zero.",
+    "A figure shown as [c] (null in JSON) is withheld to protect individuals (see the disclosure rule); "
+    "[x] cannot be computed; 0 is a true zero.",
 ]
