@@ -76,7 +76,8 @@ MEASURES: Final = {
 }
 RULE: Final = (
     "Counts from 1 to 4 are withheld, and further figures (the smallest in the same row or column, or in "
-    "a sum shown in another table) so that no withheld figure can be worked out from the published ones. "
+    "a sum shown in another table) so that no withheld figure can be worked out from the published ones, "
+    "in one table or by combining tables. "
     "Totals are computed from all the data, before any figure is withheld. Placement weeks are withheld "
     "wherever their placements are; a share wherever its procedures total is. A change is shown only "
     "where both years are."

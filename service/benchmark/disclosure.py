@@ -16,6 +16,9 @@ The rule (docs/decisions/0013-disclosure-control.md):
    and a parent row is the sum of its children in another table (an ICB of its sites, a region of its
    ICBs, a provider of its sites). Those sums are extra ``lines``: each ends with none or at least two
    withheld entries. The passes repeat until nothing changes.
+4. **Audit**: an exact check of all the equations together (:func:`recoverable`) finds what combining
+   several tables could still reveal; each such entry gets a further withheld entry and the passes
+   run again, until nothing can be recovered.
 
 Which further entries: the cheapest, where the cost of withholding an entry is its value (smallest
 first, fewer entries on ties) and a zero is used only when nothing else can be. In a line, the cheapest
@@ -173,6 +176,157 @@ def _fix_bridges(grid: Grid[K], values: Mapping[K, int], withheld: set[K]) -> bo
     return changed
 
 
+PRIME: Final = (1 << 61) - 1
+"""The audit's arithmetic is exact modulo this prime (see :func:`recoverable`)."""
+
+
+Sparse = dict[int, int]
+
+
+def _axpy(target: Sparse, factor: int, source: Sparse) -> None:
+    """``target -= factor * source`` modulo the prime, dropping zeros."""
+    for j, v in source.items():
+        value = (target.get(j, 0) - factor * v) % PRIME
+        if value:
+            target[j] = value
+        else:
+            target.pop(j, None)
+
+
+class _Elimination:
+    """Sparse Gauss-Jordan elimination modulo :data:`PRIME`, one equation at a time; every pivot row is
+    kept clear of the other pivot columns (reduced row echelon form)."""
+
+    def __init__(self) -> None:
+        self.pivots: dict[int, Sparse] = {}
+        self.holders: dict[int, set[int]] = {}
+        """column -> pivot columns whose rows hold it"""
+
+    def add(self, row: Sparse) -> None:
+        for column in [c for c in row if c in self.pivots]:
+            factor = row.get(column, 0)
+            if factor:
+                _axpy(row, factor, self.pivots[column])
+        if not row:
+            return
+        pivot = min(row)
+        inverse = pow(row[pivot], PRIME - 2, PRIME)
+        row = {j: v * inverse % PRIME for j, v in row.items()}
+        for other in list(self.holders.get(pivot, ())):
+            self._clear(other, pivot, row)
+        self.pivots[pivot] = row
+        for j in row:
+            self.holders.setdefault(j, set()).add(pivot)
+
+    def _clear(self, other: int, pivot: int, row: Sparse) -> None:
+        target = self.pivots[other]
+        factor = target.get(pivot, 0)
+        if not factor:
+            return
+        before = set(target)
+        _axpy(target, factor, row)
+        for j in set(target) - before:
+            self.holders.setdefault(j, set()).add(other)
+        for j in before - set(target):
+            self.holders.get(j, set()).discard(other)
+
+    def alone(self) -> list[int]:
+        """Pivot columns whose row holds nothing else: the unknowns the equations determine."""
+        return [column for column, row in self.pivots.items() if len(row) == 1]
+
+
+def recoverable(lines: Sequence[Sequence[K]], withheld: set[K]) -> set[K]:
+    """The withheld entries a reader can compute exactly from the published ones.
+
+    Each line is an equation: its entries before the last add up to its last. Published entries are
+    known numbers, so only the withheld ones matter: entry k is determined exactly when the unit vector
+    of k lies in the row space of the equations restricted to the withheld entries, that is when, after
+    Gauss-Jordan elimination, k is a pivot whose row holds nothing else. The elimination is sparse and
+    exact modulo a 61-bit prime: an entry determined over the rationals is found (unless the prime
+    divides a denominator of the combination that determines it, which with coefficients 0 and +-1 in
+    tables of this size does not happen in practice); an entry found only because of the modulus just
+    makes us withhold more.
+    """
+    order: dict[K, int] = {}
+    for line in lines:
+        for key in line:
+            if key in withheld and key not in order:
+                order[key] = len(order)
+    elimination = _Elimination()
+    for line in lines:
+        row: Sparse = {}
+        last = len(line) - 1
+        for position, key in enumerate(line):
+            column = order.get(key)
+            if column is not None:
+                _axpy(row, 1 if position == last else PRIME - 1, {column: 1})
+        elimination.add(row)
+    keys = list(order)
+    return {keys[column] for column in elimination.alone()}
+
+
+def _settle(
+    grids: Sequence[Grid[K]], all_lines: Sequence[Sequence[K]], values: Mapping[K, int], withheld: set[K]
+) -> None:
+    changed = True
+    while changed:
+        changed = _fix_lines(all_lines, values, withheld)
+        for grid in grids:
+            changed = _fix_bridges(grid, values, withheld) or changed
+
+
+def _thicken(
+    key: K,
+    all_lines: Sequence[Sequence[K]],
+    lines_of: Mapping[K, list[int]],
+    values: Mapping[K, int],
+    withheld: set[K],
+) -> list[K]:
+    """For a withheld entry that can still be worked out: the cheapest published entry of each of its
+    lines (or, where all its lines are withheld whole, the nearest published entry beyond them)."""
+    chosen = []
+    for number in lines_of[key]:
+        candidates = [
+            (cost(values[other]), position)
+            for position, other in enumerate(all_lines[number])
+            if other not in withheld
+        ]
+        if candidates:
+            chosen.append(all_lines[number][min(candidates)[1]])
+    if not chosen and (nearest := _nearest(key, all_lines, lines_of, values, withheld)) is not None:
+        chosen.append(nearest)
+    return chosen
+
+
+def _nearest(
+    key: K,
+    all_lines: Sequence[Sequence[K]],
+    lines_of: Mapping[K, list[int]],
+    values: Mapping[K, int],
+    withheld: set[K],
+) -> K | None:
+    """The cheapest published entry in a line of ``key``; if all those are withheld, in a line of
+    theirs, and so on outwards."""
+    frontier: set[K] = {key}
+    seen_lines: set[int] = set()
+    seen: set[K] = {key}
+    while frontier:
+        numbers = sorted({n for k in frontier for n in lines_of[k]} - seen_lines)
+        seen_lines.update(numbers)
+        candidates = [
+            (cost(values[other]), number, position)
+            for number in numbers
+            for position, other in enumerate(all_lines[number])
+            if other not in withheld
+        ]
+        if candidates:
+            _, number, position = min(candidates)
+            return all_lines[number][position]
+        frontier = {other for number in numbers for other in all_lines[number]} - seen
+        seen.update(frontier)
+    return None
+
+
 def protect(
     values: Mapping[K, int],
     grids: Sequence[Grid[K]],
@@ -181,13 +335,29 @@ def protect(
     threshold: int = THRESHOLD,
 ) -> frozenset[K]:
     """The entries to withhold. ``values`` holds every entry of ``grids`` and ``lines``; an entry may
-    appear in several grids (shared totals), and is then withheld in all of them."""
+    appear in several grids (shared totals), and is then withheld in all of them.
+
+    After the row, column and bridge passes, an exact audit of all the equations together (every
+    grid's lines and the extra ``lines``) finds any withheld entry still recoverable by combining
+    tables; each gets the cheapest further entry of one of its lines, and the passes run again, until
+    the audit finds none.
+    """
     withheld = primary(values, threshold)
     grid_lines = [line for grid in grids for line in grid.lines()]
     all_lines = [*grid_lines, *lines]
-    changed = True
-    while changed:
-        changed = _fix_lines(all_lines, values, withheld)
-        for grid in grids:
-            changed = _fix_bridges(grid, values, withheld) or changed
+    lines_of: dict[K, list[int]] = {}
+    for number, line in enumerate(all_lines):
+        for key in line:
+            lines_of.setdefault(key, []).append(number)
+    _settle(grids, all_lines, values, withheld)
+    while found := recoverable(all_lines, withheld):
+        added = {
+            choice
+            for key in sorted(found, key=lambda k: lines_of[k][0])
+            for choice in _thicken(key, all_lines, lines_of, values, withheld)
+        }
+        if not added:  # everything linked to the recoverable entries is withheld: nothing more can help
+            break
+        withheld.update(added)
+        _settle(grids, all_lines, values, withheld)
     return frozenset(withheld)

@@ -1,10 +1,14 @@
 """The measures, splits, year-on-year change and suppression of the benchmark, on constructed inputs."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from service.benchmark.compute import compute
+from service.benchmark.canonical import STAFF_CATEGORIES
+from service.benchmark.compute import CHILD_OF, PEOPLE_DIMENSIONS, _Benchmark, _keys, compute
 from service.benchmark.schemas import Cell, Report, Row, Table
 from tests.benchmark.factories import YEAR, inputs, many, placement
+from tests.benchmark.test_disclosure import recoverable as exactly_recoverable
 
 COUNTED = ("learners", "placements", "procedures", "trainees")
 
@@ -166,3 +170,55 @@ def test_the_report_names_its_year_version_and_inputs() -> None:
         "procedures_by_staff_group",
         "trainees_by_site",
     }
+
+
+# ---------------------------------------------------------------- linked tables, checked independently
+
+WIDE_ORGS = [
+    ("Y56", "London", "region", None, None),
+    ("Y63", "North East", "region", None, None),
+    ("QA1", "ICB A", "icb", "Y56", None),
+    ("QB1", "ICB B", "icb", "Y56", None),
+    ("QC1", "ICB C", "icb", "Y63", None),
+    *[(p, f"Provider {p}", "independent_provider", None, None) for p in ("NA1", "NB1", "NC1")],
+    ("NA101", "Site 1", "independent_site", "NA1", "QA1"),
+    ("NA102", "Site 2", "independent_site", "NA1", "QB1"),
+    ("NB101", "Site 3", "independent_site", "NB1", "QA1"),
+    ("NB102", "Site 4", "independent_site", "NB1", "QC1"),
+    ("NC101", "Site 5", "independent_site", "NC1", "QC1"),
+    ("NC102", "Site 6", "independent_site", "NC1", "QB1"),
+]
+SITES = [o[0] for o in WIDE_ORGS if o[2] == "independent_site"]
+GRADES = ["FY1", "CT2", "ST5", None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(SITES), st.sampled_from(GRADES), st.integers(1, 9)), min_size=1, max_size=14
+    )
+)
+def test_no_withheld_learner_count_can_be_worked_out_from_all_the_tables_together(
+    groups: list[tuple[str, str | None, int]],
+) -> None:
+    people = []
+    first = 7_000_000
+    for site, grade, count in groups:
+        group = "medical" if grade else "nursing"
+        people += many(count, site, "2025-05-01", "2025-06-01", first=first, grade=grade, staff_group=group)
+        first += count
+    figures = _Benchmark(inputs(placements=people, organisations=WIDE_ORGS))
+    values = figures.people[YEAR]["learners"]
+    hidden = figures.hidden[("learners", YEAR)]
+    lines: list[list[tuple[str, str, str]]] = []
+    for dim in PEOPLE_DIMENSIONS:
+        grid = _keys(dim, figures.frame.rows[dim], STAFF_CATEGORIES)
+        lines += [list(row) for row in grid]
+        lines += [[row[j] for row in grid] for j in range(len(grid[0]))]
+    for parent, child in CHILD_OF.items():
+        for code, children in figures.frame.children[parent].items():
+            for col in (*STAFF_CATEGORIES, "total"):
+                lines.append([*((child, c, col) for c in children), (parent, code, col)])
+    every = {key for line in lines for key in line}
+    assert not [k for k in every if k not in hidden and 1 <= values.get(k, 0) <= 4]
+    assert exactly_recoverable(lines, every, set(hidden)) == set()

@@ -8,6 +8,7 @@ the algorithm relies on.
 
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,46 +42,46 @@ def shown(cells: Cells) -> list[list[str]]:
     return [["*" if key in hidden else str(values[key]) for key in row] for row in grid.entries]
 
 
-def _rank(matrix: list[list[Fraction]]) -> int:
+def _rref(matrix: list[list[Fraction]], width: int) -> list[list[Fraction]]:
+    """Reduced row echelon form over the rationals (dense, exact)."""
     rows = [row[:] for row in matrix]
     rank = 0
-    width = len(rows[0]) if rows else 0
     for col in range(width):
         pivot = next((r for r in range(rank, len(rows)) if rows[r][col] != 0), None)
         if pivot is None:
             continue
         rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        lead = rows[rank][col]
+        rows[rank] = [value / lead for value in rows[rank]]
         for r in range(len(rows)):
             if r != rank and rows[r][col] != 0:
-                factor = rows[r][col] / rows[rank][col]
+                factor = rows[r][col]
                 rows[r] = [a - factor * b for a, b in zip(rows[r], rows[rank], strict=True)]
         rank += 1
-    return rank
+    return rows[:rank]
 
 
-def recoverable(
-    lines: Sequence[Sequence[tuple[int, int]]], totals: set[tuple[int, int]], hidden: set[tuple[int, int]]
-) -> set[tuple[int, int]]:
-    """Withheld entries a reader can compute exactly from the published ones (exact linear algebra).
+def recoverable(lines: Sequence[Sequence[Any]], totals: set[Any], hidden: set[Any]) -> set[Any]:
+    """Withheld entries a reader can compute exactly from the published ones (exact rational algebra).
 
-    Each line says: its entries other than the total add up to the total."""
-    unknowns = sorted(hidden)
+    Each line says: its entries before the last add up to the last. A withheld entry is determined
+    when its unit vector is in the row space of the equations restricted to the withheld entries:
+    in reduced row echelon form, a row with a single non-zero."""
+    unknowns = sorted(hidden, key=repr)
     index = {key: n for n, key in enumerate(unknowns)}
     equations = []
     for line in lines:
         row = [Fraction(0)] * len(unknowns)
-        for key in line:
+        for position, key in enumerate(line):
             if key in index:
-                row[index[key]] += -1 if key in totals and key == line[-1] else 1
+                row[index[key]] += -1 if key in totals and position == len(line) - 1 else 1
         if any(row):
             equations.append(row)
-    base = _rank(equations) if equations else 0
     found = set()
-    for key, n in index.items():
-        unit = [Fraction(0)] * len(unknowns)
-        unit[n] = Fraction(1)
-        if _rank([*equations, unit]) == base:
-            found.add(key)
+    for row in _rref(equations, len(unknowns)):
+        nonzero = [n for n, value in enumerate(row) if value != 0]
+        if len(nonzero) == 1:
+            found.add(unknowns[nonzero[0]])
     return found
 
 
