@@ -48,10 +48,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.benchmark import service
 from service.benchmark.canonical import (
-    DOCTOR_BANDS,
     GRADE_BAND,
     NOT_RECORDED,
-    STAFF_CATEGORIES,
     SUPERVISION,
     fy_end,
     fy_start,
@@ -649,7 +647,6 @@ def main() -> None:
         f"SQLite {sqlite3.sqlite_version}, polars {pl.__version__}, DuckDB {duckdb.__version__}"
     )
     print("command: " + shlex.join([sys.executable, *sys.argv]))
-    _ = (DOCTOR_BANDS, STAFF_CATEGORIES)
 
 
 if __name__ == "__main__":

@@ -187,10 +187,6 @@ SCHEMAS: Final = {
 HASH_PREFIX: Final = b"passport-benchmark-inputs/1\n"
 
 
-def empty(schema: Mapping[str, type[pl.DataType]]) -> pl.DataFrame:
-    return pl.DataFrame(schema=schema)
-
-
 @dataclass(frozen=True)
 class BenchmarkInputs:
     """The canonical tables for the benchmark of financial ``year``; build with :func:`make_inputs`."""

@@ -15,7 +15,7 @@ import datetime as dt
 import html
 import io
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +23,7 @@ import jinja2
 import msgspec
 import xlsxwriter
 
-from service.benchmark.schemas import Cell, Report, Row, Table
+from service.benchmark.schemas import Report, Row, Table
 
 WITHHELD: Final = "[c]"
 NOT_AVAILABLE: Final = "[x]"
@@ -59,7 +59,7 @@ def _text(value: int | float | None, *, missing: str = WITHHELD) -> str:
     return str(value)
 
 
-def _extra_missing(table: Table, row: Row, index: int, previous: bool) -> str:
+def _extra_missing(row: Row, index: int, previous: bool) -> str:
     """Why an extra figure is missing: the volume itself is never withheld, a share is when its
     procedures total is, and is not computable without a volume."""
     volume = row.extras[0].previous if previous else row.extras[0].value
@@ -104,8 +104,8 @@ def _csv_rows(report: Report) -> Iterator[list[str]]:
                 yield [*base, table.column_dimension, code, label, *figures]
             for index, (extra, cell) in enumerate(zip(table.extra_columns, row.extras, strict=True)):
                 figures = [
-                    _text(cell.value, missing=_extra_missing(table, row, index, False)),
-                    _text(cell.previous, missing=_extra_missing(table, row, index, True)),
+                    _text(cell.value, missing=_extra_missing(row, index, False)),
+                    _text(cell.previous, missing=_extra_missing(row, index, True)),
                     _text(cell.change, missing=WITHHELD if index else NOT_AVAILABLE),
                 ]
                 yield [*base, "measure", extra.code, extra.label, *figures]
@@ -150,8 +150,8 @@ def _figures(table: Table, row: Row) -> list[int | float | str]:
     out += [show(c.previous) for c in cells]
     out += [show(c.change) for c in cells]
     for index, cell in enumerate(row.extras):
-        out.append(show(cell.value, _extra_missing(table, row, index, False)))
-        out.append(show(cell.previous, _extra_missing(table, row, index, True)))
+        out.append(show(cell.value, _extra_missing(row, index, False)))
+        out.append(show(cell.previous, _extra_missing(row, index, True)))
         out.append(show(cell.change, WITHHELD if index else NOT_AVAILABLE))
     return out
 
@@ -291,8 +291,8 @@ def _html_rows(table: Table) -> list[dict[str, Any]]:
         for index, cell in enumerate(row.extras):
             extras.append(
                 {
-                    "value": _text(cell.value, missing=_extra_missing(table, row, index, False)),
-                    "previous": _text(cell.previous, missing=_extra_missing(table, row, index, True)),
+                    "value": _text(cell.value, missing=_extra_missing(row, index, False)),
+                    "previous": _text(cell.previous, missing=_extra_missing(row, index, True)),
                     "change": _text(cell.change, missing=WITHHELD if index else NOT_AVAILABLE),
                 }
             )
@@ -312,8 +312,3 @@ def to_html(report: Report) -> bytes:
         not_available=NOT_AVAILABLE,
     )
     return page.encode("utf-8")
-
-
-def table_of_cells(cells: Sequence[Cell]) -> list[tuple[str, str, str]]:
-    """(value, previous, change) as text: what a person reads in any of the formats."""
-    return [(_text(c.value), _text(c.previous), _text(c.change)) for c in cells]
