@@ -20,6 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 import service
 from service import audit, auth, health, wellknown
 from service.additionality.controllers import ADDITIONALITY_HANDLERS
+from service.benchmark.controllers import BENCHMARK_HANDLERS
 from service.config import ConfigError, Settings, load_settings
 from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
@@ -36,7 +37,7 @@ SCHEMA_ASSETS = "/schema/assets"
 
 def api_handlers() -> Sequence[ControllerRouterHandler]:
     """Controllers under ``/api/v1``; later domains add theirs here."""
-    return [*WORKFORCE_HANDLERS, *PASSPORT_HANDLERS, *ADDITIONALITY_HANDLERS]
+    return [*WORKFORCE_HANDLERS, *PASSPORT_HANDLERS, *ADDITIONALITY_HANDLERS, *BENCHMARK_HANDLERS]
 
 
 def open_keyring(settings: Settings, clock: Clock) -> KeyRing:

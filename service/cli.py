@@ -473,6 +473,16 @@ def _additionality_parser(sub: Any) -> None:
     export.add_argument("--format", choices=["results", "evidence", "html"], default="results")
     export.add_argument("--output", type=Path, required=True)
     group.set_defaults(func=cmd_additionality)
+# ---------------------------------------------------------------- benchmark
+
+
+def cmd_benchmark(settings: Settings, args: argparse.Namespace) -> None:
+    from service.benchmark import cli as benchmark_cli
+
+    if args.action == "compute":
+        benchmark_cli.compute(settings, args, _run_with_session, _out)
+    else:
+        benchmark_cli.verify(settings, args, _out)
 
 
 # ---------------------------------------------------------------- parser
@@ -554,6 +564,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--force", action="store_true", help="seed even outside demo mode")
     demo.set_defaults(func=cmd_demo)
     _additionality_parser(sub)
+
+    from service.benchmark.cli import add_parser as add_benchmark_parser
+
+    add_benchmark_parser(sub).set_defaults(func=cmd_benchmark)
     return parser
 
 

@@ -302,6 +302,7 @@ MODEL_MODULES = (
     "service.audit",
     "service.passport.models",
     "service.additionality.models",
+    "service.benchmark.models",
 )
 """Every module that declares tables: migrations and the drift test import them all."""
 

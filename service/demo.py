@@ -10,7 +10,9 @@ What a seed writes, in one transaction (the command commits it):
 4. ``passport``: source records of every doctor (all four kinds; some lapsing soon, a few lapsed) and
    three compliance policies (:mod:`service.passport.demo`);
 5. ``additionality``: offers of capacity at the busiest independent sites with their rosters, a shortage
-   list, activity, and a check of the financial year (:mod:`service.additionality.demo`).
+   list, activity, and a check of the financial year (:mod:`service.additionality.demo`);
+6. ``benchmark``: providers' learner submissions for every independent site, for the current and the
+   previous financial year (:mod:`service.benchmark.demo`).
 
 Who is who. The demo accounts tell one story (:func:`service.workforce.demo.demo_cast`): a doctor in
 training, employed by an NHS trust, placed at an independent site.
@@ -251,12 +253,19 @@ async def _additionality(run: _Run) -> None:
     run.lines += await seed_additionality(run.session, today=run.today, now=run.now, seed=run.seed)
 
 
+async def _benchmark(run: _Run) -> None:
+    from service.benchmark.demo import seed_benchmark
+
+    run.lines += await seed_benchmark(run.session, run.world, run.now, seed=run.seed, today=run.today)
+
+
 STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("workforce", _workforce),
     ("clients", _clients),
     ("users", _users),
     ("passport", _passport),
     ("additionality", _additionality),
+    ("benchmark", _benchmark),
 )
 """Domain steps in order. A later issue appends its own (e.g. ``("placements", ...)``) calling its
 domain's ``demo.py``; existing demo databases get it on their next ``passport demo seed``."""

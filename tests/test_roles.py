@@ -71,6 +71,15 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/additionality/summary"): frozenset({ADM, ANA, COO}),
     ("GET", "/api/v1/additionality/export.csv"): frozenset({ADM, ANA, COO}),
     ("GET", "/api/v1/additionality/report.html"): frozenset({ADM, ANA, COO}),
+    # benchmark: analysts publish and download; providers' systems (issuers) submit their learners
+    ("POST", "/api/v1/benchmarks"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}/{format:str}"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}/{format:str}/signature"): frozenset({ADM, ANA}),
+    ("POST", "/api/v1/benchmark-learners"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/benchmark-learners/import"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/benchmark-learners"): frozenset({ADM, ISS, ANA}),
 }
 
 
