@@ -39,6 +39,7 @@ from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HELLO_APP = "bench.hello_app:app"
+NODELAY_PROTOCOL = "service.serving:NoDelayHTTPProtocol"  # the protocol ``passport serve`` uses
 HOST = "127.0.0.1"
 WORKER_FLAG = "--loadgen-worker"
 SECRET_WORDS = ("authorization", "cookie", "token", "secret", "password", "key")
@@ -56,6 +57,7 @@ class ServerSpec:
     factory: bool = False
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 2
+    http: str = NODELAY_PROTOCOL
     access_log: bool = False
     startup_timeout: float = 30.0
 
@@ -83,10 +85,17 @@ class PathResult:
     p50_ms: float | None
     p99_ms: float | None
     command: str
+    server_cpu_s: float | None = None  # CPU time of all server processes during the measured seconds
 
     @property
     def rps(self) -> float:
         return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if self.server_cpu_s is None or self.ok == 0:
+            return None
+        return self.server_cpu_s / self.ok * 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +183,7 @@ class Server:
         self.command = [
             sys.executable, "-m", "uvicorn", spec.app,
             "--workers", str(spec.workers), "--host", HOST, "--port", str(self.port),
-            "--app-dir", str(REPO_ROOT), "--log-level", "info",
+            "--app-dir", str(REPO_ROOT), "--log-level", "info", "--http", spec.http,
         ]  # fmt: skip
         if spec.factory:
             self.command.append("--factory")
@@ -227,6 +236,22 @@ class Server:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"server not answering after {self.spec.startup_timeout:.0f}s:\n{self.log_tail()}")
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time so far of every process of the server's group (Linux /proc), or None."""
+        if self._proc is None:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        try:
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                with contextlib.suppress(OSError):
+                    fields = stat.read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+                    if int(fields[2]) == self._proc.pid:  # the process group the server leads
+                        total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            return None
+        return total / ticks
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -303,11 +328,15 @@ def parse_wrk(output: str) -> tuple[int, float, int, int, dict[str, float]]:
     return requests, seconds, int(bad.group(1)) if bad else 0, errors, percentiles
 
 
-def run_wrk(wrk: str, spec: LoadSpec, show_secrets: bool) -> PathResult:
+def run_wrk(
+    wrk: str, spec: LoadSpec, show_secrets: bool, cpu: Callable[[], float | None] = lambda: None
+) -> PathResult:
     if spec.warmup > 0:
         subprocess.run(wrk_command(wrk, spec, spec.warmup), capture_output=True, timeout=spec.warmup + GRACE)
     command = wrk_command(wrk, spec, spec.duration)
+    cpu_before = cpu()
     done = subprocess.run(command, capture_output=True, text=True, timeout=spec.duration + GRACE, check=True)
+    cpu_after = cpu()
     requests, seconds, bad, errors, percentiles = parse_wrk(done.stdout)
     return PathResult(
         path=spec.path,
@@ -319,6 +348,7 @@ def run_wrk(wrk: str, spec: LoadSpec, show_secrets: bool) -> PathResult:
         p50_ms=percentiles.get("50"),
         p99_ms=percentiles.get("99"),
         command=display_command(command, show_secrets),
+        server_cpu_s=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
     )
 
 
@@ -540,32 +570,32 @@ class Plan:
     headers: tuple[tuple[str, str], ...]
 
 
-def measure(plan: Plan, args: argparse.Namespace, wrk: str | None, round_no: int) -> RunResult:
+def measure(plan: Plan, server: Server, args: argparse.Namespace, wrk: str | None, turn: int) -> RunResult:
+    """One round of load on each of ``plan``'s paths, on its server (already started)."""
     factory = " (factory)" if plan.server.factory else ""
-    print(f"\n== {plan.label}: {plan.server.app}{factory} (round {round_no + 1}) ==", flush=True)
-    with Server(plan.server, plan.paths[0], plan.headers) as server:
-        server_command = display_command(server.command, args.show_secrets)
-        print(f"server: {server_command}", flush=True)
-        results = []
-        for path in plan.paths:
-            spec = LoadSpec(
-                port=server.port,
-                path=path,
-                headers=plan.headers,
-                duration=args.duration,
-                warmup=args.warmup,
-                concurrency=args.concurrency,
-                timeout=args.timeout,
-                client_threads=wrk_threads(args),
-            )
-            if wrk is not None:
-                result = run_wrk(wrk, spec, args.show_secrets)
-            else:
-                result = run_builtin(spec, args.client_procs, args.show_secrets)
-            print_result(result)
-            results.append(result)
-        if server.log_tail() and args.verbose:
-            print(f"server log (tail):\n{server.log_tail()}")
+    print(f"\n== {plan.label}: {plan.server.app}{factory} (round {turn + 1}) ==", flush=True)
+    server_command = display_command(server.command, args.show_secrets)
+    print(f"server: {server_command}", flush=True)
+    results = []
+    for path in plan.paths:
+        spec = LoadSpec(
+            port=server.port,
+            path=path,
+            headers=plan.headers,
+            duration=args.duration,
+            warmup=args.warmup,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            client_threads=wrk_threads(args),
+        )
+        if wrk is not None:
+            result = run_wrk(wrk, spec, args.show_secrets, server.cpu_seconds)
+        else:
+            result = run_builtin(spec, args.client_procs, args.show_secrets)
+        print_result(result)
+        results.append(result)
+    if server.log_tail() and args.verbose:
+        print(f"server log (tail):\n{server.log_tail()}")
     return RunResult(plan.label, server_command, results)
 
 
@@ -578,6 +608,7 @@ def print_result(result: PathResult) -> None:
     print(
         f"  {result.path:<30} {result.rps:>10.1f} req/s (2xx)   p50 {_ms(result.p50_ms):>7} ms   "
         f"p99 {_ms(result.p99_ms):>7} ms   2xx {result.ok}   non-2xx {non}   errors {result.errors}"
+        + (f"   server CPU {cpu:.0f} us/request" if (cpu := result.cpu_us_per_request) is not None else "")
     )
     print(f"    load: {result.command}", flush=True)
     if result.non_2xx or result.errors:
@@ -604,9 +635,44 @@ def print_summary(runs: Sequence[RunResult], rounds: int, compare: bool) -> None
         return
     base_path, base_rps = next(iter(_median_rps(runs, "baseline").items()))
     print(f"\n== ratio target / baseline ({how}; baseline {base_path}: {base_rps:.1f} req/s) ==")
+    per_round = _round_ratios(runs)
     for path, rps in target.items():
         ratio = rps / base_rps if base_rps > 0 else float("nan")
-        print(f"  {path:<30} {rps:>10.1f} req/s   ratio {ratio:.3f}")
+        rounds_text = ", ".join(f"{r:.3f}" for r in per_round.get(path, []))
+        print(
+            f"  {path:<30} {rps:>10.1f} req/s   ratio of medians {ratio:.3f}   "
+            f"median of round ratios {statistics.median(per_round[path]):.3f} ({rounds_text})"
+        )
+
+
+def print_cpu_summary(runs: Sequence[RunResult]) -> None:
+    """Median server CPU per request (wrk only): less sensitive to other load on the machine than req/s."""
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        for result in run.results:
+            if (value := result.cpu_us_per_request) is not None:
+                cpu.setdefault((run.label, result.path), []).append(value)
+    if not cpu:
+        return
+    print("\n== server CPU per request (median over rounds; all worker processes) ==")
+    baseline = next((statistics.median(v) for (label, _), v in cpu.items() if label == "baseline"), None)
+    for (label, path), values in cpu.items():
+        median = statistics.median(values)
+        share = f"   baseline / this {baseline / median:.3f}" if baseline and label == "target" else ""
+        print(f"  {label:<8} {path:<30} {median:>8.0f} us{share}")
+
+
+def _round_ratios(runs: Sequence[RunResult]) -> dict[str, list[float]]:
+    """Per target path, target req/s over the baseline req/s of the same round."""
+    ratios: dict[str, list[float]] = {}
+    baseline = 0.0
+    for run in runs:
+        if run.label == "baseline":
+            baseline = run.results[0].rps
+            continue
+        for result in run.results:
+            ratios.setdefault(result.path, []).append(result.rps / baseline if baseline > 0 else float("nan"))
+    return ratios
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -628,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--concurrency", type=int, default=64, help="open keep-alive connections")
     add("--timeout", type=float, default=5.0, help="per-request timeout in seconds")
     add("--workers", type=int, default=2, help="uvicorn worker processes")
+    add("--http", default=NODELAY_PROTOCOL,
+        help="uvicorn --http for both servers; 'auto' is uvicorn's own, with --workers > 1 keeps"
+        " Nagle's algorithm on (+40 ms per keep-alive request on Linux: service/serving.py)")  # fmt: skip
     add("--access-log", action="store_true", help="keep uvicorn's access log on (off by default)")
     add("--startup-timeout", type=float, default=30.0, help="seconds to wait for the server to answer")
     add("--compare", action="store_true", help=f"first measure {HELLO_APP} on /, then print target/baseline")
@@ -657,7 +726,12 @@ def choose_tool(choice: str) -> str | None:
 
 
 def plans(args: argparse.Namespace) -> Iterator[Plan]:
-    common = {"workers": args.workers, "access_log": args.access_log, "startup_timeout": args.startup_timeout}
+    common = {
+        "workers": args.workers,
+        "http": args.http,
+        "access_log": args.access_log,
+        "startup_timeout": args.startup_timeout,
+    }
     if args.compare:
         yield Plan("baseline", ServerSpec(HELLO_APP, **common), ("/",), ())
     target = ServerSpec(args.app, args.factory, dict(args.env), **common)
@@ -680,11 +754,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.rounds} round(s), uvicorn --workers {args.workers}"
     )
     try:
-        runs = [measure(plan, args, wrk, i) for i in range(args.rounds) for plan in plans(args)]
+        # Every server runs for the whole measurement and the rounds take turns on them (baseline, then
+        # the target's paths, then the baseline again...): slow changes in the machine's other load
+        # then reach both sides alike. Idle workers use no CPU.
+        with contextlib.ExitStack() as stack:
+            served = [
+                (plan, stack.enter_context(Server(plan.server, plan.paths[0], plan.headers)))
+                for plan in plans(args)
+            ]
+            runs = [
+                measure(plan, srv, args, wrk, turn) for turn in range(args.rounds) for plan, srv in served
+            ]
     except (RuntimeError, subprocess.SubprocessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print_summary(runs, args.rounds, args.compare)
+    print_cpu_summary(runs)
     script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
     reproduce = display_command(["python", script, *argv], args.show_secrets)
     print(f"\nreproduce (from {Path.cwd()}): {reproduce}")

@@ -52,7 +52,7 @@ async def _rows(database: Database) -> dict[str, int]:
 
 
 async def _one_round(url: str, var_dir: Path, scale: float, seed: int) -> Round:
-    settings = Settings(database_url=url, var_dir=var_dir, demo_mode=True)
+    settings = Settings(database_url=url, var_dir=var_dir, keys_dir=var_dir / "keys", demo_mode=True)
     database = Database(make_engine(url, pool_size=2))
     try:
         timings = []

@@ -1,5 +1,6 @@
 """The application factory: the only place where controllers, plugins and handlers are wired."""
 
+import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,11 +19,15 @@ from swagger_ui_bundle import swagger_ui_path
 
 import service
 from service import audit, auth, health, wellknown
+from service.additionality.controllers import ADDITIONALITY_HANDLERS
+from service.benchmark.controllers import BENCHMARK_HANDLERS
 from service.config import ConfigError, Settings, load_settings
 from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
 from service.observability import add_request_id_header, configure_logging, request_id_middleware
+from service.passport.controllers import PASSPORT_HANDLERS
+from service.passport.encryption import DataKeyRing, open_data_keys
 from service.placements.controllers import PLACEMENTS_HANDLERS
 from service.web.controllers import WEB_HANDLERS
 from service.workforce.controllers import WORKFORCE_HANDLERS
@@ -33,7 +38,13 @@ SCHEMA_ASSETS = "/schema/assets"
 
 def api_handlers() -> Sequence[ControllerRouterHandler]:
     """Controllers under ``/api/v1``; later domains add theirs here."""
-    return [*WORKFORCE_HANDLERS, *PLACEMENTS_HANDLERS]
+    return [
+        *WORKFORCE_HANDLERS,
+        *PASSPORT_HANDLERS,
+        *ADDITIONALITY_HANDLERS,
+        *BENCHMARK_HANDLERS,
+        *PLACEMENTS_HANDLERS,
+    ]
 
 
 def open_keyring(settings: Settings, clock: Clock) -> KeyRing:
@@ -84,10 +95,17 @@ def create_app(
     database: Database | None = None,
     keyring: KeyRing | None = None,
     clock: Clock = utcnow,
+    data_keys: DataKeyRing | None = None,
 ) -> Litestar:
     """Build the registry. Raises :class:`KeyProblem` when keys are missing or locked."""
     if keyring is None:
         keyring = open_keyring(settings, clock)
+    if data_keys is None:
+        data_keys = open_data_keys(settings, clock())
+        if not data_keys.usable:
+            logging.getLogger("service.passport").warning(
+                "no data key: occupational health records are refused until `passport keys init` makes one"
+            )
     owns_database = database is None
     db = database or Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
 
@@ -104,6 +122,7 @@ def create_app(
         "database": db,
         "keyring": keyring,
         "clock": clock,
+        "data_keys": data_keys,
         "tokens": auth.TokenService(
             keyring,
             issuer=settings.issuer,
@@ -111,6 +130,7 @@ def create_app(
             session_lifetime=settings.session_lifetime,
             clock=clock,
         ),
+        "status_cache": auth.StatusCache(settings.auth_cache_seconds, clock),
     }
     from litestar.datastructures import State
 

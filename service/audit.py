@@ -83,6 +83,11 @@ async def _last_hash(session: AsyncSession) -> str:
     return last or GENESIS
 
 
+async def chain_tail(session: AsyncSession) -> str:
+    """The hash of the newest event (the chain's tail): proves the audit table is there and readable."""
+    return await _last_hash(session)
+
+
 async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
     """Append ``entry`` to the chain inside the caller's transaction."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":

@@ -15,10 +15,10 @@ import datetime as dt
 import enum
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import jwt
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,9 +33,10 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service import jws
 from service.db import Base, Clock, Database
 from service.errors import Forbidden, ServiceError, Unauthorized
-from service.keys import KeyRing
+from service.keys import KeyRing, SigningKey
 
 
 class Role(enum.StrEnum):
@@ -192,9 +193,49 @@ async def authenticate_client(session: AsyncSession, client_id: str, secret: str
 
 # ---------------------------------------------------------------- tokens
 
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
+"""Claims every access token and session must carry."""
+LEEWAY = 5
+"""Seconds of clock skew tolerated on ``exp`` and ``iat``."""
+VERIFIED_CACHE_SIZE = 4096
+"""How many checked tokens each process remembers (see :meth:`TokenService.verify`)."""
+
+_REFUSALS = {
+    "malformed": "The access token is malformed.",
+    "wrong_typ": "The token is not of the expected type.",
+    "unsupported_alg": "The token is signed with an unknown key.",
+    "unknown_key": "The token is signed with an unknown key.",
+    "expired": "The token has expired.",
+    "not_yet_valid": "The token is not valid yet.",
+    "retired_key": "The token is signed with a key that is no longer accepted.",
+}
+
+
+def _refused(code: str) -> Unauthorized:
+    """The 401 for a token refused for reason ``code`` (a :class:`service.jws.JWSError` code or ours)."""
+    return Unauthorized(_REFUSALS.get(code, "The token is invalid."), code="invalid_token")
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A token whose signature, ``typ``, ``iss``, ``aud`` and required claims have passed."""
+
+    typ: str
+    key: SigningKey
+    claims: dict[str, Any]
+    payload: bytes
+    """The claims as signed: each caller gets its own copy decoded from these."""
+    issued_at: float
+
 
 class TokenService:
-    """Signs and checks access tokens and session tokens with the token key."""
+    """Signs and checks access tokens and session tokens with the token key (``service/jws.py``).
+
+    Every check uses the injected clock. A token that passed once is remembered (by its exact text, at
+    most :data:`VERIFIED_CACHE_SIZE` of them), so its ES256 signature is not checked again on each request;
+    what can change with time is checked on every call: ``exp`` and ``iat``, and whether its key is still
+    accepted (published now, and not retired before the token was issued).
+    """
 
     def __init__(self, keyring: KeyRing, *, issuer: str, lifetime: int, session_lifetime: int, clock: Clock):
         self._keyring = keyring
@@ -203,10 +244,12 @@ class TokenService:
         self.lifetime = lifetime
         self.session_lifetime = session_lifetime
         self._clock = clock
+        self._public: dict[str, jws.VerificationKey] = {}
+        self._checked: dict[str, _Checked] = {}
 
     def _sign(self, claims: dict[str, Any], typ: str) -> str:
         key = self._keyring.signer("token", "ES256")
-        return jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"typ": typ, "kid": key.kid})
+        return jws.sign(claims, key.private_key, typ=typ, kid=key.kid)
 
     def issue_access_token(self, principal: Principal) -> str:
         now = int(self._clock().timestamp())
@@ -241,31 +284,70 @@ class TokenService:
 
     def verify(self, token: str, *, typ: str) -> dict[str, Any]:
         """Claims of a token of kind ``typ``; :class:`Unauthorized` for anything else."""
+        checked = self._checked.get(token)
+        if checked is None:
+            checked = self._check(token, typ)
+        elif checked.typ != typ:
+            raise _refused("wrong_typ")
+        now = self._clock()
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise Unauthorized("The access token is malformed.", code="invalid_token") from None
-        if header.get("typ") != typ:
-            raise Unauthorized("The token is not of the expected type.", code="invalid_token")
-        kid = header.get("kid")
-        key = self._keyring.verification_key("token", kid) if isinstance(kid, str) else None
-        if key is None or key.alg not in ACCESS_TOKEN_ALGORITHMS or header.get("alg") != key.alg:
-            raise Unauthorized("The token is signed with an unknown key.", code="invalid_token")
+            self._check_key_now(checked, now)
+            jws.check_times(checked.claims, now=int(now.timestamp()), leeway=LEEWAY)
+        except jws.JWSError as exc:
+            self._checked.pop(token, None)  # it will not pass again
+            raise _refused(exc.code) from None
+        if token not in self._checked:
+            if len(self._checked) >= VERIFIED_CACHE_SIZE:
+                del self._checked[next(iter(self._checked))]  # the oldest entry
+            self._checked[token] = checked
+        return jws.json_object(checked.payload, "payload")
+
+    def _verification_key(self, key: SigningKey) -> jws.VerificationKey:
+        public = self._public.get(key.kid)
+        if public is None:
+            public = jws.VerificationKey(key.alg, key.private_key.public_key(), key.kid)
+            self._public[key.kid] = public
+        return public
+
+    def _check(self, token: str, typ: str) -> _Checked:
+        """Signature (algorithm from our key, on the allow-list), ``typ``, ``iss``, ``aud``, other claims."""
+        chosen: list[SigningKey] = []
+
+        def choose(header: Mapping[str, Any]) -> jws.VerificationKey | None:
+            kid = header.get("kid")
+            key = self._keyring.verification_key("token", kid) if isinstance(kid, str) else None
+            if key is None or key.alg not in ACCESS_TOKEN_ALGORITHMS:
+                return None
+            chosen.append(key)
+            return self._verification_key(key)
+
+        try:
+            verified = jws.verify(token, choose, typ=typ, algorithms=ACCESS_TOKEN_ALGORITHMS)
+            claims = verified.claims()
+        except jws.JWSError as exc:
+            raise _refused(exc.code) from None
         audience = self.audience if typ == TOKEN_TYP else self.issuer + "/web"
-        try:
-            return jwt.decode(
-                token,
-                key.private_key.public_key(),
-                algorithms=[key.alg],
-                audience=audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
-                leeway=5,
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("The token has expired.", code="invalid_token") from None
-        except jwt.PyJWTError:
-            raise Unauthorized("The token is invalid.", code="invalid_token") from None
+        aud = claims.get("aud")
+        iat = claims.get("iat")
+        if (
+            any(name not in claims for name in REQUIRED_CLAIMS)
+            or claims["iss"] != self.issuer
+            or not (aud == audience or (isinstance(aud, list) and audience in aud))
+            or not isinstance(claims["sub"], str)
+            or not isinstance(claims["jti"], str)
+            or isinstance(iat, bool)
+            or not isinstance(iat, int | float)
+        ):
+            raise _refused("invalid")
+        return _Checked(typ=typ, key=chosen[0], claims=claims, payload=verified.payload, issued_at=float(iat))
+
+    @staticmethod
+    def _check_key_now(checked: _Checked, now: dt.datetime) -> None:
+        """The key must be published now and must not have been retired before the token was issued."""
+        meta = checked.key.meta
+        retired_before = meta.retired_at is not None and checked.issued_at > meta.retired_at.timestamp()
+        if not meta.published_at(now) or retired_before:
+            raise jws.JWSError("retired_key", "the token's key is no longer accepted")
 
 
 def _principal_from_claims(claims: dict[str, Any], kind: Literal["client", "user"]) -> Principal:
@@ -300,6 +382,65 @@ async def _still_allowed(session: AsyncSession, principal: Principal) -> bool:
     return user is not None and user.disabled_at is None and user.role == principal.role.value
 
 
+class StatusCache:
+    """Whether a client or web user is still allowed, remembered by each process for ``ttl`` seconds.
+
+    Looking the caller up costs a database session on every request. With a ``ttl`` of N seconds a
+    revoked client or a disabled user is refused by every worker at most N seconds after the change
+    (``PASSPORT_AUTH_CACHE_SECONDS``); with 0 each request looks it up (refused at once). Refusals are
+    remembered too, and the cache holds at most ``size`` callers (the oldest entry goes first).
+    """
+
+    def __init__(self, ttl: float, clock: Clock, size: int = 10_000) -> None:
+        self.ttl = dt.timedelta(seconds=ttl)
+        self._clock = clock
+        self._size = size
+        self._entries: dict[tuple[str, str, str], tuple[bool, dt.datetime]] = {}
+
+    @staticmethod
+    def _key(principal: Principal) -> tuple[str, str, str]:
+        return principal.kind, principal.subject, principal.role.value
+
+    def get(self, principal: Principal) -> bool | None:
+        """The remembered answer, or None when there is none younger than the TTL."""
+        entry = self._entries.get(self._key(principal))
+        if entry is None:
+            return None
+        allowed, checked_at = entry
+        if checked_at <= self._clock() < checked_at + self.ttl:
+            return allowed
+        del self._entries[self._key(principal)]
+        return None
+
+    def put(self, principal: Principal, allowed: bool) -> None:
+        if not self.ttl:
+            return
+        key = self._key(principal)
+        self._entries.pop(key, None)
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (allowed, self._clock())
+
+    def forget(self, subject: str) -> None:
+        """Drop what is remembered about ``subject`` (after revoking or disabling it in this process)."""
+        for key in [key for key in self._entries if key[1] == subject]:
+            del self._entries[key]
+
+
+async def is_still_allowed(app_state: Any, principal: Principal) -> bool:
+    """Whether ``principal``'s client or user still exists, is not revoked or disabled, and has its role."""
+    cache: StatusCache | None = getattr(app_state, "status_cache", None)
+    remembered = cache.get(principal) if cache is not None else None
+    if remembered is not None:
+        return remembered
+    database: Database = app_state.database
+    async with database.session() as session:
+        allowed = await _still_allowed(session, principal)
+    if cache is not None:
+        cache.put(principal, allowed)
+    return allowed
+
+
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     header = connection.headers.get("authorization")
     if header is None:
@@ -326,13 +467,10 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
             principal = _principal_from_claims(tokens.verify(cookie, typ=SESSION_TYP), "user")
         except Unauthorized:
             principal = None  # a stale cookie on a page is the same as being signed out
-    if principal is not None:
-        database: Database = connection.app.state.database
-        async with database.session() as session:
-            if not await _still_allowed(session, principal):
-                principal = None
-                if token is not None:
-                    raise Unauthorized("The client has been revoked.", code="invalid_token")
+    if principal is not None and not await is_still_allowed(connection.app.state, principal):
+        principal = None
+        if token is not None:
+            raise Unauthorized("The client has been revoked.", code="invalid_token")
     state["principal"] = principal
     return principal
 

@@ -51,6 +51,64 @@ def _key_store(settings: Settings) -> KeyStore:
     return KeyStore(settings.keys_dir, passphrase)
 
 
+# ---------------------------------------------------------------- audit events of CLI actions
+
+
+def _actor() -> str:
+    """Who ran the command, as the audit log names it: ``cli:<operating-system user>``."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid in a minimal container
+        user = "unknown"
+    return f"cli:{user}"[:200]
+
+
+async def _record(
+    session: Any, action: str, subject: str, organisation: str | None, now: dt.datetime
+) -> None:
+    """Append the audit event of a CLI action in the caller's transaction (committed with the change)."""
+    from service import audit
+
+    entry = audit.Entry(
+        at=now,
+        actor=_actor(),
+        organisation=organisation,
+        action=f"cli {action}",
+        subject=subject,
+        request_id=None,
+        outcome="success",
+    )
+    await audit.append(session, entry)
+
+
+def _audited_key_change(settings: Settings, action: str, change: Callable[[], list[Any]]) -> list[Any]:
+    """Make a change to the keys folder and record one audit event per key it touched.
+
+    The audit log is read first, so a database that is missing or not migrated refuses the command
+    before any key changes; the events are committed right after the change.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service import audit
+
+    async def work(session: Any) -> list[Any]:
+        try:
+            await audit.chain_tail(session)
+        except SQLAlchemyError as exc:
+            raise CommandError(
+                f"the audit log cannot be written ({type(exc).__name__}): run `passport db upgrade` first; "
+                "no key was changed"
+            ) from None
+        metas = change()
+        for meta in metas:
+            await _record(session, action, f"key:{meta.purpose}:{meta.kid}", None, utcnow())
+        return metas
+
+    return _run_with_session(settings, work)
+
+
 # ---------------------------------------------------------------- serve and db
 
 
@@ -65,9 +123,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     if settings.demo_mode:
         _out(f"  Demo pages: http://{args.host}:{args.port}/  (demo sign-in: /signin)")
         _out(f"  Demo API client credentials: {settings.var_dir / 'demo-clients.json'}")
+    from service.serving import HTTP_PROTOCOL
+
     uvicorn.run(
         "service.app:create_app_from_env",
         factory=True,
+        http=HTTP_PROTOCOL,
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -99,20 +160,86 @@ def _publish_for(settings: Settings, purpose: str) -> dt.timedelta:
     return dt.timedelta(days=settings.credential_lifetime_days)
 
 
+def _data_store(settings: Settings) -> Any:
+    from service.passport.encryption import DataKeyStore
+
+    passphrase = settings.key_passphrase
+    if passphrase is None and settings.demo_mode:
+        passphrase = demo_passphrase(settings.var_dir)
+    return DataKeyStore(settings.keys_dir, passphrase)
+
+
+def cmd_data_keys(settings: Settings, args: argparse.Namespace) -> None:
+    """``keys rotate|list --purpose data`` and ``keys reencrypt``: the keys sealing occupational health."""
+    store = _data_store(settings)
+    if args.action == "rotate":
+        meta = store.rotate(utcnow())
+        _out(
+            f"created data key {meta.kid}; the previous one is retired and still decrypts. "
+            "Run `passport keys reencrypt` to seal existing records under the new key."
+        )
+    elif args.action == "list":
+        _out(f"{'kid':<44} {'purpose':<10} {'status':<8} {'created':<17} retired")
+        for meta in store.metas():
+            retired = f"{meta.retired_at:%Y-%m-%d %H:%M}" if meta.retired_at else "-"
+            created = f"{meta.created_at:%Y-%m-%d %H:%M}"
+            _out(f"{meta.kid:<44} {'data':<10} {meta.status:<8} {created:<17} {retired}")
+    else:
+        _reencrypt(settings, store.load(), args.batch)
+
+
+def _reencrypt(settings: Settings, ring: Any, batch: int) -> None:
+    from service.passport import service as passport
+
+    async def main() -> tuple[int, dict[str, int]]:
+        database = Database(make_engine(settings.database_url, pool_size=2))
+        total = 0
+        try:
+            while True:  # one transaction per batch: an interrupted run resumes where it stopped
+                async with database.session() as session:
+                    done = await passport.reencrypt(session, ring, batch=batch)
+                    await session.commit()
+                total += done
+                if done < batch:
+                    break
+                sys.stderr.write(f"\rre-encrypted {total:,}")
+            async with database.session() as session:
+                return total, await passport.sealed_by_key(session)
+        finally:
+            await database.dispose()
+
+    total, counts = asyncio.run(main())
+    _out(f"re-encrypted {total:,} occupational health records under data key {ring.active_kid}")
+    for kid, count in sorted(counts.items()):
+        _out(f"  {kid}: {count:,} records")
+
+
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
+    if getattr(args, "purpose", None) == "data" or args.action == "reencrypt":
+        cmd_data_keys(settings, args)
+        return
     store = _key_store(settings)
     now = utcnow()
     if args.action == "init":
-        created = store.init(now)
+        created = _audited_key_change(settings, "keys init", lambda: store.init(now))
         for meta in created:
             _out(f"created {meta.purpose} key {meta.alg} {meta.kid}")
-        if not created:
+        data_key = _data_store(settings).init(now)
+        if data_key is not None:
+            _out(f"created data key {data_key.kid}")
+        if not created and data_key is None:
             _out("keys already present; nothing created")
     elif args.action == "rotate":
-        meta = store.rotate(args.purpose, args.alg, now, _publish_for(settings, args.purpose))
+        publish_for = _publish_for(settings, args.purpose)
+        (meta,) = _audited_key_change(
+            settings, "keys rotate", lambda: [store.rotate(args.purpose, args.alg, now, publish_for)]
+        )
         _out(f"created {meta.purpose} key {meta.alg} {meta.kid}; the previous one is retired")
     elif args.action == "retire":
-        meta = store.retire(args.kid, now, _publish_for(settings, store.find(args.kid).purpose))
+        publish_for = _publish_for(settings, store.find(args.kid).purpose)
+        (meta,) = _audited_key_change(
+            settings, "keys retire", lambda: [store.retire(args.kid, now, publish_for)]
+        )
         _out(f"retired {meta.kid}; published until {meta.publish_until:%Y-%m-%d %H:%M}Z")
     else:
         _out(f"{'kid':<44} {'purpose':<10} {'alg':<6} {'status':<8} {'created':<17} published until")
@@ -130,18 +257,28 @@ def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
 
     now = utcnow()
     if args.action == "create":
-        created = _run_with_session(
-            settings,
-            lambda s: auth.create_client(
-                s, name=args.name, role=auth.Role(args.role), organisation_code=args.organisation, now=now
-            ),
-        )
+
+        async def create(s: Any) -> auth.ClientCreated:
+            role = auth.Role(args.role)
+            created = await auth.create_client(
+                s, name=args.name, role=role, organisation_code=args.organisation, now=now
+            )
+            await _record(s, "clients create", f"client:{created.client_id}", created.organisation_code, now)
+            return created
+
+        created = _run_with_session(settings, create)
         _out(msgspec.json.format(msgspec.json.encode(created)).decode())
         sys.stderr.write(
             "Keep the client_secret now: it is stored only as a hash and cannot be shown again.\n"
         )
     elif args.action == "revoke":
-        client = _run_with_session(settings, lambda s: auth.revoke_client(s, args.client_id, now))
+
+        async def revoke(s: Any) -> auth.ApiClient:
+            client = await auth.revoke_client(s, args.client_id, now)
+            await _record(s, "clients revoke", f"client:{client.client_id}", client.organisation_code, now)
+            return client
+
+        client = _run_with_session(settings, revoke)
         _out(f"revoked {client.client_id}")
     else:
         clients = _run_with_session(settings, auth.list_clients)
@@ -167,9 +304,9 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
             person_id = uuid.UUID(args.person_id) if args.person_id else None
         except ValueError:
             raise CommandError(f"--person-id {args.person_id!r} is not a person id (a UUID)") from None
-        user = _run_with_session(
-            settings,
-            lambda s: users.create_user(
+
+        async def create(s: Any) -> Any:
+            user = await users.create_user(
                 s,
                 email=args.email,
                 name=args.name,
@@ -177,11 +314,20 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
                 organisation_code=args.organisation,
                 person_id=person_id,
                 now=now,
-            ),
-        )
+            )
+            await _record(s, "users create", f"user:{user.id}", user.organisation_code, now)
+            return user
+
+        user = _run_with_session(settings, create)
         _out(f"created {user.email} ({user.role}): sign-in binds it to the provider account")
     elif args.action == "disable":
-        user = _run_with_session(settings, lambda s: users.disable_user(s, args.email, now))
+
+        async def disable(s: Any) -> Any:
+            user = await users.disable_user(s, args.email, now)
+            await _record(s, "users disable", f"user:{user.id}", user.organisation_code, now)
+            return user
+
+        user = _run_with_session(settings, disable)
         _out(f"disabled {user.email}")
     else:
         rows = _run_with_session(settings, users.list_users)
@@ -221,6 +367,122 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     _out(report)
 
 
+# ---------------------------------------------------------------- additionality
+
+CLI_PRINCIPAL_SUBJECT = "passport cli"
+
+
+def cmd_additionality(settings: Settings, args: argparse.Namespace) -> None:
+    """Check offers, reproduce a check, summarise or export a year (docs/additionality.md)."""
+    import uuid
+
+    from service.additionality import report
+    from service.additionality import service as additionality
+    from service.auth import Principal, Role
+
+    operator = Principal(subject=CLI_PRINCIPAL_SUBJECT, kind="client", role=Role.ADMIN, organisation=None)
+    now = utcnow()
+
+    async def audited(session: Any, action: str, subject: str) -> None:
+        from service import audit
+
+        entry = audit.Entry(
+            at=now,
+            actor=operator.subject,
+            organisation=None,
+            action=action,
+            subject=subject,
+            request_id=None,
+            outcome="success",
+        )
+        await audit.append(session, entry)
+
+    if args.action == "check" and args.offer is not None:
+        try:
+            offer_id = uuid.UUID(args.offer)
+        except ValueError:
+            raise CommandError(f"--offer {args.offer!r} is not an offer id (a UUID)") from None
+
+        async def one(session: Any) -> str:
+            checked = await additionality.check_offer(session, operator, offer_id, now)
+            await audited(session, "cli additionality_check", f"additionality_check:{checked.id}")
+            return report.check_text(checked)
+
+        _out(_run_with_session(settings, one))
+    elif args.action == "check":
+
+        async def year(session: Any) -> str:
+            run = await additionality.check_year(session, operator, args.year, now)
+            subject = f"additionality_run:{run.run_id} year={args.year}"
+            await audited(session, "cli additionality_check_year", subject)
+            return report.run_text(run)
+
+        _out(_run_with_session(settings, year))
+    elif args.action == "reproduce":
+        reproduced = _run_with_session(settings, lambda s: additionality.reproduce(s, operator, args.check))
+        _out(msgspec.json.format(msgspec.json.encode(reproduced)).decode())
+    elif args.action == "summary":
+        summary = _run_with_session(settings, lambda s: additionality.summary(s, args.year))
+        _out(msgspec.json.format(msgspec.json.encode(summary)).decode())
+    else:
+        if args.format == "html":
+            content = _run_with_session(
+                settings, lambda s: additionality.report_html(s, args.year, now)
+            ).encode()
+        else:
+            content = _run_with_session(
+                settings, lambda s: additionality.export_csv(s, args.year, args.format)
+            )
+        args.output.write_bytes(content)
+        _out(f"wrote {args.output} ({len(content):,} bytes)")
+
+
+def _financial_year(text: str) -> int:
+    from service.additionality.schemas import FIRST_YEAR, LAST_YEAR
+
+    try:
+        year = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year such as 2026") from None
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise argparse.ArgumentTypeError(f"{year} is not a financial year from {FIRST_YEAR} to {LAST_YEAR}")
+    return year
+
+
+def _additionality_parser(sub: Any) -> None:
+    from pathlib import Path
+
+    group = sub.add_parser("additionality", help="workforce additionality checks")
+    actions = group.add_subparsers(dest="action", required=True)
+    check = actions.add_parser(
+        "check", help="check one offer, or every offer of a financial year; results are stored"
+    )
+    which = check.add_mutually_exclusive_group(required=True)
+    which.add_argument("--offer", help="the offer's id")
+    which.add_argument(
+        "--year", type=_financial_year, help="financial year: 2026 is 1 April 2026 to 31 March 2027"
+    )
+    again = actions.add_parser("reproduce", help="recompute a stored check and compare (prints JSON)")
+    again.add_argument("--check", type=int, required=True, help="the check's id")
+    summary = actions.add_parser("summary", help="per-ICB summary of a financial year (prints JSON)")
+    summary.add_argument("--year", type=_financial_year, required=True)
+    export = actions.add_parser(
+        "export", help="write a year's results as CSV or a self-contained HTML report"
+    )
+    export.add_argument("--year", type=_financial_year, required=True)
+    export.add_argument("--format", choices=["results", "evidence", "html"], default="results")
+    export.add_argument("--output", type=Path, required=True)
+    group.set_defaults(func=cmd_additionality)
+# ---------------------------------------------------------------- benchmark
+
+
+def cmd_benchmark(settings: Settings, args: argparse.Namespace) -> None:
+    from service.benchmark import cli as benchmark_cli
+
+    if args.action == "compute":
+        benchmark_cli.compute(settings, args, _run_with_session, _out)
+    else:
+        benchmark_cli.verify(settings, args, _out)
 # ---------------------------------------------------------------- placements
 
 
@@ -259,12 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     keys_sub.add_parser("init", help="create the keys that are missing")
-    keys_sub.add_parser("list", help="list keys and their state")
+    listing = keys_sub.add_parser("list", help="list keys and their state")
+    listing.add_argument("--purpose", choices=["data"], help="data: the keys sealing occupational health")
     rotate = keys_sub.add_parser("rotate", help="new active key; the old one is retired")
-    rotate.add_argument("--purpose", choices=PURPOSES, default="credential")
+    rotate.add_argument("--purpose", choices=(*PURPOSES, "data"), default="credential")
     rotate.add_argument("--alg", choices=ALGORITHMS, default="ES256")
     retire = keys_sub.add_parser("retire", help="retire a key (stays published while its tokens may live)")
     retire.add_argument("kid")
+    reencrypt = keys_sub.add_parser(
+        "reencrypt", help="seal every occupational health record under the active data key"
+    )
+    reencrypt.add_argument("--batch", type=int, default=1000, help="records per transaction")
     keys.set_defaults(func=cmd_keys)
 
     clients = sub.add_parser("clients", help="API clients")
@@ -307,6 +574,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=0)
     seed.add_argument("--force", action="store_true", help="seed even outside demo mode")
     demo.set_defaults(func=cmd_demo)
+    _additionality_parser(sub)
+
+    from service.benchmark.cli import add_parser as add_benchmark_parser
+
+    add_benchmark_parser(sub).set_defaults(func=cmd_benchmark)
 
     from service.placements.cli import add_parser as add_placements
 

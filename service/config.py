@@ -35,12 +35,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Seconds an API access token lives."""
     session_lifetime: Annotated[int, msgspec.Meta(ge=60, le=86400)] = 28800
     """Seconds a web sign-in session lives."""
+    auth_cache_seconds: Annotated[int, msgspec.Meta(ge=0, le=60)] = 5
+    """Seconds each server process trusts its last check that a client is not revoked (or a web user
+    not disabled); a revocation takes effect within this time. 0: checked on every request."""
     demo_mode: bool = False
     """Demo mode: generated key passphrase, demo sign-in page, demo data. Never in production."""
     log_level: LogLevel = "INFO"
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024 * 1024)] = 10 * 1024 * 1024
     """Largest accepted request body (CSV imports included)."""
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    """Database connections per worker (PostgreSQL: as many again in overflow; SQLite: exactly this)."""
     oidc_issuer: str | None = None
     """OpenID Connect provider for people signing in to web pages (its issuer URL)."""
     oidc_client_id: str | None = None
@@ -74,6 +78,7 @@ _EXPECTED: dict[str, str] = {
     "public_base_url": "an absolute http(s) URL without query or fragment, e.g. https://passport.example.nhs.uk",
     "access_token_lifetime": "a whole number of seconds from 30 to 3600",
     "session_lifetime": "a whole number of seconds from 60 to 86400",
+    "auth_cache_seconds": "a whole number of seconds from 0 to 60",
     "demo_mode": "true or false",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR",
     "max_body_bytes": "a whole number of bytes from 1024 to 1073741824",

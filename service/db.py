@@ -4,18 +4,24 @@ SQLite (WAL, foreign keys on) is the embedded default; PostgreSQL via asyncpg is
 URL alone. The schema is built only by the alembic migrations in ``migrations/``.
 """
 
+import collections
 import datetime as dt
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 
 Clock = Callable[[], dt.datetime]
 
@@ -64,6 +70,140 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime()}  # noqa: RUF012
 
 
+# ---------------------------------------------------------------- SQLite: one thread hop per statement
+#
+# aiosqlite runs every call on one thread per connection, and SQLAlchemy's adapter makes a call for
+# each step: open a cursor, execute, fetch the rows, close the cursor; BEGIN is a statement of its
+# own; the pool rolls back on return even after a commit. A small read was nine hops to the thread
+# and back (tens of microseconds each, most of an authenticated read: docs/PERFORMANCE.md). The
+# adapter below does the same work in as few hops as the semantics allow:
+# - a statement, its rows and its cursor's life are one call on the connection's thread;
+# - BEGIN is sent in the same call as the first statement after it (nothing else can run on the
+#   connection in between: it is checked out to one session);
+# - COMMIT and ROLLBACK are skipped when SQLite has no transaction open, exactly as the sqlite3
+#   module itself does, only without the hop to find that out.
+# It relies on SQLAlchemy 2.1's asyncio adapter classes and aiosqlite's ``_execute``/``_conn``
+# (both pinned in pyproject.toml); tests/test_db.py counts the hops and fails if that changes.
+
+
+def _run_statement(
+    raw: sqlite3.Connection, begin: bool, operation: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the connection's thread: (description, rows, rowcount, lastrowid) of one statement."""
+    if begin:
+        raw.execute("BEGIN")
+    cursor = raw.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class _OneHopCursor(sa_aiosqlite.AsyncAdapt_aiosqlite_cursor):
+    """A buffered cursor whose ``execute`` is one call on the connection's thread."""
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]  # None before any INSERT, as in sqlite3
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        adapt: _OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        async with adapt._execute_mutex:
+            begin, adapt.begin_pending = adapt.begin_pending, False
+            aio = self._connection
+            result = await aio._execute(_run_statement, aio._conn, begin, operation, parameters, many)
+        self._description, rows, self._rowcount, self._lastrowid = result
+        self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        await self._run(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> None:
+        await self._run(operation, seq_of_parameters, many=True)
+
+    async def _async_soft_close(self) -> None:
+        return None  # the rows are already buffered and the sqlite3 cursor closed
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _OneHopConnection(sa_aiosqlite.AsyncAdapt_aiosqlite_connection):
+    __slots__ = ("begin_pending",)
+    _cursor_cls = _OneHopCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.begin_pending = False
+        """SQLAlchemy began a transaction; BEGIN goes with the next statement."""
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side and self.begin_pending:  # a streaming cursor runs its own calls: BEGIN first
+            self.begin_pending = False
+            try:
+                await_(self._connection.execute("BEGIN"))
+            except Exception as error:
+                self._handle_exception(error)
+        return super().cursor(server_side)
+
+    def _transaction_open(self) -> bool:
+        aio = self._connection
+        return aio._connection is not None and bool(aio._conn.in_transaction)
+
+    def commit(self) -> None:
+        self.begin_pending = False
+        if self._transaction_open():
+            super().commit()
+
+    def rollback(self) -> None:
+        self.begin_pending = False
+        if self._transaction_open():
+            super().rollback()
+
+
+class _OneHopDBAPI(sa_aiosqlite.AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> _OneHopConnection:
+        connection = self.aiosqlite.connect(*arg, **kw)
+        connection._thread.daemon = True
+        return _OneHopConnection(self, await_(connection))
+
+
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not the driver, manage transactions (savepoints and BEGIN work as documented).
     dbapi_connection.isolation_level = None
@@ -76,7 +216,11 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    adapted = conn.connection.dbapi_connection
+    if isinstance(adapted, _OneHopConnection):
+        adapted.begin_pending = True
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -85,19 +229,46 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
+        # A fixed pool (no overflow): an overflow connection is closed when it is returned, and opening
+        # one costs a thread, a connect and four PRAGMAs; under steady load SQLAlchemy's default (5 + 10
+        # overflow) opened a new connection for about one request in thirteen. Requests beyond the
+        # pool wait for a connection (503 after pool_timeout, as on PostgreSQL).
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=5,
+            connect_args={"timeout": 10},
+            module=_OneHopDBAPI(__import__("aiosqlite"), sqlite3),
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+    event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
+    return engine
+
+
+def _replace_closed_connection(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+    """Before a pooled PostgreSQL connection is used: replace it if the server has closed it.
+
+    Instead of ``pool_pre_ping`` (a round trip to the server on every checkout, about a fifth of a small
+    read), the driver is asked whether the connection's socket has been closed: a restarted or failed-over
+    server, or one that ended the session, closes it, and the pool then opens a new connection. A
+    connection that dies without the server closing it fails its first statement; the pool then drops
+    every connection opened before (SQLAlchemy's disconnect handling) and the request gets a 503.
+    """
+    is_closed = getattr(proxy.driver_connection, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise DisconnectionError("the database server closed this connection")
 
 
 class Database:
@@ -129,6 +300,9 @@ MODEL_MODULES = (
     "service.workforce.models",
     "service.auth",
     "service.audit",
+    "service.passport.models",
+    "service.additionality.models",
+    "service.benchmark.models",
     "service.placements.models",
 )
 """Every module that declares tables: migrations and the drift test import them all."""

@@ -7,6 +7,12 @@ What a seed writes, in one transaction (the command commits it):
 2. ``clients``: one demo API client per organisational role, their secrets written once to
    ``<var_dir>/demo-clients.json`` (mode 0600), the only copy (the database keeps Argon2 hashes);
 3. ``users``: one demo web user per role, listed on the demo sign-in page (``/signin``, demo mode);
+4. ``passport``: source records of every doctor (all four kinds; some lapsing soon, a few lapsed) and
+   three compliance policies (:mod:`service.passport.demo`);
+5. ``additionality``: offers of capacity at the busiest independent sites with their rosters, a shortage
+   list, activity, and a check of the financial year (:mod:`service.additionality.demo`);
+6. ``benchmark``: providers' learner submissions for every independent site, for the current and the
+   previous financial year (:mod:`service.benchmark.demo`).
 4. ``placements``: procedure volumes of every independent site, the curriculum, logbooks of the demo
    coordinator's region's surgical trainees, and that region's rotation plan ready to match
    (:mod:`service.placements.demo`).
@@ -52,6 +58,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit, auth
+from service.additionality.demo import seed_additionality
 from service.auth import Role
 from service.config import Settings
 from service.errors import InvalidInput
@@ -229,6 +236,30 @@ async def _users(run: _Run) -> None:
     run.lines.append(f"web users: {', '.join(described)}")
 
 
+async def _passport(run: _Run) -> None:
+    from service.passport.demo import seed_passport
+    from service.passport.encryption import open_data_keys
+
+    seeded = await seed_passport(
+        run.session,
+        run.world,
+        run.cast,
+        seed=run.seed,
+        today=run.today,
+        now=run.now,
+        keys=open_data_keys(run.settings, run.now),
+    )
+    run.lines += seeded.lines()
+
+
+async def _additionality(run: _Run) -> None:
+    run.lines += await seed_additionality(run.session, today=run.today, now=run.now, seed=run.seed)
+
+
+async def _benchmark(run: _Run) -> None:
+    from service.benchmark.demo import seed_benchmark
+
+    run.lines += await seed_benchmark(run.session, run.world, run.now, seed=run.seed, today=run.today)
 async def _placements(run: _Run) -> None:
     from service.placements.demo import seed_placements
 
@@ -239,6 +270,9 @@ STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("workforce", _workforce),
     ("clients", _clients),
     ("users", _users),
+    ("passport", _passport),
+    ("additionality", _additionality),
+    ("benchmark", _benchmark),
     ("placements", _placements),
 )
 """Domain steps in order. A later issue appends its own (e.g. ``("placements", ...)``) calling its

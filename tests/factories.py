@@ -2,7 +2,10 @@
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,7 +13,15 @@ from service import auth
 from service.workforce.models import Organisation
 
 TEST_PASSPHRASE = "test-passphrase-not-secret"
+TEST_KEYS = Path(__file__).parent / "keys"
 _counter = itertools.count(1)
+
+
+def load_test_key(name: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    """A test-only private key from ``tests/keys/`` (never used outside the tests)."""
+    key = serialization.load_pem_private_key((TEST_KEYS / name).read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
+    return key
 
 
 def now() -> dt.datetime:

@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime as dt
+import getpass
 import json
 import os
 import sqlite3
@@ -96,7 +97,13 @@ def test_bad_setting_is_one_line_and_exit_2(
 # ---------------------------------------------------------------- keys
 
 
-def test_keys_init_list_rotate_retire(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+def audit_events(env: Env) -> list[tuple[object, ...]]:
+    """(actor, organisation, action, subject, outcome) of every audit event, oldest first."""
+    return env.sql("SELECT actor, organisation, action, subject, outcome FROM audit_events ORDER BY id")
+
+
+def test_keys_init_list_rotate_retire(migrated: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    env = migrated
     code, out, _ = run(capsys, "keys", "init")
     assert code == 0
     created = {m.kid: (m.purpose, m.alg) for m in env.store().metas()}
@@ -142,10 +149,31 @@ def test_keys_init_list_rotate_retire(env: Env, capsys: pytest.CaptureFixture[st
     assert out.startswith(f"retired {new_token}; published until ")
     assert env.store().find(new_token).status == "retired"
 
+    new_credential = next(m.kid for m in env.store().metas() if m.status == "active" and m.alg == "EdDSA")
+    events = audit_events(env)
+    assert {actor for actor, *_ in events} == {f"cli:{getpass.getuser()}"}
+    recorded = [(action, subject) for _, _, action, subject, _ in events]
+    assert sorted(recorded[:3]) == sorted(("cli keys init", f"key:{p}:{k}") for k, (p, _) in created.items())
+    assert recorded[3:] == [
+        ("cli keys rotate", f"key:token:{new_token}"),
+        ("cli keys rotate", f"key:credential:{new_credential}"),
+        ("cli keys retire", f"key:token:{new_token}"),
+    ]
+    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 6 events\n")
+
+
+def test_key_changes_wait_for_a_migrated_database(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "keys", "init")
+    assert (code, out) == (1, "")
+    assert err.startswith("passport: the audit log cannot be written")
+    assert "run `passport db upgrade` first; no key was changed" in err
+    assert env.store().metas() == []
+
 
 def test_keys_with_a_wrong_passphrase_are_refused_in_one_line(
-    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    migrated: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    env = migrated
     assert run(capsys, "keys", "init")[0] == 0
     monkeypatch.setenv("PASSPORT_KEY_PASSPHRASE", "not-the-right-one")
     code, _, err = run(capsys, "keys", "rotate")
@@ -153,6 +181,7 @@ def test_keys_with_a_wrong_passphrase_are_refused_in_one_line(
     assert err.count("\n") == 1
     assert err.startswith("passport: PASSPORT_KEY_PASSPHRASE")
     assert len(env.store().metas()) == 3
+    assert [action for _, _, action, _, _ in audit_events(env)] == ["cli keys init"] * 3, "nothing recorded"
 
 
 def test_retire_unknown_kid_is_one_line(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,12 +193,22 @@ def test_retire_unknown_kid_is_one_line(env: Env, capsys: pytest.CaptureFixture[
 # ---------------------------------------------------------------- clients and audit
 
 
-def app_with_protected_route() -> Litestar:
+class SteppedClock:
+    """A clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def app_with_protected_route(clock: SteppedClock | None = None) -> Litestar:
     @get("/test-only/whoami", guards=[auth.requires(*auth.ALL_ROLES)], sync_to_thread=False)
     def whoami(principal: auth.CurrentPrincipal) -> dict[str, str]:
         return {"subject": principal.subject}
 
-    app = create_app(load_settings())
+    app = create_app(load_settings(), clock=clock or SteppedClock())
     app.register(whoami)
     return app
 
@@ -208,7 +247,8 @@ def test_clients_create_list_revoke_and_audit_verify(
     assert row.split()[1:4] == ["admin", "-", "active"]
     assert secret not in str(migrated.sql("SELECT * FROM api_clients"))
 
-    app = app_with_protected_route()
+    clock = SteppedClock()
+    app = app_with_protected_route(clock)
     granted = asyncio.run(token_request(app, client_id, secret))
     assert granted.status_code == 200, granted.text
     access_token = granted.json()["access_token"]
@@ -221,10 +261,23 @@ def test_clients_create_list_revoke_and_audit_verify(
     refused = asyncio.run(token_request(app, client_id, secret))
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
-    assert asyncio.run(whoami(app, access_token)).status_code == 401, "a revoked client's token stops at once"
+    # The running server trusted its check of the client for PASSPORT_AUTH_CACHE_SECONDS (5 by default).
+    clock.now += dt.timedelta(seconds=4)
+    assert asyncio.run(whoami(app, access_token)).status_code == 200, "still within the cache window"
+    clock.now += dt.timedelta(seconds=1)
+    assert asyncio.run(whoami(app, access_token)).status_code == 401, "refused once the window has passed"
+    fresh = app_with_protected_route(clock)
+    assert asyncio.run(whoami(fresh, access_token)).status_code == 401, "another process refuses at once"
 
+    # After the key creation (3 events): the two CLI actions and the two token requests, in order.
+    assert [(action, subject, outcome) for _, _, action, subject, outcome in audit_events(migrated)][3:] == [
+        ("cli clients create", f"client:{client_id}", "success"),
+        ("POST oauth_token", "/oauth/token", "success"),
+        ("cli clients revoke", f"client:{client_id}", "success"),
+        ("POST oauth_token", "/oauth/token", "denied 401"),
+    ]
     code, out, _ = run(capsys, "audit", "verify")
-    assert (code, out) == (0, "audit chain intact: 2 events\n")
+    assert (code, out) == (0, "audit chain intact: 7 events\n")
 
 
 def test_clients_create_for_an_unknown_organisation_is_one_line(
@@ -241,7 +294,7 @@ def test_audit_verify_reports_a_tampered_event(migrated: Env, capsys: pytest.Cap
     app = app_with_protected_route()
     for _ in range(3):
         assert asyncio.run(token_request(app, "nobody", "wrong")).status_code == 401
-    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 3 events\n")
+    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 6 events\n")  # 3 keys, 3 refusals
 
     # Someone with file access edits the second event (bypassing the append-only triggers).
     with sqlite3.connect(migrated.db_path) as conn:
@@ -250,11 +303,11 @@ def test_audit_verify_reports_a_tampered_event(migrated: Env, capsys: pytest.Cap
         )
         for (name,) in triggers.fetchall():
             conn.execute(f'DROP TRIGGER "{name}"')
-        second = conn.execute("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 1").fetchone()[0]
+        second = conn.execute("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 4").fetchone()[0]
         conn.execute("UPDATE audit_events SET outcome = 'success' WHERE id = ?", (second,))
     code, out, err = run(capsys, "audit", "verify")
     assert (code, out) == (1, "")
     assert err == (
         f"passport: audit chain broken at event {second}: "
-        "its contents do not match its hash (2 events read)\n"
+        "its contents do not match its hash (5 events read)\n"
     )

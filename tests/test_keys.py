@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from service.keys import ALGORITHMS, Algorithm, KeyMeta, KeyProblem, KeyStore, public_jwk, thumbprint
+from tests.factories import load_test_key
 
 PASSPHRASE = "correct horse battery staple"
 T0 = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
@@ -30,12 +31,6 @@ def rfc7638(jwk: dict[str, str]) -> str:
     canonical = "{" + ",".join(f'"{name}":"{jwk[name]}"' for name in members) + "}"
     digest = hashlib.sha256(canonical.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def load_test_key(name: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
-    key = serialization.load_pem_private_key((TEST_KEYS / name).read_bytes(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
-    return key
 
 
 def files(directory: Path) -> dict[str, bytes]:

@@ -18,6 +18,7 @@ from tests.factories import client_headers, create_organisation
 
 ADM, ISS, COO, HOL = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.HOLDER
 VER = Role.VERIFIER
+ANA = Role.ANALYST
 EVERYONE = frozenset(ALL_ROLES)
 
 EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
@@ -34,6 +35,51 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/employments"): frozenset({ADM, ISS}),
     ("POST", "/api/v1/employments/import"): frozenset({ADM, ISS}),
     ("GET", "/api/v1/employments/{employment_id:uuid}"): frozenset({ADM, ISS, COO}),
+    # passport: source records (issuers submit and change their own; admins read, OH outcomes redacted)
+    ("POST", "/api/v1/records"): frozenset({ISS}),
+    ("GET", "/api/v1/records"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/records/import"): frozenset({ISS}),
+    ("GET", "/api/v1/records/{record_id:uuid}"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/records/{record_id:uuid}/history"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/records/{record_id:uuid}/corrections"): frozenset({ISS}),
+    ("POST", "/api/v1/records/{record_id:uuid}/withdrawal"): frozenset({ISS}),
+    # passport: the CSTF reference table (reference data) and compliance policies (not personal)
+    ("GET", "/api/v1/cstf-subjects"): EVERYONE,
+    ("PUT", "/api/v1/cstf-subjects/{subject:str}"): frozenset({ADM}),
+    ("POST", "/api/v1/policies"): frozenset({ADM}),
+    ("GET", "/api/v1/policies"): frozenset({ADM, VER, HOL, COO}),
+    ("GET", "/api/v1/policies/{policy_id:uuid}"): frozenset({ADM, VER, HOL, COO}),
+    # additionality (docs/additionality.md, "Roles")
+    ("POST", "/api/v1/additionality/offers"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/additionality/offers/import"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/additionality/roster/import"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/additionality/offers"): frozenset({ADM, ANA, COO, ISS}),
+    ("GET", "/api/v1/additionality/offers/{offer_id:uuid}"): frozenset({ADM, ANA, COO, ISS}),
+    ("POST", "/api/v1/additionality/activity"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/additionality/activity/import"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/additionality/shortage-lists"): frozenset({ADM, ANA, COO, ISS}),
+    ("GET", "/api/v1/additionality/shortage-lists/{version:int}"): frozenset({ADM, ANA, COO, ISS}),
+    ("POST", "/api/v1/additionality/shortage-lists"): frozenset({ADM}),
+    ("GET", "/api/v1/additionality/parameters"): frozenset({ADM, ANA, COO, ISS}),
+    ("GET", "/api/v1/additionality/parameters/{version:int}"): frozenset({ADM, ANA, COO, ISS}),
+    ("POST", "/api/v1/additionality/parameters"): frozenset({ADM}),
+    ("POST", "/api/v1/additionality/offers/{offer_id:uuid}/checks"): frozenset({ADM, ANA, COO}),
+    ("GET", "/api/v1/additionality/offers/{offer_id:uuid}/checks"): frozenset({ADM, ANA, COO, ISS}),
+    ("POST", "/api/v1/additionality/checks"): frozenset({ADM, ANA, COO}),
+    ("GET", "/api/v1/additionality/checks/{check_id:int}"): frozenset({ADM, ANA, COO, ISS}),
+    ("GET", "/api/v1/additionality/checks/{check_id:int}/reproduction"): frozenset({ADM, ANA, COO, ISS}),
+    ("GET", "/api/v1/additionality/summary"): frozenset({ADM, ANA, COO}),
+    ("GET", "/api/v1/additionality/export.csv"): frozenset({ADM, ANA, COO}),
+    ("GET", "/api/v1/additionality/report.html"): frozenset({ADM, ANA, COO}),
+    # benchmark: analysts publish and download; providers' systems (issuers) submit their learners
+    ("POST", "/api/v1/benchmarks"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}/{format:str}"): frozenset({ADM, ANA}),
+    ("GET", "/api/v1/benchmarks/{benchmark_id:uuid}/{format:str}/signature"): frozenset({ADM, ANA}),
+    ("POST", "/api/v1/benchmark-learners"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/benchmark-learners/import"): frozenset({ADM, ISS}),
+    ("GET", "/api/v1/benchmark-learners"): frozenset({ADM, ISS, ANA}),
     ("POST", "/api/v1/placements/datasets"): frozenset({ADM, COO}),
     ("GET", "/api/v1/placements/datasets"): frozenset({ADM, COO}),
     ("GET", "/api/v1/placements/datasets/{dataset_id:uuid}"): frozenset({ADM, COO}),
@@ -95,6 +141,7 @@ def test_guards_match_the_reviewed_matrix(app: Litestar) -> None:
 
 def _concrete(path: str) -> str:
     path = re.sub(r"\{[a-z_]+:uuid\}", str(uuid.UUID(int=0)), path)
+    path = re.sub(r"\{[a-z_]+:int\}", "1", path)
     return re.sub(r"\{[a-z_]+:str\}", "ZZZ", path)
 
 

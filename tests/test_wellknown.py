@@ -4,7 +4,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,15 +174,25 @@ async def test_token_of_a_retired_key_works_while_published_and_is_refused_after
         subject=created.client_id, kind="client", role=auth.Role.ISSUER, organisation="RRK"
     )
 
-    def token_from(ring: KeyRing) -> dict[str, str]:
+    def token_from(ring: KeyRing, clock: Callable[[], dt.datetime] = real_clock) -> dict[str, str]:
+        # A long lifetime, so a token issued before the rotation (12 hours ago) is still unexpired.
         tokens = auth.TokenService(
-            ring, issuer=settings.issuer, lifetime=300, session_lifetime=600, clock=real_clock
+            ring, issuer=settings.issuer, lifetime=86400, session_lifetime=600, clock=clock
         )
         return {"Authorization": f"Bearer {tokens.issue_access_token(principal)}"}
 
-    old_token = token_from(rotated.before_rotation)
+    assert rotated.token_old.retired_at is not None
+    retired_at = rotated.token_old.retired_at
+    old_token = token_from(rotated.before_rotation, lambda: retired_at - dt.timedelta(minutes=1))
     new_token = token_from(rotated.ring())
     assert rotated.token_old.publish_until is not None
+    # A server still holding the ring from before the rotation signs with the retired key: refused, since
+    # the token was issued after the key's retirement.
+    stale_server_token = token_from(rotated.before_rotation)
+    async with http(app_for(settings, rotated.ring(), database)) as client:
+        refused = await client.get("/test-only/whoami", headers=stale_server_token)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["detail"] == "The token is signed with a key that is no longer accepted."
 
     async with http(app_for(settings, rotated.ring(), database)) as client:
         for headers in (old_token, new_token):

@@ -1,7 +1,7 @@
 """placements
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0007
 Create Date: 2026-12-01 06:27:22.585810+00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import service.db
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

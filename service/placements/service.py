@@ -55,6 +55,7 @@ from service.placements.schemas import (
     VolumeRecord,
 )
 from service.workforce import service as workforce
+from service.workforce.schemas import PersonRead
 
 LOCATION_TOLERANCE: Final = 0.001
 """Degrees (about 100 m) within which a site's location in a file must agree with the registry's."""
@@ -76,6 +77,12 @@ class ImportRejected(ServiceError):
             f"The {file} file was not loaded: {len(self.rows)} problem(s) in {lines} row(s). "
             "Nothing was written."
         )
+
+
+async def _doctors(session: AsyncSession, numbers: Iterable[str | None]) -> dict[str, PersonRead]:
+    """The registered people among these GMC numbers, by GMC number (the workforce domain's bulk read)."""
+    _, by_gmc = await workforce.find_people(session, gmc_numbers=[n for n in numbers if n is not None])
+    return by_gmc
 
 
 def _actor(principal: Principal) -> str:
@@ -169,7 +176,7 @@ def _column(tables: Mapping[str, Table], kind: str, column: str) -> set[str] | N
 async def _site_problems(session: AsyncSession, name: str, table: Table) -> list[FileProblem]:
     """Each site must be a registered independent site and agree with the registry."""
     codes = [c for c in table.columns["site_code"] if c is not None]
-    registered = await workforce.organisations_by_code(session, codes)
+    registered = await workforce.organisations_by_codes(session, codes)
     problems = []
     for i, (code, line) in enumerate(zip(table.columns["site_code"], table.lines, strict=True)):
         org = registered.get(code) if code is not None else None
@@ -202,7 +209,7 @@ async def _site_problems(session: AsyncSession, name: str, table: Table) -> list
 async def _trainee_problems(session: AsyncSession, name: str, table: Table) -> list[FileProblem]:
     """Each trainee_id must be the GMC number of a registered doctor in training."""
     numbers = [n for n in table.columns["trainee_id"] if n is not None]
-    people = await workforce.people_by_gmc_number(session, numbers)
+    people = await _doctors(session, numbers)
     problems = []
     for number, line in zip(table.columns["trainee_id"], table.lines, strict=True):
         if number is None:
@@ -295,7 +302,7 @@ async def load_volumes(session: AsyncSession, payload: bytes, now: dt.datetime) 
     table, problems = csv_import.read_file(name, payload)
     problems += csv_import.file_problems(name, table)
     codes = [c for c in table.columns["site_code"] if c is not None]
-    registered = await workforce.organisations_by_code(session, codes)
+    registered = await workforce.organisations_by_codes(session, codes)
     for code, line in zip(table.columns["site_code"], table.lines, strict=True):
         org = registered.get(code) if code is not None else None
         if code is not None and (org is None or org.kind != "independent_site"):
@@ -324,13 +331,13 @@ async def load_logbook(session: AsyncSession, payload: bytes, now: dt.datetime) 
     table, problems = csv_import.read_file(name, payload)
     problems += await _trainee_problems(session, name, table)
     codes = [c for c in table.columns["site_code"] if c is not None]
-    registered = await workforce.organisations_by_code(session, codes)
+    registered = await workforce.organisations_by_codes(session, codes)
     for code, line in zip(table.columns["site_code"], table.lines, strict=True):
         if code is not None and code not in registered:
             problems.append(FileProblem(name, line, "site_code", f"no organisation has the code {code}"))
     if problems:
         raise ImportRejected(name, problems)
-    people = await workforce.people_by_gmc_number(session, table.columns["trainee_id"])
+    people = await _doctors(session, table.columns["trainee_id"])
     rows = [
         {
             "person_id": people[row["trainee_id"]].id,
@@ -368,7 +375,7 @@ def _number(value: float) -> str:
 
 async def _sites_file(session: AsyncSession, table: Table) -> bytes:
     """sites.csv from the registry (the one source of truth), the file's location where it has none."""
-    registered = await workforce.organisations_by_code(session, table.columns["site_code"])
+    registered = await workforce.organisations_by_codes(session, table.columns["site_code"])
     rows = []
     for i, code in enumerate(table.columns["site_code"]):
         org = registered.get(code)
@@ -421,7 +428,7 @@ async def export_inputs(
         ),
     )
     numbers = list(stored["trainees"].columns["trainee_id"]) if "trainees" in stored else []
-    people = await workforce.people_by_gmc_number(session, numbers)
+    people = await _doctors(session, numbers)
     entries = await repository.logbooks_of(session, [p.id for p in people.values()])
     files["logbook.csv"] = _csv(
         _header("logbook.csv"),
@@ -578,7 +585,7 @@ async def publish(
         if "trainees" in stored:
             columns = stored["trainees"].columns
             grades = dict(zip(columns["trainee_id"], columns["grade"], strict=True))
-    people = await workforce.people_by_gmc_number(session, [p.trainee_id for p in result.placements])
+    people = await _doctors(session, [p.trainee_id for p in result.placements])
     missing = sorted({p.trainee_id for p in result.placements} - set(people))
     if missing:
         raise Conflict(f"These trainees are no longer registered: {', '.join(missing[:10])}.")
@@ -624,7 +631,7 @@ async def site_placements(
     """Published placements at a site: for its host provider (the site's or its provider's own users),
     the training offices whose runs placed them, and admins."""
     code, reason = csv_import.ods(site_code.strip())
-    site = (await workforce.organisations_by_code(session, [code])).get(code) if reason is None else None
+    site = (await workforce.organisations_by_codes(session, [code])).get(code) if reason is None else None
     if site is None or site.kind != "independent_site":
         raise NotFound(f"No independent site has the code {site_code[:20]}.")
     owner: str | None = None

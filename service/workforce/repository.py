@@ -7,6 +7,7 @@ from typing import Any, Final, TypeVar
 
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.functions import count
 
 from service.workforce.models import Employment, Organisation, Person
 
@@ -62,15 +63,6 @@ async def organisation_kinds(session: AsyncSession, codes: Iterable[str]) -> dic
     return kinds
 
 
-async def organisations_in(session: AsyncSession, codes: Iterable[str]) -> list[Organisation]:
-    """The organisations among ``codes`` (for other domains, through ``service.organisations_by_code``)."""
-    found: list[Organisation] = []
-    for batch in _chunks(sorted(set(codes))):
-        stmt = select(Organisation).where(Organisation.code.in_(_literal(batch)))
-        found += (await session.scalars(stmt)).all()
-    return found
-
-
 async def list_organisations(
     session: AsyncSession, *, kind: str | None, parent: str | None, limit: int, offset: int
 ) -> tuple[list[Organisation], bool]:
@@ -117,14 +109,6 @@ async def people_by_gmc(session: AsyncSession, numbers: Iterable[str]) -> dict[s
             select(Person.gmc_number, Person.id).where(Person.gmc_number.in_(_literal(batch)))
         )
         found.update({number: person_id for number, person_id in result if number is not None})
-    return found
-
-
-async def people_with_gmc(session: AsyncSession, numbers: Iterable[str]) -> list[Person]:
-    """The people among ``numbers`` (for other domains, through ``service.people_by_gmc_number``)."""
-    found: list[Person] = []
-    for batch in _chunks(sorted(set(numbers))):
-        found += (await session.scalars(select(Person).where(Person.gmc_number.in_(_literal(batch))))).all()
     return found
 
 
@@ -208,3 +192,60 @@ async def list_employments(
     if training_only:
         stmt = stmt.where(Employment.person_id.in_(select(Person.id).where(Person.grade != "other")))
     return await _page(session, stmt, limit, offset)
+
+
+# ---------------------------------------------------------------- bulk reads for other domains
+
+
+async def _column_rows(session: AsyncSession, stmt: Select[Any]) -> list[dict[str, Any]]:
+    """The rows of ``stmt`` as ``{column: value}`` dicts (the column names read once, not per row)."""
+    result = await session.execute(stmt)
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
+
+
+async def people_rows(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[dict[str, Any]]:
+    """Column values (not ORM objects: cheaper in bulk) of the people among ``ids``, in batches."""
+    rows: list[dict[str, Any]] = []
+    columns = [getattr(Person, c.key) for c in Person.__table__.columns]
+    for batch in _chunks(sorted(set(ids))):
+        rows += await _column_rows(session, select(*columns).where(Person.id.in_(_literal(batch))))
+    return rows
+
+
+async def employment_rows_of_people(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[dict[str, Any]]:
+    """Column values of every employment of the people among ``ids``, by person and start date."""
+    rows: list[dict[str, Any]] = []
+    columns = [getattr(Employment, c.key) for c in Employment.__table__.columns]
+    for batch in _chunks(sorted(set(ids))):
+        stmt = select(*columns).where(Employment.person_id.in_(_literal(batch)))
+        rows += await _column_rows(session, stmt.order_by(Employment.person_id, Employment.start_date))
+    return rows
+
+
+async def organisation_rows(session: AsyncSession, codes: Iterable[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    columns = [getattr(Organisation, c.key) for c in Organisation.__table__.columns]
+    for batch in _chunks(sorted(set(codes))):
+        rows += await _column_rows(session, select(*columns).where(Organisation.code.in_(_literal(batch))))
+    return rows
+
+
+async def headcounts(
+    session: AsyncSession, organisations: Iterable[str], on: dt.date
+) -> dict[tuple[str, str], int]:
+    """``{(organisation, staff group): people}`` with an employment there current on ``on``."""
+    found: dict[tuple[str, str], int] = {}
+    people = count(Employment.person_id.distinct())
+    for batch in _chunks(sorted(set(organisations))):
+        stmt = (
+            select(Employment.organisation_code, Employment.staff_group, people)
+            .where(
+                Employment.organisation_code.in_(_literal(batch)),
+                Employment.start_date <= on,
+                or_(Employment.end_date.is_(None), Employment.end_date >= on),
+            )
+            .group_by(Employment.organisation_code, Employment.staff_group)
+        )
+        found.update({(code, group): int(n) for code, group, n in await session.execute(stmt)})
+    return found

@@ -125,12 +125,6 @@ async def get_organisation(session: AsyncSession, code: str) -> OrganisationRead
     return _read(record, OrganisationRead)
 
 
-async def organisations_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
-    """``{code: organisation}`` of those of ``codes`` (upper case) that are registered: for other domains
-    that check references in bulk (placements)."""
-    return {o.code: _read(o, OrganisationRead) for o in await repository.organisations_in(session, codes)}
-
-
 async def list_organisations(
     session: AsyncSession, *, kind: str | None, parent: str | None, limit: int, offset: int
 ) -> OrganisationPage:
@@ -198,13 +192,6 @@ async def create_person(session: AsyncSession, data: PersonCreate, now: dt.datet
     record = Person(id=new_id(), **msgspec.structs.asdict(data), created_at=now)
     await _insert(session, record)
     return _read(record, PersonRead)
-
-
-async def people_by_gmc_number(session: AsyncSession, numbers: Iterable[str]) -> dict[str, PersonRead]:
-    """``{gmc_number: person}`` of those of ``numbers`` that are registered: for other domains that link
-    records to doctors in bulk (placements). No visibility rule applies: callers decide what to show."""
-    people = await repository.people_with_gmc(session, numbers)
-    return {p.gmc_number or "": _read(p, PersonRead) for p in people}
 
 
 async def get_person(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> PersonRead:
@@ -377,3 +364,56 @@ async def import_employments(
     records = [_employment_row(r.employment, r.person_id, now) for r in resolved]
     await _insert_all(session, Employment, records)
     return ImportResult(entity="employments", created=len(records), ids=[str(r["id"]) for r in records])
+
+
+# ---------------------------------------------------------------- bulk reads for other domains
+# Used by other domains (additionality checks, passport records). They apply no visibility rules:
+# the calling domain's routes decide who may see what it derives. Each takes any number of keys and
+# queries in batches of 1,000, so checking 20,000 rostered people costs a few dozen queries.
+
+
+async def people_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PersonRead]:
+    """The registered people among ``ids``; an id that is not registered is absent."""
+    return {row["id"]: PersonRead(**row) for row in await repository.people_rows(session, ids)}
+
+
+async def person_ids_by_gmc(session: AsyncSession, numbers: Iterable[str]) -> dict[str, uuid.UUID]:
+    """``{GMC number: person id}`` of the registered ones among ``numbers``."""
+    return await repository.people_by_gmc(session, numbers)
+
+
+async def employments_of_people(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[EmploymentRead]:
+    """Every employment of these people, by person and start date."""
+    rows = await repository.employment_rows_of_people(session, ids)
+    return [EmploymentRead(**row) for row in rows]
+
+
+async def organisations_by_codes(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
+    """The registered organisations among ``codes`` (codes as stored: upper case)."""
+    rows = await repository.organisation_rows(session, codes)
+    return {row["code"]: OrganisationRead(**row) for row in rows}
+
+
+async def headcounts(
+    session: AsyncSession, organisation_codes: Iterable[str], on: dt.date
+) -> dict[tuple[str, str], int]:
+    """``{(organisation code, staff group): people}`` employed there on ``on`` (current employments)."""
+    return await repository.headcounts(session, organisation_codes, on)
+
+
+async def find_people(
+    session: AsyncSession, *, ids: Iterable[uuid.UUID] = (), gmc_numbers: Iterable[str] = ()
+) -> tuple[dict[uuid.UUID, PersonRead], dict[str, PersonRead]]:
+    """The registered people among ``ids`` and ``gmc_numbers``: ``(by id, by GMC number)``.
+
+    For other domains that hold records about people (the passport's source records).
+    """
+    by_gmc_ids = await repository.people_by_gmc(session, gmc_numbers)
+    by_id = await people_by_ids(session, {*ids, *by_gmc_ids.values()})
+    return by_id, {number: by_id[person_id] for number, person_id in by_gmc_ids.items() if person_id in by_id}
+
+
+async def find_organisations(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganisationRead]:
+    """The registered organisations among ``codes`` (ODS codes, any case), by upper-case code."""
+    wanted = {code for code in (normalise_ods(c) for c in codes) if code is not None}
+    return await organisations_by_codes(session, wanted)

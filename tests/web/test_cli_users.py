@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from service.audit import AuditEvent
 from service.auth import User
 from service.cli import main
 from service.db import Database, make_engine, upgrade
@@ -57,5 +58,12 @@ async def test_users_create_list_disable(
             user = await session.scalar(select(User))
             assert user is not None
             assert user.disabled_at is not None
+            events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+        # Only the two changes that happened are recorded; the refused commands left nothing.
+        assert [(e.action, e.subject, e.organisation, e.outcome) for e in events] == [
+            ("cli users create", f"user:{user.id}", "RCLI", "success"),
+            ("cli users disable", f"user:{user.id}", "RCLI", "success"),
+        ]
+        assert all(e.actor.startswith("cli:") for e in events)
     finally:
         await database.dispose()

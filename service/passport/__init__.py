@@ -1,0 +1,1 @@
+"""Staff passport: source records, SD-JWT VC credentials, status lists, presentations and policies."""

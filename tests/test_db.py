@@ -1,0 +1,201 @@
+"""service/db.py on SQLite: the one-hop adapter keeps every transaction guarantee, in fewer thread hops.
+
+Each test uses its own SQLite file through ``make_engine`` (the engine the service uses) and a second,
+plain ``sqlite3`` connection where another process's view is needed.
+"""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite.core
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.db import Database, make_engine, upgrade, utcnow
+from service.workforce.models import Organisation
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+        await conn.execute(text("INSERT INTO t (v) VALUES ('first')"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def other(tmp_path: Path, engine: AsyncEngine) -> Iterator[sqlite3.Connection]:
+    """Another writer on the same file, as a second process would be."""
+    conn = sqlite3.connect(tmp_path / "adapter.db", isolation_level=None, timeout=5)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every call made on an aiosqlite connection's thread, by name."""
+    calls: list[str] = []
+    original: Any = aiosqlite.core.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
+    return calls
+
+
+async def values(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text("SELECT v FROM t ORDER BY id"))).scalars())
+
+
+async def test_a_small_read_in_a_transaction_is_two_thread_hops(engine: AsyncEngine, hops: list[str]) -> None:
+    async with engine.connect() as warm:  # the pool's connection exists before counting
+        await warm.execute(text("SELECT 1"))
+    hops.clear()
+    async with Database(engine).session() as session:
+        await session.execute(text("SELECT v FROM t WHERE id = 1"))
+        await session.commit()
+    assert hops == ["_run_statement", "commit"], "BEGIN rides with the SELECT; no reset after the commit"
+
+
+async def test_a_transaction_that_ran_nothing_costs_no_hop(engine: AsyncEngine, hops: list[str]) -> None:
+    async with engine.connect() as warm:
+        await warm.execute(text("SELECT 1"))
+    hops.clear()
+    async with engine.begin():
+        pass
+    assert hops == []
+
+
+async def test_commit_keeps_and_rollback_discards(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+        await conn.commit()
+        await conn.execute(text("INSERT INTO t (v) VALUES ('discarded')"))
+        await conn.rollback()
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('never committed')"))  # closed: rolled back
+    assert await values(engine) == ["first", "kept"]
+
+
+async def test_savepoints_roll_back_only_their_part(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('outer')"))
+        nested = await conn.begin_nested()
+        await conn.execute(text("INSERT INTO t (v) VALUES ('inner')"))
+        await nested.rollback()
+    assert await values(engine) == ["first", "outer"]
+
+
+async def test_a_transaction_begun_lazily_still_reads_one_snapshot(
+    engine: AsyncEngine, other: sqlite3.Connection
+) -> None:
+    async with engine.begin() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+        other.execute("INSERT INTO t (v) VALUES ('written meanwhile')")
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1, "BEGIN came first"
+    assert await values(engine) == ["first", "written meanwhile"]
+
+
+async def test_a_streamed_read_begins_its_transaction_first(
+    engine: AsyncEngine, other: sqlite3.Connection
+) -> None:
+    async with engine.begin() as conn:
+        result = await conn.stream(text("SELECT v FROM t"))
+        assert [row[0] async for row in result] == ["first"]
+        other.execute("INSERT INTO t (v) VALUES ('written meanwhile')")
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+
+
+async def test_rowcount_lastrowid_many_rows_and_errors_come_through(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        inserted = await conn.execute(text("INSERT INTO t (v) VALUES ('x')"))
+        assert inserted.lastrowid == 2
+        await conn.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": f"bulk {i}"} for i in range(100)])
+        updated = await conn.execute(text("UPDATE t SET v = v || '!' WHERE v LIKE 'bulk%'"))
+        assert updated.rowcount == 100
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t (v) VALUES ('first')"))
+    assert len(await values(engine)) == 102
+
+
+async def test_the_orm_reads_and_writes_through_it(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orm.db'}"
+    await asyncio.to_thread(upgrade, url)  # alembic runs its own event loop
+    database = Database(make_engine(url))
+    try:
+        async with database.session() as session:
+            session.add(
+                Organisation(
+                    code="RRK",
+                    name="Test NHS Trust",
+                    kind="nhs_trust",
+                    parent_code=None,
+                    icb_code=None,
+                    postcode=None,
+                    latitude=None,
+                    longitude=None,
+                    created_at=utcnow(),
+                )
+            )
+            await session.commit()
+        async with database.session() as session:
+            found = await session.get(Organisation, "RRK")
+            assert found is not None
+            assert found.name == "Test NHS Trust"
+            assert found.created_at.tzinfo is not None
+    finally:
+        await database.dispose()
+
+
+# ---------------------------------------------------------------- PostgreSQL: a connection the server closed
+
+
+async def test_a_connection_the_server_ended_is_replaced_before_use(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL connections only")
+    database, admin = Database(make_engine(database_url, pool_size=1)), make_engine(database_url, pool_size=1)
+    try:
+        async with database.engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        async with admin.connect() as other:  # as an operator or a server restart would
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the idle pooled connection
+        async with database.engine.connect() as conn:
+            again = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        assert again != pid, "a new connection, and no error for the caller"
+    finally:
+        await database.dispose()
+        await admin.dispose()
+
+
+async def test_sqlite_keeps_a_fixed_pool_under_concurrent_requests(tmp_path: Path) -> None:
+    """No overflow connections: they would be closed on return and reopened (a thread each) under load."""
+    from sqlalchemy import event
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}", pool_size=2)
+    opened: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda dbapi_connection, record: opened.append(record))
+    try:
+
+        async def request() -> None:
+            async with Database(engine).session() as session:
+                await session.execute(text("SELECT 1"))
+                await asyncio.sleep(0.01)  # hold the connection, as a handler would
+                await session.commit()
+
+        for _ in range(3):
+            await asyncio.gather(*(request() for _ in range(8)))
+        assert len(opened) == 2
+    finally:
+        await engine.dispose()
