@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, tuple_
+from sqlalchemy import BindParameter, bindparam, case, delete, func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.placements.models import (
@@ -262,3 +262,37 @@ async def count_hosted(session: AsyncSession, site_code: str, start: dt.date, en
         )
     )
     return int(await session.scalar(stmt) or 0)
+
+
+async def logbook_counts(
+    session: AsyncSession, site_codes: Sequence[str], years: Sequence[int]
+) -> list[tuple[int, str, str, str, str, int]]:
+    """(financial year, GMC number, site, procedure group, supervision, entries) at ``site_codes`` in the
+    financial ``years`` (1 April to 31 March), counted in SQL."""
+    if not site_codes or not years:
+        return []
+    year = case(
+        *[
+            (
+                (LogbookEntry.date >= dt.date(y, 4, 1)) & (LogbookEntry.date <= dt.date(y + 1, 3, 31)),
+                literal(y),
+            )
+            for y in sorted(set(years))
+        ],
+        else_=literal(None),
+    ).label("year")
+    columns = (
+        LogbookEntry.gmc_number,
+        LogbookEntry.site_code,
+        LogbookEntry.procedure_group,
+        LogbookEntry.supervision,
+    )
+    found: list[tuple[int, str, str, str, str, int]] = []
+    for batch in _chunks(sorted(set(site_codes))):
+        stmt = (
+            select(year, *columns, func.count())
+            .where(LogbookEntry.site_code.in_(_literal(batch)), year.is_not(None))
+            .group_by(year, *columns)
+        )
+        found += [(int(y), g, s, p, v, int(n)) for y, g, s, p, v, n in await session.execute(stmt)]
+    return found

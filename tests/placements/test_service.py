@@ -75,3 +75,36 @@ async def test_volumes_and_logbook_for_the_benchmark(
         ("7100001", "P"),
         ("7100001", "A"),
     ]
+
+
+async def test_the_benchmark_reads_placements_through_its_source_protocol(
+    session: AsyncSession, app: Litestar, client: httpx.AsyncClient
+) -> None:
+    from service.benchmark.sources import PlacementsSource
+
+    source: PlacementsSource = service.BenchmarkSource()  # mypy checks the shape against the protocol
+    await _published(session, app, client)
+    placements = await source.placements(
+        session, site_codes=["NT301"], start=dt.date(2027, 4, 1), end=dt.date(2028, 3, 31)
+    )
+    assert sorted((r[1], r[2], r[3], r[4], r[5]) for r in placements) == [
+        ("NT301", "trauma_and_orthopaedics", "medical", "ST3", "doctors_in_training"),
+        ("NT301", "trauma_and_orthopaedics", "medical", "ST6", "doctors_in_training"),
+    ]
+    counts = await source.logbook_counts(session, site_codes=["NVC11", "RRK"], years=[2025])
+    assert sorted(counts) == [
+        (2025, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "A", 1),
+        (2025, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "P", 1),
+        (2025, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "S-TS", 1),
+        (2025, "7100004", "ST5", "NVC11", "ophthalmology", "P", 1),
+        (2025, "7100004", "ST5", "NVC11", "ophthalmology", "S-TS", 1),
+    ]
+    assert await source.logbook_counts(session, site_codes=["NVC11"], years=[2026]) == []
+    april = await source.logbook_counts(session, site_codes=["RRK"], years=[2026])  # 1 April opens 2026-27
+    assert april == [(2026, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "S-TU", 1)]
+    volumes = await source.volumes(session, site_codes=["NT301", "NVC11"], years=[2024, 2025])
+    assert volumes == [
+        (2024, "NT301", "trauma_and_orthopaedics", 450),
+        (2025, "NT301", "trauma_and_orthopaedics", 1080),
+        (2025, "NVC11", "ophthalmology", 4800),
+    ]
