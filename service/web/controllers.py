@@ -1,4 +1,5 @@
-"""Web pages: sign-in (OpenID Connect, or the demo page in demo mode) and the landing page.
+"""Web pages: sign-in (OpenID Connect, or the demo page in demo mode), the landing page, and the router
+that mounts every area's pages (``records.py``, ``placements.py``, ``benchmarks.py``, ``additionality.py``).
 
 Every page handler is either marked public (``opt={"public": True}``) or guarded with
 ``requires(...)``. Form posts carry :func:`csrf_guard`. Errors under this router are HTML pages.
@@ -20,6 +21,8 @@ from service.auth import SESSION_COOKIE, TokenService, User
 from service.config import Settings
 from service.errors import NotFound, ServiceError
 from service.web import service as web
+from service.web.additionality import ADDITIONALITY_PAGES
+from service.web.benchmarks import BENCHMARK_PAGES
 from service.web.oidc import OidcClient
 from service.web.pages import (
     STATIC,
@@ -35,6 +38,8 @@ from service.web.pages import (
     settings_of,
     signed_in,
 )
+from service.web.placements import PLACEMENTS_HANDLERS
+from service.web.records import RECORDS_HANDLERS
 
 PUBLIC: dict[str, Any] = {"public": True}
 OIDC_COOKIE = "passport_oidc"
@@ -212,6 +217,10 @@ WEB_ROUTER = Router(
         sign_out,
         oidc_login,
         oidc_callback,
+        *RECORDS_HANDLERS,
+        *PLACEMENTS_HANDLERS,
+        *BENCHMARK_PAGES,
+        *ADDITIONALITY_PAGES,
         create_static_files_router(STATIC_PATH, directories=[STATIC], name="web_static", opt=PUBLIC),
     ],
     exception_handlers=WEB_EXCEPTION_HANDLERS,

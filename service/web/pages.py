@@ -1,6 +1,15 @@
-"""Rendering web pages: templates, cookies, CSRF protection, security headers, error pages.
+"""Rendering web pages: templates, cookies, CSRF protection, security headers, navigation, notices,
+form errors, error pages. How to add a page: ``docs/web.md``.
 
-- Templates are Jinja2 with autoescaping, under ``service/web/templates``; no JavaScript, no CDN.
+- Templates are Jinja2 with autoescaping, under ``service/web/templates``; no CDN. A page has no
+  JavaScript unless it names its own scripts (``render(..., scripts=["x.js"])``, files under
+  ``service/web/static/``): only then does its Content-Security-Policy allow ``script-src 'self'``.
+- Navigation: :data:`NAVIGATION` lists every page link with the roles that may open it; the layout shows
+  a signed-in person the links of their role.
+- Notices ("flash"): after a form post that changed something, :func:`redirect` with ``notice=...``
+  carries one short message, signed, in a cookie that the next page shows once and clears.
+- Form errors: a handler that catches a domain error raises :class:`FormRejected` with the page to show
+  again; the request's transaction is then rolled back (nothing half-done) and the refusal audited.
 - CSRF: a double-submit token. A random token lives in an HttpOnly ``SameSite=Lax`` cookie and in a
   hidden field of every form; :func:`csrf_guard` refuses a POST whose field does not match the cookie,
   or that a browser says came from another origin. Only the web pages use it: the API under ``/api``
@@ -10,12 +19,16 @@
   app-wide problem+json rendering of the API is unchanged.
 """
 
+import datetime as dt
 import re
 import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+import jwt
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -26,10 +39,11 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Response
 from litestar.types import ExceptionHandlersMap
 
-from service.auth import SESSION_COOKIE, Principal, authenticate
+from service.auth import ALL_ROLES, SESSION_COOKIE, Principal, Role, authenticate
 from service.config import Settings
 from service.errors import Forbidden, ServiceError, Unauthorized
 from service.errors import handle_unexpected as problem_for_unexpected
+from service.keys import KeyRing
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -37,17 +51,27 @@ STATIC_PATH = "/static/web"
 CSRF_COOKIE = "passport_csrf"
 CSRF_FIELD = "csrf_token"
 _CSRF_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+NOTICE_COOKIE = "passport_notice"
+NOTICE_TYP = "notice+jwt"
+NOTICE_LIFETIME = 120
+"""Seconds a notice waits for the page that shows it (the redirect is followed at once)."""
 
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+SCRIPT_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": CSP + "; script-src 'self'; connect-src 'self'",
+}
+"""Headers of a page that names its own scripts: still no inline script, no other origin."""
 
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -65,6 +89,40 @@ ROLE_LABELS = {
     "analyst": "Analyst",
     "admin": "Operator (administrator)",
 }
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link of the navigation bar, shown to the roles that may open its page."""
+
+    label: str
+    href: str
+    roles: frozenset[Role]
+
+
+_EVERY_ROLE = frozenset(ALL_ROLES)
+NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("Home", "/", _EVERY_ROLE),
+    NavItem("Records", "/records", frozenset({Role.ISSUER, Role.ADMIN})),
+    NavItem("Placement runs", "/placements", frozenset({Role.COORDINATOR, Role.ADMIN})),
+    NavItem("Benchmarks", "/benchmarks", frozenset({Role.ANALYST, Role.ADMIN})),
+    NavItem("Additionality", "/additionality", frozenset({Role.ANALYST, Role.COORDINATOR, Role.ADMIN})),
+)
+"""Every page link of the navigation bar. A page for a role adds its row here (``docs/web.md``); the
+guard of the page's route must let the same roles in (``tests/web/test_pages.py`` checks it)."""
+
+
+def navigation(principal: Principal | None, path: str) -> list[tuple[NavItem, bool]]:
+    """The links this person sees, each with whether it is the current section (``aria-current``)."""
+    if principal is None:
+        return []
+    items = [item for item in NAVIGATION if principal.role in item.roles]
+    current = max((i.href for i in items if _within(path, i.href)), key=len, default=None)
+    return [(item, item.href == current) for item in items]
+
+
+def _within(path: str, href: str) -> bool:
+    return path == href or (href != "/" and path.startswith(href + "/"))
 
 
 def settings_of(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
@@ -115,11 +173,15 @@ async def render(
     *,
     status: int = 200,
     cookies: list[Cookie] | None = None,
+    scripts: Sequence[str] = (),
     **context: Any,
 ) -> Response[str]:
-    """Render ``template`` inside the layout: who is signed in, the CSRF token, the demo banner."""
+    """Render ``template`` inside the layout: who is signed in, their navigation, the CSRF token, the
+    notice left by the previous page, the demo banner. ``scripts``: files of ``static/`` the page loads."""
     principal = await signed_in(request)
-    return render_now(request, template, principal=principal, status=status, cookies=cookies, **context)
+    return render_now(
+        request, template, principal=principal, status=status, cookies=cookies, scripts=scripts, **context
+    )
 
 
 def render_now(
@@ -129,34 +191,126 @@ def render_now(
     principal: Principal | None,
     status: int = 200,
     cookies: list[Cookie] | None = None,
+    scripts: Sequence[str] = (),
     **context: Any,
 ) -> Response[str]:
     """:func:`render` for a known principal (exception handlers cannot await)."""
     settings = settings_of(request)
     token, new = _csrf_token(request)
+    all_cookies = list(cookies or [])
+    notice = _take_notice(request, all_cookies)
     html = _environment.get_template(template).render(
         principal=principal,
+        navigation=navigation(principal, request.url.path),
+        notice=notice,
         csrf_field=CSRF_FIELD,
         csrf_token=token,
         demo_mode=settings.demo_mode,
         static=STATIC_PATH,
+        scripts=[f"{STATIC_PATH}/{name}" for name in scripts],
         role_labels=ROLE_LABELS,
         **context,
     )
-    all_cookies = list(cookies or [])
     if new:
         all_cookies.append(cookie(settings, CSRF_COOKIE, token, max_age=settings.session_lifetime))
     return Response(
         html,
         status_code=status,
         media_type=MediaType.HTML,
-        headers=SECURITY_HEADERS,
+        headers=SCRIPT_HEADERS if scripts else SECURITY_HEADERS,
         cookies=all_cookies,
     )
 
 
-def redirect(to: str, *, status: Literal[302, 303] = 303, cookies: list[Cookie] | None = None) -> Redirect:
-    return Redirect(to, status_code=status, headers=SECURITY_HEADERS, cookies=cookies or [])
+def redirect(
+    to: str,
+    *,
+    status: Literal[302, 303] = 303,
+    cookies: list[Cookie] | None = None,
+    notice: str | None = None,
+    request: Request[Any, Any, Any] | None = None,
+) -> Redirect:
+    """A redirect; with ``notice`` (and the ``request``), the page it leads to shows that message once."""
+    all_cookies = list(cookies or [])
+    if notice is not None:
+        if request is None:
+            raise TypeError("a notice needs the request")  # pragma: no cover - a programming error
+        settings = settings_of(request)
+        sealed = seal_notice(
+            request.app.state.keyring, notice, issuer=settings.issuer, now=request.app.state.clock()
+        )
+        all_cookies.append(cookie(settings, NOTICE_COOKIE, sealed, max_age=NOTICE_LIFETIME))
+    return Redirect(to, status_code=status, headers=SECURITY_HEADERS, cookies=all_cookies)
+
+
+# ---------------------------------------------------------------- notices
+
+
+def _notice_audience(issuer: str) -> str:
+    return issuer + "/web/notice"
+
+
+def seal_notice(keyring: KeyRing, text: str, *, issuer: str, now: dt.datetime) -> str:
+    """A short message for the next page, signed with the token key so no one else can plant one."""
+    key = keyring.signer("token", "ES256")
+    issued = int(now.timestamp())
+    claims = {
+        "aud": _notice_audience(issuer),
+        "iat": issued,
+        "exp": issued + NOTICE_LIFETIME,
+        "msg": text[:500],
+    }
+    return jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"typ": NOTICE_TYP, "kid": key.kid})
+
+
+def open_notice(keyring: KeyRing, token: str, *, issuer: str, now: dt.datetime) -> str | None:
+    """The message sealed by :func:`seal_notice`, or ``None`` if it is forged, stale or not one."""
+    try:
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        key = keyring.verification_key("token", kid) if isinstance(kid, str) else None
+        if header.get("typ") != NOTICE_TYP or key is None or header.get("alg") != key.alg:
+            return None
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.private_key.public_key(),
+            algorithms=[key.alg],
+            audience=_notice_audience(issuer),
+            options={"require": ["exp", "iat", "aud"], "verify_exp": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError:
+        return None
+    message, exp = claims.get("msg"), claims.get("exp")
+    if not isinstance(message, str) or not isinstance(exp, int) or exp <= now.timestamp():
+        return None
+    return message
+
+
+def _take_notice(request: Request[Any, Any, Any], cookies: list[Cookie]) -> str | None:
+    """The notice the previous page left, cleared so it shows once."""
+    sealed = request.cookies.get(NOTICE_COOKIE)
+    if not sealed:
+        return None
+    settings = settings_of(request)
+    cookies.append(expired_cookie(settings, NOTICE_COOKIE))
+    state = request.app.state
+    return open_notice(state.keyring, sealed, issuer=settings.issuer, now=state.clock())
+
+
+# ---------------------------------------------------------------- forms
+
+
+class FormRejected(ServiceError):
+    """Show ``template`` again with what was wrong, as a ``status`` page.
+
+    Raised (not returned) so the request's transaction is rolled back and the refusal audited like any
+    refused post: nothing a service wrote before it failed is kept.
+    """
+
+    def __init__(self, template: str, *, status: int = 422, context: Mapping[str, Any]) -> None:
+        super().__init__("The form has problems.", status=status, code="form_rejected")
+        self.template = template
+        self.context = dict(context)
 
 
 def session_cookie(settings: Settings, token: str) -> Cookie:
@@ -234,6 +388,10 @@ def error_page(
 
 
 def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
+    if isinstance(exc, FormRejected):
+        cached = request.scope.get("state", {}).get("principal")
+        principal = cached if isinstance(cached, Principal) else None
+        return render_now(request, exc.template, principal=principal, status=exc.status, **exc.context)
     if isinstance(exc, Unauthorized) and request.method in ("GET", "HEAD"):
         return redirect("/signin")  # a page that needs a signed-in person sends the browser to sign in
     return error_page(request, exc.status, exc.detail)

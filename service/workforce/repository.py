@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, insert, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import count
 
@@ -133,11 +133,21 @@ async def list_people(
     training_only: bool,
     limit: int,
     offset: int,
+    name_words: Sequence[str] = (),
 ) -> tuple[list[Person], bool]:
-    """People matching every filter; ``employed_at``: organisations they must have (had) employment at."""
+    """People matching every filter; ``employed_at``: organisations they must have (had) employment at;
+    ``name_words``: each must occur (any case) in the given or family name."""
     stmt = select(Person).order_by(Person.family_name, Person.given_name, Person.id)
     if gmc_number is not None:
         stmt = stmt.where(Person.gmc_number == gmc_number)
+    for word in name_words:
+        lowered = word.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Person.given_name).contains(lowered, autoescape=True),
+                func.lower(Person.family_name).contains(lowered, autoescape=True),
+            )
+        )
     for organisation in employed_at:
         stmt = stmt.where(_employed_at(organisation))
     if grade is not None:

@@ -221,7 +221,9 @@ async def list_people(
     specialty: str | None,
     limit: int,
     offset: int,
+    name: str | None = None,
 ) -> PersonPage:
+    """People the caller may see; ``name``: words that must each occur in the given or family name."""
     rows, more = await repository.list_people(
         session,
         gmc_number=gmc_number,
@@ -231,6 +233,7 @@ async def list_people(
         training_only=_is(principal, Role.COORDINATOR),
         limit=limit,
         offset=offset,
+        name_words=(name or "").split()[:5],
     )
     items = [_read(r, PersonRead) for r in rows]
     return PersonPage(items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, more))

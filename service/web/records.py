@@ -1,0 +1,295 @@
+"""Issuer pages: import a CSV file of source records, find a person, see the records about them.
+
+Thin routes over :mod:`service.passport.service` and :mod:`service.workforce.service`: the domain services
+decide who sees what, exactly as for the API (``POST /api/v1/records/import``, ``GET /api/v1/records``).
+
+- Upload: all or nothing; a refused file is shown again with the row-by-row report; nothing is written.
+- Search: by GMC number or name, among the people the issuer may see in the workforce domain (people
+  employed at its organisation); a GMC number also finds anyone the organisation has submitted records
+  about. The person page lists the records of the caller's organisation (an admin: every organisation's,
+  occupational health outcomes redacted).
+"""
+
+import datetime as dt
+import re
+import uuid
+from typing import Any, Final
+
+from litestar import Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery
+from litestar.response import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import audit
+from service.audit import DbSession
+from service.auth import CurrentPrincipal, Principal, Role, requires
+from service.errors import NotFound, ServiceError
+from service.passport import service as passport
+from service.passport.encryption import DataKeyRing
+from service.passport.schemas import (
+    OH_ITEM_NAMES,
+    RECORD_KINDS,
+    CoreSkillRead,
+    IdentityLinkRead,
+    OccupationalHealthRead,
+    RecordKind,
+    RecordRead,
+    TrainingPlacementRead,
+)
+from service.web.pages import FormRejected, csrf_guard, redirect, render
+from service.web.views import STATUS_LABELS, FormErrors, record_status
+from service.workforce import service as workforce
+from service.workforce.schemas import PersonRead
+
+READERS: Final = (Role.ISSUER, Role.ADMIN)
+"""Who may search people and read records on these pages (as ``GET /api/v1/records``)."""
+IMPORTERS: Final = (Role.ISSUER,)
+"""Who may import (as ``POST /api/v1/records/import``)."""
+
+KIND_LABELS: Final[dict[str, str]] = {
+    "core_skills": "Core skills (CSTF)",
+    "occupational_health": "Occupational health",
+    "training_placement": "Training programme and placement",
+    "identity_link": "Identity link",
+}
+KIND_OF: Final[dict[type, str]] = {
+    CoreSkillRead: "core_skills",
+    OccupationalHealthRead: "occupational_health",
+    TrainingPlacementRead: "training_placement",
+    IdentityLinkRead: "identity_link",
+}
+UPLOAD_LABELS: Final = {"kind": "Kind of record", "file": "CSV file"}
+SEARCH_LABELS: Final = {"q": "GMC number or name"}
+SEARCH_LIMIT: Final = 50
+RECORDS_LIMIT: Final = passport.MAX_LIMIT
+_GMC = re.compile(r"^\d{7}$")
+
+
+def _now(request: Request[Any, Any, Any]) -> dt.datetime:
+    now: dt.datetime = request.app.state.clock()
+    return now
+
+
+def _keys(request: Request[Any, Any, Any]) -> DataKeyRing:
+    keys: DataKeyRing = request.app.state.data_keys
+    return keys
+
+
+def _kind_options() -> list[tuple[str, str]]:
+    return [(kind, KIND_LABELS[kind]) for kind in RECORD_KINDS]
+
+
+def _upload_context(principal: Principal, **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "may_import": principal.role in IMPORTERS,
+        "kinds": _kind_options(),
+        "labels": UPLOAD_LABELS,
+        "errors": None,
+        "rows": [],
+        "chosen_kind": "core_skills",
+        "query": "",
+        "search_errors": None,
+        "search_labels": SEARCH_LABELS,
+    }
+    context.update(extra)
+    return context
+
+
+@get("/records", name="web_records", guards=[requires(*READERS)])
+async def records_home(request: Request[Any, Any, Any], principal: CurrentPrincipal) -> Response[str]:
+    return await render(request, "records/index.html", **_upload_context(principal))
+
+
+@post(
+    "/records/import", name="web_records_import", guards=[requires(*IMPORTERS), csrf_guard], status_code=303
+)
+async def import_records(
+    request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
+) -> Response[Any]:
+    """All or nothing, as the API: a refused file is shown again with every problem of every row."""
+    form = await request.form()
+    errors = FormErrors()
+    kind = form.get("kind")
+    if not isinstance(kind, str) or kind not in RECORD_KINDS:
+        errors.add("kind", "Choose the kind of records the file holds")
+        kind = "core_skills"
+    upload = form.get("file")
+    payload = await upload.read() if isinstance(upload, UploadFile) else b""
+    if not payload:
+        errors.add("file", "Choose a CSV file to upload (the file chosen is empty)")
+    context = _upload_context(principal, chosen_kind=kind, file_name=_file_name(upload))
+    if errors:
+        raise FormRejected("records/index.html", status=422, context={**context, "errors": errors})
+    chosen: RecordKind = kind  # type: ignore[assignment]  # checked against RECORD_KINDS above
+    try:
+        result = await passport.import_records(
+            db_session, principal, chosen, payload, now=_now(request), keys=_keys(request)
+        )
+    except passport.ImportRejected as exc:
+        await db_session.rollback()  # nothing half-done
+        errors.add(None, exc.detail)
+        raise FormRejected(
+            "records/index.html", status=exc.status, context={**context, "errors": errors, "rows": exc.rows}
+        ) from None
+    except ServiceError as exc:
+        await db_session.rollback()
+        errors.add(None, exc.detail)
+        raise FormRejected(
+            "records/index.html", status=exc.status, context={**context, "errors": errors}
+        ) from None
+    audit.set_subject(request, f"records:import:{chosen}:{result.created}")
+    noun = "record" if result.created == 1 else "records"
+    return redirect(
+        "/records",
+        notice=f"Imported {result.created} {KIND_LABELS[chosen].lower()} {noun}. Nothing else was changed.",
+        request=request,
+    )
+
+
+def _file_name(upload: object) -> str | None:
+    return upload.filename if isinstance(upload, UploadFile) and upload.filename else None
+
+
+# ---------------------------------------------------------------- finding a person
+
+
+async def _people_with_records(
+    session: AsyncSession, principal: Principal, keys: DataKeyRing, gmc_number: str
+) -> list[PersonRead]:
+    """Whoever holds this GMC number, if the caller's organisation has records about them."""
+    page = await passport.list_records(
+        session,
+        principal,
+        keys,
+        person_id=None,
+        gmc_number=gmc_number,
+        kind=None,
+        state=None,
+        organisation=None,
+        limit=1,
+        offset=0,
+    )
+    if not page.items:
+        return []
+    found = await workforce.people_by_ids(session, [page.items[0].person_id])
+    return list(found.values())
+
+
+@get("/records/people", name="web_records_people", guards=[requires(*READERS)])
+async def search_people(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    q: FromQuery[str] = "",
+) -> Response[str]:
+    query = q.strip()[:100]
+    errors = FormErrors()
+    people: list[PersonRead] = []
+    more = False
+    if len(query) < 2:
+        errors.add("q", "Enter a GMC number (7 digits) or at least 2 letters of a name")
+    else:
+        gmc = query if _GMC.match(query) else None
+        page = await workforce.list_people(
+            db_session,
+            principal,
+            gmc_number=gmc,
+            organisation=None,
+            grade=None,
+            specialty=None,
+            limit=SEARCH_LIMIT,
+            offset=0,
+            name=None if gmc else query,
+        )
+        people, more = list(page.items), page.next_offset is not None
+        if gmc is not None and not people:
+            people = await _people_with_records(db_session, principal, _keys(request), gmc)
+    context = _upload_context(principal, query=query, search_errors=errors or None)
+    return await render(
+        request,
+        "records/search.html",
+        status=200 if not errors else 422,
+        people=people,
+        more=more,
+        search_limit=SEARCH_LIMIT,
+        **context,
+    )
+
+
+# ---------------------------------------------------------------- a person's records
+
+
+def _record_rows(records: list[RecordRead], today: dt.date) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RECORD_KINDS}
+    for record in records:
+        status = record_status(record.lapses_on, today) if record.state == "current" else "no_end"
+        grouped[KIND_OF[type(record)]].append(
+            {"record": record, "status": status, "status_label": STATUS_LABELS[status]}
+        )
+    return grouped
+
+
+@get("/records/people/{person_id:uuid}", name="web_records_person", guards=[requires(*READERS)])
+async def person_records(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    person_id: FromPath[uuid.UUID],
+    show: FromQuery[str] = "current",
+) -> Response[str]:
+    keys = _keys(request)
+    every = show == "all"
+    page = await passport.list_records(
+        db_session,
+        principal,
+        keys,
+        person_id=person_id,
+        gmc_number=None,
+        kind=None,
+        state=None if every else "current",
+        organisation=None,
+        limit=RECORDS_LIMIT,
+        offset=0,
+    )
+    try:
+        person = await workforce.get_person(db_session, principal, person_id)
+    except NotFound:
+        # Not employed at the caller's organisation: shown only if the organisation holds records about them.
+        if not await _any_record(db_session, principal, keys, person_id):
+            raise
+        person = (await workforce.people_by_ids(db_session, [person_id]))[person_id]
+    today = _now(request).date()
+    return await render(
+        request,
+        "records/person.html",
+        person=person,
+        grouped=_record_rows(list(page.items), today),
+        kind_labels=KIND_LABELS,
+        oh_item_names=OH_ITEM_NAMES,
+        show_all=every,
+        truncated=page.next_offset is not None,
+        records_limit=RECORDS_LIMIT,
+        today=today,
+    )
+
+
+async def _any_record(
+    session: AsyncSession, principal: Principal, keys: DataKeyRing, person_id: uuid.UUID
+) -> bool:
+    page = await passport.list_records(
+        session,
+        principal,
+        keys,
+        person_id=person_id,
+        gmc_number=None,
+        kind=None,
+        state=None,
+        organisation=None,
+        limit=1,
+        offset=0,
+    )
+    return bool(page.items)
+
+
+RECORDS_HANDLERS: Final = [records_home, import_records, search_people, person_records]
