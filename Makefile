@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SCALE ?= 1
 
-.PHONY: run test install install-dev lint typecheck pytest clean bench
+.PHONY: run test install install-dev lint typecheck pytest browser clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,13 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
+pytest: install-dev browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's Chromium: find it, or install it when root with apt-get, or say why
+# those tests will be skipped (tests/browser/ensure-chromium.sh).
+browser:
+	@bash tests/browser/ensure-chromium.sh
 
 # Lint, type-check and the whole suite, on SQLite and on PostgreSQL.
 test: lint typecheck pytest

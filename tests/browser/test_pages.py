@@ -1,0 +1,226 @@
+"""The pages in a real browser: each role's pages, the issuer's import and search, the coordinator's run and
+publication, the analyst's benchmark and additionality pages, keyboard use, error pages.
+
+Every page visited is screenshot (``var/test-artefacts/screenshots/<database>/<test>/``) and checked with
+axe-core: no serious or critical violation.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.auth import Role
+from service.web.pages import NAVIGATION, ROLE_LABELS
+from tests.browser.harness import DemoServer, Visit
+
+ROLES = [Role.ISSUER, Role.COORDINATOR, Role.ANALYST, Role.VERIFIER, Role.HOLDER, Role.ADMIN]
+
+
+def _client_token(server: DemoServer, role: str) -> str:
+    clients = json.loads((Path(server.env["PASSPORT_VAR_DIR"]) / "demo-clients.json").read_text())["clients"]
+    found = clients[role]
+    response = httpx.post(
+        server.base_url + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(found["client_id"], found["client_secret"]),
+        timeout=10,
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def _issuers_doctor(server: DemoServer) -> dict[str, str]:
+    """A doctor employed at the demo issuer's organisation, from the API (as the issuer's HR system)."""
+    token = _client_token(server, "issuer")
+    response = httpx.get(
+        server.base_url + "/api/v1/people",
+        params={"limit": 50},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    doctors = [p for p in response.json()["items"] if p["gmc_number"]]
+    assert doctors, "the demo issuer employs doctors"
+    return dict(doctors[0])
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
+def test_each_role_sees_its_navigation_and_every_page_of_it(role: Role, visit: Visit) -> None:
+    name = visit.sign_in_as(ROLE_LABELS[role.value])
+    page = visit.page
+    assert page.get_by_text(f"Signed in as {name}").is_visible()
+    visit.check("home")
+    nav = page.get_by_role("navigation", name="Main")
+    links = nav.get_by_role("link")
+    expected = [item for item in NAVIGATION if role in item.roles]
+    assert links.all_inner_texts() == [item.label for item in expected]
+    for item in expected:
+        nav.get_by_role("link", name=item.label, exact=True).click()
+        page.wait_for_load_state()
+        assert visit.path().split("?")[0] == item.href
+        assert nav.get_by_role("link", name=item.label, exact=True).get_attribute("aria-current") == "page"
+        assert page.locator("h1").count() == 1
+        visit.check(item.label)
+
+
+def test_issuer_imports_a_file_sees_the_report_then_finds_the_person(
+    visit: Visit, server: DemoServer, tmp_path: Path
+) -> None:
+    doctor = _issuers_doctor(server)
+    visit.sign_in_as(ROLE_LABELS["issuer"])
+    page = visit.page
+    visit.go("/records")
+    header = (
+        "gmc_number,subject,level,date_awarded,learning_provider,learning_method,"
+        "assurance_policy,assurance_outcome,verification_method\n"
+    )
+    bad = tmp_path / "skills-with-problems.csv"
+    bad.write_text(
+        header
+        + f"{doctor['gmc_number']},fire_safety,1,2026-03-01,e-Learning for Healthcare,e_learning,CSTF,verified,source_system\n"
+        + "7999999,fire_safety,1,2026-03-01,e-Learning for Healthcare,e_learning,CSTF,verified,source_system\n"
+        + f"{doctor['gmc_number']},fire_safety,1,2026-03-01,e-Learning for Healthcare,by_pigeon,CSTF,verified,source_system\n"
+    )
+    page.get_by_label("Kind of record", exact=True).select_option("core_skills")
+    page.get_by_label("CSV file", exact=True).set_input_files(str(bad))
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_load_state()
+    summary = page.get_by_role("alert")
+    assert "There is a problem" in summary.inner_text()
+    assert "Nothing was written" in summary.inner_text()
+    report = page.get_by_role("table", name=re.compile("Problems in skills-with-problems.csv"))
+    rows = report.locator("tbody tr").all_inner_texts()
+    assert any(r.startswith("3\t") and "7999999" in r for r in rows), rows
+    assert any(r.startswith("4\t") and "learning_method" in r for r in rows), rows
+    visit.check("import refused with the row-by-row report")
+
+    good = tmp_path / "skills.csv"
+    good.write_text(
+        header
+        + f"{doctor['gmc_number']},fire_safety,1,2026-03-01,e-Learning for Healthcare,e_learning,CSTF,verified,source_system\n"
+    )
+    page.get_by_label("CSV file", exact=True).set_input_files(str(good))
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_load_state()
+    assert visit.path() == "/records"
+    assert "Imported 1 core skills (cstf) record." in page.get_by_role("status").inner_text()
+    visit.check("import accepted")
+    page.reload()
+    assert page.get_by_role("status").count() == 0, "a notice shows once"
+
+    search = page.get_by_label("GMC number or name")
+    search.fill("x")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_load_state()
+    assert page.locator("#field-q").get_attribute("aria-invalid") == "true"
+    assert "at least 2 letters" in page.locator("#error-q").inner_text()
+    visit.check("search refused")
+
+    page.get_by_label("GMC number or name").fill(doctor["family_name"])
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_load_state()
+    visit.check("search results")
+    page.get_by_role("link", name=f"{doctor['given_name']} {doctor['family_name']}").first.click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == f"{doctor['given_name']} {doctor['family_name']}"
+    skills = page.get_by_role("table", name="Core skills (CSTF)")
+    assert skills.get_by_role("row").filter(has_text="Fire safety").count() >= 1
+    assert page.get_by_role("heading", name="Credentials").is_visible()
+    visit.check("person")
+
+
+def test_coordinator_runs_a_match_and_publishes_it(visit: Visit) -> None:
+    visit.sign_in_as(ROLE_LABELS["coordinator"])
+    page = visit.page
+    visit.go("/placements")
+    form = page.locator("form").filter(has=page.get_by_role("button", name="Run the match")).first
+    form.get_by_label("Matching mode").select_option("optimal")
+    form.get_by_role("button", name="Run the match").click()
+    page.wait_for_url(re.compile(r"/placements/runs/[0-9a-f-]+$"))
+    assert re.match(r"Matched \d+ of \d+ trainees \(optimal\)\.", page.get_by_role("status").inner_text())
+    assert page.get_by_role("table", name="Trainees placed per site").is_visible()
+    placements = page.get_by_role("table", name="Placements and why each trainee was placed there")
+    assert placements.locator("tbody tr").count() >= 1
+    visit.check("run result")
+
+    page.get_by_role("button", name=re.compile(r"^Publish \d+ placements$")).click()
+    page.wait_for_load_state()
+    assert page.locator("#error-start_date").inner_text().endswith("Enter the day the placements start")
+    assert page.locator("#field-start_date").get_attribute("aria-invalid") == "true"
+    visit.check("publish refused")
+
+    page.get_by_label("Start date").fill("2027-08-04")
+    page.get_by_role("button", name=re.compile(r"^Publish \d+ placements$")).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text().startswith("Published ")
+    assert "2027-08-04 to" in page.get_by_role("status").inner_text()
+    assert page.get_by_role("button", name=re.compile("^Publish")).count() == 0
+    visit.check("published")
+
+
+def test_analyst_publishes_a_benchmark_and_downloads_a_file_and_its_signature(visit: Visit) -> None:
+    visit.sign_in_as(ROLE_LABELS["analyst"])
+    page = visit.page
+    visit.go("/benchmarks")
+    page.get_by_label("Financial year").fill("1999")
+    page.get_by_role("button", name="Compute and publish").click()
+    page.wait_for_load_state()
+    assert "from 2000 to" in page.locator("#error-financial_year").inner_text()
+    visit.check("publish refused")
+
+    page.get_by_label("Financial year").fill("2025-26")
+    page.get_by_role("button", name="Compute and publish").click()
+    page.wait_for_url(re.compile(r"/benchmarks/[0-9a-f-]+$"))
+    assert "Published the 2025-26 benchmark" in page.get_by_role("status").inner_text()
+    visit.check("benchmark")
+    files = page.get_by_role("table", name=re.compile("Files of the 2025-26 benchmark"))
+    assert files.locator("tbody tr").count() == 4
+    with page.expect_download() as download:
+        files.get_by_role("link", name=re.compile("^CSV file")).click()
+    assert download.value.suggested_filename.endswith(".csv")
+    with page.expect_download() as signature:
+        files.get_by_role("link", name="Signature of the CSV file").click()
+    assert signature.value.suggested_filename.endswith(".csv.jws")
+    assert Path(signature.value.path()).read_text().count(".") == 2, "a compact JWS, detached payload"
+
+    visit.go("/additionality")
+    assert page.get_by_role("table", name=re.compile("Offers per commissioning ICB")).is_visible()
+    visit.check("additionality")
+    page.get_by_role("link", name=re.compile("^Open the full report")).click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("Workforce additionality checks")
+    visit.check("additionality report")
+
+
+def test_keyboard_reaches_the_skip_link_first_and_it_moves_focus_to_the_content(visit: Visit) -> None:
+    visit.sign_in_as(ROLE_LABELS["issuer"])
+    page = visit.page
+    visit.go("/records")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to main content"
+    visit.check("skip link focused")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "field-q", "the first field of the content is next"
+
+
+def test_signed_out_pages_and_error_pages(visit: Visit) -> None:
+    page = visit.page
+    visit.go("/")
+    visit.check("home signed out")
+    visit.go("/records")  # a page that needs a signed-in person sends the browser to sign in
+    assert visit.path() == "/signin"
+    visit.check("sign in")
+    visit.sign_in_as(ROLE_LABELS["holder"])
+    visit.go("/records", status=403)
+    assert page.locator("h1").inner_text() == "You cannot do this"
+    visit.check("forbidden")
+    visit.sign_in_as(ROLE_LABELS["issuer"])
+    visit.go("/records/people/00000000-0000-0000-0000-000000000000", status=404)
+    assert page.locator("h1").inner_text() == "Page not found"
+    visit.check("not found")
