@@ -1,13 +1,19 @@
 """Fixtures of the web tests: a real identity provider over HTTP, and app settings pointing at it."""
 
+import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar
 
+from service.app import create_app
 from service.config import Settings
-from tests.conftest import BASE_URL
+from service.keys import KeyRing
+from service.passport.encryption import DataKeyRing, DataKeyStore
+from tests.conftest import BASE_URL, ConnectionDatabase
+from tests.factories import TEST_PASSPHRASE
 from tests.web.idp import IdentityProvider, Server
 
 CLIENT_ID = "passport-registry"
@@ -55,3 +61,18 @@ def settings(settings: Settings, idp: IdentityProvider, request: pytest.FixtureR
         settings, oidc_issuer=idp.issuer, oidc_client_id=CLIENT_ID, oidc_client_secret=CLIENT_SECRET
     )
     return msgspec.structs.replace(configured, **overrides)
+
+
+@pytest.fixture(scope="session")
+def data_keys(tmp_path_factory: pytest.TempPathFactory) -> DataKeyRing:
+    """A data key, so occupational health records can be stored and shown on the pages."""
+    store = DataKeyStore(tmp_path_factory.mktemp("web-data-keys"), TEST_PASSPHRASE)
+    store.init(dt.datetime.now(dt.UTC))
+    return store.load()
+
+
+@pytest.fixture
+def app(
+    settings: Settings, database: ConnectionDatabase, keyring: KeyRing, data_keys: DataKeyRing
+) -> Litestar:
+    return create_app(settings, database=database, keyring=keyring, data_keys=data_keys)
