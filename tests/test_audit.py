@@ -261,4 +261,3 @@ async def test_reads_are_not_audited(client: httpx.AsyncClient, session: AsyncSe
     response = await client.get("/oauth/jwks.json")
     assert response.status_code == 200
     assert await events_of(session, response) == []
-

@@ -66,9 +66,10 @@ def plain(reason: str, labels: Mapping[str, str]) -> str:
 def problems_to_form(
     detail: str, errors: Sequence[FieldError] | None, labels: Mapping[str, str]
 ) -> FormErrors:
-    """Put each of the problem's ``errors`` next to the form field it names (``labels``: field -> label);
-    an error about no field of this form, or a problem without errors, is a message for the whole form."""
+    """The problem's ``detail`` for the whole form, and each of its ``errors`` next to the form field it
+    names (``labels``: field -> label); an error about no field of this form is for the whole form too."""
     found = FormErrors()
+    found.add(None, detail)
     for error in errors or []:
         name = field_name(error.field)
         message = plain(error.reason, labels)
@@ -77,8 +78,6 @@ def problems_to_form(
         else:
             label = name.replace("_", " ")
             found.add(None, f"{label[:1].upper()}{label[1:]}: {message}" if label else message)
-    if not found:
-        found.add(None, detail)
     return found
 
 

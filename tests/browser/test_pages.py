@@ -19,6 +19,13 @@ from tests.browser.harness import DemoServer, Visit
 ROLES = [Role.ISSUER, Role.COORDINATOR, Role.ANALYST, Role.VERIFIER, Role.HOLDER, Role.ADMIN]
 
 
+TAIL = ",e-Learning for Healthcare,{method},CSTF,verified,source_system\n"
+
+
+def _row(gmc: str, method: str = "e_learning") -> str:
+    return f"{gmc},fire_safety,1,2026-03-01" + TAIL.format(method=method)
+
+
 def _client_token(server: DemoServer, role: str) -> str:
     clients = json.loads((Path(server.env["PASSPORT_VAR_DIR"]) / "demo-clients.json").read_text())["clients"]
     found = clients[role]
@@ -80,10 +87,7 @@ def test_issuer_imports_a_file_sees_the_report_then_finds_the_person(
     )
     bad = tmp_path / "skills-with-problems.csv"
     bad.write_text(
-        header
-        + f"{doctor['gmc_number']},fire_safety,1,2026-03-01,e-Learning for Healthcare,e_learning,CSTF,verified,source_system\n"
-        + "7999999,fire_safety,1,2026-03-01,e-Learning for Healthcare,e_learning,CSTF,verified,source_system\n"
-        + f"{doctor['gmc_number']},fire_safety,1,2026-03-01,e-Learning for Healthcare,by_pigeon,CSTF,verified,source_system\n"
+        header + _row(doctor["gmc_number"]) + _row("7999999") + _row(doctor["gmc_number"], "by_pigeon")
     )
     page.get_by_label("Kind of record", exact=True).select_option("core_skills")
     page.get_by_label("CSV file", exact=True).set_input_files(str(bad))
@@ -99,10 +103,7 @@ def test_issuer_imports_a_file_sees_the_report_then_finds_the_person(
     visit.check("import refused with the row-by-row report")
 
     good = tmp_path / "skills.csv"
-    good.write_text(
-        header
-        + f"{doctor['gmc_number']},fire_safety,1,2026-03-01,e-Learning for Healthcare,e_learning,CSTF,verified,source_system\n"
-    )
+    good.write_text(header + _row(doctor["gmc_number"]))
     page.get_by_label("CSV file", exact=True).set_input_files(str(good))
     page.get_by_role("button", name="Import").click()
     page.wait_for_load_state()

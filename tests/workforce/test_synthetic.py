@@ -24,12 +24,22 @@ UK_POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}$")
 ENGLAND_LAT = (49.9, 55.9)
 ENGLAND_LON = (-6.5, 1.8)
 REGION_NAMES = {
-    "London", "South East", "South West", "East of England", "Midlands", "North West",
+    "London",
+    "South East",
+    "South West",
+    "East of England",
+    "Midlands",
+    "North West",
     "North East and Yorkshire",
 }
 ICBS_PER_REGION = {
-    "London": 5, "South East": 6, "South West": 7, "East of England": 6, "Midlands": 11,
-    "North West": 3, "North East and Yorkshire": 4,
+    "London": 5,
+    "South East": 6,
+    "South West": 7,
+    "East of England": 6,
+    "Midlands": 11,
+    "North West": 3,
+    "North East and Yorkshire": 4,
 }
 DOCTOR_GRADES = ("FY1", "FY2", "CT1", "CT2", "CT3", "ST3", "ST4", "ST5", "ST6", "ST7", "ST8")
 DOCTOR_ROLES = {"Foundation doctor", "Core trainee", "Specialty registrar"}
@@ -101,8 +111,11 @@ def check_uniqueness(world: SynthWorld) -> None:
 
 def check_formats(world: SynthWorld) -> None:
     code_shape = {
-        "region": r"^Y\d{2}$", "icb": r"^Q[A-Z0-9]{2}$", "nhs_trust": r"^R[A-Z0-9]{2}$",
-        "independent_provider": r"^N[A-Z]\d$", "independent_site": r"^N[A-Z0-9]{4}$",
+        "region": r"^Y\d{2}$",
+        "icb": r"^Q[A-Z0-9]{2}$",
+        "nhs_trust": r"^R[A-Z0-9]{2}$",
+        "independent_provider": r"^N[A-Z]\d$",
+        "independent_site": r"^N[A-Z0-9]{4}$",
     }
     for org in world.organisations:
         assert ODS_CODE.match(org.code), org
@@ -227,8 +240,16 @@ def test_specialties(world: SynthWorld) -> None:
     for person in doctors:
         assert (person.specialty is None) == (person.grade in {"FY1", "FY2"}), person
     specialties = Counter(person.specialty for person in doctors if person.specialty is not None)
-    for specialty in ("trauma_and_orthopaedics", "general_surgery", "ophthalmology", "anaesthetics",
-                      "general_medicine", "obstetrics_and_gynaecology", "urology", "ent"):
+    for specialty in (
+        "trauma_and_orthopaedics",
+        "general_surgery",
+        "ophthalmology",
+        "anaesthetics",
+        "general_medicine",
+        "obstetrics_and_gynaecology",
+        "urology",
+        "ent",
+    ):
         assert specialties[specialty] > 0, specialty
 
 
