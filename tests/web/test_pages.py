@@ -8,7 +8,7 @@ import httpx
 import pytest
 from litestar import Litestar, Router, post
 from litestar.response import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import AuditEvent, DbSession
@@ -26,7 +26,7 @@ from service.web.views import FormErrors
 from service.workforce.models import Organisation
 from tests.conftest import BASE_URL
 from tests.test_roles import _guarded_routes
-from tests.web.pages import count, notice, sign_in
+from tests.web.pages import notice, sign_in
 
 ADM, ISS, COO, ANA = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.ANALYST
 
@@ -108,7 +108,7 @@ async def test_every_form_post_needs_the_csrf_token_and_our_origin(
         role = next(iter(sorted(roles, key=lambda r: r.value)))
         client.cookies.clear()
         csrf = await sign_in(client, app, session, role, organisation="RWEB")
-        before = await count(session, AuditEvent)
+        before = await session.scalar(select(func.max(AuditEvent.id))) or 0
         for data, headers in (
             ({}, {}),
             ({"csrf_token": "x" * 43}, {}),
