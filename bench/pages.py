@@ -129,6 +129,9 @@ def _pages(base: str) -> list[tuple[str, httpx.Client, str]]:
     print(f"benchmark publication (not a page view): {time.perf_counter() - started:.2f} s")
     found += [("analyst", analyst, "/benchmarks"), ("analyst", analyst, published.headers["location"])]
     found += [("analyst", analyst, "/additionality"), ("coordinator", coordinator, "/additionality")]
+    report = re.search(r'href="(/additionality/\d{4}/report\.html)"', analyst.get("/additionality").text)
+    if report is not None:
+        found.append(("analyst", analyst, report.group(1)))
     return found
 
 
