@@ -64,6 +64,7 @@ SEARCH_LABELS: Final = {"q": "GMC number or name"}
 SEARCH_LIMIT: Final = 50
 RECORDS_LIMIT: Final = passport.MAX_LIMIT
 _GMC = re.compile(r"^\d{7}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _now(request: Request[Any, Any, Any]) -> dt.datetime:
@@ -183,7 +184,7 @@ async def search_people(
     principal: CurrentPrincipal,
     q: FromQuery[str] = "",
 ) -> Response[str]:
-    query = q.strip()[:100]
+    query = _CONTROL.sub("", q).strip()[:100]  # no control characters reach the database
     errors = FormErrors()
     people: list[PersonRead] = []
     more = False

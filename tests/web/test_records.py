@@ -133,6 +133,13 @@ async def test_a_person_is_found_by_name_or_gmc_number_among_those_the_issuer_ma
     elsewhere = await client.get("/records/people", params={"q": "bell"})
     assert f"/records/people/{world.other.id}" not in elsewhere.text, "employed at another trust"
     assert "No one you may see matches" in elsewhere.text
+    control = await client.get("/records/people", params={"q": "\x00ok\x7faf%_"})
+    assert control.status_code == 200, "control characters are dropped; % and _ are letters, not wildcards"
+    assert f"/records/people/{world.doctor.id}" not in control.text
+    assert (
+        f"/records/people/{world.doctor.id}"
+        in (await client.get("/records/people", params={"q": "\x00okaf"})).text
+    )
     short = await client.get("/records/people", params={"q": "o"})
     assert short.status_code == 422
     assert field_error(short.text, "q") == "Enter a GMC number (7 digits) or at least 2 letters of a name"
