@@ -2,6 +2,10 @@
 
 The tests are skipped, with the reason printed, when no Chromium can be had (see ``harness.skip_reason``).
 They run on SQLite and, when a PostgreSQL can be had (``tests/postgres.py``), on PostgreSQL too.
+
+The browser and the server are module-scoped: Playwright's synchronous API drives its own event loop on
+this thread while it is open, which the rest of the suite's ``asyncio`` tests must not find running, so
+it is closed as soon as the browser tests (run as one block per database) are done.
 """
 
 from collections.abc import Iterator
@@ -41,7 +45,7 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session", params=BROWSER_BACKENDS)
+@pytest.fixture(scope="module", params=BROWSER_BACKENDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, chromium: str
 ) -> Iterator[DemoServer]:
@@ -71,7 +75,7 @@ def findings() -> Iterator[Findings]:
     found.save(ARTEFACTS / "accessibility.json")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     opened = Browser(chromium, tmp_path_factory.mktemp("chromium-profile"))
     try:
