@@ -31,7 +31,7 @@ BROWSER_BACKENDS = ("sqlite", "postgresql")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/browser/" in item.nodeid:
+        if "visit" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
 
 
