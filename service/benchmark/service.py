@@ -27,16 +27,18 @@ from service.auth import Principal, Role
 from service.benchmark import learners as rules
 from service.benchmark import render, repository, signing
 from service.benchmark.canonical import (
+    GROUP_COUNTS,
+    GROUP_VOLUMES,
     LEARNERS,
-    LOGBOOK,
     ORGANISATIONS,
+    PEOPLE,
     PLACEMENTS,
-    VOLUMES,
     BenchmarkInputs,
     fy_end,
     fy_label,
     fy_of,
     fy_start,
+    logbook_table,
     make_inputs,
 )
 from service.benchmark.compute import compute
@@ -108,26 +110,44 @@ async def _organisations(session: AsyncSession) -> pl.DataFrame:
     return pl.DataFrame(records, schema=ORGANISATIONS, orient="row")
 
 
+async def _registered(session: AsyncSession, numbers: set[str]) -> pl.DataFrame:
+    """The registered grade and specialty of the logbooks' trainees (GMC numbers), through the workforce
+    service: the fallback when no placement in the year gives them."""
+    _, by_gmc = await workforce.find_people(session, gmc_numbers=numbers)
+    rows = [(number, person.grade, person.specialty) for number, person in by_gmc.items()]
+    return pl.DataFrame(rows, schema=PEOPLE, orient="row")
+
+
 async def inputs_from_database(
     session: AsyncSession, year: int, *, source: PlacementsSource = DEFAULT_SOURCE
 ) -> BenchmarkInputs:
-    """The canonical inputs for ``year``: organisations through the workforce service, learners from
-    this domain's table, placements, logbooks and volumes through ``source``."""
+    """The canonical inputs for ``year``: organisations and trainees' registered grades through the
+    workforce service, learners from this domain's table, placements, logbook counts and volumes through
+    ``source``; each logbook row's grade and specialty by :func:`canonical.logbook_table`."""
     organisations = await _organisations(session)
     sites = sorted(organisations.filter(pl.col("kind") == "independent_site")["code"].to_list())
     years = [year - 1, year]
-    placements = await source.placements(
-        session, site_codes=sites, start=fy_start(year - 1), end=fy_end(year)
+    placements = pl.DataFrame(
+        list(await source.placements(session, site_codes=sites, start=fy_start(year - 1), end=fy_end(year))),
+        schema=PLACEMENTS,
+        orient="row",
     )
-    logbook = await source.logbook_counts(session, site_codes=sites, years=years)
-    volumes = await source.volumes(session, site_codes=sites, years=years)
+    counts = pl.DataFrame(
+        list(await source.logbook_counts(session, site_codes=sites, years=years)),
+        schema=GROUP_COUNTS,
+        orient="row",
+    )
+    volumes = pl.DataFrame(
+        list(await source.volumes(session, site_codes=sites, years=years)), schema=GROUP_VOLUMES, orient="row"
+    )
+    people = await _registered(session, set(counts["trainee_id"].unique().to_list()))
     learners = await repository.learners_for_years(session, years)
     return make_inputs(
         year,
         organisations=organisations,
-        placements=pl.DataFrame(list(placements), schema=PLACEMENTS, orient="row"),
-        logbook=pl.DataFrame(list(logbook), schema=LOGBOOK, orient="row"),
-        volumes=pl.DataFrame(list(volumes), schema=VOLUMES, orient="row"),
+        placements=placements,
+        logbook=logbook_table(counts, volumes, placements, people, years),
+        volumes=volumes,
         learners=pl.DataFrame(learners, schema=LEARNERS, orient="row"),
     )
 

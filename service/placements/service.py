@@ -690,64 +690,34 @@ async def procedure_volumes(session: AsyncSession, financial_year: str) -> list[
 # ---------------------------------------------------------------- the benchmark's source
 
 
-def _financial_year_start(year: str) -> int:
-    return int(year[:4])
-
-
 class BenchmarkSource:
     """What the training benchmark reads from placements, in the row shapes of its ``PlacementsSource``
-    protocol (``service/benchmark/sources.py``): published placement records, logbook entries counted
-    per (year, trainee, grade, site, specialty, supervision), and NHS-funded volumes per (year, site,
-    specialty). Each is one SQL query (the logbook counts grouped in SQL)."""
+    protocol (``service/benchmark/sources.py``): published placement records (a doctor named by GMC
+    number, as in the logbook), logbook entries counted per (year, trainee, site, procedure group,
+    supervision) from ``logbook_year_counts`` (kept on every logbook write), and NHS-funded volumes per
+    (year, site, specialty, procedure group). One query each (per 1,000 sites)."""
 
     async def placements(
         self, session: AsyncSession, *, site_codes: Sequence[str], start: dt.date, end: dt.date
     ) -> list[tuple[str, str, str | None, str, str | None, str, dt.date, dt.date]]:
-        records = await repository.records_between(session, start, end, site_codes=list(site_codes))
+        rows = await repository.record_rows(session, start, end, site_codes)
         return [
-            (
-                str(r.person_id),
-                r.site_code,
-                r.specialty,
-                "medical",
-                r.grade,
-                "doctors_in_training",
-                r.start_date,
-                r.end_date,
-            )
-            for r in records
+            (gmc, site, specialty, "medical", grade, "doctors_in_training", first, last)
+            for gmc, site, specialty, grade, first, last in rows
         ]
 
     async def logbook_counts(
         self, session: AsyncSession, *, site_codes: Sequence[str], years: Sequence[int]
-    ) -> list[tuple[int, str, str | None, str, str | None, str, int]]:
-        counted = await repository.logbook_counts(session, site_codes, years)
-        people = await _doctors(session, {number for _, number, _, _, _, _ in counted})
-        specialty_of: dict[str, str] = {}
-        for item in sorted(
-            await repository.curriculum(session), key=lambda c: (c.procedure_group, c.specialty)
-        ):
-            specialty_of.setdefault(item.procedure_group, item.specialty)  # the first specialty, by name
-        return [
-            (
-                year,
-                number,
-                people[number].grade if number in people else None,
-                site,
-                specialty_of.get(group),
-                supervision,
-                entries,
-            )
-            for year, number, site, group, supervision, entries in counted
-        ]
+    ) -> list[tuple[int, str, str, str, str, int]]:
+        return await repository.logbook_counts(session, site_codes, years)
 
     async def volumes(
         self, session: AsyncSession, *, site_codes: Sequence[str], years: Sequence[int]
-    ) -> list[tuple[int, str, str | None, int]]:
-        wanted = {f"{y}-{(y + 1) % 100:02d}" for y in years}
-        totals: dict[tuple[int, str, str], int] = {}
-        for v in await repository.volumes_for_sites(session, site_codes):
-            if v.financial_year in wanted:
-                key = (_financial_year_start(v.financial_year), v.site_code, v.specialty)
-                totals[key] = totals.get(key, 0) + v.nhs_funded_count
-        return [(y, site, spec, n) for (y, site, spec), n in sorted(totals.items())]
+    ) -> list[tuple[int, str, str | None, str, int]]:
+        labels = [f"{y}-{(y + 1) % 100:02d}" for y in sorted(set(years))]
+        return [
+            (int(year[:4]), site, specialty, group, count)
+            for year, site, specialty, group, count in await repository.volume_rows(
+                session, site_codes, labels
+            )
+        ]
