@@ -50,7 +50,7 @@ import duckdb
 import numpy as np
 import polars as pl
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from service.benchmark import service
 from service.benchmark.canonical import (
@@ -416,7 +416,10 @@ LOGBOOK_COLUMNS = [
 async def _load(url: str, data: dict[str, pl.DataFrame], raw_logbook: Any) -> dict[str, float]:
     """Load ``url`` (already migrated); ``raw_logbook(session)`` bulk-inserts the entries."""
     now = dt.datetime.now(dt.UTC)
-    database = Database(make_engine(url, pool_size=1))
+    if url.startswith("postgresql"):  # the registry's 30 s statement limit is for requests, not bulk loads
+        database = Database(create_async_engine(url, pool_size=1, connect_args={"command_timeout": 1800}))
+    else:
+        database = Database(make_engine(url, pool_size=1))
     times = {}
     try:
         async with database.session() as session:

@@ -164,6 +164,8 @@ class Column(NamedTuple):
     required: bool = True
 
 
+GATE_REASON: Final = 500
+"""Longest reason of a gate file: the registry's gates name the check or the policy and its reasons."""
 SPECIALTY = text(60)
 GROUP = text(60)
 FILES: Final[Mapping[str, tuple[Column, ...]]] = {
@@ -227,12 +229,12 @@ FILES: Final[Mapping[str, tuple[Column, ...]]] = {
     ),
     "excluded_sites.csv": (
         Column("site_code", ods),
-        Column("reason", text(200)),
+        Column("reason", text(GATE_REASON)),
     ),
     "excluded_trainee_sites.csv": (
         Column("trainee_id", gmc),
         Column("site_code", ods),
-        Column("reason", text(200)),
+        Column("reason", text(GATE_REASON)),
     ),
 }
 """Every file and its columns, in the documented order."""

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import polars as pl
+from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Principal, Role
@@ -17,6 +19,7 @@ from service.benchmark.learners import parse_csv
 from service.benchmark.sources import LogbookRow, PlacementRow, VolumeRow
 from service.workforce import service as workforce
 from tests.benchmark.conftest import FILES
+from tests.placements.factories import coordinator, create_world, load_example
 
 NOW = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
 ADMIN = Principal(subject="test-admin", kind="client", role=Role.ADMIN, organisation=None)
@@ -96,3 +99,41 @@ async def test_without_placements_a_benchmark_counts_the_submissions(session: As
     nurses = next(t for t in report.tables if t.id == "learners_by_route")
     student = next(r for r in nurses.rows if r.code == "student_placement")
     assert (student.total.value, student.total.previous) == (12, 9)
+
+
+async def test_from_the_database_the_benchmark_counts_the_registrys_published_placements_and_logbooks(
+    session: AsyncSession, app: Litestar, client: httpx.AsyncClient
+) -> None:
+    """The seam end to end: placements loaded and published through the placements API, the benchmark
+    computed from the database with the default source (what `passport benchmark compute` does)."""
+    await create_world(session)
+    headers = await coordinator(session, app)
+    dataset = await load_example(client, headers)
+    run = await client.post(
+        f"/api/v1/placements/datasets/{dataset}/runs", json={"start_date": "2027-08-04"}, headers=headers
+    )
+    assert run.status_code == 201, run.text
+    published = await client.post(
+        f"/api/v1/placements/runs/{run.json()['id']}/publish", json={}, headers=headers
+    )
+    assert published.status_code == 201, published.text
+
+    placed = await service.inputs_from_database(session, 2027)
+    assert sorted(placed.placements.select("person_id", "site_code", "grade").rows()) == [
+        ("7100001", "NT402", "ST4"),
+        ("7100002", "NT301", "ST6"),
+        ("7100003", "NT402", "CT2"),
+        ("7100004", "NVC11", "ST5"),
+        ("7100005", "NT301", "ST3"),
+    ]
+    report = service.report_of(placed)
+    learners = next(t for t in report.tables if t.id == "learners_by_site")
+    assert learners.total.total.value == 5  # totals come from the unsuppressed data
+    assert {r.code for r in learners.rows} >= {"NT301", "NT402", "NVC11"}
+
+    logged = await service.inputs_from_database(session, 2025)  # the example's logbook is of 2025-26
+    assert logged.logbook.rows() == [  # entries at NHS trusts are not the independent sector's
+        (2025, "7100004", "ST5", "NVC11", "ophthalmology", "P", 1),
+        (2025, "7100004", "ST5", "NVC11", "ophthalmology", "S-TS", 1),
+    ]
+    assert logged.volumes.filter(pl.col("financial_year") == 2025)["nhs_funded_count"].sum() == 6600

@@ -17,12 +17,14 @@ async def _published(session: AsyncSession, app: Litestar, client: httpx.AsyncCl
     await create_world(session)
     headers = await coordinator(session, app)
     dataset = await load_example(client, headers)
-    run = (await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)).json()
-    published = await client.post(
-        f"/api/v1/placements/runs/{run['id']}/publish",
-        json={"start_date": AUGUST.isoformat()},
-        headers=headers,
-    )
+    run = (
+        await client.post(
+            f"/api/v1/placements/datasets/{dataset}/runs",
+            json={"start_date": AUGUST.isoformat()},
+            headers=headers,
+        )
+    ).json()
+    published = await client.post(f"/api/v1/placements/runs/{run['id']}/publish", json={}, headers=headers)
     assert published.status_code == 201
 
 
