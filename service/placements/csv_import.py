@@ -554,13 +554,21 @@ def _check_references(tables: Mapping[str, Table]) -> list[FileProblem]:
 # ---------------------------------------------------------------- writing (canonical form)
 
 
+def plain_number(value: float) -> str:
+    """The shortest decimal that reads back as ``value``, never in exponent form (which the files'
+    number format refuses): ``5e-05`` is written ``0.00005``."""
+    if value == int(value):
+        return str(int(value))
+    return format(Decimal(repr(value)), "f")
+
+
 def _cell(value: Any, column: Column) -> str:
     if value is None:
         return ""
     if column.check is weight:
         return format((Decimal(value) / WEIGHT_UNITS).normalize(), "f")
     if isinstance(value, float):
-        return repr(value) if value != int(value) else str(int(value))
+        return plain_number(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)

@@ -376,7 +376,7 @@ def _header(name: str) -> list[str]:
 
 
 def _number(value: float) -> str:
-    return repr(value) if value != int(value) else str(int(value))
+    return csv_import.plain_number(value)
 
 
 async def _sites_file(session: AsyncSession, table: Table) -> bytes:

@@ -165,7 +165,7 @@ async def _fire_safety(session: AsyncSession, number: str, date_to: dt.date) -> 
     await passport.submit(session, ISSUER, [record], now=NOW, keys=DataKeyRing({}, None))
 
 
-FIRE_AND_GRADE = [
+FIRE_AND_GRADE: list[dict[str, Any]] = [
     {"type": "core_skills", "subjects": [{"subject": "fire_safety"}]},
     {"type": "training_placement", "grades": ["ST3", "ST4", "ST5", "ST6", "ST7", "ST8"]},
 ]
