@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import msgspec
@@ -40,6 +40,7 @@ from service.benchmark.canonical import (
     fy_start,
     logbook_table,
     make_inputs,
+    trainee_facts,
 )
 from service.benchmark.compute import compute
 from service.benchmark.models import BenchmarkFile, PublishedBenchmark
@@ -118,6 +119,29 @@ async def _registered(session: AsyncSession, numbers: set[str]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=PEOPLE, orient="row")
 
 
+def _frame(
+    rows: Sequence[Sequence[object]] | pl.DataFrame, schema: Mapping[str, type[pl.DataType]]
+) -> pl.DataFrame:
+    """A frame from a source's rows (built column by column: twice as fast as row by row at national
+    size) or its frame."""
+    if isinstance(rows, pl.DataFrame):
+        return rows.select([pl.col(name).cast(kind) for name, kind in schema.items()])
+    return pl.DataFrame(
+        {name: [row[i] for row in rows] for i, name in enumerate(schema)}, schema=dict(schema)
+    )
+
+
+def _unexplained(counts: pl.DataFrame, placements: pl.DataFrame, years: Sequence[int]) -> set[str]:
+    """Logbook trainees whose grade or specialty no placement in the year gives: only they need their
+    registered ones."""
+    known = trainee_facts(placements, None, years).filter(
+        pl.col("grade").is_not_null() & pl.col("trainee_specialty").is_not_null()
+    )
+    pairs = counts.select("financial_year", "trainee_id").unique()
+    missing = pairs.join(known, on=["financial_year", "trainee_id"], how="anti")
+    return set(missing["trainee_id"].to_list())
+
+
 async def inputs_from_database(
     session: AsyncSession, year: int, *, source: PlacementsSource = DEFAULT_SOURCE
 ) -> BenchmarkInputs:
@@ -127,20 +151,13 @@ async def inputs_from_database(
     organisations = await _organisations(session)
     sites = sorted(organisations.filter(pl.col("kind") == "independent_site")["code"].to_list())
     years = [year - 1, year]
-    placements = pl.DataFrame(
-        list(await source.placements(session, site_codes=sites, start=fy_start(year - 1), end=fy_end(year))),
-        schema=PLACEMENTS,
-        orient="row",
+    placements = _frame(
+        await source.placements(session, site_codes=sites, start=fy_start(year - 1), end=fy_end(year)),
+        PLACEMENTS,
     )
-    counts = pl.DataFrame(
-        list(await source.logbook_counts(session, site_codes=sites, years=years)),
-        schema=GROUP_COUNTS,
-        orient="row",
-    )
-    volumes = pl.DataFrame(
-        list(await source.volumes(session, site_codes=sites, years=years)), schema=GROUP_VOLUMES, orient="row"
-    )
-    people = await _registered(session, set(counts["trainee_id"].unique().to_list()))
+    counts = _frame(await source.logbook_counts(session, site_codes=sites, years=years), GROUP_COUNTS)
+    volumes = _frame(await source.volumes(session, site_codes=sites, years=years), GROUP_VOLUMES)
+    people = await _registered(session, _unexplained(counts, placements, years))
     learners = await repository.learners_for_years(session, years)
     return make_inputs(
         year,

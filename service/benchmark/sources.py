@@ -18,13 +18,15 @@ placements service provides (``service/placements/service.py``, ``BenchmarkSourc
 The benchmark then gives each logbook row its trainee's grade and its specialty
 (:func:`service.benchmark.canonical.logbook_table`), the same way for the database and a CSV folder.
 Rows are plain tuples in the column order of ``canonical.PLACEMENTS``, ``GROUP_COUNTS`` and
-``GROUP_VOLUMES``, so a source can hand over driver rows without building objects.
+``GROUP_VOLUMES``, so a source can hand over driver rows without building objects; the logbook counts
+(half a million rows at national scale) may also come as a polars frame with ``GROUP_COUNTS``'s columns.
 """
 
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 PlacementRow = tuple[str, str, str | None, str, str | None, str, dt.date, dt.date]
@@ -42,7 +44,7 @@ class PlacementsSource(Protocol):
 
     async def logbook_counts(
         self, session: AsyncSession, *, site_codes: Sequence[str], years: Sequence[int]
-    ) -> Sequence[LogbookRow]: ...
+    ) -> Sequence[LogbookRow] | pl.DataFrame: ...
 
     async def volumes(
         self, session: AsyncSession, *, site_codes: Sequence[str], years: Sequence[int]

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
+import polars as pl
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -379,29 +380,69 @@ async def count_hosted(session: AsyncSession, site_code: str, start: dt.date, en
     return int(await session.scalar(stmt) or 0)
 
 
+_COUNTS_SQL: Final = (
+    "SELECT financial_year, gmc_number, site_code, procedure_group, supervision, entries "
+    "FROM logbook_year_counts WHERE financial_year {years} AND site_code {sites}"
+)
+COUNT_COLUMNS: Final = {
+    "financial_year": pl.Int32,
+    "trainee_id": pl.Utf8,
+    "site_code": pl.Utf8,
+    "procedure_group": pl.Utf8,
+    "supervision": pl.Utf8,
+    "entries": pl.Int64,
+}
+"""The columns of :func:`logbook_counts` (the benchmark's ``canonical.GROUP_COUNTS``)."""
+
+
+async def _postgres_counts(driver: Any, years: list[int], sites: list[str]) -> pl.DataFrame:
+    """``COPY (SELECT ...) TO STDOUT`` as CSV, parsed by polars: a quarter of the time of fetching rows."""
+    chunks: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        chunks.append(bytes(chunk))
+
+    sql = _COUNTS_SQL.format(years="= ANY($1::integer[])", sites="= ANY($2::varchar[])")
+    await driver.copy_from_query(sql, years, sites, output=keep, format="csv")
+    data = b"".join(chunks)
+    if not data:
+        return pl.DataFrame(schema=COUNT_COLUMNS)
+    return pl.read_csv(data, has_header=False, new_columns=list(COUNT_COLUMNS), schema=COUNT_COLUMNS)
+
+
+async def _sqlite_counts(driver: Any, years: list[int], sites: list[str]) -> pl.DataFrame:
+    marks = ", ".join("?" * len(years)), ", ".join("?" * len(sites))
+    cursor = await driver.execute(
+        _COUNTS_SQL.format(years=f"IN ({marks[0]})", sites=f"IN ({marks[1]})"), [*years, *sites]
+    )
+    rows = await cursor.fetchall()
+    await cursor.close()
+    return pl.DataFrame(
+        {name: [row[i] for row in rows] for i, name in enumerate(COUNT_COLUMNS)}, schema=COUNT_COLUMNS
+    )
+
+
 async def logbook_counts(
     session: AsyncSession, site_codes: Sequence[str], years: Sequence[int]
-) -> list[tuple[int, str, str, str, str, int]]:
-    """(financial year, GMC number, site, procedure group, supervision, entries) at ``site_codes`` in the
-    financial ``years``, read from the counts kept on write (``logbook_year_counts``)."""
-    if not site_codes or not years:
-        return []
-    columns = (
-        LogbookYearCount.financial_year,
-        LogbookYearCount.gmc_number,
-        LogbookYearCount.site_code,
-        LogbookYearCount.procedure_group,
-        LogbookYearCount.supervision,
-        LogbookYearCount.entries,
-    )
+) -> pl.DataFrame:
+    """Logbook entries at ``site_codes`` in the financial ``years`` per (financial year, GMC number as
+    ``trainee_id``, site, procedure group, supervision), from the counts kept on write
+    (``logbook_year_counts``), as a frame of :data:`COUNT_COLUMNS`.
+
+    Half a million rows at national scale: read straight from the driver, not through SQLAlchemy's row
+    processing (on PostgreSQL as ``COPY ... TO STDOUT`` in CSV), one query per 1,000 sites."""
     wanted = sorted({int(y) for y in years})
-    found: list[tuple[int, str, str, str, str, int]] = []
+    frames = [pl.DataFrame(schema=COUNT_COLUMNS)]
+    if not site_codes or not wanted:
+        return frames[0]
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None:  # pragma: no cover - both drivers have one
+        raise RuntimeError("no driver connection")
+    read = _postgres_counts if connection.dialect.name == "postgresql" else _sqlite_counts
     for batch in _chunks(sorted(set(site_codes))):
-        stmt = select(*columns).where(
-            LogbookYearCount.financial_year.in_(wanted), LogbookYearCount.site_code.in_(_literal(batch))
-        )
-        found += _tuples(await session.execute(stmt))
-    return found
+        frames.append(await read(driver, wanted, batch))
+    return pl.concat(frames)
 
 
 async def raw_logbook_counts(session: AsyncSession) -> list[tuple[int, str, str, str, str, str, int]]:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
+import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Principal, Role
@@ -956,7 +957,7 @@ class BenchmarkSource:
 
     async def logbook_counts(
         self, session: AsyncSession, *, site_codes: Sequence[str], years: Sequence[int]
-    ) -> list[tuple[int, str, str, str, str, int]]:
+    ) -> pl.DataFrame:
         return await repository.logbook_counts(session, site_codes, years)
 
     async def volumes(

@@ -104,7 +104,7 @@ async def test_the_benchmark_reads_the_counts_of_the_latest_load(session: AsyncS
     second = [("cataract", dt.date(2026, 3, 31), "O", "NT301")]
     await service.load_logbook(session, _file({"7200001": second}), now())  # replaces 7200001's only
     counts = await service.BenchmarkSource().logbook_counts(session, site_codes=["NT301"], years=[2025])
-    assert sorted(counts) == [
+    assert sorted(counts.rows()) == [
         (2025, "7200001", "NT301", "cataract", "O", 1),
         (2025, "7200002", "NT301", "total_knee_replacement", "P", 1),
     ]

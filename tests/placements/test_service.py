@@ -94,17 +94,30 @@ async def test_the_benchmark_reads_placements_through_its_source_protocol(
         ("7100002", "NT301", "trauma_and_orthopaedics", "medical", "ST6", "doctors_in_training", AUGUST, END),
         ("7100005", "NT301", "trauma_and_orthopaedics", "medical", "ST3", "doctors_in_training", AUGUST, END),
     ]
-    counts = await source.logbook_counts(session, site_codes=["NVC11", "RRK"], years=[2025])
-    assert sorted(counts) == [
+    counts = await service.BenchmarkSource().logbook_counts(
+        session, site_codes=["NVC11", "RRK"], years=[2025]
+    )
+    assert sorted(counts.rows()) == [
         (2025, "7100001", "RRK", "total_knee_replacement", "A", 1),
         (2025, "7100001", "RRK", "total_knee_replacement", "P", 1),
         (2025, "7100001", "RRK", "total_knee_replacement", "S-TS", 1),
         (2025, "7100004", "NVC11", "cataract", "P", 1),
         (2025, "7100004", "NVC11", "cataract", "S-TS", 1),
     ]
-    assert await source.logbook_counts(session, site_codes=["NVC11"], years=[2026]) == []
-    april = await source.logbook_counts(session, site_codes=["RRK"], years=[2026])  # 1 April opens 2026-27
-    assert april == [(2026, "7100001", "RRK", "total_hip_replacement", "S-TU", 1)]
+    assert counts.columns == [
+        "financial_year",
+        "trainee_id",
+        "site_code",
+        "procedure_group",
+        "supervision",
+        "entries",
+    ]
+    none = await service.BenchmarkSource().logbook_counts(session, site_codes=["NVC11"], years=[2026])
+    assert none.height == 0
+    april = await service.BenchmarkSource().logbook_counts(session, site_codes=["RRK"], years=[2026])
+    assert april.rows() == [
+        (2026, "7100001", "RRK", "total_hip_replacement", "S-TU", 1)
+    ]  # 1 April opens 2026-27
     volumes = await source.volumes(session, site_codes=["NT301", "NVC11"], years=[2024, 2025])
     assert sorted(volumes) == [
         (2024, "NT301", "trauma_and_orthopaedics", "total_knee_replacement", 450),
