@@ -28,6 +28,8 @@ What it does, deterministically from ``--seed``:
     python bench/benchmark_national.py                      # 10 M entries a year, SQLite and PostgreSQL
     python bench/benchmark_national.py --entries 1000000    # smaller
     python bench/benchmark_national.py --skip-postgres
+    python bench/benchmark_national.py --keep               # keep both databases (loading takes minutes)
+    python bench/benchmark_national.py --reuse --rounds 3   # measure the kept databases again
 
 Generated data lives under ``--workdir`` (default ``var/bench-national``, not in git).
 """
