@@ -14,8 +14,9 @@ What it does, deterministically from ``--seed``:
 3. loads SQLite and PostgreSQL (a database of its own, created from the maintenance database and
    dropped afterwards) through the registry's migrated schema and the real tables: organisations and
    people (the workforce domain's), a published match run and its ``placement_records``,
-   ``placement_volumes``, the raw ``placement_logbook`` entries (bulk: executemany on SQLite, COPY on
-   PostgreSQL, as no per-row check is needed for generated data), providers' ``benchmark_learners``;
+   ``placement_volumes``, the raw ``placement_logbook`` entries (a bulk load of consistent generated data:
+   executemany on SQLite, COPY on PostgreSQL, foreign key checks off and the table's two indexes built
+   after the load), providers' ``benchmark_learners``;
    then the placements domain's own ``repository.rebuild_logbook_counts`` fills ``logbook_year_counts``
    (the counts every logbook write keeps; docs/decisions/0020-logbook-counts-and-specialties.md);
 4. runs the whole benchmark through ``service.benchmark.service`` on each database with the registry's

@@ -3,6 +3,7 @@ the additionality gate (failed checks exclude sites), the passport gate (policie
 sites), and publishing into the passport (training placement records, the change feed, all or nothing)."""
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -19,6 +20,8 @@ from service.auth import Principal, Role
 from service.passport import service as passport
 from service.passport.encryption import DataKeyRing
 from service.passport.schemas import CoreSkillCreate, PolicyCreate
+from service.placements import csv_import
+from service.placements.csv_import import Table
 from service.placements.gates import fit
 from service.placements.models import PlacementRecord, Run
 from service.workforce.models import Person
@@ -98,6 +101,11 @@ async def test_a_site_whose_additionality_check_failed_is_excluded_with_the_chec
     }
     result = (await client.get(f"/api/v1/placements/runs/{body['id']}", headers=headers)).json()
     assert all(p["site_code"] != "NT301" for p in result["placements"])
+    # the run's gate file is its summary's exclusions (so the run reproduces from files)
+    rows = [(e["site_code"], e["reason"]) for e in body["summary"]["exclusions"]["sites"]]
+    gate = Table({"site_code": [r[0] for r in rows], "reason": [r[1] for r in rows]}, [2])
+    written = csv_import.write_file("excluded_sites.csv", gate)
+    assert hashlib.sha256(written).hexdigest() == body["summary"]["inputs"]["excluded_sites.csv"]
 
     later = await _run(client, dataset, headers, start_date="2028-08-02")  # the offer is over by then
     assert later.json()["summary"]["exclusions"]["sites"] == []
