@@ -20,3 +20,89 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     downgrade(database_url, "base")
     upgrade(database_url, "head")
     command.check(alembic_config(database_url))
+
+
+def test_the_logbook_counts_migration_counts_the_entries_already_stored(database_url: str) -> None:
+    """0011 fills ``logbook_year_counts`` from the logbook entries a registry already holds."""
+    import asyncio
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy import text
+
+    from service.db import make_engine
+
+    person = uuid.uuid4()
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    async def run(statements: list[tuple[str, dict[str, object]]]) -> list[tuple[object, ...]]:
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                found: list[tuple[object, ...]] = []
+                for sql, values in statements:
+                    result = await connection.execute(text(sql), values)
+                    if result.returns_rows:
+                        found += [tuple(r) for r in result]
+                return found
+        finally:
+            await engine.dispose()
+
+    person_value: object = person if database_url.startswith("postgresql") else person.hex
+    downgrade(database_url, "0005")
+    try:
+        entries = [("2026-03-31", "P"), ("2026-04-01", "P"), ("2026-04-02", "P"), ("2026-04-02", "O")]
+        asyncio.run(
+            run(
+                [
+                    (
+                        "INSERT INTO organisations (code, name, kind, created_at) "
+                        "VALUES ('NM301', 'Migration site', 'independent_site', :at)",
+                        {"at": at},
+                    ),
+                    (
+                        "INSERT INTO people (id, given_name, family_name, gmc_number, staff_group, grade, "
+                        "created_at) VALUES (:id, 'A', 'B', '7999991', 'medical', 'ST4', :at)",
+                        {"id": person_value, "at": at},
+                    ),
+                    *(
+                        (
+                            "INSERT INTO placement_logbook (person_id, gmc_number, procedure_group, date, "
+                            "supervision, site_code, loaded_at) "
+                            "VALUES (:id, '7999991', 'cataract', :day, :sup, 'NM301', :at)",
+                            {"id": person_value, "day": dt.date.fromisoformat(d), "sup": s, "at": at},
+                        )
+                        for d, s in entries
+                    ),
+                ]
+            )
+        )
+        upgrade(database_url, "head")
+        counts = asyncio.run(
+            run(
+                [
+                    (
+                        "SELECT financial_year, site_code, procedure_group, supervision, gmc_number, entries "
+                        "FROM logbook_year_counts ORDER BY financial_year, supervision",
+                        {},
+                    )
+                ]
+            )
+        )
+        assert counts == [
+            (2025, "NM301", "cataract", "P", "7999991", 1),
+            (2026, "NM301", "cataract", "O", "7999991", 1),
+            (2026, "NM301", "cataract", "P", "7999991", 2),
+        ]
+    finally:
+        upgrade(database_url, "head")
+        asyncio.run(
+            run(
+                [
+                    ("DELETE FROM logbook_year_counts WHERE gmc_number = '7999991'", {}),
+                    ("DELETE FROM placement_logbook WHERE gmc_number = '7999991'", {}),
+                    ("DELETE FROM people WHERE gmc_number = '7999991'", {}),
+                    ("DELETE FROM organisations WHERE code = 'NM301'", {}),
+                ]
+            )
+        )

@@ -12,7 +12,7 @@ Pure module: polars, no web or database imports.
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -213,6 +213,161 @@ class BenchmarkInputs:
             digest.update(f"table={name} rows={frame.height}\n".encode())
             digest.update(frame.write_csv(include_header=True, line_terminator="\n").encode("utf-8"))
         return digest.hexdigest()
+
+
+GROUP_COUNTS: Final = {
+    "financial_year": pl.Int32,
+    "trainee_id": pl.Utf8,
+    "site_code": pl.Utf8,
+    "procedure_group": pl.Utf8,
+    "supervision": pl.Utf8,
+    "entries": pl.Int64,
+}
+"""Logbook entries per year, trainee, site, procedure group and supervision: what a source counts."""
+GROUP_VOLUMES: Final = {
+    "financial_year": pl.Int32,
+    "site_code": pl.Utf8,
+    "specialty": pl.Utf8,
+    "procedure_group": pl.Utf8,
+    "nhs_funded_count": pl.Int64,
+}
+"""NHS-funded procedures per year, site, specialty and procedure group, as sites report them."""
+PEOPLE: Final = {"trainee_id": pl.Utf8, "grade": pl.Utf8, "specialty": pl.Utf8}
+"""A trainee's registered grade and specialty (the fallback when no placement in the year gives them)."""
+
+
+def _empty(schema: Mapping[str, type[pl.DataType]]) -> pl.DataFrame:
+    return pl.DataFrame(schema=dict(schema))
+
+
+def trainee_facts(
+    placements: pl.DataFrame, people: pl.DataFrame | None, years: Sequence[int]
+) -> pl.DataFrame:
+    """(financial_year, trainee_id, grade, trainee_specialty) for each year: the grade and the specialty
+    of the trainee's latest placement overlapping the year (latest start; the later grade, specialty by
+    name on a tie) that gives one, else their registered ones (``people``)."""
+    frames = []
+    for year in years:
+        start, end = fy_start(year), fy_end(year)
+        in_year = placements.filter((pl.col("start_date") <= end) & (pl.col("end_date") >= start))
+        latest = [
+            in_year.filter(pl.col(column).is_not_null())
+            .sort("start_date", column)
+            .group_by("person_id")
+            .agg(pl.col(column).last().alias(alias))
+            for column, alias in (("grade", "grade"), ("specialty", "trainee_specialty"))
+        ]
+        frames.append(
+            latest[0]
+            .join(latest[1], on="person_id", how="full", coalesce=True)
+            .select(
+                pl.lit(year, dtype=pl.Int32).alias("financial_year"),
+                pl.col("person_id").alias("trainee_id"),
+                pl.col("grade").cast(pl.Utf8),
+                pl.col("trainee_specialty").cast(pl.Utf8),
+            )
+        )
+    facts = (
+        pl.concat(frames)
+        if frames
+        else pl.DataFrame(
+            schema={
+                "financial_year": pl.Int32,
+                "trainee_id": pl.Utf8,
+                "grade": pl.Utf8,
+                "trainee_specialty": pl.Utf8,
+            }
+        )
+    )
+    if people is None or people.height == 0:
+        return facts
+    registered = pl.concat(
+        [
+            people.select(
+                pl.lit(year, dtype=pl.Int32).alias("financial_year"),
+                pl.col("trainee_id").cast(pl.Utf8),
+                pl.col("grade").cast(pl.Utf8).alias("registered_grade"),
+                pl.col("specialty").cast(pl.Utf8).alias("registered_specialty"),
+            )
+            for year in years
+        ]
+    )
+    return facts.join(registered, on=["financial_year", "trainee_id"], how="full", coalesce=True).select(
+        "financial_year",
+        "trainee_id",
+        pl.coalesce("grade", "registered_grade").alias("grade"),
+        pl.coalesce("trainee_specialty", "registered_specialty").alias("trainee_specialty"),
+    )
+
+
+def logbook_table(
+    counts: pl.DataFrame,
+    volumes: pl.DataFrame,
+    placements: pl.DataFrame,
+    people: pl.DataFrame | None,
+    years: Sequence[int],
+) -> pl.DataFrame:
+    """The canonical logbook table (:data:`LOGBOOK`) from counts per procedure group
+    (:data:`GROUP_COUNTS`), the sites' volumes by group (:data:`GROUP_VOLUMES`), the placements and the
+    trainees' registered grades and specialties (:data:`PEOPLE`).
+
+    Grade: see :func:`trainee_facts`. Specialty of the entries of a procedure group at a site: the
+    specialty under which that site reports the group's NHS-funded volume (so a row's procedures and its
+    share of the volume count the same cases); when the site reports the group under several, the
+    trainee's specialty if it is one of them, else the first by name; when the site reports none, the
+    trainee's specialty, else the group's specialty in the other sites' volumes if they all agree; else
+    not recorded (null). The same rule for a CSV folder and for the database.
+    """
+    counts = counts.select([pl.col(n).cast(t) for n, t in GROUP_COUNTS.items()])
+    volumes = volumes.select([pl.col(n).cast(t) for n, t in GROUP_VOLUMES.items()]).filter(
+        pl.col("specialty").is_not_null()
+    )
+    at_site = (
+        volumes.select("site_code", "procedure_group", "specialty")
+        .unique()
+        .group_by("site_code", "procedure_group")
+        .agg(
+            pl.len().alias("reported"),
+            pl.col("specialty").min().alias("first_reported"),
+        )
+    )
+    reported_pairs = volumes.select(
+        "site_code",
+        "procedure_group",
+        pl.col("specialty").alias("trainee_specialty"),
+        pl.lit(True).alias("member"),
+    ).unique()
+    anywhere = (
+        volumes.select("procedure_group", "specialty")
+        .unique()
+        .group_by("procedure_group")
+        .agg(pl.len().alias("n"), pl.col("specialty").first().alias("elsewhere"))
+        .filter(pl.col("n") == 1)
+        .drop("n")
+    )
+    facts = trainee_facts(placements, people, years)
+    joined = (
+        counts.join(facts, on=["financial_year", "trainee_id"], how="left")
+        .join(at_site, on=["site_code", "procedure_group"], how="left")
+        .join(reported_pairs, on=["site_code", "procedure_group", "trainee_specialty"], how="left")
+        .join(anywhere, on="procedure_group", how="left")
+    )
+    specialty = (
+        pl.when(pl.col("reported") == 1)
+        .then(pl.col("first_reported"))
+        .when(pl.col("reported") > 1)
+        .then(pl.when(pl.col("member")).then(pl.col("trainee_specialty")).otherwise(pl.col("first_reported")))
+        .otherwise(pl.coalesce("trainee_specialty", "elsewhere"))
+    )
+    keys = ["financial_year", "trainee_id", "grade", "site_code", "specialty", "supervision"]
+    if counts.height == 0:
+        return _empty(LOGBOOK)
+    return (
+        joined.with_columns(specialty=specialty.cast(pl.Utf8))
+        .group_by(keys)
+        .agg(pl.col("entries").sum())
+        .select([pl.col(n).cast(t) for n, t in LOGBOOK.items()])
+    )
 
 
 def _conform(frame: pl.DataFrame, schema: Mapping[str, type[pl.DataType]]) -> pl.DataFrame:

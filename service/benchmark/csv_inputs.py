@@ -20,13 +20,13 @@ import polars as pl
 from service.benchmark import learners as learner_rules
 from service.benchmark.canonical import (
     LEARNERS,
+    LOGBOOK,
     ROUTES,
     SUPERVISION,
     WORKFORCE_STAFF_GROUPS,
     BenchmarkInputs,
-    fy_end,
     fy_of,
-    fy_start,
+    logbook_table,
     make_inputs,
     parse_financial_year,
 )
@@ -345,8 +345,9 @@ def _people(checker: _Checker, frame: pl.DataFrame) -> pl.DataFrame:
     _one_of(checker, file, frame, "staff_group", WORKFORCE_STAFF_GROUPS)
     _one_of(checker, file, frame, "grade", GRADES)
     _unique(checker, file, frame, ["gmc_number"], "gmc_number", "GMC number")
+    specialty = pl.col("specialty") if "specialty" in frame.columns else pl.lit(None, dtype=pl.Utf8)
     return frame.filter(pl.col("gmc_number").is_not_null()).select(
-        pl.col("gmc_number").alias("trainee_id"), "grade"
+        pl.col("gmc_number").alias("trainee_id"), "grade", specialty.alias("specialty")
     )
 
 
@@ -402,43 +403,6 @@ def _learners(
 # ---------------------------------------------------------------- the folder
 
 
-def _trainee_grades(
-    placements: pl.DataFrame, people: pl.DataFrame | None, years: Sequence[int]
-) -> pl.DataFrame:
-    """(financial_year, trainee_id, grade): the grade of the trainee's latest placement starting by the
-    year's end and overlapping it, else their grade in people.csv."""
-    frames = []
-    for year in years:
-        start, end = fy_start(year), fy_end(year)
-        in_year = placements.filter(
-            (pl.col("start_date") <= end) & (pl.col("end_date") >= start) & pl.col("grade").is_not_null()
-        )
-        latest = in_year.sort("start_date", "grade").group_by("person_id").agg(pl.col("grade").last())
-        frames.append(
-            latest.select(
-                pl.lit(year, dtype=pl.Int32).alias("financial_year"),
-                pl.col("person_id").alias("trainee_id"),
-                "grade",
-            )
-        )
-    from_placements = (
-        pl.concat(frames)
-        if frames
-        else pl.DataFrame(schema={"financial_year": pl.Int32, "trainee_id": pl.Utf8, "grade": pl.Utf8})
-    )
-    if people is None or people.height == 0:
-        return from_placements
-    fallback = pl.concat(
-        [
-            people.select(pl.lit(year, dtype=pl.Int32).alias("financial_year"), "trainee_id", "grade")
-            for year in years
-        ]
-    )
-    return pl.concat(
-        [from_placements, fallback.join(from_placements, on=["financial_year", "trainee_id"], how="anti")]
-    )
-
-
 def read_folder(folder: Path, year: int, *, today: dt.date) -> BenchmarkInputs:
     """The canonical inputs for ``year`` from ``folder``; :class:`InputsRejected` lists every problem."""
     checker = _Checker()
@@ -488,30 +452,15 @@ def read_folder(folder: Path, year: int, *, today: dt.date) -> BenchmarkInputs:
         )
     )
     years = [year - 1, year]
-    specialty_of = volumes.group_by("procedure_group").agg(pl.col("specialty").min())
     if logbook is not None:
-        counted = (
+        per_group = (
             logbook.filter(pl.col("financial_year").is_in(years))
             .group_by("financial_year", "trainee_id", "site_code", "procedure_group", "supervision")
             .agg(pl.len().cast(pl.Int64).alias("entries"))
-            .join(specialty_of, on="procedure_group", how="left")
-            .join(_trainee_grades(placements, people, years), on=["financial_year", "trainee_id"], how="left")
-            .select(
-                "financial_year", "trainee_id", "grade", "site_code", "specialty", "supervision", "entries"
-            )
         )
+        counted = logbook_table(per_group, volumes, placements, people, years)
     else:
-        counted = pl.DataFrame(
-            schema={
-                "financial_year": pl.Int32,
-                "trainee_id": pl.Utf8,
-                "grade": pl.Utf8,
-                "site_code": pl.Utf8,
-                "specialty": pl.Utf8,
-                "supervision": pl.Utf8,
-                "entries": pl.Int64,
-            }
-        )
+        counted = pl.DataFrame(schema=LOGBOOK)
     return make_inputs(
         year,
         organisations=organisations,

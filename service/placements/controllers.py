@@ -235,7 +235,8 @@ async def load_logbook(request: Request[Any, Any, Any], db_session: DbSession) -
     guards=[requires(*MANAGERS)],
     tags=TAGS,
     operation_id="create_placement_run",
-    summary="Run a match on a dataset (stored with its inputs' SHA-256, parameters and seed)",
+    summary="Run a match on a dataset through its gates (stored with its inputs' SHA-256, parameters, seed, "
+    "dates and gates)",
     cache_control=NO_STORE,
 )
 async def create_run(
@@ -245,7 +246,15 @@ async def create_run(
     dataset_id: FromPath[uuid.UUID],
     data: JSONBody[RunCreate],
 ) -> RunRead:
-    run = await service.create_run(db_session, principal, dataset_id, data, _now(request))
+    run = await service.create_run(
+        db_session,
+        principal,
+        dataset_id,
+        data,
+        _now(request),
+        keys=request.app.state.data_keys,
+        base_url=request.app.state.settings.public_base_url,
+    )
     audit.set_subject(request, f"placement_run:{run.id}")
     return run
 
@@ -287,7 +296,8 @@ async def get_run_result(
     guards=[requires(*MANAGERS)],
     tags=TAGS,
     operation_id="publish_placement_run",
-    summary="Publish a run: its placements become placement records of the trainees",
+    summary="Publish a run: its placements become placement records of the trainees and training placement "
+    "records of their passports",
     cache_control=NO_STORE,
 )
 async def publish_run(

@@ -164,6 +164,8 @@ class Column(NamedTuple):
     required: bool = True
 
 
+GATE_REASON: Final = 500
+"""Longest reason of a gate file: the registry's gates name the check or the policy and its reasons."""
 SPECIALTY = text(60)
 GROUP = text(60)
 FILES: Final[Mapping[str, tuple[Column, ...]]] = {
@@ -227,12 +229,12 @@ FILES: Final[Mapping[str, tuple[Column, ...]]] = {
     ),
     "excluded_sites.csv": (
         Column("site_code", ods),
-        Column("reason", text(200)),
+        Column("reason", text(GATE_REASON)),
     ),
     "excluded_trainee_sites.csv": (
         Column("trainee_id", gmc),
         Column("site_code", ods),
-        Column("reason", text(200)),
+        Column("reason", text(GATE_REASON)),
     ),
 }
 """Every file and its columns, in the documented order."""
@@ -552,13 +554,21 @@ def _check_references(tables: Mapping[str, Table]) -> list[FileProblem]:
 # ---------------------------------------------------------------- writing (canonical form)
 
 
+def plain_number(value: float) -> str:
+    """The shortest decimal that reads back as ``value``, never in exponent form (which the files'
+    number format refuses): ``5e-05`` is written ``0.00005``."""
+    if value == int(value):
+        return str(int(value))
+    return format(Decimal(repr(value)), "f")
+
+
 def _cell(value: Any, column: Column) -> str:
     if value is None:
         return ""
     if column.check is weight:
         return format((Decimal(value) / WEIGHT_UNITS).normalize(), "f")
     if isinstance(value, float):
-        return repr(value) if value != int(value) else str(int(value))
+        return plain_number(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)

@@ -1,5 +1,7 @@
 """The placements demo step: volumes, curriculum and logbooks for the synthetic England, and one rotation
-plan (a dataset) of the demo coordinator's region, ready to match.
+plan (a dataset) of the demo coordinator's region, ready to match; that plan's last rotation (seven months
+ago, six months long) matched through the gates and published, so the passport holds the placements and
+the benchmark counts them, with the logbook entries of those months at the sites where they were done.
 
 Everything goes in through the same checks as the API (``service.py``), as CSV files. The same world and
 seed always give the same rows: all randomness comes from ``random.Random(seed)``.
@@ -11,11 +13,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Final
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Principal, Role
 from service.placements import service
-from service.placements.schemas import DatasetCreate
+from service.placements.schemas import DatasetCreate, MatchResult, PublishRequest, RunCreate
 from service.workforce.demo import DemoCast
 from service.workforce.synthetic import SynthEmployment, SynthOrganisation, SynthPerson, SynthWorld
 
@@ -178,6 +181,51 @@ def _dataset_files(
     }
 
 
+def last_rotation(today: dt.date) -> dt.date:
+    """The first Wednesday of the month seven months before ``today``'s: a six-month rotation that is over."""
+    month = today.month - 7
+    first = dt.date(today.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+    return first + dt.timedelta(days=(2 - first.weekday()) % 7)
+
+
+async def _publish_last_rotation(
+    session: AsyncSession,
+    coordinator: Principal,
+    dataset: uuid.UUID,
+    log_rows: list[tuple[object, ...]],
+    now: dt.datetime,
+) -> str:
+    """Match and publish the plan's last rotation; move its trainees' entries of those months to the
+    sites they were placed at (a logbook load replacing theirs). Returns the summary line."""
+    start = last_rotation(now.date())
+    run = await service.create_run(
+        session, coordinator, dataset, RunCreate(mode="optimal", start_date=start), now
+    )
+    published = await service.publish(session, coordinator, run.id, PublishRequest(), now)
+    result = msgspec.json.decode(
+        await service.run_result(session, coordinator, run.id, as_csv=False), type=MatchResult
+    )
+    placed = {p.trainee_id: p.site_code for p in result.placements}
+    first, last = start.isoformat(), published.end_date.isoformat()
+    moved = [
+        (number, group, day, supervision, placed[str(number)] if first <= str(day) <= last else site)
+        for number, group, day, supervision, site in log_rows
+        if str(number) in placed
+    ]
+    if moved:
+        await service.load_logbook(
+            session, _csv("trainee_id,procedure_group,date,supervision,site_code", moved), now
+        )
+    at_sites = sum(1 for row in moved if first <= str(row[2]) <= last)
+    excluded = len(run.summary.exclusions.sites)
+    return (
+        f"placements: last rotation ({first} to {last}) matched (additionality gate: {excluded} site(s) "
+        f"excluded) and published: {published.records} placements at {len(set(placed.values()))} sites, "
+        f"{published.passport_records} passport records; {at_sites:,} logbook entries of those months at "
+        "those sites"
+    )
+
+
 async def seed_placements(
     session: AsyncSession, world: SynthWorld, cast: DemoCast, *, seed: int, now: dt.datetime
 ) -> list[str]:
@@ -213,9 +261,12 @@ async def seed_placements(
     for kind, content in _dataset_files(rng, region_sites, trainees).items():
         await service.load_dataset_file(session, coordinator, dataset.id, kind, content, now)
     people = {row[0] for row in log_rows}
-    return [
+    lines = [
         f"placements: volumes of {len(sites)} independent sites ({len(volume_rows):,} rows), curriculum of "
         f"{len(CURRICULUM)} specialties, {len(log_rows):,} logbook entries of {len(people):,} trainees",
         f"placements: dataset {name!r} ({dataset.id}): {len(region_sites)} sites, {len(trainees)} trainees; "
         f"match it with POST /api/v1/placements/datasets/{dataset.id}/runs",
     ]
+    if region_sites and trainees:
+        lines.append(await _publish_last_rotation(session, coordinator, dataset.id, log_rows, now))
+    return lines

@@ -1,7 +1,8 @@
 """Tables of the placements domain.
 
 Registry-wide facts: NHS-funded procedure volumes per site (``placement_volumes``), curriculum
-indicative numbers (``placement_curriculum``), logbook entries per person (``placement_logbook``) and
+indicative numbers (``placement_curriculum``), logbook entries per person (``placement_logbook``), their
+counts per financial year kept on every logbook write (``logbook_year_counts``, read by the benchmark) and
 published placement records (``placement_records``). Per rotation plan (a *dataset*, owned by the
 training office that made it): its files (sites, capacity, trainees, needs, preferences, weights, gates)
 kept as checked canonical CSV, and its match runs with their inputs' SHA-256, parameters, seed and result.
@@ -94,6 +95,28 @@ class LogbookEntry(Base):
     loaded_at: Mapped[dt.datetime]
 
 
+class LogbookYearCount(Base):
+    """Logbook entries of one trainee in one financial year (1 April to 31 March) at one site, in one
+    procedure group, at one supervision level: kept equal to the ``GROUP BY`` of ``placement_logbook`` by
+    every logbook write, in the same transaction (``repository.replace_logbooks``), so the national
+    benchmark reads about 50 times fewer rows than there are entries
+    (``docs/decisions/0020-logbook-counts-and-specialties.md``)."""
+
+    __tablename__ = "logbook_year_counts"
+    __table_args__ = (Index("ix_logbook_year_counts_person_id", "person_id"),)
+
+    financial_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The year in which the financial year starts (2025 for 2025-26)."""
+    site_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    procedure_group: Mapped[str] = mapped_column(String(60), primary_key=True)
+    supervision: Mapped[str] = mapped_column(String(4), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("people.id", ondelete="RESTRICT"), primary_key=True
+    )
+    gmc_number: Mapped[str] = mapped_column(String(7))
+    entries: Mapped[int] = mapped_column(Integer)
+
+
 class Run(Base):
     """A match run: its parameters, the SHA-256 of its inputs and its result (JSON, as documented)."""
 
@@ -115,6 +138,12 @@ class Run(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     published_at: Mapped[dt.datetime | None]
     published_by: Mapped[str | None] = mapped_column(String(200))
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    """First day of the placements the run is for; its gates were evaluated for these dates (None: a run
+    made before runs had dates)."""
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    gates: Mapped[str | None] = mapped_column(Text)
+    """The gates the service applied (``RunGates`` as JSON): additionality, passport policies per site."""
 
 
 class PlacementRecord(Base):

@@ -38,6 +38,13 @@ FinancialYear = Annotated[
 GmcNumber = Annotated[str, Meta(pattern=r"^[0-9]{7}$(?!\n)", description="a GMC reference number: 7 digits")]
 OdsCode = Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{3,6}$(?!\n)", description="an ODS code")]
 Reason = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$(?!\n)")]
+PolicyName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$(?!\n)",
+        description="the name of a compliance policy of the passport, e.g. theatre-surgical-trainee",
+    ),
+]
 DatasetName = Annotated[
     str,
     Meta(
@@ -166,16 +173,56 @@ class ExcludedPairIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reason: Reason
 
 
+class SitePolicyIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    site_code: OdsCode
+    policy: PolicyName
+    """The site's compliance policy of this name (else its provider's)."""
+
+
 class RunCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     mode: Mode = "optimal"
     training_share: Annotated[float, Meta(gt=0, le=1)] = 0.5
     rotation_months: Annotated[int, Meta(ge=1, le=24)] = 6
     financial_year: FinancialYear | None = None
     seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 0
+    start_date: dt.date | None = None
+    """First day of the placements (e.g. the changeover Wednesday); they run rotation_months. The gates are
+    evaluated for these dates, and publishing uses them. Default: the day of the run."""
+    additionality_gate: bool = True
+    """Exclude each site whose latest additionality check failed for an offer overlapping the placements
+    (``service.additionality.service.failed_sites``), the check named in the exclusion."""
+    passport_policy: PolicyName | None = None
+    """Passport gate for every site: the site's compliance policy of this name (else its provider's). A
+    trainee is excluded from a site whose policy their current passport records do not meet on start_date."""
+    site_policies: list[SitePolicyIn] = []
+    """Passport gate per site (overrides passport_policy for the sites listed)."""
     excluded_sites: list[ExcludedSiteIn] = []
-    """Gate: sites that failed the additionality check (added to the dataset's excluded_sites)."""
+    """Gate: sites excluded by hand, e.g. after a check outside the registry (added to the dataset's)."""
     excluded_trainee_sites: list[ExcludedPairIn] = []
-    """Gate: trainees whose passport does not meet the site's policy (added to the dataset's)."""
+    """Gate: trainee-site pairs excluded by hand (added to the dataset's)."""
+
+
+class PolicyApplied(msgspec.Struct, frozen=True, kw_only=True):
+    """The compliance policy a run's passport gate held a site to."""
+
+    site_code: str
+    policy_id: uuid.UUID
+    organisation_code: str
+    """The site itself, or its independent provider when the site has no policy of that name."""
+    name: str
+    version: int
+    title: str
+
+
+class RunGates(msgspec.Struct, frozen=True, kw_only=True):
+    """The gates the registry applied to a run (what they excluded is in the summary's exclusions)."""
+
+    additionality: bool
+    failed_checks: list[int] = []
+    """Ids of the failed additionality checks that excluded a site of the dataset."""
+    passport: list[PolicyApplied] = []
+    sites_without_policy: list[str] = []
+    """Sites of the dataset with no policy of the run's passport_policy name (not gated by the passport)."""
 
 
 class RunRead(msgspec.Struct, frozen=True, kw_only=True):
@@ -187,6 +234,10 @@ class RunRead(msgspec.Struct, frozen=True, kw_only=True):
     input_sha256: str
     published_at: dt.datetime | None
     summary: Summary
+    start_date: dt.date | None = None
+    """First day of the placements the run is for (null for runs made before runs had dates)."""
+    end_date: dt.date | None = None
+    gates: RunGates | None = None
 
 
 class RunPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,10 +245,10 @@ class RunPage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PublishRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    start_date: dt.date
-    """First day of the placements (for example the changeover Wednesday)."""
+    start_date: dt.date | None = None
+    """First day of the placements; default (and, for a gated run, the only one allowed): the run's."""
     end_date: dt.date | None = None
-    """Last day; default: start_date + rotation_months - 1 day."""
+    """Last day; default: start_date + rotation_months - 1 day (a gated run: at most the run's end)."""
 
 
 class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,6 +256,9 @@ class PublishResult(msgspec.Struct, frozen=True, kw_only=True):
     records: int
     start_date: dt.date
     end_date: dt.date
+    passport_records: int = 0
+    """Training placement records written into the passport (one per placement), origin the training
+    office; the credential lifecycle reads them from the passport's change feed."""
 
 
 # ---------------------------------------------------------------- records other domains read

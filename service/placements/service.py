@@ -28,11 +28,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
+import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Principal, Role
 from service.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, RowError, ServiceError
-from service.placements import csv_import, engine, repository
+from service.passport import service as passport
+from service.passport.encryption import DataKeyRing
+from service.passport.schemas import TrainingPlacementCreate
+from service.placements import csv_import, engine, gates, repository
 from service.placements.csv_import import FileProblem, Table
 from service.placements.model import ModelError, Parameters
 from service.placements.models import Dataset, Run
@@ -49,6 +53,7 @@ from service.placements.schemas import (
     PublishRequest,
     PublishResult,
     RunCreate,
+    RunGates,
     RunPage,
     RunRead,
     Summary,
@@ -60,6 +65,8 @@ from service.workforce.schemas import PersonRead
 LOCATION_TOLERANCE: Final = 0.001
 """Degrees (about 100 m) within which a site's location in a file must agree with the registry's."""
 MANAGERS: Final = (Role.ADMIN, Role.COORDINATOR)
+EMPLOYER_KINDS: Final = frozenset({"nhs_trust", "independent_provider", "independent_site"})
+"""Who may employ a doctor in a passport placement record."""
 
 
 class ImportRejected(ServiceError):
@@ -370,7 +377,7 @@ def _header(name: str) -> list[str]:
 
 
 def _number(value: float) -> str:
-    return repr(value) if value != int(value) else str(int(value))
+    return csv_import.plain_number(value)
 
 
 async def _sites_file(session: AsyncSession, table: Table) -> bytes:
@@ -388,22 +395,30 @@ async def _sites_file(session: AsyncSession, table: Table) -> bytes:
 
 
 def _with_gates(name: str, stored: Table | None, extra: Sequence[tuple[str, ...]]) -> Table:
-    """The dataset's gate file plus the run's own exclusions (a pair already listed keeps its reason)."""
+    """The dataset's gate file plus the run's own exclusions: a key listed more than once keeps every
+    distinct reason, the dataset's first."""
     table = stored or _empty(name)
     columns = list(table.columns)
-    rows = list(zip(*table.columns.values(), strict=True))
-    keys = {row[:-1] for row in rows}
-    for row in extra:
-        if row[:-1] not in keys:
-            rows.append(row)
-            keys.add(row[:-1])
+    reasons: dict[tuple[Any, ...], list[str]] = {}
+    for row in [*zip(*table.columns.values(), strict=True), *extra]:
+        found = reasons.setdefault(tuple(row[:-1]), [])
+        if row[-1] not in found:
+            found.append(row[-1])
+    rows = [(*key, gates.fit(found)) for key, found in reasons.items()]
     return Table({c: [r[i] for r in rows] for i, c in enumerate(columns)}, list(range(2, len(rows) + 2)))
 
 
 async def export_inputs(
-    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, request: RunCreate | None = None
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: uuid.UUID,
+    *,
+    excluded_sites: Sequence[tuple[str, str]] = (),
+    excluded_pairs: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, bytes]:
-    """The files a run of the dataset reads, in canonical form (what the CLI would be given)."""
+    """The files a run of the dataset reads, in canonical form (what the CLI would be given), with the
+    run's exclusions (``excluded_sites``: site, reason; ``excluded_pairs``: trainee, site, reason) added
+    to the dataset's gate files."""
     dataset = await _dataset(session, principal, dataset_id)
     stored = await _stored(session, dataset)
     files: dict[str, bytes] = {}
@@ -437,17 +452,11 @@ async def export_inputs(
             for number, group, day, supervision, site in entries
         ),
     )
-    if request is not None and (request.excluded_sites or request.excluded_trainee_sites):
-        gates = _with_gates(
-            "excluded_sites.csv",
-            stored.get("excluded_sites"),
-            [(g.site_code.upper(), g.reason) for g in request.excluded_sites],
-        )
-        files["excluded_sites.csv"] = csv_import.write_file("excluded_sites.csv", gates)
+    if excluded_sites or excluded_pairs:
+        gated = _with_gates("excluded_sites.csv", stored.get("excluded_sites"), excluded_sites)
+        files["excluded_sites.csv"] = csv_import.write_file("excluded_sites.csv", gated)
         pairs = _with_gates(
-            "excluded_trainee_sites.csv",
-            stored.get("excluded_trainee_sites"),
-            [(g.trainee_id, g.site_code.upper(), g.reason) for g in request.excluded_trainee_sites],
+            "excluded_trainee_sites.csv", stored.get("excluded_trainee_sites"), excluded_pairs
         )
         files["excluded_trainee_sites.csv"] = csv_import.write_file("excluded_trainee_sites.csv", pairs)
     return files
@@ -463,6 +472,9 @@ def _run_read(run: Run) -> RunRead:
         input_sha256=run.input_sha256,
         published_at=run.published_at,
         summary=msgspec.json.decode(run.summary, type=Summary),
+        start_date=run.start_date,
+        end_date=run.end_date,
+        gates=msgspec.json.decode(run.gates, type=RunGates) if run.gates else None,
     )
 
 
@@ -483,11 +495,116 @@ def _refused(problems: Sequence[FileProblem]) -> InvalidInput:
     )
 
 
+def _period(start: dt.date, months: int, field: str) -> dt.date:
+    """The last day of placements of ``months`` from ``start``; refuses dates outside the files' range."""
+    first, last = csv_import.FIRST_DATE, csv_import.LAST_DATE
+    if not first <= start <= last:
+        raise InvalidInput(
+            f"Placement dates must be between {first} and {last}.",
+            errors=[FieldError(f"body.{field}", f"must be between {first} and {last}")],
+        )
+    return min(add_months(start, months) - dt.timedelta(days=1), last)
+
+
+async def _trainees(session: AsyncSession, stored: Mapping[str, Table]) -> list[gates.Trainee]:
+    if "trainees" not in stored:
+        return []
+    columns = stored["trainees"].columns
+    people = await _doctors(session, columns["trainee_id"])
+    return [
+        gates.Trainee(number, people[number].id, specialty, grade)
+        for number, specialty, grade in zip(
+            columns["trainee_id"], columns["specialty"], columns["grade"], strict=True
+        )
+        if number in people
+    ]
+
+
+def _candidates(stored: Mapping[str, Table]) -> dict[str, list[str]]:
+    """For each trainee, the sites that have capacity in their specialty (where a gate could matter)."""
+    if "trainees" not in stored or "capacity" not in stored:
+        return {}
+    by_specialty: dict[str, set[str]] = {}
+    capacity = stored["capacity"].columns
+    for site, specialty in zip(capacity["site_code"], capacity["specialty"], strict=True):
+        by_specialty.setdefault(specialty, set()).add(site)
+    trainees = stored["trainees"].columns
+    return {
+        number: sorted(by_specialty.get(specialty, ()))
+        for number, specialty in zip(trainees["trainee_id"], trainees["specialty"], strict=True)
+    }
+
+
+async def _gates(
+    session: AsyncSession,
+    stored: Mapping[str, Table],
+    request: RunCreate,
+    start: dt.date,
+    end: dt.date,
+    *,
+    today: dt.date,
+    keys: DataKeyRing | None,
+    base_url: str,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]], RunGates]:
+    """The run's exclusions: its own, the additionality gate's and the passport gate's."""
+    sites = list(stored["sites"].columns["site_code"]) if "sites" in stored else []
+    excluded_sites = [(g.site_code.upper(), g.reason) for g in request.excluded_sites]
+    excluded_pairs = [(g.trainee_id, g.site_code.upper(), g.reason) for g in request.excluded_trainee_sites]
+    failed_checks: list[int] = []
+    if request.additionality_gate:
+        site_gate = await gates.additionality_gate(session, sites, start, end)
+        excluded_sites += site_gate.rows
+        failed_checks = site_gate.checks
+    per_site = {p.site_code.upper(): p.policy for p in request.site_policies}
+    chosen, without = await gates.resolve_policies(session, sites, request.passport_policy, per_site)
+    if chosen:
+        if keys is None:  # pragma: no cover - every caller that offers the passport gate passes them
+            raise RuntimeError("the passport gate needs the data keys")
+        excluded_pairs += await gates.passport_gate(
+            session,
+            policies_by_site=chosen,
+            trainees=await _trainees(session, stored),
+            candidates=_candidates(stored),
+            start=start,
+            end=end,
+            today=today,
+            keys=keys,
+            base_url=base_url,
+        )
+    applied = RunGates(
+        additionality=request.additionality_gate,
+        failed_checks=failed_checks,
+        passport=gates.applied(chosen),
+        sites_without_policy=without,
+    )
+    return excluded_sites, excluded_pairs, applied
+
+
 async def create_run(
-    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, request: RunCreate, now: dt.datetime
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: uuid.UUID,
+    request: RunCreate,
+    now: dt.datetime,
+    *,
+    keys: DataKeyRing | None = None,
+    base_url: str = "",
 ) -> RunRead:
-    """Match the dataset and store the run with its inputs' SHA-256, parameters, seed and result."""
-    files = await export_inputs(session, principal, dataset_id, request)
+    """Match the dataset for placements from ``request.start_date`` (default: today) through its gates,
+    and store the run with its inputs' SHA-256, parameters, seed, dates, gates and result.
+
+    ``keys`` (the passport's data keys, to read occupational health outcomes) and ``base_url`` are needed
+    only for a passport gate."""
+    dataset = await _dataset(session, principal, dataset_id)
+    start = request.start_date or now.date()
+    end = _period(start, request.rotation_months, "start_date")
+    stored = await _stored(session, dataset)
+    excluded_sites, excluded_pairs, applied = await _gates(
+        session, stored, request, start, end, today=now.date(), keys=keys, base_url=base_url
+    )
+    files = await export_inputs(
+        session, principal, dataset_id, excluded_sites=excluded_sites, excluded_pairs=excluded_pairs
+    )
     parameters = Parameters(
         training_share=request.training_share,
         rotation_months=request.rotation_months,
@@ -515,6 +632,9 @@ async def create_run(
         created_by=_actor(principal),
         published_at=None,
         published_by=None,
+        start_date=start,
+        end_date=end,
+        gates=msgspec.json.encode(applied).decode(),
     )
     await repository.add(session, run)
     return _run_read(run)
@@ -555,28 +675,135 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-async def publish(
-    session: AsyncSession, principal: Principal, run_id: uuid.UUID, request: PublishRequest, now: dt.datetime
-) -> PublishResult:
-    """Turn the run's placements into placement records; refused when a trainee already has one then."""
-    run = await _run(session, principal, run_id)
-    if run.published_at is not None:
-        raise Conflict(f"This run was published on {run.published_at:%Y-%m-%d %H:%M} UTC.")
-    first, last = csv_import.FIRST_DATE, csv_import.LAST_DATE
-    for field, day in (("start_date", request.start_date), ("end_date", request.end_date)):
-        if day is not None and not first <= day <= last:
-            raise InvalidInput(
-                f"Placement dates must be between {first} and {last}.",
-                errors=[FieldError(f"body.{field}", f"must be between {first} and {last}")],
-            )
-    end = request.end_date or min(
-        add_months(request.start_date, run.rotation_months) - dt.timedelta(days=1), last
-    )
-    if end < request.start_date:
+def _publish_dates(run: Run, request: PublishRequest) -> tuple[dt.date, dt.date]:
+    """The placements' dates: the run's by default. A gated run's exclusions were decided for its own
+    dates, so it may be published only from its start date, up to its end date."""
+    gated = run.gates is not None and _is_gated(msgspec.json.decode(run.gates, type=RunGates))
+    start = request.start_date or run.start_date
+    if start is None:
+        raise InvalidInput(
+            "This run has no dates of its own: give the placements' start_date.",
+            errors=[FieldError("body.start_date", "required for a run made without dates")],
+        )
+    default_end = _period(start, run.rotation_months, "start_date")
+    if run.start_date is not None and start == run.start_date and run.end_date is not None:
+        default_end = run.end_date
+    end = request.end_date or default_end
+    _period(end, 1, "end_date")
+    if end < start:
         raise InvalidInput(
             "The placements would end before they start.",
             errors=[FieldError("body.end_date", "must be on or after start_date")],
         )
+    outside = (
+        run.start_date is not None
+        and run.end_date is not None
+        and (start != run.start_date or end > run.end_date)
+    )
+    if gated and outside:
+        raise Conflict(
+            f"This run's gates were evaluated for placements from {run.start_date} to {run.end_date}: "
+            "publish it for those dates, or run the match again for others.",
+            errors=[FieldError("body.start_date", f"must be {run.start_date} (the run's)")],
+        )
+    return start, end
+
+
+def _is_gated(applied: RunGates) -> bool:
+    return applied.additionality or bool(applied.passport)
+
+
+def _programme(specialty: str) -> str:
+    return f"{specialty.replace('_', ' ').capitalize()} training"[:200]
+
+
+async def _employers(
+    session: AsyncSession, people: Mapping[str, PersonRead], sites: Mapping[str, str], start: dt.date
+) -> dict[str, str]:
+    """Each placed trainee's employing body on the first day: their employment then (or, failing that,
+    the latest before) at an NHS trust or independent provider or site; else the site's provider."""
+    employments = await workforce.employments_of_people(session, [p.id for p in people.values()])
+    organisations = await workforce.organisations_by_codes(
+        session, {e.organisation_code for e in employments} | set(sites.values())
+    )
+    by_person: dict[uuid.UUID, list[Any]] = {}
+    for e in employments:
+        kind = organisations[e.organisation_code].kind if e.organisation_code in organisations else None
+        if kind in EMPLOYER_KINDS and e.start_date <= start:
+            by_person.setdefault(e.person_id, []).append(e)
+    found = {}
+    for number, person in people.items():
+        held = sorted(
+            by_person.get(person.id, []),
+            key=lambda e: (e.end_date is None or e.end_date >= start, e.start_date),
+        )
+        if held:
+            found[number] = held[-1].organisation_code
+            continue
+        site = organisations.get(sites[number])
+        found[number] = site.parent_code if site is not None and site.parent_code else sites[number]
+    return found
+
+
+async def _passport_records(
+    session: AsyncSession,
+    principal: Principal,
+    dataset: Dataset | None,
+    run: Run,
+    rows: Sequence[Mapping[str, Any]],
+    people: Mapping[str, PersonRead],
+    now: dt.datetime,
+) -> int:
+    """The published placements as the passport's training programme and placement records, origin the
+    training office that owns the run (through the passport's service, in this transaction)."""
+    if not rows:
+        return 0
+    origin = (dataset.organisation_code if dataset is not None else None) or principal.organisation
+    if origin is None:
+        raise Conflict(
+            "This run's dataset belongs to no training office, so its placements would have no origin "
+            "organisation in the passport; a coordinator's dataset can be published."
+        )
+    office = Principal(
+        subject=principal.subject, kind=principal.kind, role=principal.role, organisation=origin
+    )
+    start = rows[0]["start_date"]
+    employers = await _employers(session, people, {r["gmc_number"]: r["site_code"] for r in rows}, start)
+    records = [
+        msgspec.convert(
+            {
+                "kind": "training_placement",
+                "person_id": str(r["person_id"]),
+                "programme": _programme(r["specialty"]),
+                "specialty": r["specialty"],
+                "grade": r["grade"],
+                "employing_body_code": employers[r["gmc_number"]],
+                "site_code": r["site_code"],
+                "start_date": r["start_date"].isoformat(),
+                "end_date": r["end_date"].isoformat(),
+                "assurance_policy": f"Placement match run {run.id}, published {now:%Y-%m-%d}",
+                "assurance_outcome": "verified",
+                "verification_method": "source_system",
+                "last_refreshed_at": now.isoformat(),
+            },
+            TrainingPlacementCreate,
+        )
+        for r in rows
+    ]
+    ids = await passport.submit_published_placements(session, office, records, now=now)
+    return len(ids)
+
+
+async def publish(
+    session: AsyncSession, principal: Principal, run_id: uuid.UUID, request: PublishRequest, now: dt.datetime
+) -> PublishResult:
+    """Turn the run's placements into placement records, and each into the trainee's training programme
+    and placement record of the passport (all or nothing); refused when a trainee already has a
+    placement record then."""
+    run = await _run(session, principal, run_id)
+    if run.published_at is not None:
+        raise Conflict(f"This run was published on {run.published_at:%Y-%m-%d %H:%M} UTC.")
+    start, end = _publish_dates(run, request)
     result = msgspec.json.decode(run.result, type=MatchResult)
     dataset = await repository.get_dataset(session, run.dataset_id)
     grades: dict[str, str] = {}
@@ -589,9 +816,7 @@ async def publish(
     missing = sorted({p.trainee_id for p in result.placements} - set(people))
     if missing:
         raise Conflict(f"These trainees are no longer registered: {', '.join(missing[:10])}.")
-    clashes = await repository.overlapping_records(
-        session, [p.id for p in people.values()], request.start_date, end
-    )
+    clashes = await repository.overlapping_records(session, [p.id for p in people.values()], start, end)
     if clashes:
         numbers = sorted({c.gmc_number for c in clashes})
         raise Conflict(
@@ -606,7 +831,7 @@ async def publish(
             "site_code": p.site_code,
             "specialty": p.specialty,
             "grade": grades.get(p.trainee_id) or people[p.trainee_id].grade,
-            "start_date": request.start_date,
+            "start_date": start,
             "end_date": end,
             "run_id": run.id,
             "published_at": now,
@@ -614,8 +839,12 @@ async def publish(
         for p in result.placements
     ]
     await repository.add_records(session, rows)
+    placed = {p.trainee_id: people[p.trainee_id] for p in result.placements}
+    written = await _passport_records(session, principal, dataset, run, rows, placed, now)
     run.published_at, run.published_by = now, _actor(principal)
-    return PublishResult(run_id=run.id, records=len(rows), start_date=request.start_date, end_date=end)
+    return PublishResult(
+        run_id=run.id, records=len(rows), start_date=start, end_date=end, passport_records=written
+    )
 
 
 # ---------------------------------------------------------------- placement records
@@ -658,6 +887,26 @@ async def placements_hosted(session: AsyncSession, site_code: str, *, start: dt.
     return await repository.count_hosted(session, site_code.upper(), start, end)
 
 
+async def placements_hosted_many(
+    session: AsyncSession, periods: Sequence[tuple[str, dt.date, dt.date]]
+) -> list[int]:
+    """For each (site_code, start, end): how many published training placements the site hosted
+    overlapping [start, end] (stable: additionality's training reciprocity). One query per 1,000 sites."""
+    if not periods:
+        return []
+    first = min(start for _, start, _ in periods)
+    last = max(end for _, _, end in periods)
+    by_site: dict[str, list[tuple[dt.date, dt.date]]] = {}
+    for _, site, _, _, start, end in await repository.record_rows(
+        session, first, last, sorted({site.upper() for site, _, _ in periods})
+    ):
+        by_site.setdefault(site, []).append((start, end))
+    return [
+        sum(1 for start, end in by_site.get(site.upper(), ()) if start <= last_day and end >= first_day)
+        for site, first_day, last_day in periods
+    ]
+
+
 async def logbook_entries(session: AsyncSession, *, start: dt.date, end: dt.date) -> list[LogbookEntry]:
     """Logbook entries dated within [start, end] (stable: the benchmark reads these)."""
     return [
@@ -690,64 +939,34 @@ async def procedure_volumes(session: AsyncSession, financial_year: str) -> list[
 # ---------------------------------------------------------------- the benchmark's source
 
 
-def _financial_year_start(year: str) -> int:
-    return int(year[:4])
-
-
 class BenchmarkSource:
     """What the training benchmark reads from placements, in the row shapes of its ``PlacementsSource``
-    protocol (``service/benchmark/sources.py``): published placement records, logbook entries counted
-    per (year, trainee, grade, site, specialty, supervision), and NHS-funded volumes per (year, site,
-    specialty). Each is one SQL query (the logbook counts grouped in SQL)."""
+    protocol (``service/benchmark/sources.py``): published placement records (a doctor named by GMC
+    number, as in the logbook), logbook entries counted per (year, trainee, site, procedure group,
+    supervision) from ``logbook_year_counts`` (kept on every logbook write), and NHS-funded volumes per
+    (year, site, specialty, procedure group). One query each (per 1,000 sites)."""
 
     async def placements(
         self, session: AsyncSession, *, site_codes: Sequence[str], start: dt.date, end: dt.date
     ) -> list[tuple[str, str, str | None, str, str | None, str, dt.date, dt.date]]:
-        records = await repository.records_between(session, start, end, site_codes=list(site_codes))
+        rows = await repository.record_rows(session, start, end, site_codes)
         return [
-            (
-                str(r.person_id),
-                r.site_code,
-                r.specialty,
-                "medical",
-                r.grade,
-                "doctors_in_training",
-                r.start_date,
-                r.end_date,
-            )
-            for r in records
+            (gmc, site, specialty, "medical", grade, "doctors_in_training", first, last)
+            for gmc, site, specialty, grade, first, last in rows
         ]
 
     async def logbook_counts(
         self, session: AsyncSession, *, site_codes: Sequence[str], years: Sequence[int]
-    ) -> list[tuple[int, str, str | None, str, str | None, str, int]]:
-        counted = await repository.logbook_counts(session, site_codes, years)
-        people = await _doctors(session, {number for _, number, _, _, _, _ in counted})
-        specialty_of: dict[str, str] = {}
-        for item in sorted(
-            await repository.curriculum(session), key=lambda c: (c.procedure_group, c.specialty)
-        ):
-            specialty_of.setdefault(item.procedure_group, item.specialty)  # the first specialty, by name
-        return [
-            (
-                year,
-                number,
-                people[number].grade if number in people else None,
-                site,
-                specialty_of.get(group),
-                supervision,
-                entries,
-            )
-            for year, number, site, group, supervision, entries in counted
-        ]
+    ) -> pl.DataFrame:
+        return await repository.logbook_counts(session, site_codes, years)
 
     async def volumes(
         self, session: AsyncSession, *, site_codes: Sequence[str], years: Sequence[int]
-    ) -> list[tuple[int, str, str | None, int]]:
-        wanted = {f"{y}-{(y + 1) % 100:02d}" for y in years}
-        totals: dict[tuple[int, str, str], int] = {}
-        for v in await repository.volumes_for_sites(session, site_codes):
-            if v.financial_year in wanted:
-                key = (_financial_year_start(v.financial_year), v.site_code, v.specialty)
-                totals[key] = totals.get(key, 0) + v.nhs_funded_count
-        return [(y, site, spec, n) for (y, site, spec), n in sorted(totals.items())]
+    ) -> list[tuple[int, str, str | None, str, int]]:
+        labels = [f"{y}-{(y + 1) % 100:02d}" for y in sorted(set(years))]
+        return [
+            (int(year[:4]), site, specialty, group, count)
+            for year, site, specialty, group, count in await repository.volume_rows(
+                session, site_codes, labels
+            )
+        ]

@@ -211,3 +211,52 @@ OFFER_HEADER = (
 )
 ROSTER_HEADER = "site_code,offer_reference,person_id,gmc_number,sessions,start_date,end_date"
 ACTIVITY_HEADER = "provider_code,commissioner_code,specialty,month,activity"
+
+
+async def publish_placements(
+    session: AsyncSession, site: str, periods: list[tuple[dt.date, dt.date]]
+) -> None:
+    """Placement records of a published match run at ``site``, one per (start, end), each of a new doctor
+    (what the placements domain's publish writes)."""
+    from service.placements.models import Dataset, PlacementRecord, Run
+
+    dataset = Dataset(
+        id=uuid.uuid4(), name="Test rotation", organisation_code=None, created_at=now(), created_by="t"
+    )
+    session.add(dataset)
+    await session.flush()
+    run = Run(
+        id=uuid.uuid4(),
+        dataset_id=dataset.id,
+        mode="optimal",
+        training_share=0.5,
+        rotation_months=6,
+        financial_year="2025-26",
+        seed=0,
+        input_sha256="0" * 64,
+        result=b"{}",
+        summary="{}",
+        created_at=now(),
+        created_by="t",
+        published_at=now(),
+        published_by="t",
+    )
+    session.add(run)
+    await session.flush()
+    for start, end in periods:
+        doctor = await create_person(session, group="medical", gmc=True, specialty="ent")
+        session.add(
+            PlacementRecord(
+                id=uuid.uuid4(),
+                person_id=doctor.id,
+                gmc_number=doctor.gmc_number or "",
+                site_code=site,
+                specialty="ent",
+                grade="ST4",
+                start_date=start,
+                end_date=end,
+                run_id=run.id,
+                published_at=now(),
+            )
+        )
+    await session.commit()

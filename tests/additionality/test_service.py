@@ -20,7 +20,14 @@ from service.additionality.schemas import (
     ShortageRole,
 )
 from service.auth import Principal, Role
-from tests.additionality.factories import D, England, create_england, create_person, employ
+from tests.additionality.factories import (
+    D,
+    England,
+    create_england,
+    create_person,
+    employ,
+    publish_placements,
+)
 
 ADMIN = Principal(subject="test admin", kind="client", role=Role.ADMIN, organisation=None)
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
@@ -108,8 +115,8 @@ async def test_a_check_reads_nhs_employments_headcounts_the_shortage_list_and_ac
         rules.ActivityMonth(month=D(2025, 6, 1), nhs=150, independent=20),
     ]
     assert (found.training_placements_hosted, found.training_placements_source) == (
-        3,
-        service.DECLARED_SOURCE,
+        0,  # none published at the site; the declared 3 is named, not counted
+        "placement records published in the registry (the provider declared 3)",
     )
 
 
@@ -180,14 +187,21 @@ async def test_failed_sites_are_those_whose_latest_check_failed_in_the_period(
     assert await service.failed_sites(session, D(2026, 6, 1)) == []
 
 
-async def test_training_placements_come_from_the_offer_until_the_placements_domain_is_wired(
+async def test_training_placements_hosted_are_the_placement_records_published_at_the_site(
     session: AsyncSession, england: England
 ) -> None:
     created = await service.create_offer(session, ADMIN, offer(declared_training_placements=7), NOW)
-    record = await repository.get_offer(session, created.id)
-    assert record is not None
-    hosted = await service.hosted_training_placements(session, [record])
-    assert hosted[created.id] == service.HostedPlacements(7, service.DECLARED_SOURCE)
+    elsewhere = await service.create_offer(session, ADMIN, offer(site="NT302", reference="B"), NOW)
+    records = [await repository.get_offer(session, i) for i in (created.id, elsewhere.id)]
+    assert None not in records
+    inside = (D(2026, 8, 5), D(2027, 2, 2))
+    await publish_placements(session, "NT301", [inside, inside, (D(2025, 8, 6), D(2026, 4, 1))])
+    await publish_placements(session, "NT301", [(D(2025, 8, 6), D(2026, 3, 31))])  # ends before the offer
+    hosted = await service.hosted_training_placements(session, [r for r in records if r is not None])
+    assert hosted[created.id] == service.HostedPlacements(
+        3, "placement records published in the registry (the provider declared 7)"
+    )
+    assert hosted[elsewhere.id].placements == 0
 
 
 async def test_the_shortage_list_in_effect_is_the_highest_version_from_that_day(

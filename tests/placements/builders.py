@@ -6,15 +6,21 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from service.placements.csv_import import FILES
+from service.placements.csv_import import FILES, plain_number
 from service.placements.model import GRADE_LEVEL, GRADES, SUPERVISION, Inputs
 
 SPECIALTIES = ("trauma_and_orthopaedics", "ophthalmology")
 GROUPS = ("total_knee_replacement", "cataract", "carpal_tunnel_decompression")
 
 
+def _text(cell: Any) -> str:
+    if cell is None:
+        return ""
+    return plain_number(cell) if isinstance(cell, float) else str(cell)  # 5e-05 is no number in a file
+
+
 def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    lines = [",".join(header)] + [",".join("" if c is None else str(c) for c in row) for row in rows]
+    lines = [",".join(header)] + [",".join(_text(c) for c in row) for row in rows]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -115,16 +115,20 @@ async def test_publishing_creates_placement_records_listed_per_site(
     ids = await create_world(session)
     headers = await coordinator(session, app)
     dataset = await load_example(client, headers)
-    run = (await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)).json()
-    published = await client.post(
-        f"/api/v1/placements/runs/{run['id']}/publish", json={"start_date": "2027-08-04"}, headers=headers
-    )
+    run = (
+        await client.post(
+            f"/api/v1/placements/datasets/{dataset}/runs", json={"start_date": "2027-08-04"}, headers=headers
+        )
+    ).json()
+    assert (run["start_date"], run["end_date"]) == ("2027-08-04", "2028-02-03")
+    published = await client.post(f"/api/v1/placements/runs/{run['id']}/publish", json={}, headers=headers)
     assert published.status_code == 201, published.text
     assert published.json() == {
         "run_id": run["id"],
         "records": 5,
         "start_date": "2027-08-04",
         "end_date": "2028-02-03",
+        "passport_records": 5,
     }
     records = (await session.scalars(select(PlacementRecord).order_by(PlacementRecord.gmc_number))).all()
     assert (records[0].gmc_number, records[0].site_code, records[0].grade) == ("7100001", "NT402", "ST4")
@@ -165,17 +169,12 @@ async def test_overlapping_publication_is_refused(
     await create_world(session)
     headers = await coordinator(session, app)
     dataset = await load_example(client, headers)
-    first = (
-        await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)
-    ).json()
+    runs = f"/api/v1/placements/datasets/{dataset}/runs"
+    first = (await client.post(runs, json={"start_date": "2027-08-04"}, headers=headers)).json()
     second = (
-        await client.post(
-            f"/api/v1/placements/datasets/{dataset}/runs", json={"mode": "fair"}, headers=headers
-        )
+        await client.post(runs, json={"mode": "fair", "start_date": "2027-10-01"}, headers=headers)
     ).json()
-    ok = await client.post(
-        f"/api/v1/placements/runs/{first['id']}/publish", json={"start_date": "2027-08-04"}, headers=headers
-    )
+    ok = await client.post(f"/api/v1/placements/runs/{first['id']}/publish", json={}, headers=headers)
     assert ok.status_code == 201
     clash = await client.post(
         f"/api/v1/placements/runs/{second['id']}/publish", json={"start_date": "2027-10-01"}, headers=headers

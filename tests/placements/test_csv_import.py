@@ -223,3 +223,16 @@ def test_large_plain_files_read_fast_give_what_the_csv_module_gives(
     monkeypatch.setattr(csv_import, "PLAIN_MIN_CHARS", 0)
     assert read_file("logbook.csv", data) == slow
     assert read_file("logbook.csv", data.replace(b"\n", b"\r\n")) == slow
+
+
+def test_a_location_a_few_metres_from_the_meridian_is_written_back_as_a_plain_decimal() -> None:
+    """Regression: a stored sites.csv with longitude 0.00005 was written back as 5e-05, which the file
+    format refuses, so the dataset could not be read again."""
+    data = b"site_code,name,icb_code,latitude,longitude\nNT301,Meridian Hospital,QMJ,51.4778,0.00005\n"
+    table, problems = csv_import.read_file("sites.csv", data)
+    assert problems == []
+    written = csv_import.write_file("sites.csv", table)
+    assert b"0.00005" in written
+    again, problems = csv_import.read_file("sites.csv", written)
+    assert problems == []
+    assert again.columns["longitude"] == [0.00005]

@@ -10,18 +10,21 @@ from service.placements import service
 from tests.placements.factories import coordinator, create_world, load_example
 
 AUGUST = dt.date(2027, 8, 4)
+END = dt.date(2028, 2, 3)
 
 
 async def _published(session: AsyncSession, app: Litestar, client: httpx.AsyncClient) -> None:
     await create_world(session)
     headers = await coordinator(session, app)
     dataset = await load_example(client, headers)
-    run = (await client.post(f"/api/v1/placements/datasets/{dataset}/runs", json={}, headers=headers)).json()
-    published = await client.post(
-        f"/api/v1/placements/runs/{run['id']}/publish",
-        json={"start_date": AUGUST.isoformat()},
-        headers=headers,
-    )
+    run = (
+        await client.post(
+            f"/api/v1/placements/datasets/{dataset}/runs",
+            json={"start_date": AUGUST.isoformat()},
+            headers=headers,
+        )
+    ).json()
+    published = await client.post(f"/api/v1/placements/runs/{run['id']}/publish", json={}, headers=headers)
     assert published.status_code == 201
 
 
@@ -87,24 +90,39 @@ async def test_the_benchmark_reads_placements_through_its_source_protocol(
     placements = await source.placements(
         session, site_codes=["NT301"], start=dt.date(2027, 4, 1), end=dt.date(2028, 3, 31)
     )
-    assert sorted((r[1], r[2], r[3], r[4], r[5]) for r in placements) == [
-        ("NT301", "trauma_and_orthopaedics", "medical", "ST3", "doctors_in_training"),
-        ("NT301", "trauma_and_orthopaedics", "medical", "ST6", "doctors_in_training"),
+    assert sorted(placements) == [  # a doctor is named by GMC number, as in the logbook
+        ("7100002", "NT301", "trauma_and_orthopaedics", "medical", "ST6", "doctors_in_training", AUGUST, END),
+        ("7100005", "NT301", "trauma_and_orthopaedics", "medical", "ST3", "doctors_in_training", AUGUST, END),
     ]
-    counts = await source.logbook_counts(session, site_codes=["NVC11", "RRK"], years=[2025])
-    assert sorted(counts) == [
-        (2025, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "A", 1),
-        (2025, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "P", 1),
-        (2025, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "S-TS", 1),
-        (2025, "7100004", "ST5", "NVC11", "ophthalmology", "P", 1),
-        (2025, "7100004", "ST5", "NVC11", "ophthalmology", "S-TS", 1),
+    counts = await service.BenchmarkSource().logbook_counts(
+        session, site_codes=["NVC11", "RRK"], years=[2025]
+    )
+    assert sorted(counts.rows()) == [
+        (2025, "7100001", "RRK", "total_knee_replacement", "A", 1),
+        (2025, "7100001", "RRK", "total_knee_replacement", "P", 1),
+        (2025, "7100001", "RRK", "total_knee_replacement", "S-TS", 1),
+        (2025, "7100004", "NVC11", "cataract", "P", 1),
+        (2025, "7100004", "NVC11", "cataract", "S-TS", 1),
     ]
-    assert await source.logbook_counts(session, site_codes=["NVC11"], years=[2026]) == []
-    april = await source.logbook_counts(session, site_codes=["RRK"], years=[2026])  # 1 April opens 2026-27
-    assert april == [(2026, "7100001", "ST4", "RRK", "trauma_and_orthopaedics", "S-TU", 1)]
+    assert counts.columns == [
+        "financial_year",
+        "trainee_id",
+        "site_code",
+        "procedure_group",
+        "supervision",
+        "entries",
+    ]
+    none = await service.BenchmarkSource().logbook_counts(session, site_codes=["NVC11"], years=[2026])
+    assert none.height == 0
+    april = await service.BenchmarkSource().logbook_counts(session, site_codes=["RRK"], years=[2026])
+    assert april.rows() == [
+        (2026, "7100001", "RRK", "total_hip_replacement", "S-TU", 1)
+    ]  # 1 April opens 2026-27
     volumes = await source.volumes(session, site_codes=["NT301", "NVC11"], years=[2024, 2025])
-    assert volumes == [
-        (2024, "NT301", "trauma_and_orthopaedics", 450),
-        (2025, "NT301", "trauma_and_orthopaedics", 1080),
-        (2025, "NVC11", "ophthalmology", 4800),
+    assert sorted(volumes) == [
+        (2024, "NT301", "trauma_and_orthopaedics", "total_knee_replacement", 450),
+        (2025, "NT301", "trauma_and_orthopaedics", "carpal_tunnel_decompression", 240),
+        (2025, "NT301", "trauma_and_orthopaedics", "total_hip_replacement", 360),
+        (2025, "NT301", "trauma_and_orthopaedics", "total_knee_replacement", 480),
+        (2025, "NVC11", "ophthalmology", "cataract", 4800),
     ]

@@ -32,6 +32,8 @@ from service.workforce import service as workforce
 from service.workforce.schemas import EmploymentRead, OrganisationRead
 
 DECLARED_SOURCE: Final = "declared by the provider in the offer"
+"""How results stored before the placements domain was wired in name their source."""
+PUBLISHED_SOURCE: Final = "placement records published in the registry"
 
 
 class HostedPlacements(NamedTuple):
@@ -42,13 +44,21 @@ class HostedPlacements(NamedTuple):
 async def hosted_training_placements(
     session: AsyncSession, offers: Sequence[Offer]
 ) -> dict[uuid.UUID, HostedPlacements]:
-    """Training placements hosted at each offer's site during the offer, for the reciprocity rule.
+    """Training placements hosted at each offer's site during the offer, for the reciprocity rule: the
+    placement records published in the registry (the placements domain's ``placements_hosted_many``,
+    one query for all offers). The provider's declared figure is a promise, not evidence: it stays on
+    the offer and is named beside the count in ``source``, but the rule counts what was published."""
+    from service.placements import service as placements  # placements' run gate reads this domain
 
-    For now the count the provider declared in its offer. Where to wire the placements domain in: replace
-    the body with its function counting published placements hosted at a site in a date range (one call
-    per offer, or a bulk form of it), and say so in ``source``; the rules and stored results need no change.
-    """
-    return {o.id: HostedPlacements(o.declared_training_placements, DECLARED_SOURCE) for o in offers}
+    counts = await placements.placements_hosted_many(
+        session, [(o.site_code, o.start_date, o.end_date) for o in offers]
+    )
+    return {
+        o.id: HostedPlacements(
+            n, f"{PUBLISHED_SOURCE} (the provider declared {o.declared_training_placements})"
+        )
+        for o, n in zip(offers, counts, strict=True)
+    }
 
 
 def _nhs_employment(e: EmploymentRead, employer: OrganisationRead) -> rules.NhsEmployment:

@@ -1,7 +1,8 @@
 """Domain verbs of the passport: records (submit, import, correct, withdraw, read), the change feed and
 claims of the credential lifecycle, the CSTF reference table, compliance policies.
 
-One package (split past ~500 lines): ``reading``, ``writing``, ``lifecycle``, ``reference``, ``policies``.
+One package (split past ~500 lines): ``reading``, ``writing``, ``lifecycle``, ``reference``, ``policies``,
+``published`` (training placement records from a published placement match run).
 Other code imports this package only (``from service.passport import service``).
 
 Who may see what:
@@ -28,6 +29,7 @@ from service.passport.service.lifecycle import (
     sealed_by_key,
 )
 from service.passport.service.policies import create_policy, get_policy, latest_policy, list_policies
+from service.passport.service.published import submit_published_placements
 from service.passport.service.reading import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -74,6 +76,7 @@ __all__ = [
     "seal_outcome",
     "sealed_by_key",
     "submit",
+    "submit_published_placements",
     "to_read",
     "update_subject",
     "withdraw",
