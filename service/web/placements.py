@@ -35,7 +35,21 @@ MODE_LABELS: Final = {
     "stable": "Stable: no trainee and site would both rather swap",
     "fair": "Fair: the largest smallest share of need covered",
 }
-RUN_LABELS: Final = {"mode": "Matching mode"}
+RUN_LABELS: Final = {
+    "mode": "Matching mode",
+    "start_date": "Start date",
+    "passport_policy": "Passport policy",
+    "additionality_gate": "Leave out sites whose latest additionality check failed",
+}
+RUN_FIELDS: Final = (
+    ("start_date", "date", "The first day of the placements, e.g. the changeover Wednesday; blank: today"),
+    (
+        "passport_policy",
+        "text",
+        "Optional: the name of the sites' compliance policy every trainee's passport must meet on the start"
+        " day",
+    ),
+)
 PUBLISH_LABELS: Final = {"start_date": "Start date", "end_date": "End date"}
 
 
@@ -52,9 +66,11 @@ async def _index_context(session: AsyncSession, principal: Principal) -> dict[st
         "runs": runs,
         "modes": [(m, MODE_LABELS.get(m, m)) for m in MODES],
         "labels": RUN_LABELS,
+        "run_fields": RUN_FIELDS,
         "errors": None,
         "failed_dataset": None,
         "chosen_mode": "optimal",
+        "chosen": {},
     }
 
 
@@ -63,6 +79,27 @@ async def placements_home(
     request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
 ) -> Response[str]:
     return await render(request, "placements/index.html", **await _index_context(db_session, principal))
+
+
+def _run_form(form: Any) -> tuple[dict[str, Any], FormErrors, dict[str, Any]]:
+    """The run request from the form: mode, start date, passport policy, additionality gate."""
+    errors = FormErrors()
+    names = ("mode", "start_date", "passport_policy")
+    chosen: dict[str, Any] = {name: str(form.get(name) or "").strip() for name in names}
+    chosen["additionality_gate"] = form.get("additionality_gate") == "on"
+    body: dict[str, Any] = {"additionality_gate": chosen["additionality_gate"]}
+    if chosen["mode"] not in MODES:
+        errors.add("mode", "Choose a matching mode")
+    else:
+        body["mode"] = chosen["mode"]
+    start = parse_date(chosen["start_date"])
+    if isinstance(start, str):
+        errors.add("start_date", start)
+    elif start is not None:
+        body["start_date"] = start
+    if chosen["passport_policy"]:
+        body["passport_policy"] = chosen["passport_policy"]
+    return body, errors, chosen
 
 
 @post(
@@ -77,22 +114,20 @@ async def run_match(
     principal: CurrentPrincipal,
     dataset_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
-    mode = (await request.form()).get("mode")
-    errors, status = FormErrors(), 422
-    run = None
-    if not isinstance(mode, str) or mode not in MODES:
-        errors.add("mode", "Choose a matching mode")
-    else:
+    form = await request.form()
+    body, errors, chosen = _run_form(form)
+    status, run = 422, None
+    if not errors:
         try:
             run = await placements.create_run(
-                db_session, principal, dataset_id, msgspec.convert({"mode": mode}, RunCreate), _now(request)
+                db_session, principal, dataset_id, msgspec.convert(body, RunCreate), _now(request)
             )
         except ServiceError as exc:
             await db_session.rollback()  # nothing half-done; the page below reads afresh
             errors, status = problems_to_form(exc.detail, exc.errors, RUN_LABELS), exc.status
     if run is None:
         context = await _index_context(db_session, principal)
-        context.update(errors=errors, failed_dataset=dataset_id, chosen_mode=mode)
+        context.update(errors=errors, failed_dataset=dataset_id, chosen_mode=chosen["mode"], chosen=chosen)
         raise FormRejected("placements/index.html", status=status, context=context)
     audit.set_subject(request, f"placement_run:{run.id}")
     s = run.summary
@@ -163,8 +198,6 @@ def _publish_form(form: Any) -> tuple[dict[str, Any], FormErrors, dict[str, str]
             errors.add(name, value)
         elif value is not None:
             body[name] = value
-    if "start_date" not in body and "start_date" not in errors.fields:
-        errors.add("start_date", "Enter the day the placements start")
     return body, errors, given
 
 

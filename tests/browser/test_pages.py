@@ -140,6 +140,8 @@ def test_coordinator_runs_a_match_and_publishes_it(visit: Visit) -> None:
     visit.go("/placements")
     form = page.locator("form").filter(has=page.get_by_role("button", name="Run the match")).first
     form.get_by_label("Matching mode").select_option("optimal")
+    form.get_by_label("Start date").fill("2027-08-04")
+    assert form.get_by_label("Leave out sites whose latest additionality check failed").is_checked()
     form.get_by_role("button", name="Run the match").click()
     page.wait_for_url(re.compile(r"/placements/runs/[0-9a-f-]+$"))
     assert re.match(r"Matched \d+ of \d+ trainees \(optimal\)\.", page.get_by_role("status").inner_text())
@@ -148,13 +150,14 @@ def test_coordinator_runs_a_match_and_publishes_it(visit: Visit) -> None:
     assert placements.locator("tbody tr").count() >= 1
     visit.check("run result")
 
+    page.get_by_label("End date").fill("2027-08-01")
     page.get_by_role("button", name=re.compile(r"^Publish \d+ placements$")).click()
     page.wait_for_load_state()
-    assert page.locator("#error-start_date").inner_text().endswith("Enter the day the placements start")
-    assert page.locator("#field-start_date").get_attribute("aria-invalid") == "true"
+    assert page.locator("#error-end_date").inner_text().endswith("Must be on or after start date")
+    assert page.locator("#field-end_date").get_attribute("aria-invalid") == "true"
     visit.check("publish refused")
 
-    page.get_by_label("Start date").fill("2027-08-04")
+    page.get_by_label("End date").fill("")
     page.get_by_role("button", name=re.compile(r"^Publish \d+ placements$")).click()
     page.wait_for_load_state()
     assert page.get_by_role("status").inner_text().startswith("Published ")

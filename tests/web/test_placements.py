@@ -1,5 +1,6 @@
 """Coordinator pages: datasets and runs, running a match, a run's result and publishing it."""
 
+import html
 import re
 
 import httpx
@@ -24,10 +25,11 @@ async def _dataset(app: Litestar, client: httpx.AsyncClient, session: AsyncSessi
     return dataset
 
 
-async def _run(client: httpx.AsyncClient, csrf: str, dataset: str, mode: str = "optimal") -> httpx.Response:
-    return await client.post(
-        f"/placements/datasets/{dataset}/runs", data={"csrf_token": csrf, "mode": mode}, headers=ORIGIN
-    )
+async def _run(
+    client: httpx.AsyncClient, csrf: str, dataset: str, mode: str = "optimal", start: str = "2027-08-04"
+) -> httpx.Response:
+    form = {"csrf_token": csrf, "mode": mode, "start_date": start, "additionality_gate": "on"}
+    return await client.post(f"/placements/datasets/{dataset}/runs", data=form, headers=ORIGIN)
 
 
 async def test_a_coordinator_runs_a_match_and_reads_the_result_with_its_explanations(
@@ -64,20 +66,20 @@ async def test_a_coordinator_runs_a_match_and_reads_the_result_with_its_explanat
     assert csv.text.splitlines()[0].startswith("trainee_id")
 
 
-async def test_publishing_needs_a_start_date_and_a_clash_refuses_the_whole_run(
+async def test_publishing_takes_the_runs_dates_and_a_clash_refuses_the_whole_run(
     app: Litestar, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     dataset = await _dataset(app, client, session)
     csrf = await sign_in(client, app, session, Role.COORDINATOR, "Y56")
     first = (await _run(client, csrf, dataset)).headers["location"]
-    second = (await _run(client, csrf, dataset, "stable")).headers["location"]
+    second = (await _run(client, csrf, dataset, "stable", start="2027-09-01")).headers["location"]
+    page = await client.get(first)
+    assert "by default the run's, 2027-08-04" in html.unescape(page.text)
 
-    missing = await client.post(first + "/publish", data={"csrf_token": csrf}, headers=ORIGIN)
-    assert missing.status_code == 422
-    assert field_error(missing.text, "start_date") == "Enter the day the placements start"
     wrong = await client.post(
         first + "/publish", data={"csrf_token": csrf, "start_date": "2027-02-30"}, headers=ORIGIN
     )
+    assert wrong.status_code == 422
     assert field_error(wrong.text, "start_date") == "Enter a real date, like 2027-08-04"
     backwards = await client.post(
         first + "/publish",
@@ -87,24 +89,37 @@ async def test_publishing_needs_a_start_date_and_a_clash_refuses_the_whole_run(
     assert backwards.status_code == 422
     assert field_error(backwards.text, "end_date") == "Must be on or after start date"
     assert 'value="2027-08-04"' in backwards.text, "what was typed is kept"
+    other_dates = await client.post(
+        first + "/publish", data={"csrf_token": csrf, "start_date": "2027-10-01"}, headers=ORIGIN
+    )
+    assert other_dates.status_code == 409, "a gated run is published only for the dates it was gated for"
     assert await count(session, PlacementRecord) == 0
 
-    published = await client.post(
-        first + "/publish", data={"csrf_token": csrf, "start_date": "2027-08-04"}, headers=ORIGIN
-    )
+    published = await client.post(first + "/publish", data={"csrf_token": csrf}, headers=ORIGIN)
     assert published.status_code == 303
     page = await client.get(first)
     assert notice(page.text) == "Published 5 placement records, 2027-08-04 to 2028-02-03."
     assert "Publish 5 placements" not in page.text
     assert await count(session, PlacementRecord) == 5
 
-    clash = await client.post(
-        second + "/publish", data={"csrf_token": csrf, "start_date": "2027-09-01"}, headers=ORIGIN
-    )
+    clash = await client.post(second + "/publish", data={"csrf_token": csrf}, headers=ORIGIN)
     assert clash.status_code == 409
     assert "already have a placement in these dates" in clash.text
     assert field_error(clash.text, "start_date") == "Overlaps a published placement of the same trainee"
     assert await count(session, PlacementRecord) == 5, "nothing of the second run was published"
+
+
+async def test_a_bad_start_date_is_named_next_to_its_field_and_no_run_is_stored(
+    app: Litestar, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    dataset = await _dataset(app, client, session)
+    csrf = await sign_in(client, app, session, Role.COORDINATOR, "Y56")
+    refused = await _run(client, csrf, dataset, start="2027-13-01")
+    assert refused.status_code == 422
+    assert f'id="error-start_date-{dataset}"' in refused.text
+    assert "Enter a real date, like 2027-08-04" in refused.text
+    assert 'value="2027-13-01"' in refused.text, "what was typed is kept"
+    assert await count(session, Run) == 0
 
 
 async def test_a_bad_mode_is_named_and_no_run_is_stored(
