@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -30,6 +31,7 @@ from service.passport.controllers import PASSPORT_HANDLERS
 from service.passport.encryption import DataKeyRing, open_data_keys
 from service.placements.controllers import PLACEMENTS_HANDLERS
 from service.web.controllers import WEB_HANDLERS
+from service.web.pages import handle_unknown_address
 from service.workforce.controllers import WORKFORCE_HANDLERS
 
 API_PREFIX = "/api/v1"
@@ -155,7 +157,8 @@ def create_app(
             "db_session": Provide(audit.provide_db_session),
             "principal": Provide(auth.provide_principal),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        # An unknown address: an HTML page for a browser, problem details for a program.
+        exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: handle_unknown_address},
         after_exception=[audit.record_refusal],
         before_send=[add_request_id_header],
         middleware=[request_id_middleware],

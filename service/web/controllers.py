@@ -23,6 +23,7 @@ from service.errors import NotFound, ServiceError
 from service.web import service as web
 from service.web.additionality import ADDITIONALITY_PAGES
 from service.web.benchmarks import BENCHMARK_PAGES
+from service.web.doctor import DOCTOR_PAGES
 from service.web.oidc import OidcClient
 from service.web.pages import (
     STATIC,
@@ -218,6 +219,7 @@ WEB_ROUTER = Router(
         oidc_login,
         oidc_callback,
         *RECORDS_HANDLERS,
+        *DOCTOR_PAGES,
         *PLACEMENTS_HANDLERS,
         *BENCHMARK_PAGES,
         *ADDITIONALITY_PAGES,

@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
 import jwt
@@ -34,7 +34,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Response
 from litestar.types import ExceptionHandlersMap
@@ -42,6 +42,7 @@ from litestar.types import ExceptionHandlersMap
 from service.auth import ALL_ROLES, SESSION_COOKIE, Principal, Role, authenticate
 from service.config import Settings
 from service.errors import Forbidden, ServiceError, Unauthorized
+from service.errors import handle_http_exception as api_http_exception
 from service.errors import handle_unexpected as problem_for_unexpected
 from service.keys import KeyRing
 
@@ -103,6 +104,7 @@ class NavItem:
 _EVERY_ROLE = frozenset(ALL_ROLES)
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "/", _EVERY_ROLE),
+    NavItem("My passport", "/passport", frozenset({Role.HOLDER})),
     NavItem("Records", "/records", frozenset({Role.ISSUER, Role.ADMIN})),
     NavItem("Placement runs", "/placements", frozenset({Role.COORDINATOR, Role.ADMIN})),
     NavItem("Benchmarks", "/benchmarks", frozenset({Role.ANALYST, Role.ADMIN})),
@@ -420,6 +422,28 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     status = problem_for_unexpected(request, exc).status_code or 500
     detail = "Please try again shortly." if status == 503 else "It has been logged; please try again later."
     return error_page(request, status, detail)
+
+
+MACHINE_PREFIXES: Final = (
+    "/api/",
+    "/oauth/",
+    "/.well-known/",
+    "/status-lists/",
+    "/vct/",
+    "/schema",
+    "/health",
+)
+"""Addresses for programs: an unknown one is answered with problem details, whatever the client accepts."""
+
+
+def handle_unknown_address(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    """App-wide 404 (no route matched): an HTML page for a browser asking for a page, else problem details."""
+    path = request.url.path
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if wants_page and not path.startswith(MACHINE_PREFIXES):
+        detail = "There is no page at this address. Check the address, or start again from the home page."
+        return error_page(request, 404, detail)
+    return api_http_exception(request, exc)
 
 
 WEB_EXCEPTION_HANDLERS: ExceptionHandlersMap = {

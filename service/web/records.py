@@ -221,7 +221,8 @@ async def search_people(
 # ---------------------------------------------------------------- a person's records
 
 
-def _record_rows(records: list[RecordRead], today: dt.date) -> dict[str, list[dict[str, Any]]]:
+def group_records(records: list[RecordRead], today: dt.date) -> dict[str, list[dict[str, Any]]]:
+    """Records by kind, each with its status on ``today`` (a replaced or withdrawn one: no end date)."""
     grouped: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RECORD_KINDS}
     for record in records:
         status = record_status(record.lapses_on, today) if record.state == "current" else "no_end"
@@ -265,7 +266,7 @@ async def person_records(
         request,
         "records/person.html",
         person=person,
-        grouped=_record_rows(list(page.items), today),
+        grouped=group_records(list(page.items), today),
         kind_labels=KIND_LABELS,
         oh_item_names=OH_ITEM_NAMES,
         show_all=every,

@@ -228,3 +228,19 @@ def test_signed_out_pages_and_error_pages(visit: Visit) -> None:
     visit.go("/records/people/00000000-0000-0000-0000-000000000000", status=404)
     assert page.locator("h1").inner_text() == "Page not found"
     visit.check("not found")
+
+
+def test_the_demo_doctor_reads_their_passport_and_an_unknown_address_is_a_page(visit: Visit) -> None:
+    page = visit.page
+    visit.sign_in_as(ROLE_LABELS["holder"])
+    visit.go("/passport")
+    assert page.locator("h1").inner_text() == "My passport"
+    tables = page.get_by_role("table")
+    assert tables.count() >= 3, "core skills, occupational health, placement and identity tables"
+    assert page.locator("strong.tag").count() > 0, "every current record shows its status"
+    assert page.get_by_text("Hepatitis B immunity").count() >= 1, "the doctor sees their own outcomes"
+    visit.check("my passport")
+    visit.go("/no/such/page", status=404)
+    assert page.locator("h1").inner_text() == "Page not found"
+    assert page.get_by_role("link", name="return to the home page").is_visible()
+    visit.check("unknown address")

@@ -28,9 +28,10 @@ from tests.conftest import BASE_URL
 from tests.test_roles import _guarded_routes
 from tests.web.pages import notice, sign_in
 
-ADM, ISS, COO, ANA = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.ANALYST
+ADM, ISS, COO, ANA, HOL = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.ANALYST, Role.HOLDER
 
 PAGES: dict[tuple[str, str], frozenset[Role]] = {
+    ("GET", "/passport"): frozenset({HOL}),
     ("GET", "/records"): frozenset({ISS, ADM}),
     ("POST", "/records/import"): frozenset({ISS}),
     ("GET", "/records/people"): frozenset({ISS, ADM}),
