@@ -60,7 +60,8 @@ class OfferError(ValueError):
 class TxCode(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What the wallet shows when asking for the transaction code."""
 
-    input_mode: Literal["numeric", "text"] = "numeric"
+    input_mode: Literal["numeric", "text"]
+    """Always sent, though ``numeric`` is the default, so no wallet has to know the default."""
     length: int | None = None
     description: str | None = None
 
