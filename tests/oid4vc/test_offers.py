@@ -121,7 +121,6 @@ def test_a_transaction_code_matches_only_itself_and_only_with_its_offer(
     assert offers.check_tx_code(code, right, digest) == (right.isascii())
     assert offers.check_tx_code(code, wrong, digest) == (wrong == right and wrong.isascii())
     assert not offers.check_tx_code(code + "x", right, digest)
-    assert right not in digest or len(right) < 4
 
 
 @pytest.mark.parametrize(
