@@ -207,6 +207,12 @@ async def holders(session: AsyncSession, after: uuid.UUID | None, limit: int) ->
     return [row.person_id for row in (await session.execute(query)).all()]
 
 
+async def count_holders(session: AsyncSession) -> int:
+    t = HolderKey.__table__.c
+    query = select(func.count(func.distinct(t.person_id))).where(t.replaced_at.is_(None))
+    return int((await session.scalar(query)) or 0)
+
+
 async def key_of(session: AsyncSession, person_id: uuid.UUID, thumbprint: str) -> HolderKey | None:
     query = select(HolderKey).where(HolderKey.person_id == person_id, HolderKey.thumbprint == thumbprint)
     return (await session.scalars(query)).first()
