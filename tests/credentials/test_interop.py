@@ -31,7 +31,7 @@ async def test_the_reference_package_and_joserfc_verify_what_we_issue(
     issuer = cf.issuer_of(app)
     issuer.alg = alg  # type: ignore[assignment]
     await service.issue(session, issuer, [(world.doctor.id, k) for k in KINDS], now=NOW)
-    public = issuer.key().public_jwk()
+    public: dict[str, str | list[str]] = dict(issuer.key().public_jwk())
     for item in await service.holder_credentials(session, issuer, world.doctor.id):
         ours = sdjwt.HeldCredential.parse(item.credential)
         verifier = SDJWTVerifier(item.credential, lambda iss, header: JWK.from_json(json.dumps(public)))
