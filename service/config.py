@@ -51,6 +51,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     oidc_client_secret: str | None = None
     credential_lifetime_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 365
     """Longest life of a credential; a retired signing key stays published this long."""
+    credential_alg: Literal["ES256", "EdDSA"] = "ES256"
+    """Algorithm of the credential key that signs new credentials and status lists."""
+    lifecycle_interval: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 60
+    """Seconds between passes of the credential lifecycle inside ``passport serve`` (0: not run there)."""
+    smtp_url: str | None = None
+    """Where the notification sender sends mail: ``smtp://[user:password@]host[:port]`` (``smtps://``
+    for TLS); unset outside demo mode: notifications wait in the outbox."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +94,9 @@ _EXPECTED: dict[str, str] = {
     "oidc_client_id": "the client id registered with the OpenID Connect provider",
     "oidc_client_secret": "the client secret registered with the OpenID Connect provider",
     "credential_lifetime_days": "a whole number of days from 1 to 3650",
+    "credential_alg": "ES256 or EdDSA",
+    "lifecycle_interval": "a whole number of seconds from 0 to 86400 (0: the server does not run it)",
+    "smtp_url": "an smtp:// or smtps:// URL with a host, e.g. smtp://mail.example.nhs.uk:587",
 }
 
 
@@ -139,6 +149,9 @@ def _validate(settings: Settings) -> None:
         folder: Path = getattr(settings, field)
         if folder.exists() and not folder.is_dir():
             raise ConfigError(_variable(field), _EXPECTED[field] + f" ({folder} is not a folder)")
+    smtp = urlsplit(settings.smtp_url) if settings.smtp_url is not None else None
+    if smtp is not None and (smtp.scheme not in {"smtp", "smtps"} or not smtp.hostname):
+        raise ConfigError(_variable("smtp_url"), _EXPECTED["smtp_url"])
     if settings.oidc_issuer is not None:
         localhost = urlsplit(settings.oidc_issuer).hostname in {"127.0.0.1", "localhost", "::1"}
         if not _check_url(settings.oidc_issuer, https_only=not localhost):

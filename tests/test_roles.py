@@ -93,6 +93,14 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/placements/runs/{run_id:uuid}"): frozenset({ADM, COO}),
     ("POST", "/api/v1/placements/runs/{run_id:uuid}/publish"): frozenset({ADM, COO}),
     ("GET", "/api/v1/placements/sites/{code:str}/placements"): frozenset({ADM, COO, ISS, VER}),
+    # credentials: issuers act on credentials stating their records (admins on any); holders on their own
+    ("GET", "/api/v1/credentials"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/credentials/{credential_id:uuid}/revoke"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/credentials/{credential_id:uuid}/suspend"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/credentials/{credential_id:uuid}/reinstate"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/holder/nonce"): frozenset({HOL}),
+    ("POST", "/api/v1/holder/keys"): frozenset({HOL}),
+    ("GET", "/api/v1/holder/credentials"): frozenset({HOL}),
 }
 
 
