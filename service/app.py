@@ -29,6 +29,8 @@ from service.observability import add_request_id_header, configure_logging, requ
 from service.passport.controllers import PASSPORT_HANDLERS
 from service.passport.encryption import DataKeyRing, open_data_keys
 from service.placements.controllers import PLACEMENTS_HANDLERS
+from service.verification import service as verification
+from service.verification.controllers import VERIFICATION_HANDLERS
 from service.web.controllers import WEB_HANDLERS
 from service.workforce.controllers import WORKFORCE_HANDLERS
 
@@ -44,6 +46,7 @@ def api_handlers() -> Sequence[ControllerRouterHandler]:
         *ADDITIONALITY_HANDLERS,
         *BENCHMARK_HANDLERS,
         *PLACEMENTS_HANDLERS,
+        *VERIFICATION_HANDLERS,
     ]
 
 
@@ -131,6 +134,9 @@ def create_app(
             clock=clock,
         ),
         "status_cache": auth.StatusCache(settings.auth_cache_seconds, clock),
+        "verification": verification.create_runtime(
+            settings, database=db, keyring=keyring, data_keys=data_keys, clock=clock
+        ),
     }
     from litestar.datastructures import State
 

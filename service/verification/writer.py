@@ -1,0 +1,123 @@
+"""Group commit of verifications: many requests' results, nonces and audit events in one transaction.
+
+A verification writes three things that must commit together: the nonce it used (a second use is a
+replay, so the nonce is claimed in the database, the one place every worker shares), its result, and
+its audit event. One commit per verification makes the database the bottleneck; the writer instead
+queues what each request wants written and commits everything queued so far in one transaction. A
+request is answered only after the transaction holding its verification has committed, so nothing
+accepted is lost; while one batch commits, the next one gathers. No timer: a lone request is written
+at once.
+
+Each item says how to finish itself once its nonce's first use is known (``finish``): the verdict of a
+replay is "invalid", decided inside the transaction that recorded the nonce.
+"""
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from service import audit
+from service.db import Database
+from service.verification import repository
+from service.verification.errors import RequestAnswered, RequestExpired
+
+MAX_BATCH: Final = 256
+PRUNE_EVERY: Final = 1000
+"""Batches between two deletions of used nonces past their life."""
+
+Finish = Callable[[bool], tuple[dict[str, Any], audit.Entry, Any]]
+"""Given whether the nonce was unused: the verification row, its audit event, and the answer."""
+
+
+@dataclass
+class Item:
+    finish: Finish
+    nonce: str | None
+    """The nonce the presentations' key-binding JWTs answer (None: none passed far enough to record)."""
+    nonce_expires: dt.datetime
+    request_id: uuid.UUID | None = None
+    """The presentation request this answers: it must be pending and unexpired, and becomes answered."""
+    future: "asyncio.Future[Any] | None" = field(default=None, repr=False)
+
+
+class BatchWriter:
+    def __init__(self, database: Database, clock: Callable[[], dt.datetime]) -> None:
+        self.database = database
+        self.clock = clock
+        self._queue: list[Item] = []
+        self._task: asyncio.Task[None] | None = None
+        self._batches = 0
+
+    async def submit(self, item: Item) -> Any:
+        """Queue ``item``; return its answer once its transaction has committed (or raise its error)."""
+        item.future = asyncio.get_running_loop().create_future()
+        self._queue.append(item)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await item.future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                answers = await self._write(batch)
+            except Exception as exc:  # the whole transaction failed: every item gets the error
+                for item in batch:
+                    if item.future is not None and not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            for item, answer in zip(batch, answers, strict=True):
+                if item.future is None or item.future.done():
+                    continue
+                if isinstance(answer, Exception):
+                    item.future.set_exception(answer)
+                else:
+                    item.future.set_result(answer)
+
+    async def _write(self, batch: list[Item]) -> list[Any]:
+        now = self.clock()
+        async with self.database.session() as session:
+            wanted = {item.request_id for item in batch if item.request_id is not None}
+            claimed = await repository.claim_requests(session, wanted, now)
+            expiry: dict[str, dt.datetime] = {}
+            for item in batch:
+                if item.nonce is not None and (item.request_id is None or item.request_id in claimed):
+                    expiry.setdefault(item.nonce, item.nonce_expires)
+            fresh = await repository.consume_nonces(session, list(expiry.items()), now)
+            answers: list[Any] = []
+            rows: list[dict[str, Any]] = []
+            entries: list[audit.Entry] = []
+            taken: set[uuid.UUID] = set()
+            for item in batch:
+                if item.request_id is not None and item.request_id not in claimed:
+                    answers.append(await self._closed(session, item.request_id, now))
+                    continue
+                if item.request_id is not None and item.request_id in taken:  # twice in one batch
+                    answers.append(RequestAnswered("The request has already been answered."))
+                    continue
+                if item.request_id is not None:
+                    taken.add(item.request_id)
+                unused = item.nonce is not None and item.nonce in fresh
+                if unused:
+                    fresh.discard(item.nonce)  # the next item with this nonce replays it
+                row, entry, answer = item.finish(unused)
+                rows.append(row)
+                entries.append(entry)
+                answers.append(answer)
+            await repository.add_verifications(session, rows)
+            await audit.append_many(session, entries)
+            self._batches += 1
+            if self._batches % PRUNE_EVERY == 0:
+                await repository.prune_nonces(session, now)
+            await session.commit()
+        return answers
+
+    @staticmethod
+    async def _closed(session: Any, request_id: uuid.UUID, now: dt.datetime) -> Exception:
+        request = await repository.get_request(session, request_id)
+        if request is not None and request.state == "answered":
+            return RequestAnswered("The request has already been answered; a nonce is used once.")
+        return RequestExpired("The request has expired; ask the verifier for a new one.")
