@@ -20,7 +20,7 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import msgspec
@@ -425,6 +425,8 @@ class _Context:
     actor: Principal
     action: str
     http_request_id: str | None
+    linked_holder: str | None = None
+    """The holder id of the person a genuine identity link names (when the holder id is withheld)."""
 
 
 def _finish(
@@ -473,7 +475,7 @@ def _finish(
             "purpose": context.purpose,
             "evaluated_on": context.on,
             "verdict": found.verdict,
-            "holder_id": found.holder_id,
+            "holder_id": found.holder_id or context.linked_holder,
             "holder_jkt": found.holder_jkt,
             "disclosed": msgspec.to_builtins(found.disclosed),
             "result_key_id": sealed.kid,
@@ -499,6 +501,21 @@ def _finish(
     return finish
 
 
+async def _linked_holder(runtime: Runtime, reports: Sequence[presentation.VerificationReport]) -> str | None:
+    """The holder id of the person whose GMC number a signed identity link discloses, if any."""
+    identity_vct = claim_model.vct(runtime.base_url, "identity_link")
+    for report in reports:
+        if report.vct != identity_vct or report.claims is None:
+            continue
+        identity = report.claims.get("identity")
+        number = identity.get("gmc_number") if isinstance(identity, dict) else None
+        if isinstance(number, str) and len(number) == 7 and number.isdigit():
+            async with runtime.database.session() as session:
+                found = (await workforce.person_ids_by_gmc(session, [number])).get(number)
+            return claim_model.holder_id(found) if found is not None else None
+    return None
+
+
 def _nonce_seen(reports: Sequence[presentation.VerificationReport]) -> str | None:
     return next((r.nonce for r in reports if r.nonce is not None), None)
 
@@ -515,6 +532,7 @@ async def _submit(
     reports = await _examine(
         runtime, presentations, audience=audience, nonce=nonce, now=int(context.now.timestamp())
     )
+    context = replace(context, linked_holder=await _linked_holder(runtime, reports))
     margin = runtime.policy.kb_max_age + 2 * runtime.policy.leeway
     item = Item(
         finish=_finish(runtime, context, reports),

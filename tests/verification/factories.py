@@ -47,7 +47,10 @@ THEATRE_POLICY: dict[str, Any] = {
     "title": "Independent sector theatre list, surgical trainee",
     "role": "surgical trainee on a theatre list",
     "rules": [
-        {"type": "core_skills", "subjects": [{"subject": "fire_safety"}, {"subject": "resuscitation", "min_level": 2}]},
+        {
+            "type": "core_skills",
+            "subjects": [{"subject": "fire_safety"}, {"subject": "resuscitation", "min_level": 2}],
+        },
         {"type": "occupational_health", "item": "epp_clearance", "accepted": ["cleared"]},
         {"type": "occupational_health", "item": "hepatitis_b", "accepted": ["immune"]},
         {"type": "identity_link"},
@@ -105,7 +108,11 @@ class Scene:
 
     @property
     def needs(self) -> list[policies.ClaimNeed]:
-        return [n for r in policies.requirements(self.policy.rules, self.policy.organisation_code) for n in r.needs]
+        return [
+            n
+            for r in policies.requirements(self.policy.rules, self.policy.organisation_code)
+            for n in r.needs
+        ]
 
     def paths(self, kind: str) -> list[tuple[str | int, ...]]:
         """What the policy needs from the ``kind`` credential, nothing more."""
@@ -184,7 +191,12 @@ async def submit_records(client: httpx.AsyncClient, issuer: Headers, person: Per
     bodies = [
         core_skill(person),
         core_skill(person, subject="resuscitation", level=2),
-        health(person, item="epp_clearance", outcome="cleared", review_date=(TODAY + dt.timedelta(days=365)).isoformat()),
+        health(
+            person,
+            item="epp_clearance",
+            outcome="cleared",
+            review_date=(TODAY + dt.timedelta(days=365)).isoformat(),
+        ),
         health(person),
         placement(person, tree),
         identity(person),
@@ -193,7 +205,9 @@ async def submit_records(client: httpx.AsyncClient, issuer: Headers, person: Per
     assert response.status_code == 201, response.text
 
 
-async def create_scene(session: AsyncSession, app: Litestar, keyring: KeyRing, data_keys: DataKeyRing) -> Scene:
+async def create_scene(
+    session: AsyncSession, app: Litestar, keyring: KeyRing, data_keys: DataKeyRing
+) -> Scene:
     tree = await create_tree(session)
     doctor = await create_person(session, grade="CT2", specialty="general surgery", family_name="Okafor")
     other = await create_person(session, grade="CT1", specialty="anaesthetics", family_name="Bell")
@@ -212,12 +226,15 @@ async def create_scene(session: AsyncSession, app: Litestar, keyring: KeyRing, d
     found = await passport.credentials_claims(
         session, [doctor.id], KINDS, on=TODAY, base_url=BASE_URL, keys=data_keys
     )
-    claim_sets = {kind: cs for kind, cs in found[doctor.id].items() if cs is not None}
+    claim_sets: dict[str, ClaimSet] = {kind: cs for kind, cs in found[doctor.id].items() if cs is not None}
     assert set(claim_sets) == set(KINDS)
     holder_key = ec.generate_private_key(ec.SECP256R1())
-    indexes = dict(zip(KINDS, status_list.IndexAllocator(status_list.MIN_LIST_SIZE).allocate_many(4), strict=True))
-    credentials = {
-        kind: sdjwt.HeldCredential.parse(issue(keyring, claim_sets[kind], holder_key, indexes[kind])) for kind in KINDS
+    indexes: dict[str, int] = dict(
+        zip(KINDS, status_list.IndexAllocator(status_list.MIN_LIST_SIZE).allocate_many(4), strict=True)
+    )
+    credentials: dict[str, sdjwt.HeldCredential] = {
+        kind: sdjwt.HeldCredential.parse(issue(keyring, claim_sets[kind], holder_key, indexes[kind]))
+        for kind in KINDS
     }
     holder_client = await create_client(session, auth.Role.HOLDER, tree.trust)
     other_holder_client = await create_client(session, auth.Role.HOLDER, tree.trust)

@@ -12,6 +12,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -41,7 +42,9 @@ def one(scene: Scene, nonce: str, aud: str, kind: str = "core_skills") -> str:
     return scene.present(nonce=nonce, aud=aud, kinds=[kind])[0]
 
 
-def rebind(scene: Scene, jwt: str, disclosures: list[str], *, nonce: str, aud: str, iat: int | None = None) -> str:
+def rebind(
+    scene: Scene, jwt: str, disclosures: list[str], *, nonce: str, aud: str, iat: int | None = None
+) -> str:
     """``<jwt>~<disclosures>~`` with a correct key-binding JWT by the holder."""
     presented = jwt + "~" + "".join(d + "~" for d in disclosures)
     when = int(time.time()) if iat is None else iat
@@ -53,20 +56,20 @@ def parts(text: str) -> tuple[str, list[str], str]:
     return pieces[0], pieces[1:-1], pieces[-1]
 
 
-def registry_signed(scene: Scene, payload: dict, *, typ: str = sdjwt.CREDENTIAL_TYP) -> str:
+def registry_signed(scene: Scene, payload: dict[str, Any], *, typ: str = sdjwt.CREDENTIAL_TYP) -> str:
     """A JWT signed with the registry's own credential key (a careless issuer, for payload attacks)."""
     key = scene.keyring.signer("credential")
     return jws.sign(payload, key.private_key, typ=typ, kid=key.kid)
 
 
-def payload_of(jwt: str) -> dict:
-    value: dict = json.loads(unb64(jwt.split(".")[1]))
+def payload_of(jwt: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(unb64(jwt.split(".")[1]))
     return value
 
 
 def tampered_payload(scene: Scene, nonce: str, aud: str) -> list[str]:
     jwt, disclosures, _ = parts(one(scene, nonce, aud))
-    header, payload, signature = jwt.split(".")
+    header, _payload, signature = jwt.split(".")
     claims = payload_of(jwt)
     claims["exp"] += 10 * 365 * 86400
     forged = f"{header}.{b64(json.dumps(claims).encode())}.{signature}"
@@ -124,7 +127,9 @@ def hs256_public_key(scene: Scene, nonce: str, aud: str) -> list[str]:
 
 def wrong_typ(scene: Scene, nonce: str, aud: str) -> list[str]:
     jwt, disclosures, _ = parts(one(scene, nonce, aud))
-    return [rebind(scene, registry_signed(scene, payload_of(jwt), typ="JWT"), disclosures, nonce=nonce, aud=aud)]
+    return [
+        rebind(scene, registry_signed(scene, payload_of(jwt), typ="JWT"), disclosures, nonce=nonce, aud=aud)
+    ]
 
 
 def _reissued(scene: Scene, nonce: str, aud: str, **times: int) -> list[str]:
@@ -132,7 +137,11 @@ def _reissued(scene: Scene, nonce: str, aud: str, **times: int) -> list[str]:
     held = sdjwt.HeldCredential.parse(
         issue(scene.keyring, scene.claim_sets[kind], scene.holder_key, scene.indexes[kind], **times)
     )
-    return [held.present(scene.paths(kind), holder_key=scene.holder_key, aud=aud, nonce=nonce, iat=int(time.time()))]
+    return [
+        held.present(
+            scene.paths(kind), holder_key=scene.holder_key, aud=aud, nonce=nonce, iat=int(time.time())
+        )
+    ]
 
 
 def expired(scene: Scene, nonce: str, aud: str) -> list[str]:
@@ -169,7 +178,9 @@ def wrong_sd_hash(scene: Scene, nonce: str, aud: str) -> list[str]:
 
 
 def other_holder_key(scene: Scene, nonce: str, aud: str) -> list[str]:
-    return scene.present(nonce=nonce, aud=aud, kinds=["core_skills"], key=ec.generate_private_key(ec.SECP256R1()))
+    return scene.present(
+        nonce=nonce, aud=aud, kinds=["core_skills"], key=ec.generate_private_key(ec.SECP256R1())
+    )
 
 
 ATTACKS: dict[str, tuple[Attack, str, str]] = {
@@ -192,13 +203,22 @@ ATTACKS: dict[str, tuple[Attack, str, str]] = {
 }
 
 
-async def verify(client: httpx.AsyncClient, scene: Scene, presentations: list[str], nonce: str) -> httpx.Response:
-    body = {"presentations": presentations, "policy": "theatre-surgical-trainee", "nonce": nonce, "purpose": "Bank shift"}
+async def verify(
+    client: httpx.AsyncClient, scene: Scene, presentations: list[str], nonce: str
+) -> httpx.Response:
+    body = {
+        "presentations": presentations,
+        "policy": "theatre-surgical-trainee",
+        "nonce": nonce,
+        "purpose": "Bank shift",
+    }
     return await client.post(f"{API}/verifications", json=body, headers=scene.verifier)
 
 
-def failed(result: dict) -> dict[str, str]:
-    return {c["name"]: c["code"] for p in result["presentations"] for c in p["checks"] if c["outcome"] == "failed"}
+def failed(result: dict[str, Any]) -> dict[str, str]:
+    return {
+        c["name"]: c["code"] for p in result["presentations"] for c in p["checks"] if c["outcome"] == "failed"
+    }
 
 
 async def test_a_genuine_presentation_passes_every_check(client: httpx.AsyncClient, scene: Scene) -> None:
@@ -221,13 +241,17 @@ async def test_each_attack_gets_an_invalid_verdict_naming_the_check(
     result = response.json()
     assert result["verdict"] == "invalid"
     assert failed(result).get(check) == code, failed(result)
-    assert result["claims"] == {} and result["outcome"] is None
+    assert result["claims"] == {}
+    assert result["outcome"] is None
     assert await session.scalar(select(func.count()).select_from(AuditEvent)) == (before or 0) + 1
     stored = await session.get(Verification, uuid.UUID(result["id"]))
-    assert stored is not None and stored.verdict == "invalid"
+    assert stored is not None
+    assert stored.verdict == "invalid"
 
 
-@pytest.mark.parametrize(("status", "code"), [(status_list.Status.INVALID, "revoked"), (status_list.Status.SUSPENDED, "suspended")])
+@pytest.mark.parametrize(
+    ("status", "code"), [(status_list.Status.INVALID, "revoked"), (status_list.Status.SUSPENDED, "suspended")]
+)
 async def test_revoked_and_suspended_credentials_are_refused(
     status: status_list.Status, code: str, client: httpx.AsyncClient, scene: Scene
 ) -> None:
@@ -263,7 +287,9 @@ async def test_an_oversize_presentation_is_413_and_nothing_is_recorded(
     assert response.status_code == 413, response.text
     assert response.json()["code"] == "oversize"
     whole = await client.post(
-        f"{API}/verifications", content=b'{"presentations": ["' + b"A" * 1_200_000 + b'"]}', headers=scene.verifier
+        f"{API}/verifications",
+        content=b'{"presentations": ["' + b"A" * 1_200_000 + b'"]}',
+        headers=scene.verifier,
     )
     assert whole.status_code == 413
     assert await session.scalar(select(func.count()).select_from(Verification)) == 0
@@ -290,7 +316,12 @@ async def test_a_malformed_presentation_is_a_400_naming_it(
         (b"{not json", 400, None),
         (b'{"presentations": []}', 422, "body.presentations"),
         (b'{"presentations": ["a.b.c~"], "policy": "theatre-surgical-trainee"}', 422, "body.nonce"),
-        (b'{"presentations": ["a.b.c~"], "policy": "no-such", "nonce": "0123456789abcdefXYZ", "purpose": "x"}', 422, "body.policy"),
+        (
+            b'{"presentations": ["a.b.c~"], "policy": "no-such", "nonce": "0123456789abcdefXYZ", '
+            b'"purpose": "x"}',
+            422,
+            "body.policy",
+        ),
         (b'{"presentations": [1]}', 422, "body.presentations[0]"),
     ],
 )
