@@ -22,6 +22,8 @@ from service import audit, auth, health, wellknown
 from service.additionality.controllers import ADDITIONALITY_HANDLERS
 from service.benchmark.controllers import BENCHMARK_HANDLERS
 from service.config import ConfigError, Settings, load_settings
+from service.credentials import service as credentials_service
+from service.credentials.controllers import CREDENTIALS_HANDLERS, PUBLIC_HANDLERS
 from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
@@ -47,6 +49,7 @@ def api_handlers() -> Sequence[ControllerRouterHandler]:
         *BENCHMARK_HANDLERS,
         *PLACEMENTS_HANDLERS,
         *VERIFICATION_HANDLERS,
+        *CREDENTIALS_HANDLERS,
     ]
 
 
@@ -99,8 +102,12 @@ def create_app(
     keyring: KeyRing | None = None,
     clock: Clock = utcnow,
     data_keys: DataKeyRing | None = None,
+    run_lifecycle: bool = False,
 ) -> Litestar:
-    """Build the registry. Raises :class:`KeyProblem` when keys are missing or locked."""
+    """Build the registry. Raises :class:`KeyProblem` when keys are missing or locked.
+
+    ``run_lifecycle``: run the credential lifecycle and the notification sender in the background every
+    ``PASSPORT_LIFECYCLE_INTERVAL`` seconds (``passport serve`` does; tests drive it themselves)."""
     if keyring is None:
         keyring = open_keyring(settings, clock)
     if data_keys is None:
@@ -114,8 +121,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from service.credentials.worker import background
+
         try:
-            yield
+            async with background(app.state, enabled=run_lifecycle):
+                yield
         finally:
             if owns_database:
                 await db.dispose()
@@ -135,7 +145,12 @@ def create_app(
         ),
         "status_cache": auth.StatusCache(settings.auth_cache_seconds, clock),
         "verification": verification.create_runtime(
-            settings, database=db, keyring=keyring, data_keys=data_keys, clock=clock
+            settings,
+            database=db,
+            keyring=keyring,
+            data_keys=data_keys,
+            clock=clock,
+            status_tokens=credentials_service.status_list_token,
         ),
     }
     from litestar.datastructures import State
@@ -148,6 +163,7 @@ def create_app(
             wellknown.token_jwks,
             wellknown.oauth_metadata,
             auth.token_endpoint,
+            *PUBLIC_HANDLERS,
             Router(API_PREFIX, route_handlers=list(api_handlers())),
             *WEB_HANDLERS,
             create_static_files_router(
@@ -186,7 +202,7 @@ def create_app_from_env() -> Litestar:
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     try:
-        return create_app(settings)
+        return create_app(settings, run_lifecycle=settings.lifecycle_interval > 0)
     except KeyProblem as exc:
         sys.stderr.write(f"passport: keys: {exc}\n")
         raise SystemExit(1) from None

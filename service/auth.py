@@ -264,6 +264,8 @@ class TokenService:
             "roles": [principal.role.value],
             "org": principal.organisation,
         }
+        if principal.kind == "user":  # a person's token (the device grant): checked against users
+            claims.update({"kind": "user", "person": principal.person_id, "name": principal.name})
         return self._sign(claims, TOKEN_TYP)
 
     def issue_session(self, principal: Principal) -> str:
@@ -461,7 +463,8 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     principal: Principal | None = None
     token = _bearer(connection)
     if token is not None:
-        principal = _principal_from_claims(tokens.verify(token, typ=TOKEN_TYP), "client")
+        claims = tokens.verify(token, typ=TOKEN_TYP)
+        principal = _principal_from_claims(claims, "user" if claims.get("kind") == "user" else "client")
     elif not connection.url.path.startswith("/api/") and (cookie := connection.cookies.get(SESSION_COOKIE)):
         try:
             principal = _principal_from_claims(tokens.verify(cookie, typ=SESSION_TYP), "user")
@@ -531,6 +534,8 @@ class TokenRequest(msgspec.Struct, frozen=True, kw_only=True):
     client_id: str | None = None
     client_secret: str | None = None
     scope: str | None = None
+    device_code: str | None = None
+    """With ``grant_type=urn:ietf:params:oauth:grant-type:device_code`` (RFC 8628): the wallet's code."""
 
 
 class TokenResponse(msgspec.Struct, frozen=True):
@@ -587,8 +592,15 @@ async def token_endpoint(
     db_session: NamedDependency[AsyncSession],
     data: Annotated[TokenRequest, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[TokenResponse]:
+    if data.grant_type == "urn:ietf:params:oauth:grant-type:device_code":
+        from service.credentials.controllers import device_token  # the holder's wallet (RFC 8628)
+
+        return await device_token(request, db_session, data.device_code or "", data.client_id or "")
     if data.grant_type != "client_credentials":
-        raise OAuthError("unsupported_grant_type", "Only grant_type=client_credentials is supported.")
+        raise OAuthError(
+            "unsupported_grant_type",
+            "Use grant_type=client_credentials, or the device code grant for the holder's wallet.",
+        )
     client_id, secret = _client_credentials(request, data)
     client = await authenticate_client(db_session, client_id, secret)
     request.scope.setdefault("state", {})["audit_actor"] = client_id

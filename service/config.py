@@ -57,6 +57,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Seconds of clock difference tolerated on credentials' and key-binding JWTs' times."""
     key_binding_max_age: Annotated[int, msgspec.Meta(ge=10, le=3600)] = 300
     """Oldest key-binding JWT a verification accepts, in seconds (its ``iat`` freshness)."""
+    credential_alg: Literal["ES256", "EdDSA"] = "ES256"
+    """Algorithm of the credential key that signs new credentials and status lists."""
+    lifecycle_interval: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 60
+    """Seconds between passes of the credential lifecycle inside ``passport serve`` (0: not run there)."""
+    smtp_url: str | None = None
+    """Where the notification sender sends mail: ``smtp://[user:password@]host[:port]`` (``smtps://``
+    for TLS); unset outside demo mode: notifications wait in the outbox."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -96,6 +103,9 @@ _EXPECTED: dict[str, str] = {
     "presentation_request_lifetime": "a whole number of seconds from 30 to 604800",
     "verification_leeway": "a whole number of seconds from 0 to 600",
     "key_binding_max_age": "a whole number of seconds from 10 to 3600",
+    "credential_alg": "ES256 or EdDSA",
+    "lifecycle_interval": "a whole number of seconds from 0 to 86400 (0: the server does not run it)",
+    "smtp_url": "an smtp:// or smtps:// URL with a host, e.g. smtp://mail.example.nhs.uk:587",
 }
 
 
@@ -148,6 +158,9 @@ def _validate(settings: Settings) -> None:
         folder: Path = getattr(settings, field)
         if folder.exists() and not folder.is_dir():
             raise ConfigError(_variable(field), _EXPECTED[field] + f" ({folder} is not a folder)")
+    smtp = urlsplit(settings.smtp_url) if settings.smtp_url is not None else None
+    if smtp is not None and (smtp.scheme not in {"smtp", "smtps"} or not smtp.hostname):
+        raise ConfigError(_variable("smtp_url"), _EXPECTED["smtp_url"])
     if settings.oidc_issuer is not None:
         localhost = urlsplit(settings.oidc_issuer).hostname in {"127.0.0.1", "localhost", "::1"}
         if not _check_url(settings.oidc_issuer, https_only=not localhost):

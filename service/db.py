@@ -305,6 +305,7 @@ MODEL_MODULES = (
     "service.benchmark.models",
     "service.placements.models",
     "service.verification.models",
+    "service.credentials.models",
 )
 """Every module that declares tables: migrations and the drift test import them all."""
 

@@ -47,6 +47,12 @@ BAD: list[tuple[str, str, dict[str, str], str | None]] = [
     ("PASSPORT_OIDC_CLIENT_SECRET", "", OIDC_OK, REQUIRED_WITH_ISSUER),
     ("PASSPORT_CREDENTIAL_LIFETIME_DAYS", "0", {}, None),
     ("PASSPORT_CREDENTIAL_LIFETIME_DAYS", "3651", {}, None),
+    ("PASSPORT_CREDENTIAL_ALG", "HS256", {}, None),
+    ("PASSPORT_CREDENTIAL_ALG", "none", {}, None),
+    ("PASSPORT_LIFECYCLE_INTERVAL", "-1", {}, None),
+    ("PASSPORT_LIFECYCLE_INTERVAL", "a minute", {}, None),
+    ("PASSPORT_SMTP_URL", "mail.example.nhs.uk", {}, None),
+    ("PASSPORT_SMTP_URL", "http://mail.example.nhs.uk", {}, None),
 ]
 EXPECTED = {variable: expected for variable, _, expected in describe()}
 

@@ -100,6 +100,14 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/presentation-requests/{request_id:uuid}/response"): frozenset({HOL}),
     ("POST", "/api/v1/verifications"): frozenset({VER}),
     ("GET", "/api/v1/holder/verifications"): frozenset({HOL}),
+    # credentials: issuers act on credentials stating their records (admins on any); holders on their own
+    ("GET", "/api/v1/credentials"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/credentials/{credential_id:uuid}/revoke"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/credentials/{credential_id:uuid}/suspend"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/credentials/{credential_id:uuid}/reinstate"): frozenset({ADM, ISS}),
+    ("POST", "/api/v1/holder/nonce"): frozenset({HOL}),
+    ("POST", "/api/v1/holder/keys"): frozenset({HOL}),
+    ("GET", "/api/v1/holder/credentials"): frozenset({HOL}),
 }
 
 

@@ -1,7 +1,7 @@
 """verification: presentation requests, verifications, used nonces
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-01 09:22:42.305458+00:00
 
 Presentation requests of verifiers, verifications (their full result sealed with the data key) and the
@@ -16,7 +16,7 @@ from alembic import op
 import service.db
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

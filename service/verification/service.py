@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import audit, jws
 from service.auth import Principal
 from service.config import Settings
+from service.credentials import service as credentials
 from service.db import Clock, Database
 from service.errors import FieldError, Forbidden, InvalidInput, NotFound, Unavailable
 from service.keys import KeyRing
@@ -83,8 +84,6 @@ class Runtime:
     writer: BatchWriter
     issuer_keys: presentation.KeyLookup
     policy: presentation.VerificationPolicy
-    holder_keys: Callable[[AsyncSession, uuid.UUID], Any] | None = None
-    """The credentials domain's lookup of a person's registered holder key thumbprints (after merge)."""
     _policies: dict[Any, _Cached] = field(default_factory=dict)
     _organisations: dict[str, _Cached] = field(default_factory=dict)
 
@@ -657,14 +656,28 @@ def open_result(runtime: Runtime, verification: Verification) -> VerificationRea
 # ---------------------------------------------------------------- transparency
 
 
+async def _holder_key_thumbprints(session: AsyncSession, runtime: Runtime, person_id: uuid.UUID) -> list[str]:
+    """Thumbprints of the keys the holder's current credentials are bound to (their ``cnf.jwk``)."""
+    issuer = credentials.issuer_from_state(runtime)
+    found: set[str] = set()
+    for held in await credentials.holder_credentials(session, issuer, person_id):
+        try:
+            payload = jws.json_object(
+                jws.b64url_decode(held.credential.split("~", 1)[0].split(".")[1]), "payload"
+            )
+            jwk = payload["cnf"]["jwk"]
+            found.add(jws.jwk_thumbprint(jwk))
+        except (jws.JWSError, KeyError, IndexError, TypeError, ValueError):
+            continue
+    return sorted(found)
+
+
 async def holder_verifications(
     session: AsyncSession, runtime: Runtime, principal: Principal, *, limit: int, offset: int
 ) -> HolderVerificationPage:
     """Every verification of the holder's credentials, newest first (names of claims, never values)."""
     person_id = _holder_person(principal)
-    keys: list[str] = []
-    if runtime.holder_keys is not None:
-        keys = list(await runtime.holder_keys(session, person_id))
+    keys = await _holder_key_thumbprints(session, runtime, person_id)
     rows, more = await repository.holder_verifications(
         session, claim_model.holder_id(person_id), keys, limit=limit, offset=offset
     )

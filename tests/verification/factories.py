@@ -8,7 +8,6 @@ it), so a test changes a credential's status by changing the list.
 """
 
 import datetime as dt
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from service.passport.schemas import PolicyCreate, PolicyRead, RecordKind
 from service.verification.service import Runtime
 from service.workforce.models import Person
 from tests.conftest import BASE_URL
+from tests.credentials import factories as cf
 from tests.factories import bearer, client_headers, create_client
 from tests.passport.factories import TODAY, core_skill, health, identity, placement
 from tests.workforce.factories import Tree, create_person, create_tree
@@ -57,25 +57,6 @@ THEATRE_POLICY: dict[str, Any] = {
         {"type": "training_placement"},
     ],
 }
-
-
-def holder_headers(app: Litestar, client: auth.ClientCreated, person: Person) -> Headers:
-    """An access token of a holder signed in as ``person`` (as the holder sign-in issues one)."""
-    tokens: auth.TokenService = app.state.tokens
-    now = int(time.time())
-    claims = {
-        "iss": tokens.issuer,
-        "sub": client.client_id,
-        "aud": tokens.audience,
-        "client_id": client.client_id,
-        "iat": now,
-        "exp": now + 300,
-        "jti": secrets.token_urlsafe(12),
-        "roles": ["holder"],
-        "org": None,
-        "person": str(person.id),
-    }
-    return {"Authorization": f"Bearer {tokens._sign(claims, auth.TOKEN_TYP)}"}
 
 
 @dataclass
@@ -236,8 +217,10 @@ async def create_scene(
         kind: sdjwt.HeldCredential.parse(issue(keyring, claim_sets[kind], holder_key, indexes[kind]))
         for kind in KINDS
     }
-    holder_client = await create_client(session, auth.Role.HOLDER, tree.trust)
-    other_holder_client = await create_client(session, auth.Role.HOLDER, tree.trust)
+    now = dt.datetime.now(dt.UTC)
+    holder_user = await cf.holder_user(session, doctor, now)
+    other_user = await cf.holder_user(session, other, now)
+    await session.commit()
     verifier = await create_client(session, auth.Role.VERIFIER, tree.site)
     scene = Scene(
         app=app,
@@ -249,8 +232,8 @@ async def create_scene(
         verifier=bearer(app, auth.Role.VERIFIER, tree.site, verifier.client_id),
         verifier_id=verifier.client_id,
         other_verifier=await client_headers(session, app, auth.Role.VERIFIER, tree.site),
-        holder=holder_headers(app, holder_client, doctor),
-        other_holder=holder_headers(app, other_holder_client, other),
+        holder=cf.holder_headers(app, holder_user),
+        other_holder=cf.holder_headers(app, other_user),
         issuer=issuer,
         holder_key=holder_key,
         claim_sets=claim_sets,

@@ -1,0 +1,269 @@
+"""Every SQL query of the credentials domain (SQLAlchemy Core: bulk reads, ``executemany`` writes)."""
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.credentials.models import (
+    Credential,
+    DeviceAuthorization,
+    HolderKey,
+    HolderNonce,
+    LifecycleCursor,
+    Notification,
+    StatusListRow,
+)
+
+CREDENTIALS: Table = Credential.__table__  # type: ignore[assignment]
+NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
+C = CREDENTIALS.c
+L = StatusListRow.__table__.c
+CHUNK = 500
+"""Ids per ``IN (...)`` list (well under SQLite's and asyncpg's parameter limits)."""
+
+
+def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _for_update(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql" if session.bind is not None else False
+
+
+# ---------------------------------------------------------------- status lists
+
+
+async def open_list(session: AsyncSession, below: int) -> StatusListRow | None:
+    """The oldest list with fewer than ``below`` entries allocated, locked for this transaction."""
+    query = (
+        select(StatusListRow)
+        .where(StatusListRow.allocated_count < below)
+        .order_by(StatusListRow.created_at, StatusListRow.id)
+        .limit(1)
+    )
+    if _for_update(session):
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def lists(session: AsyncSession, ids: Iterable[str], *, lock: bool = False) -> list[StatusListRow]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    query = select(StatusListRow).where(StatusListRow.id.in_(wanted)).order_by(StatusListRow.id)
+    if lock and _for_update(session):
+        query = query.with_for_update()
+    return list((await session.scalars(query)).all())
+
+
+async def list_token(session: AsyncSession, list_id: str) -> Any | None:
+    query = select(L.id, L.token, L.etag, L.published_at).where(L.id == list_id)
+    return (await session.execute(query)).first()
+
+
+async def stale_lists(session: AsyncSession, published_before: dt.datetime) -> list[StatusListRow]:
+    query = select(StatusListRow).where(StatusListRow.published_at < published_before).limit(100)
+    return list((await session.scalars(query)).all())
+
+
+# ---------------------------------------------------------------- credentials
+
+
+async def current_credentials(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID], kinds: Iterable[str]
+) -> list[Any]:
+    """Credentials not superseded and not revoked of these people and kinds."""
+    found: list[Any] = []
+    kinds = sorted(set(kinds))
+    for chunk in _chunks(person_ids):
+        query = select(
+            C.id, C.person_id, C.kind, C.status_list_id, C.status_idx, C.claims_digest, C.expires_at, C.state
+        ).where(C.person_id.in_(chunk), C.kind.in_(kinds), C.superseded_by_id.is_(None), C.state != "revoked")
+        found += list((await session.execute(query)).all())
+    return found
+
+
+async def insert_credentials(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(CREDENTIALS), rows)
+
+
+async def supersede(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """``rows``: ``b_id``, ``superseded_by_id``, ``state_reason``, ``state_changed_at`` (revokes each)."""
+    if not rows:
+        return
+    statement = (
+        update(CREDENTIALS)
+        .where(C.id == bindparam("b_id"))
+        .values(
+            state="revoked",
+            superseded_by_id=bindparam("b_by"),
+            state_reason=bindparam("b_reason"),
+            state_changed_at=bindparam("b_at"),
+        )
+    )
+    connection = await session.connection()
+    await connection.execute(statement, rows)
+
+
+async def get_credential(
+    session: AsyncSession, credential_id: uuid.UUID, *, lock: bool = False
+) -> Credential | None:
+    query = select(Credential).where(Credential.id == credential_id)
+    if lock and _for_update(session):
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def credentials_of(session: AsyncSession, person_id: uuid.UUID) -> list[Credential]:
+    query = (
+        select(Credential)
+        .where(Credential.person_id == person_id)
+        .order_by(Credential.issued_at.desc(), Credential.id)
+        .limit(500)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def holder_current(session: AsyncSession, person_id: uuid.UUID) -> list[Credential]:
+    query = (
+        select(Credential)
+        .where(
+            Credential.person_id == person_id,
+            Credential.superseded_by_id.is_(None),
+            Credential.state != "revoked",
+        )
+        .order_by(Credential.kind)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def revocable(session: AsyncSession, limit: int) -> list[Any]:
+    """Valid current credentials (for the revocation bench)."""
+    query = select(C.id).where(C.state == "valid", C.superseded_by_id.is_(None)).limit(limit)
+    return list((await session.execute(query)).all())
+
+
+async def set_states(
+    session: AsyncSession, ids: Sequence[uuid.UUID], state: str, reason: str, at: dt.datetime
+) -> list[Any]:
+    """Set the state of many credentials; their (list, index) pairs come back for the status lists."""
+    found: list[Any] = []
+    for chunk in _chunks(ids):
+        await session.execute(
+            update(CREDENTIALS)
+            .where(C.id.in_(chunk))
+            .values(state=state, state_reason=reason, state_changed_at=at)
+        )
+        found += list(
+            (await session.execute(select(C.status_list_id, C.status_idx).where(C.id.in_(chunk)))).all()
+        )
+    return found
+
+
+async def count_credentials(session: AsyncSession) -> int:
+    return int((await session.scalar(select(func.count()).select_from(CREDENTIALS))) or 0)
+
+
+# ---------------------------------------------------------------- holder keys and nonces
+
+
+async def current_keys(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The newest key not replaced of each person: ``id``, ``jwk``, ``thumbprint``."""
+    t = HolderKey.__table__.c
+    found: dict[uuid.UUID, Any] = {}
+    for chunk in _chunks(person_ids):
+        query = (
+            select(t.id, t.person_id, t.jwk, t.thumbprint)
+            .where(t.person_id.in_(chunk), t.replaced_at.is_(None))
+            .order_by(t.registered_at)
+        )
+        for row in (await session.execute(query)).all():
+            found[row.person_id] = row
+    return found
+
+
+async def holders(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    """People with a current key, by id, after ``after``."""
+    t = HolderKey.__table__.c
+    query = select(t.person_id).where(t.replaced_at.is_(None)).order_by(t.person_id).limit(limit)
+    if after is not None:
+        query = query.where(t.person_id > after)
+    return [row.person_id for row in (await session.execute(query)).all()]
+
+
+async def key_of(session: AsyncSession, person_id: uuid.UUID, thumbprint: str) -> HolderKey | None:
+    query = select(HolderKey).where(HolderKey.person_id == person_id, HolderKey.thumbprint == thumbprint)
+    return (await session.scalars(query)).first()
+
+
+async def replace_keys(session: AsyncSession, person_id: uuid.UUID, keep: uuid.UUID, at: dt.datetime) -> None:
+    await session.execute(
+        update(HolderKey)
+        .where(HolderKey.person_id == person_id, HolderKey.id != keep, HolderKey.replaced_at.is_(None))
+        .values(replaced_at=at)
+    )
+
+
+async def use_nonce(session: AsyncSession, nonce: str, person_id: uuid.UUID, now: dt.datetime) -> str:
+    """Mark the nonce used; ``ok``, ``unknown`` (or another person's), ``used`` or ``expired``."""
+    found = await session.get(HolderNonce, nonce)
+    if found is None or found.person_id != person_id:
+        return "unknown"
+    if found.used_at is not None:
+        return "used"
+    if found.expires_at <= now:
+        return "expired"
+    result = await session.execute(
+        update(HolderNonce)
+        .where(HolderNonce.nonce == nonce, HolderNonce.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return "ok" if getattr(result, "rowcount", 1) == 1 else "used"
+
+
+# ---------------------------------------------------------------- notifications, lifecycle
+
+
+async def add_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(NOTIFICATIONS), rows)
+
+
+async def unsent(session: AsyncSession, limit: int) -> list[Notification]:
+    query = (
+        select(Notification)
+        .where(Notification.sent_at.is_(None), Notification.attempts < 10)
+        .order_by(Notification.created_at, Notification.id)
+        .limit(limit)
+    )
+    if _for_update(session):
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.scalars(query)).all())
+
+
+async def cursor(session: AsyncSession, name: str) -> LifecycleCursor | None:
+    query = select(LifecycleCursor).where(LifecycleCursor.name == name)
+    if _for_update(session):
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+# ---------------------------------------------------------------- device authorizations
+
+
+async def device_by_code(session: AsyncSession, code_hash: str) -> DeviceAuthorization | None:
+    query = select(DeviceAuthorization).where(DeviceAuthorization.device_code_hash == code_hash)
+    if _for_update(session):
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def device_by_user_code(session: AsyncSession, user_code: str) -> DeviceAuthorization | None:
+    query = select(DeviceAuthorization).where(DeviceAuthorization.user_code == user_code)
+    return (await session.scalars(query)).first()

@@ -1,0 +1,786 @@
+"""Domain verbs of the credentials: issue, publish status lists, revoke, suspend, reinstate, list, the
+holder's keys and credentials, and one step of the lifecycle.
+
+For the verification engineer: :func:`status_list_token` gives the current signed token of a list, the
+one ``GET /status-lists/{id}`` serves; status URIs are :func:`status_uri`.
+
+Services never commit: the request or the command owns the transaction. Every status change and every
+allocation re-signs the affected lists in the same transaction, so a committed change is published at
+once (verifiers see it when their copy's ``ttl`` runs out).
+"""
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import jws
+from service.auth import Principal, Role
+from service.credentials import issuance, repository
+from service.credentials.models import HolderKey, HolderNonce, LifecycleCursor, StatusListRow
+from service.credentials.schemas import (
+    KINDS,
+    CredentialRead,
+    HolderCredential,
+    HolderKeyRead,
+    IssueResult,
+    LifecycleResult,
+    NonceRead,
+)
+from service.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from service.keys import Algorithm, KeyRing, SigningKey
+from service.passport import service as passport
+from service.passport.claims import SPECS
+from service.passport.encryption import DataKeyRing
+from service.passport.status_list import (
+    DEFAULT_BITS,
+    MIN_LIST_SIZE,
+    IndexAllocator,
+    Status,
+    StatusList,
+    StatusReference,
+    sign_token,
+)
+
+log = logging.getLogger("service.credentials")
+
+LIST_SIZE: Final = MIN_LIST_SIZE
+"""Entries per status list (131,072, 2 bits each: 32 KiB before compression)."""
+FILL_LIMIT: Final = LIST_SIZE - LIST_SIZE // 16
+"""A list takes new credentials until 15/16 of it is allocated (random draws stay cheap); then a new one."""
+STATUS_TTL: Final = 300
+"""Seconds a verifier may keep a status list token (its ``ttl`` and ``Cache-Control: max-age``)."""
+TOKEN_LIFETIME: Final = dt.timedelta(days=7)
+"""``exp`` of a status list token; the lifecycle re-signs each list at least daily (:data:`REFRESH_AFTER`)."""
+REFRESH_AFTER: Final = dt.timedelta(days=1)
+NONCE_LIFETIME: Final = dt.timedelta(minutes=5)
+PROOF_TYP: Final = "holder-key-proof+jwt"
+PROOF_MAX_AGE: Final = 300
+"""Seconds: a proof of possession's ``iat`` may be this old (and this far ahead, as clock skew: 60)."""
+RENEW_BEFORE: Final = dt.timedelta(days=7)
+"""A current credential that expires within this time is re-issued by the lifecycle."""
+LIFECYCLE: Final = "main"
+BATCH: Final = 1000
+
+
+def status_uri(base_url: str, list_id: str) -> str:
+    """The URI of a status list: ``{PASSPORT_PUBLIC_BASE_URL}/status-lists/{id}``."""
+    return f"{base_url.rstrip('/')}/status-lists/{list_id}"
+
+
+@dataclass
+class Issuer:
+    """What issuing needs: keys, data keys, the public base URL, the algorithm, the longest lifetime."""
+
+    keyring: KeyRing
+    data_keys: DataKeyRing
+    base_url: str
+    alg: Algorithm = "ES256"
+    lifetime_days: int = 365
+    signer: issuance.Signer | None = None
+    """A signer with worker processes (the changeover); None: sign in this process."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Organisation names, cached across batches."""
+
+    @property
+    def base(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def key(self) -> SigningKey:
+        return self.keyring.signer("credential", self.alg)
+
+    def signer_now(self) -> issuance.Signer:
+        key = self.key()
+        if self.signer is not None and self.signer.kid == key.kid:
+            return self.signer
+        return issuance.Signer(key.private_key, key.kid)
+
+
+def issuer_from_state(state: Any) -> Issuer:
+    """The :class:`Issuer` of a running app (``app.state``)."""
+    settings = state.settings
+    return Issuer(
+        keyring=state.keyring,
+        data_keys=state.data_keys,
+        base_url=settings.public_base_url,
+        alg=settings.credential_alg,
+        lifetime_days=settings.credential_lifetime_days,
+    )
+
+
+# ---------------------------------------------------------------- status lists
+
+
+def _indexes(bitmap: bytes) -> list[int]:
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    found: list[int] = np.flatnonzero(bits).tolist()
+    return found
+
+
+class _Lists:
+    """The status lists one transaction touches: allocations, status changes, then one publish each."""
+
+    def __init__(self, session: AsyncSession, issuer: Issuer, now: dt.datetime) -> None:
+        self.session = session
+        self.issuer = issuer
+        self.now = now
+        self.rows: dict[str, StatusListRow] = {}
+        self.statuses: dict[str, StatusList] = {}
+        self.bitmaps: dict[str, bytearray] = {}
+        self.changed: set[str] = set()
+
+    async def load(self, ids: Iterable[str]) -> None:
+        missing = [i for i in set(ids) if i not in self.rows]
+        for row in await repository.lists(self.session, missing, lock=True):
+            self.rows[row.id] = row
+            self.statuses[row.id] = StatusList(row.size, row.bits, row.statuses)
+
+    def _new_row(self) -> StatusListRow:
+        row = StatusListRow(
+            id=secrets.token_hex(8),
+            bits=DEFAULT_BITS,
+            size=LIST_SIZE,
+            statuses=bytes(LIST_SIZE * DEFAULT_BITS // 8),
+            allocated=bytes(LIST_SIZE // 8),
+            allocated_count=0,
+            token="",
+            etag="",
+            published_at=self.now,
+            created_at=self.now,
+        )
+        self.session.add(row)
+        self.rows[row.id] = row
+        self.statuses[row.id] = StatusList(row.size, row.bits, row.statuses)
+        return row
+
+    async def allocate(self, count: int) -> list[tuple[str, int]]:
+        """``count`` fresh (list id, index) pairs at random positions of open lists."""
+        found: list[tuple[str, int]] = []
+        while len(found) < count:
+            row = await repository.open_list(self.session, FILL_LIMIT)
+            if row is None or (row.id in self.bitmaps and row.allocated_count >= FILL_LIMIT):
+                row = self._new_row()
+                await self.session.flush()
+            else:
+                self.rows.setdefault(row.id, row)
+                self.statuses.setdefault(row.id, StatusList(row.size, row.bits, row.statuses))
+            bitmap = self.bitmaps.setdefault(row.id, bytearray(row.allocated))
+            allocator = IndexAllocator(row.size, _indexes(bytes(bitmap)))
+            take = min(count - len(found), FILL_LIMIT - row.allocated_count)
+            for index in allocator.allocate_many(take):
+                bitmap[index >> 3] |= 1 << (index & 7)
+                found.append((row.id, index))
+            row.allocated = bytes(bitmap)
+            row.allocated_count += take
+            self.changed.add(row.id)
+            await self.session.flush()
+        return found
+
+    async def set_status(self, entries: Iterable[tuple[str, int]], status: Status) -> None:
+        entries = list(entries)
+        await self.load(list_id for list_id, _ in entries)
+        for list_id, index in entries:
+            self.statuses[list_id][index] = status
+            self.changed.add(list_id)
+
+    async def publish(self) -> int:
+        """Write back and re-sign every list changed in this transaction."""
+        for list_id in sorted(self.changed):
+            row = self.rows[list_id]
+            row.statuses = self.statuses[list_id].to_bytes()
+            _sign_list(row, self.statuses[list_id], self.issuer, self.now)
+        count = len(self.changed)
+        self.changed.clear()
+        await self.session.flush()
+        return count
+
+
+def _sign_list(row: StatusListRow, statuses: StatusList, issuer: Issuer, now: dt.datetime) -> None:
+    key = issuer.key()
+    iat = int(now.timestamp())
+    row.token = sign_token(
+        statuses,
+        key=key.private_key,
+        kid=key.kid,
+        uri=status_uri(issuer.base_url, row.id),
+        iat=iat,
+        exp=iat + int(TOKEN_LIFETIME.total_seconds()),
+        ttl=STATUS_TTL,
+        iss=issuer.base,
+    )
+    row.etag = hashlib.sha256(row.token.encode("ascii")).hexdigest()[:32]
+    row.published_at = now
+
+
+async def status_list_token(session: AsyncSession, list_id: str) -> str | None:
+    """The current signed ``statuslist+jwt`` of the list ``list_id``, or None for an unknown list.
+
+    The token is re-signed in the transaction of every change to the list, and at least daily by the
+    lifecycle, so what this returns is what ``GET /status-lists/{id}`` serves.
+    """
+    found = await repository.list_token(session, list_id)
+    return None if found is None or not found.token else str(found.token)
+
+
+async def published_list(session: AsyncSession, list_id: str) -> tuple[str, str] | None:
+    """(token, etag) of a published list, for the HTTP route."""
+    found = await repository.list_token(session, list_id)
+    return None if found is None or not found.token else (str(found.token), str(found.etag))
+
+
+async def refresh_lists(session: AsyncSession, issuer: Issuer, now: dt.datetime) -> int:
+    """Re-sign lists last signed more than a day ago, so their tokens never reach ``exp``."""
+    count = 0
+    for row in await repository.stale_lists(session, now - REFRESH_AFTER):
+        _sign_list(row, StatusList(row.size, row.bits, row.statuses), issuer, now)
+        count += 1
+    await session.flush()
+    return count
+
+
+# ---------------------------------------------------------------- issuance
+
+
+def _origins(claims: dict[str, Any]) -> list[str]:
+    found: set[str] = set()
+    for value in claims.values():
+        for record in value if isinstance(value, list) else [value]:
+            if isinstance(record, dict) and isinstance(record.get("assurance"), dict):
+                found.add(str(record["assurance"].get("origin")))
+    return sorted(found)
+
+
+def _seal_context(credential_id: uuid.UUID, person_id: uuid.UUID) -> bytes:
+    return f"credential {credential_id} {person_id}".encode("ascii")
+
+
+def _stored(
+    text: str, kind: str, credential_id: uuid.UUID, person_id: uuid.UUID, keys: DataKeyRing
+) -> dict[str, Any]:
+    if kind != "occupational_health":
+        return {"sd_jwt": text, "sealed": None, "sealed_key_id": None}
+    sealed = keys.seal(text.encode("ascii"), _seal_context(credential_id, person_id))
+    return {"sd_jwt": None, "sealed": sealed.blob, "sealed_key_id": sealed.kid}
+
+
+@dataclass
+class _Plan:
+    jobs: list[issuance.SignJob] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    replaced: list[Any] = field(default_factory=list)
+    """The old credential each new one replaces (or None), in job order."""
+    dropped: list[Any] = field(default_factory=list)
+    """Current credentials with nothing left to state: revoked without a successor."""
+    changed_people: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    unchanged: int = 0
+    without_key: int = 0
+
+
+async def _plan(
+    session: AsyncSession,
+    issuer: Issuer,
+    pairs: Sequence[tuple[uuid.UUID, str]],
+    now: dt.datetime,
+    force: bool,
+) -> _Plan:
+    plan = _Plan()
+    people = list(dict.fromkeys(person for person, _ in pairs))
+    kinds: list[Any] = sorted({kind for _, kind in pairs})
+    keys = await repository.current_keys(session, people)
+    bound = [p for p in people if p in keys]
+    plan.without_key = sum(1 for person, _ in pairs if person not in keys)
+    if not bound:
+        return plan
+    claims = await passport.credentials_claims(
+        session,
+        bound,
+        kinds,
+        on=now.date(),
+        base_url=issuer.base_url,
+        keys=issuer.data_keys,
+        names=issuer.names,
+    )
+    current = {(r.person_id, r.kind): r for r in await repository.current_credentials(session, bound, kinds)}
+    signing = issuer.key()
+    iat = int(now.timestamp())
+    for person, kind in dict.fromkeys(pairs):
+        if person not in keys:
+            continue
+        claim_set = claims[person][kind]  # type: ignore[index]
+        old = current.get((person, kind))
+        if claim_set is None:
+            if old is not None:
+                plan.dropped.append(old)
+                plan.changed_people.setdefault(person, set()).add(kind)
+            continue
+        holder = keys[person]
+        digest = issuance.claims_digest(claim_set.claims, claim_set.vct, holder.thumbprint)
+        if (
+            old is not None
+            and not force
+            and old.claims_digest == digest
+            and old.expires_at > now + RENEW_BEFORE
+        ):
+            plan.unchanged += 1
+            continue
+        expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
+        credential_id = uuid.uuid4()
+        plan.jobs.append(
+            issuance.SignJob(
+                {
+                    "iss": issuer.base,
+                    "iat": iat,
+                    "exp": int(expires.timestamp()),
+                    "vct": claim_set.vct,
+                    "status": None,
+                    **claim_set.claims,
+                },
+                tuple(claim_set.disclosable),
+                holder.jwk,
+            )
+        )
+        plan.rows.append(
+            {
+                "id": credential_id,
+                "person_id": person,
+                "kind": kind,
+                "vct": claim_set.vct,
+                "alg": signing.alg,
+                "kid": signing.kid,
+                "holder_key_id": holder.id,
+                "issued_at": now,
+                "expires_at": expires,
+                "refresh_on": claim_set.refresh_on,
+                "state": "valid",
+                "state_reason": None,
+                "state_changed_at": None,
+                "superseded_by_id": None,
+                "origins": _origins(claim_set.claims),
+                "claims_digest": digest,
+            }
+        )
+        plan.replaced.append(old)
+        plan.changed_people.setdefault(person, set()).add(kind)
+    return plan
+
+
+async def issue(
+    session: AsyncSession,
+    issuer: Issuer,
+    pairs: Sequence[tuple[uuid.UUID, str]],
+    *,
+    now: dt.datetime,
+    reason: str = "re-issued",
+    force: bool = False,
+    notify: bool = True,
+) -> IssueResult:
+    """Issue the credentials of these (person, credential type) pairs from their current records.
+
+    For each pair: with a registered holder key and something to state, a new credential bound to that
+    key replaces the current one (revoked, ``superseded_by`` the new one) unless the claims, type and key
+    are unchanged and it is not about to expire (``force`` re-issues anyway: the August changeover);
+    with nothing left to state the current one is revoked. People without a holder key are skipped.
+    Each person whose credentials changed gets one notification.
+    """
+    plan = await _plan(session, issuer, pairs, now, force)
+    lists = _Lists(session, issuer, now)
+    entries = await lists.allocate(len(plan.jobs))
+    for job, row, (list_id, index) in zip(plan.jobs, plan.rows, entries, strict=True):
+        job.payload["status"] = StatusReference(status_uri(issuer.base_url, list_id), index).claim()
+        row["status_list_id"], row["status_idx"] = list_id, index
+    texts = await issuer.signer_now().sign_async(plan.jobs)
+    for row, text in zip(plan.rows, texts, strict=True):
+        row.update(_stored(text, row["kind"], row["id"], row["person_id"], issuer.data_keys))
+    await repository.insert_credentials(session, plan.rows)
+    revoked = [
+        {"b_id": old.id, "b_by": row["id"], "b_reason": f"superseded: {reason}", "b_at": now}
+        for row, old in zip(plan.rows, plan.replaced, strict=True)
+        if old is not None
+    ]
+    revoked += [
+        {"b_id": old.id, "b_by": None, "b_reason": "nothing to state", "b_at": now} for old in plan.dropped
+    ]
+    await repository.supersede(session, revoked)
+    gone = [old for old in plan.replaced if old is not None] + plan.dropped
+    await lists.set_status(((old.status_list_id, old.status_idx) for old in gone), Status.INVALID)
+    await lists.publish()
+    notified = await _notify(session, plan.changed_people, reason, now) if notify else 0
+    return IssueResult(
+        issued=len(plan.rows),
+        revoked=len(revoked),
+        unchanged=plan.unchanged,
+        without_key=plan.without_key,
+        notified=notified,
+    )
+
+
+async def _notify(
+    session: AsyncSession, people: dict[uuid.UUID, set[str]], reason: str, now: dt.datetime
+) -> int:
+    rows = []
+    for person, kinds in people.items():
+        names = ", ".join(SPECS[kind].name.lower() for kind in KINDS if kind in kinds)
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "person_id": person,
+                "subject": "Your staff passport credentials have changed",
+                "body": (
+                    f"Your {names} credential(s) changed ({reason}). Open your wallet and fetch your "
+                    "credentials again (passport wallet fetch) before you next share them."
+                ),
+                "created_at": now,
+                "sent_at": None,
+                "attempts": 0,
+                "last_error": None,
+            }
+        )
+    await repository.add_notifications(session, rows)
+    return len(rows)
+
+
+# ---------------------------------------------------------------- issuer actions
+
+TRANSITIONS: Final[dict[str, tuple[dict[str, str], Status]]] = {
+    "revoke": ({"valid": "revoked", "suspended": "revoked"}, Status.INVALID),
+    "suspend": ({"valid": "suspended"}, Status.SUSPENDED),
+    "reinstate": ({"suspended": "valid"}, Status.VALID),
+}
+_REFUSALS: Final = {
+    ("revoke", "revoked"): ("already_revoked", "The credential is already revoked."),
+    ("suspend", "suspended"): ("already_suspended", "The credential is already suspended."),
+    ("suspend", "revoked"): ("credential_revoked", "A revoked credential cannot be suspended."),
+    ("reinstate", "valid"): ("not_suspended", "The credential is not suspended."),
+    ("reinstate", "revoked"): ("credential_revoked", "A revoked credential cannot be reinstated."),
+}
+
+
+def to_read(row: Any, base_url: str) -> CredentialRead:
+    return CredentialRead(
+        id=row.id,
+        person_id=row.person_id,
+        kind=row.kind,
+        vct=row.vct,
+        alg=row.alg,
+        kid=row.kid,
+        status_list_uri=status_uri(base_url, row.status_list_id),
+        status_idx=row.status_idx,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        state=row.state,
+        state_reason=row.state_reason,
+        state_changed_at=row.state_changed_at,
+        superseded_by=row.superseded_by_id,
+        origins=list(row.origins),
+    )
+
+
+def _may_act(principal: Principal, origins: Sequence[str]) -> bool:
+    return principal.role is Role.ADMIN or (
+        principal.role is Role.ISSUER
+        and principal.organisation is not None
+        and principal.organisation in origins
+    )
+
+
+async def change_state(
+    session: AsyncSession,
+    issuer: Issuer,
+    principal: Principal,
+    credential_id: uuid.UUID,
+    action: str,
+    reason: str,
+    *,
+    now: dt.datetime,
+) -> CredentialRead:
+    """Revoke, suspend or reinstate one credential, republishing its list in this transaction.
+
+    An issuer may act only on credentials stating records of its organisation (others are not found);
+    an admin on any. A transition the state does not allow is a 409 naming why.
+    """
+    allowed, status = TRANSITIONS[action]
+    credential = await repository.get_credential(session, credential_id, lock=True)
+    if credential is None or not _may_act(principal, credential.origins):
+        raise NotFound("No such credential among those you may act on.", code="credential_not_found")
+    target = allowed.get(credential.state)
+    if target is None:
+        code, detail = _REFUSALS[(action, credential.state)]
+        if credential.superseded_by_id is not None:
+            detail += " It was superseded by a newer credential."
+        raise Conflict(detail, code=code)
+    credential.state = target
+    credential.state_reason = reason
+    credential.state_changed_at = now
+    lists = _Lists(session, issuer, now)
+    await lists.set_status([(credential.status_list_id, credential.status_idx)], status)
+    await lists.publish()
+    return to_read(credential, issuer.base_url)
+
+
+async def revoke_many(
+    session: AsyncSession, issuer: Issuer, ids: Sequence[uuid.UUID], reason: str, *, now: dt.datetime
+) -> int:
+    """Revoke many credentials at once (operator and bench path) and republish their lists."""
+    entries = await repository.set_states(session, ids, "revoked", reason, now)
+    lists = _Lists(session, issuer, now)
+    await lists.set_status(((e.status_list_id, e.status_idx) for e in entries), Status.INVALID)
+    return await lists.publish()
+
+
+async def list_credentials(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, base_url: str
+) -> list[CredentialRead]:
+    """A person's credentials, newest first: metadata only. An issuer sees those stating its records."""
+    rows = await repository.credentials_of(session, person_id)
+    return [to_read(r, base_url) for r in rows if _may_act(principal, r.origins)]
+
+
+# ---------------------------------------------------------------- the holder
+
+
+def holder_person(principal: Principal) -> uuid.UUID:
+    """The person a holder principal is linked to; 403 when the caller is not a linked holder."""
+    if principal.role is not Role.HOLDER or principal.person_id is None:
+        raise Forbidden("Only a holder linked to a person has credentials.", code="not_a_linked_holder")
+    try:
+        return uuid.UUID(principal.person_id)
+    except ValueError:
+        raise Forbidden(
+            "Only a holder linked to a person has credentials.", code="not_a_linked_holder"
+        ) from None
+
+
+async def new_nonce(
+    session: AsyncSession, person_id: uuid.UUID, base_url: str, *, now: dt.datetime
+) -> NonceRead:
+    nonce = HolderNonce(
+        nonce=secrets.token_urlsafe(24), person_id=person_id, created_at=now, expires_at=now + NONCE_LIFETIME
+    )
+    session.add(nonce)
+    await session.flush()
+    return NonceRead(
+        nonce=nonce.nonce, expires_at=nonce.expires_at, proof_typ=PROOF_TYP, audience=base_url.rstrip("/")
+    )
+
+
+def _proof_refused(reason: str, code: str) -> InvalidInput:
+    return InvalidInput(
+        f"The proof of possession is refused: {reason}.", errors=[FieldError("body.proof", reason)], code=code
+    )
+
+
+def check_proof(proof: str, *, audience: str, now: dt.datetime) -> tuple[dict[str, Any], str]:
+    """Check a proof of possession (pure): ``typ``, an allowed ``alg`` matching the header's ``jwk``, the
+    signature by that key, ``aud`` and ``iat`` freshness. Returns (public JWK, nonce); the caller checks
+    the nonce is this holder's and unused."""
+    try:
+        header = jws.unverified_header(proof)
+    except jws.JWSError:
+        raise _proof_refused("it is not a compact JWS", "proof_malformed") from None
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict):
+        raise _proof_refused("its header carries no 'jwk' (the key to register)", "proof_no_key")
+    try:
+        key = jws.key_from_jwk(jwk)
+        claims = jws.verify(proof, key, typ=PROOF_TYP).claims()
+    except jws.JWSError as exc:
+        codes = {
+            "wrong_typ": "proof_wrong_typ",
+            "unsupported_alg": "proof_unsupported_alg",
+            "bad_signature": "proof_bad_signature",
+        }
+        raise _proof_refused(str(exc), codes.get(exc.code, "proof_" + exc.code)) from None
+    iat = claims.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        raise _proof_refused("'iat' is missing", "proof_malformed")
+    age = now.timestamp() - iat
+    if age > PROOF_MAX_AGE or age < -60:
+        raise _proof_refused("'iat' is not recent", "proof_stale")
+    if claims.get("aud") != audience:
+        raise _proof_refused("'aud' is not this registry", "proof_wrong_audience")
+    nonce = claims.get("nonce")
+    if not isinstance(nonce, str) or not nonce:
+        raise _proof_refused("'nonce' is missing", "proof_malformed")
+    return jws.public_jwk(key.public_key), nonce
+
+
+async def register_key(
+    session: AsyncSession, issuer: Issuer, person_id: uuid.UUID, proof: str, *, now: dt.datetime
+) -> HolderKeyRead:
+    """Register the key a proof of possession shows the holder holds, then issue their credentials
+    bound to it (the credentials bound to an earlier key are superseded)."""
+    jwk, nonce = check_proof(proof, audience=issuer.base, now=now)
+    used = await repository.use_nonce(session, nonce, person_id, now)
+    if used != "ok":
+        reasons = {
+            "unknown": "the nonce is unknown",
+            "used": "the nonce was already used",
+            "expired": "the nonce has expired",
+        }
+        raise _proof_refused(reasons[used], f"proof_nonce_{used}")
+    thumbprint = jws.jwk_thumbprint(jwk)
+    key = await repository.key_of(session, person_id, thumbprint)
+    if key is None:
+        key = HolderKey(
+            id=uuid.uuid4(),
+            person_id=person_id,
+            jwk=jwk,
+            thumbprint=thumbprint,
+            alg=jws.key_from_jwk(jwk).alg,
+            registered_at=now,
+        )
+        session.add(key)
+    key.replaced_at = None
+    await session.flush()
+    await repository.replace_keys(session, person_id, key.id, now)
+    result = await issue(
+        session,
+        issuer,
+        [(person_id, kind) for kind in KINDS],
+        now=now,
+        reason="holder key registered",
+        notify=False,
+    )
+    return HolderKeyRead(
+        id=key.id,
+        thumbprint=thumbprint,
+        alg=key.alg,
+        registered_at=key.registered_at,
+        credentials_issued=result.issued,
+    )
+
+
+async def holder_credentials(
+    session: AsyncSession, issuer: Issuer, person_id: uuid.UUID
+) -> list[HolderCredential]:
+    """The holder's current credentials (valid or suspended), each as issued, every disclosure in it."""
+    found = []
+    for row in await repository.holder_current(session, person_id):
+        if row.sd_jwt is not None:
+            text = row.sd_jwt
+        else:
+            sealed, kid = row.sealed or b"", row.sealed_key_id or ""  # both set: the table's check
+            text = issuer.data_keys.open(kid, sealed, _seal_context(row.id, row.person_id)).decode("ascii")
+        found.append(
+            HolderCredential(
+                id=row.id,
+                kind=row.kind,  # type: ignore[arg-type]
+                vct=row.vct,
+                state=row.state,  # type: ignore[arg-type]
+                issued_at=row.issued_at,
+                expires_at=row.expires_at,
+                credential=text,
+            )
+        )
+    return found
+
+
+# ---------------------------------------------------------------- the lifecycle
+
+
+async def _cursor(session: AsyncSession, now: dt.datetime) -> LifecycleCursor:
+    found = await repository.cursor(session, LIFECYCLE)
+    if found is None:
+        found = LifecycleCursor(name=LIFECYCLE, feed_cursor=0, lapsed_through=None, updated_at=now)
+        session.add(found)
+        await session.flush()
+    return found
+
+
+async def _issue_batches(
+    session: AsyncSession,
+    issuer: Issuer,
+    pairs: Sequence[tuple[uuid.UUID, str]],
+    now: dt.datetime,
+    reason: str,
+) -> IssueResult:
+    total = IssueResult()
+    for start in range(0, len(pairs), BATCH):
+        done = await issue(session, issuer, pairs[start : start + BATCH], now=now, reason=reason)
+        total = IssueResult(
+            **{k: getattr(total, k) + getattr(done, k) for k in IssueResult.__struct_fields__}
+        )
+    return total
+
+
+async def lifecycle_step(session: AsyncSession, issuer: Issuer, *, now: dt.datetime) -> LifecycleResult:
+    """One pass of the lifecycle: consume the change feed, then the records lapsing since the last day
+    handled (through today), re-issue what they affect (superseded credentials revoked, holders
+    notified), and re-sign status lists older than a day. Idempotent; the cursor moves in this transaction.
+    """
+    cursor = await _cursor(session, now)
+    changed: list[tuple[uuid.UUID, str]] = []
+    position = cursor.feed_cursor
+    while True:
+        batch = await passport.changes_since(session, position)
+        changed += [(a.person_id, a.kind) for a in batch.affected]
+        position = batch.cursor
+        if not batch.more:
+            break
+    changes = await _issue_batches(session, issuer, list(dict.fromkeys(changed)), now, "your records changed")
+    today = now.date()
+    after = cursor.lapsed_through or today - dt.timedelta(days=1)
+    lapsed: list[tuple[uuid.UUID, str]] = []
+    start = None
+    while after < today:
+        page = await passport.lapsing(session, after=after, through=today, start=start)
+        lapsed += [(a.person_id, a.kind) for a in page.affected]
+        if page.next is None:
+            break
+        start = page.next
+    lapses = await _issue_batches(
+        session, issuer, list(dict.fromkeys(lapsed)), now, "a record reached its end date"
+    )
+    cursor.feed_cursor = position
+    cursor.lapsed_through = today
+    cursor.updated_at = now
+    refreshed = await refresh_lists(session, issuer, now)
+    return LifecycleResult(
+        changes=changes, lapses=lapses, feed_cursor=position, lapsed_through=today, lists_refreshed=refreshed
+    )
+
+
+async def holders(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    """People with a current holder key, in id order after ``after`` (for re-issuing everyone)."""
+    return await repository.holders(session, after, limit)
+
+
+async def reissue_all(
+    session_factory: Callable[[], Any],
+    issuer: Issuer,
+    *,
+    now: dt.datetime,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> IssueResult:
+    """Re-issue every credential of every holder with a key (the August changeover), ``batch`` people per
+    transaction; each committed batch is done. Moves the lifecycle's feed cursor to the feed's end first,
+    so the worker does not re-issue the same credentials again."""
+    total = IssueResult()
+    async with session_factory() as session:
+        cursor = await _cursor(session, now)
+        cursor.feed_cursor = await passport.feed_position(session)
+        await session.commit()
+    after: uuid.UUID | None = None
+    while True:
+        async with session_factory() as session:
+            people = await repository.holders(session, after, batch)
+            if not people:
+                break
+            pairs = [(person, kind) for person in people for kind in KINDS]
+            done = await issue(session, issuer, pairs, now=now, reason="the August changeover", force=True)
+            await session.commit()
+        total = IssueResult(
+            **{k: getattr(total, k) + getattr(done, k) for k in IssueResult.__struct_fields__}
+        )
+        after = people[-1]
+        if progress is not None:
+            progress(len(people))
+    return total
