@@ -14,6 +14,7 @@ It also says what the transparency log and the audit record keep: the holder the
 """
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
@@ -46,24 +47,42 @@ class Conclusion(NamedTuple):
     disclosed: list[DisclosedNames]
 
 
+@functools.lru_cache(maxsize=4096)
 def check_read(check: Check) -> CheckRead:
+    """The wire form of a check (remembered: most checks are the same few passed ones)."""
     return CheckRead(name=check.name, outcome=check.outcome, code=check.code, reason=check.reason)
 
 
+@functools.lru_cache(maxsize=64)
+def _kind_of(base_url: str, vct: str) -> str | None:
+    return claim_model.kind_of_vct(base_url, vct)
+
+
 def _kind(report: VerificationReport, base_url: str) -> str | None:
-    return claim_model.kind_of_vct(base_url, report.vct) if report.vct else None
+    return _kind_of(base_url, report.vct) if report.vct else None
+
+
+_THUMBPRINTS: dict[tuple[Any, ...], str | None] = {}
 
 
 def holder_key_thumbprint(report: VerificationReport) -> str | None:
-    """The RFC 7638 thumbprint of the credential's ``cnf.jwk``, once the issuer signature passed."""
+    """The RFC 7638 thumbprint of the credential's ``cnf.jwk``, once the issuer signature passed
+    (remembered per distinct key, at most 10,000)."""
     cnf = report.claims.get("cnf") if report.claims else None
     jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
     if not isinstance(jwk, dict):
         return None
+    members = tuple(sorted((k, v) for k, v in jwk.items() if isinstance(v, str)))
+    if members in _THUMBPRINTS:
+        return _THUMBPRINTS[members]
     try:
-        return jws.jwk_thumbprint(jwk)
+        found: str | None = jws.jwk_thumbprint(jwk)
     except (jws.JWSError, KeyError, TypeError, ValueError):
-        return None
+        found = None
+    if len(_THUMBPRINTS) >= 10_000:
+        _THUMBPRINTS.clear()
+    _THUMBPRINTS[members] = found
+    return found
 
 
 def claim_names(paths: Sequence[sdjwt.ConcretePath]) -> list[str]:
