@@ -499,6 +499,26 @@ def cmd_placements(settings: Settings, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- parser
 
 
+def cmd_credentials(settings: Settings, args: argparse.Namespace) -> None:
+    from service.credentials.cli import run
+
+    run(settings, args)
+
+
+def cmd_wallet(settings: Settings, args: argparse.Namespace) -> None:
+    import httpx
+
+    from service.wallet.cli import run
+    from service.wallet.store import WalletError
+
+    try:
+        run(args)
+    except WalletError as exc:
+        raise CommandError(str(exc)) from None
+    except httpx.HTTPError as exc:
+        raise CommandError(f"cannot reach the registry: {type(exc).__name__}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="passport", description="Staff Passport Registry")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -583,6 +603,14 @@ def build_parser() -> argparse.ArgumentParser:
     from service.placements.cli import add_parser as add_placements
 
     add_placements(sub, cmd_placements)
+
+    from service.credentials.cli import add_parser as add_credentials
+
+    add_credentials(sub, cmd_credentials)
+
+    from service.wallet.cli import add_parser as add_wallet
+
+    add_wallet(sub, cmd_wallet)
     return parser
 
 

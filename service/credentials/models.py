@@ -84,9 +84,6 @@ class Credential(Base):
     __tablename__ = "credentials"
     __table_args__ = (
         CheckConstraint("state IN ('valid', 'suspended', 'revoked')", name="state"),
-        CheckConstraint(
-            "sd_jwt IS NOT NULL OR (sealed IS NOT NULL AND sealed_key_id IS NOT NULL)", name="stored"
-        ),
         UniqueConstraint("status_list_id", "status_idx"),
         Index("ix_credentials_person_id_kind_superseded_by_id", "person_id", "kind", "superseded_by_id"),
     )
@@ -111,6 +108,22 @@ class Credential(Base):
     """ODS codes of the organisations whose records the credential states (least privilege)."""
     claims_digest: Mapped[str] = mapped_column(String(64))
     """SHA-256 of the claims, vct and holder key: an unchanged credential is not re-issued."""
+
+
+class CredentialDocument(Base):
+    """The compact SD-JWT VC of a credential, as issued; the occupational health one only sealed.
+
+    Its own table: a credential's state changes (revoked, superseded) rewrite only the small metadata
+    row, never the 2 to 20 KB document (SQLite rewrites a whole row on update)."""
+
+    __tablename__ = "credential_documents"
+    __table_args__ = (
+        CheckConstraint(
+            "sd_jwt IS NOT NULL OR (sealed IS NOT NULL AND sealed_key_id IS NOT NULL)", name="stored"
+        ),
+    )
+
+    credential_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credentials.id"), primary_key=True)
     sd_jwt: Mapped[str | None] = mapped_column(Text)
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     sealed_key_id: Mapped[str | None] = mapped_column(String(64))

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.credentials.models import (
     Credential,
+    CredentialDocument,
     DeviceAuthorization,
     HolderKey,
     HolderNonce,
@@ -20,6 +21,8 @@ from service.credentials.models import (
 
 CREDENTIALS: Table = Credential.__table__  # type: ignore[assignment]
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
+DOCUMENTS: Table = CredentialDocument.__table__  # type: ignore[assignment]
+DOCUMENT_FIELDS = ("sd_jwt", "sealed", "sealed_key_id")
 C = CREDENTIALS.c
 L = StatusListRow.__table__.c
 CHUNK = 500
@@ -89,8 +92,13 @@ async def current_credentials(
 
 
 async def insert_credentials(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(CREDENTIALS), rows)
+    """Insert credentials; each row carries its document's ``sd_jwt``, ``sealed``, ``sealed_key_id``."""
+    if not rows:
+        return
+    metadata = [{k: v for k, v in r.items() if k not in DOCUMENT_FIELDS} for r in rows]
+    documents = [{"credential_id": r["id"], **{k: r[k] for k in DOCUMENT_FIELDS}} for r in rows]
+    await session.execute(insert(CREDENTIALS), metadata)
+    await session.execute(insert(DOCUMENTS), documents)
 
 
 async def supersede(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -130,9 +138,11 @@ async def credentials_of(session: AsyncSession, person_id: uuid.UUID) -> list[Cr
     return list((await session.scalars(query)).all())
 
 
-async def holder_current(session: AsyncSession, person_id: uuid.UUID) -> list[Credential]:
+async def holder_current(session: AsyncSession, person_id: uuid.UUID) -> list[Any]:
+    """The holder's current credentials with their documents: (Credential, CredentialDocument) rows."""
     query = (
-        select(Credential)
+        select(Credential, CredentialDocument)
+        .join(CredentialDocument, CredentialDocument.credential_id == Credential.id)
         .where(
             Credential.person_id == person_id,
             Credential.superseded_by_id.is_(None),
@@ -140,7 +150,7 @@ async def holder_current(session: AsyncSession, person_id: uuid.UUID) -> list[Cr
         )
         .order_by(Credential.kind)
     )
-    return list((await session.scalars(query)).all())
+    return list((await session.execute(query)).all())
 
 
 async def revocable(session: AsyncSession, limit: int) -> list[Any]:
@@ -195,6 +205,12 @@ async def holders(session: AsyncSession, after: uuid.UUID | None, limit: int) ->
     if after is not None:
         query = query.where(t.person_id > after)
     return [row.person_id for row in (await session.execute(query)).all()]
+
+
+async def count_holders(session: AsyncSession) -> int:
+    t = HolderKey.__table__.c
+    query = select(func.count(func.distinct(t.person_id))).where(t.replaced_at.is_(None))
+    return int((await session.scalar(query)) or 0)
 
 
 async def key_of(session: AsyncSession, person_id: uuid.UUID, thumbprint: str) -> HolderKey | None:

@@ -195,14 +195,14 @@ class _Lists:
         for list_id in sorted(self.changed):
             row = self.rows[list_id]
             row.statuses = self.statuses[list_id].to_bytes()
-            _sign_list(row, self.statuses[list_id], self.issuer, self.now)
+            sign_list(row, self.statuses[list_id], self.issuer, self.now)
         count = len(self.changed)
         self.changed.clear()
         await self.session.flush()
         return count
 
 
-def _sign_list(row: StatusListRow, statuses: StatusList, issuer: Issuer, now: dt.datetime) -> None:
+def sign_list(row: StatusListRow, statuses: StatusList, issuer: Issuer, now: dt.datetime) -> None:
     key = issuer.key()
     iat = int(now.timestamp())
     row.token = sign_token(
@@ -217,6 +217,10 @@ def _sign_list(row: StatusListRow, statuses: StatusList, issuer: Issuer, now: dt
     )
     row.etag = hashlib.sha256(row.token.encode("ascii")).hexdigest()[:32]
     row.published_at = now
+
+
+TransactionLists = _Lists
+"""The status lists a transaction changes (for :mod:`service.credentials.bulk`)."""
 
 
 async def status_list_token(session: AsyncSession, list_id: str) -> str | None:
@@ -239,7 +243,7 @@ async def refresh_lists(session: AsyncSession, issuer: Issuer, now: dt.datetime)
     """Re-sign lists last signed more than a day ago, so their tokens never reach ``exp``."""
     count = 0
     for row in await repository.stale_lists(session, now - REFRESH_AFTER):
-        _sign_list(row, StatusList(row.size, row.bits, row.statuses), issuer, now)
+        sign_list(row, StatusList(row.size, row.bits, row.statuses), issuer, now)
         count += 1
     await session.flush()
     return count
@@ -248,7 +252,7 @@ async def refresh_lists(session: AsyncSession, issuer: Issuer, now: dt.datetime)
 # ---------------------------------------------------------------- issuance
 
 
-def _origins(claims: dict[str, Any]) -> list[str]:
+def origins(claims: dict[str, Any]) -> list[str]:
     found: set[str] = set()
     for value in claims.values():
         for record in value if isinstance(value, list) else [value]:
@@ -261,7 +265,7 @@ def _seal_context(credential_id: uuid.UUID, person_id: uuid.UUID) -> bytes:
     return f"credential {credential_id} {person_id}".encode("ascii")
 
 
-def _stored(
+def stored(
     text: str, kind: str, credential_id: uuid.UUID, person_id: uuid.UUID, keys: DataKeyRing
 ) -> dict[str, Any]:
     if kind != "occupational_health":
@@ -362,7 +366,7 @@ async def _plan(
                 "state_reason": None,
                 "state_changed_at": None,
                 "superseded_by_id": None,
-                "origins": _origins(claim_set.claims),
+                "origins": origins(claim_set.claims),
                 "claims_digest": digest,
             }
         )
@@ -379,7 +383,7 @@ async def issue(
     now: dt.datetime,
     reason: str = "re-issued",
     force: bool = False,
-    notify: bool = True,
+    tell: bool = True,
 ) -> IssueResult:
     """Issue the credentials of these (person, credential type) pairs from their current records.
 
@@ -397,7 +401,7 @@ async def issue(
         row["status_list_id"], row["status_idx"] = list_id, index
     texts = await issuer.signer_now().sign_async(plan.jobs)
     for row, text in zip(plan.rows, texts, strict=True):
-        row.update(_stored(text, row["kind"], row["id"], row["person_id"], issuer.data_keys))
+        row.update(stored(text, row["kind"], row["id"], row["person_id"], issuer.data_keys))
     await repository.insert_credentials(session, plan.rows)
     revoked = [
         {"b_id": old.id, "b_by": row["id"], "b_reason": f"superseded: {reason}", "b_at": now}
@@ -411,7 +415,7 @@ async def issue(
     gone = [old for old in plan.replaced if old is not None] + plan.dropped
     await lists.set_status(((old.status_list_id, old.status_idx) for old in gone), Status.INVALID)
     await lists.publish()
-    notified = await _notify(session, plan.changed_people, reason, now) if notify else 0
+    notified = await notify(session, plan.changed_people, reason, now) if tell else 0
     return IssueResult(
         issued=len(plan.rows),
         revoked=len(revoked),
@@ -421,7 +425,7 @@ async def issue(
     )
 
 
-async def _notify(
+async def notify(
     session: AsyncSession, people: dict[uuid.UUID, set[str]], reason: str, now: dt.datetime
 ) -> int:
     rows = []
@@ -646,7 +650,7 @@ async def register_key(
         [(person_id, kind) for kind in KINDS],
         now=now,
         reason="holder key registered",
-        notify=False,
+        tell=False,
     )
     return HolderKeyRead(
         id=key.id,
@@ -662,18 +666,18 @@ async def holder_credentials(
 ) -> list[HolderCredential]:
     """The holder's current credentials (valid or suspended), each as issued, every disclosure in it."""
     found = []
-    for row in await repository.holder_current(session, person_id):
-        if row.sd_jwt is not None:
-            text = row.sd_jwt
+    for row, document in await repository.holder_current(session, person_id):
+        if document.sd_jwt is not None:
+            text = document.sd_jwt
         else:
-            sealed, kid = row.sealed or b"", row.sealed_key_id or ""  # both set: the table's check
+            sealed, kid = document.sealed or b"", document.sealed_key_id or ""  # both set: the table's check
             text = issuer.data_keys.open(kid, sealed, _seal_context(row.id, row.person_id)).decode("ascii")
         found.append(
             HolderCredential(
                 id=row.id,
-                kind=row.kind,  # type: ignore[arg-type]
+                kind=row.kind,
                 vct=row.vct,
-                state=row.state,  # type: ignore[arg-type]
+                state=row.state,
                 issued_at=row.issued_at,
                 expires_at=row.expires_at,
                 credential=text,
@@ -752,6 +756,13 @@ async def holders(session: AsyncSession, after: uuid.UUID | None, limit: int) ->
     return await repository.holders(session, after, limit)
 
 
+async def start_over(session: AsyncSession, now: dt.datetime) -> None:
+    """Before re-issuing everything: move the lifecycle's feed cursor to the end of the feed."""
+    cursor = await _cursor(session, now)
+    cursor.feed_cursor = await passport.feed_position(session)
+    cursor.updated_at = now
+
+
 async def reissue_all(
     session_factory: Callable[[], Any],
     issuer: Issuer,
@@ -765,8 +776,7 @@ async def reissue_all(
     so the worker does not re-issue the same credentials again."""
     total = IssueResult()
     async with session_factory() as session:
-        cursor = await _cursor(session, now)
-        cursor.feed_cursor = await passport.feed_position(session)
+        await start_over(session, now)
         await session.commit()
     after: uuid.UUID | None = None
     while True:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import jws
 from service.credentials import service
-from service.credentials.models import Credential, Notification
+from service.credentials.models import Credential, CredentialDocument, Notification
 from service.errors import Conflict, NotFound
 from service.passport import presentation, sdjwt
 from service.passport.encryption import DataKeyRing
@@ -80,8 +80,14 @@ async def test_occupational_health_credential_is_sealed_at_rest(
 ) -> None:
     world, _ = await doctor_with_key(session, data_keys)
     await service.issue(session, cf.issuer_of(app), [(world.doctor.id, k) for k in KINDS], now=NOW)
-    rows = (await session.scalars(select(Credential).where(Credential.person_id == world.doctor.id))).all()
-    by_kind = {r.kind: r for r in rows}
+    rows = (
+        await session.execute(
+            select(Credential.kind, CredentialDocument)
+            .join(CredentialDocument, CredentialDocument.credential_id == Credential.id)
+            .where(Credential.person_id == world.doctor.id)
+        )
+    ).all()
+    by_kind = {kind: document for kind, document in rows}
     health = by_kind["occupational_health"]
     assert health.sd_jwt is None
     assert health.sealed is not None

@@ -1,0 +1,304 @@
+"""Re-issuing every credential at once (the August changeover) across worker processes.
+
+The main process pages through the holders, draws status list entries for each batch (4 per holder,
+one per credential type, from lists this run creates), and hands the batch to a worker. Each worker
+(``ProcessPoolExecutor``, opened once with the database URL, the data keys and the signing key) reads
+the batch's claims through ``service.passport.service.credentials_claims`` on its own connection, signs
+the credentials and seals the occupational health ones, and returns the rows. The main process writes
+each batch in one transaction: the new credentials, the old ones revoked (``superseded_by``), their
+status lists re-signed, a notification per holder. So reading, building and signing run on every core
+while the main process writes.
+
+Lists created by a run are marked full until the run ends (so no other writer draws from them while
+this run allocates in memory); then their true allocation is written and they are published. An entry
+drawn for a type a holder has nothing to state is left allocated and valid: it is never given out.
+"""
+
+import asyncio
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.credentials import issuance, repository, service
+from service.credentials.models import StatusListRow
+from service.credentials.schemas import KINDS, IssueResult
+from service.db import Database, make_engine
+from service.passport import service as passport
+from service.passport.encryption import DataKeyRing, DataKeyStore
+from service.passport.status_list import (
+    DEFAULT_BITS,
+    IndexAllocator,
+    Status,
+    StatusList,
+    StatusReference,
+)
+
+Refs = dict[tuple[uuid.UUID, str], tuple[str, int]]
+IN_FLIGHT: Final = 3
+
+
+# ---------------------------------------------------------------- the worker process
+
+_worker: dict[str, Any] = {}
+
+
+def _init(
+    url: str,
+    keys_dir: str,
+    passphrase: str | None,
+    base_url: str,
+    lifetime: int,
+    der: bytes,
+    kid: str,
+    alg: str,
+) -> None:
+    key = serialization.load_der_private_key(der, password=None)
+    loop = asyncio.new_event_loop()
+    _worker.update(
+        loop=loop,
+        database=Database(make_engine(url, pool_size=1)),
+        data_keys=DataKeyStore(Path(keys_dir), passphrase).load(),
+        base_url=base_url,
+        lifetime=lifetime,
+        key=key,
+        kid=kid,
+        alg=alg,
+        names={},
+    )
+
+
+async def _build(people: list[uuid.UUID], refs: Refs, now: dt.datetime) -> list[dict[str, Any]]:
+    database: Database = _worker["database"]
+    data_keys: DataKeyRing = _worker["data_keys"]
+    base_url: str = _worker["base_url"]
+    async with database.session() as session:
+        keys = await repository.current_keys(session, people)
+        bound = [p for p in people if p in keys]
+        claims = await passport.credentials_claims(
+            session,
+            bound,
+            list(KINDS),
+            on=now.date(),
+            base_url=base_url,
+            keys=data_keys,
+            names=_worker["names"],
+        )
+    rows: list[dict[str, Any]] = []
+    iat = int(now.timestamp())
+    for person in bound:
+        holder = keys[person]
+        for kind in KINDS:
+            claim_set = claims[person][kind]
+            if claim_set is None:
+                continue
+            list_id, index = refs[(person, kind)]
+            expires = issuance.expiry(kind, now, claim_set.refresh_on, _worker["lifetime"])
+            payload = issuance.payload(
+                claim_set.claims,
+                iss=base_url.rstrip("/"),
+                vct=claim_set.vct,
+                iat=iat,
+                exp=int(expires.timestamp()),
+                status=StatusReference(service.status_uri(base_url, list_id), index),
+            )
+            job = issuance.SignJob(payload, tuple(claim_set.disclosable), holder.jwk)
+            text = issuance.sign_one(job, _worker["key"], _worker["kid"])
+            credential_id = uuid.uuid4()
+            rows.append(
+                {
+                    "id": credential_id,
+                    "person_id": person,
+                    "kind": kind,
+                    "vct": claim_set.vct,
+                    "alg": _worker["alg"],
+                    "kid": _worker["kid"],
+                    "holder_key_id": holder.id,
+                    "status_list_id": list_id,
+                    "status_idx": index,
+                    "issued_at": now,
+                    "expires_at": expires,
+                    "refresh_on": claim_set.refresh_on,
+                    "state": "valid",
+                    "state_reason": None,
+                    "state_changed_at": None,
+                    "superseded_by_id": None,
+                    "origins": service.origins(claim_set.claims),
+                    "claims_digest": issuance.claims_digest(
+                        claim_set.claims, claim_set.vct, holder.thumbprint
+                    ),
+                    **service.stored(text, kind, credential_id, person, data_keys),
+                }
+            )
+    return rows
+
+
+def _task(people: list[uuid.UUID], refs: Refs, now: dt.datetime) -> list[dict[str, Any]]:
+    loop: asyncio.AbstractEventLoop = _worker["loop"]
+    return loop.run_until_complete(_build(people, refs, now))
+
+
+# ---------------------------------------------------------------- the main process
+
+
+class _RunLists:
+    """Status lists made for this run; entries drawn in memory, written when the run ends."""
+
+    def __init__(self) -> None:
+        self.allocators: dict[str, IndexAllocator] = {}
+        self.drawn: dict[str, list[int]] = {}
+        self.current: str | None = None
+
+    async def draw(
+        self, session_factory: Callable[[], Any], issuer: service.Issuer, count: int, now: dt.datetime
+    ) -> list[tuple[str, int]]:
+        found: list[tuple[str, int]] = []
+        while len(found) < count:
+            current = self.current
+            allocator = self.allocators.get(current) if current else None
+            if current is None or allocator is None or allocator.size - allocator.free >= service.FILL_LIMIT:
+                current = self.current = await self._create(session_factory, issuer, now)
+                allocator = self.allocators[current]
+            take = min(count - len(found), service.FILL_LIMIT - (allocator.size - allocator.free))
+            indexes = allocator.allocate_many(take)
+            self.drawn.setdefault(current, []).extend(indexes)
+            found += [(current, i) for i in indexes]
+        return found
+
+    async def _create(
+        self, session_factory: Callable[[], Any], issuer: service.Issuer, now: dt.datetime
+    ) -> str:
+        row = StatusListRow(
+            id=secrets.token_hex(8),
+            bits=DEFAULT_BITS,
+            size=service.LIST_SIZE,
+            statuses=bytes(service.LIST_SIZE * DEFAULT_BITS // 8),
+            allocated=bytes(service.LIST_SIZE // 8),
+            allocated_count=service.LIST_SIZE,
+            token="",
+            etag="",
+            published_at=now,
+            created_at=now,
+        )
+        service.sign_list(row, StatusList(row.size, row.bits, row.statuses), issuer, now)
+        async with session_factory() as session:
+            session.add(row)
+            await session.commit()
+        self.allocators[row.id] = IndexAllocator(service.LIST_SIZE)
+        return row.id
+
+    async def finish(self, session: AsyncSession) -> None:
+        """Write each run list's allocation (every entry drawn counts: none is given out again)."""
+        for row in await repository.lists(session, list(self.allocators), lock=True):
+            bitmap = bytearray(row.allocated)
+            for index in self.drawn.get(row.id, ()):
+                bitmap[index >> 3] |= 1 << (index & 7)
+            row.allocated = bytes(bitmap)
+            row.allocated_count = len(self.drawn.get(row.id, ()))
+
+
+async def _write(
+    session: AsyncSession, issuer: service.Issuer, rows: list[dict[str, Any]], now: dt.datetime, reason: str
+) -> tuple[int, int, int]:
+    people = list(dict.fromkeys(r["person_id"] for r in rows))
+    old = {(r.person_id, r.kind): r for r in await repository.current_credentials(session, people, KINDS)}
+    await repository.insert_credentials(session, rows)
+    revoked = []
+    for row in rows:
+        previous = old.get((row["person_id"], row["kind"]))
+        if previous is not None:
+            revoked.append((previous, row["id"]))
+    await repository.supersede(
+        session,
+        [{"b_id": p.id, "b_by": new, "b_reason": f"superseded: {reason}", "b_at": now} for p, new in revoked],
+    )
+    lists = service.TransactionLists(session, issuer, now)
+    await lists.set_status(((p.status_list_id, p.status_idx) for p, _ in revoked), Status.INVALID)
+    await lists.publish()
+    changed: dict[uuid.UUID, set[str]] = {}
+    for row in rows:
+        changed.setdefault(row["person_id"], set()).add(row["kind"])
+    notified = await service.notify(session, changed, reason, now)
+    return len(rows), len(revoked), notified
+
+
+async def reissue_all(
+    database: Database,
+    issuer: service.Issuer,
+    *,
+    workers: int,
+    keys_dir: Path,
+    passphrase: str | None,
+    database_url: str,
+    now: dt.datetime,
+    batch: int = service.BATCH,
+    reason: str = "the August changeover",
+    progress: Callable[[int], None] | None = None,
+) -> IssueResult:
+    """Re-issue every credential of every holder with ``workers`` processes reading, building and signing."""
+    key = issuer.key()
+    der = key.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pool = ProcessPoolExecutor(
+        workers,
+        initializer=_init,
+        initargs=(
+            database_url,
+            str(keys_dir),
+            passphrase,
+            issuer.base_url,
+            issuer.lifetime_days,
+            der,
+            key.kid,
+            key.alg,
+        ),
+    )
+    loop = asyncio.get_running_loop()
+    run_lists = _RunLists()
+    issued = revoked = notified = 0
+    async with database.session() as session:
+        await service.start_over(session, now)
+        await session.commit()
+    pending: list[tuple[list[uuid.UUID], asyncio.Future[list[dict[str, Any]]]]] = []
+
+    async def drain(until: int) -> None:
+        nonlocal issued, revoked, notified
+        while len(pending) > until:
+            people, future = pending.pop(0)
+            rows = await future
+            async with database.session() as session:
+                done = await _write(session, issuer, rows, now, reason)
+                await session.commit()
+            issued, revoked, notified = issued + done[0], revoked + done[1], notified + done[2]
+            if progress is not None:
+                progress(len(people))
+
+    try:
+        after: uuid.UUID | None = None
+        while True:
+            async with database.session() as session:
+                people = await repository.holders(session, after, batch)
+            if not people:
+                break
+            after = people[-1]
+            entries = await run_lists.draw(database.session, issuer, len(people) * len(KINDS), now)
+            refs: Refs = {}
+            for n, person in enumerate(people):
+                for k, kind in enumerate(KINDS):
+                    refs[(person, kind)] = entries[n * len(KINDS) + k]
+            pending.append((people, loop.run_in_executor(pool, _task, people, refs, now)))
+            await drain(IN_FLIGHT - 1)
+        await drain(0)
+        async with database.session() as session:
+            await run_lists.finish(session)
+            await session.commit()
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return IssueResult(issued=issued, revoked=revoked, notified=notified)

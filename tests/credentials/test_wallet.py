@@ -1,0 +1,138 @@
+"""The reference wallet end to end against a real server (``passport serve`` in a subprocess): init,
+fetch (device sign-in approved on the /device page, key registered with proof of possession, credentials
+downloaded), list, verify offline against the saved JWKS, and a tampered credential refused."""
+
+import asyncio
+import datetime as dt
+import json
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service import jws
+from service.auth import SESSION_COOKIE, TokenService, User
+from service.db import Database, make_engine
+from service.keys import KeyStore
+from service.passport.encryption import DataKeyStore
+from service.web import service as web
+from tests.credentials import factories as cf
+from tests.factories import TEST_PASSPHRASE
+from tests.live import LiveServer, live_server
+from tests.passport import factories as pf
+from tests.web.helpers import csrf_token
+
+pytestmark = pytest.mark.slow
+
+
+async def _seed(url: str, keys_dir: Path) -> User:
+    data_keys = DataKeyStore(keys_dir, TEST_PASSPHRASE).load()
+    database = Database(make_engine(url, pool_size=1))
+    try:
+        async with database.session() as session:
+            world = await pf.create_world(session)
+            now = dt.datetime.now(dt.UTC)
+            await cf.submit(
+                session, data_keys, cf.records_of(world.doctor, world.tree), world.tree.trust, now
+            )
+            user = await cf.holder_user(session, world.doctor, now)
+            await session.commit()
+            return user
+    finally:
+        await database.dispose()
+
+
+def wallet(live: LiveServer, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "service.cli", "wallet", "--dir", str(folder), *args]
+    return subprocess.run(command, env=live.env, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
+
+
+def approve(live: LiveServer, keys_dir: Path, user: User, user_code: str) -> None:
+    keyring = KeyStore(keys_dir, TEST_PASSPHRASE).load(dt.datetime.now(dt.UTC))
+    tokens = TokenService(
+        keyring,
+        issuer=live.base_url,
+        lifetime=300,
+        session_lifetime=3600,
+        clock=lambda: dt.datetime.now(dt.UTC),
+    )
+    with httpx.Client(base_url=live.base_url, timeout=10) as browser:
+        browser.cookies.set(SESSION_COOKIE, tokens.issue_session(web.principal_for(user)))
+        page = browser.get("/device", params={"user_code": user_code})
+        assert page.status_code == 200, page.text
+        decided = browser.post(
+            "/device",
+            data={"user_code": user_code, "decision": "approve", "csrf_token": csrf_token(page.text)},
+        )
+        assert decided.status_code == 303, decided.text
+
+
+def test_wallet_init_fetch_list_verify_against_a_live_server(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    DataKeyStore(keys_dir, TEST_PASSPHRASE).init(dt.datetime.now(dt.UTC))
+    with live_server(tmp_path) as live:
+        user = asyncio.run(_seed(live.env["PASSPORT_DATABASE_URL"], keys_dir))
+        folder = tmp_path / "wallet"
+        made = wallet(live, folder, "init")
+        assert made.returncode == 0, made.stderr
+        assert stat.S_IMODE((folder / "holder-key.pem").stat().st_mode) == 0o600
+        command = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "wallet",
+            "--dir",
+            str(folder),
+            "fetch",
+            "--registry",
+            live.base_url,
+            "--timeout",
+            "60",
+        ]
+        process = subprocess.Popen(  # noqa: S603
+            command, env=live.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            found = re.search(r"enter the code ([A-Z]{4}-[A-Z]{4})", line)
+            assert found, line
+            approve(live, keys_dir, user, found.group(1))
+            out, err = process.communicate(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, err
+        assert "4 credential(s) saved" in out
+        saved = sorted(p.name for p in (folder / "credentials").iterdir())
+        assert saved == [
+            "core_skills.json",
+            "identity_link.json",
+            "occupational_health.json",
+            "training_placement.json",
+        ]
+
+        listed = wallet(live, folder, "list", "--check-status")
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.count("status valid") == 4
+        assert "claims: core_skills (2: " in listed.stdout
+
+        checked = wallet(live, folder, "verify", "core_skills")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "valid: signed by the registry" in checked.stdout
+
+        stored = json.loads((folder / "credentials" / "core_skills.json").read_text())
+        jwt, _, rest = stored["credential"].partition("~")
+        header, payload, signature = jwt.split(".")
+        claims = json.loads(jws.b64url_decode(payload))
+        claims["exp"] += 86400 * 365
+        forged = ".".join([header, jws.b64url_encode(json.dumps(claims).encode()), signature])
+        tampered = tmp_path / "tampered.json"
+        tampered.write_text(json.dumps({**stored, "credential": forged + "~" + rest}))
+        refused = wallet(live, folder, "verify", str(tampered), "--jwks", str(folder / "issuer-jwks.json"))
+        assert refused.returncode == 1
+        assert "bad_signature" in refused.stdout
