@@ -42,7 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PASSPHRASE = "bench-passphrase-not-secret"
+PASSPHRASE = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway folder
 AUDIENCE_PLACEHOLDER = "client"
 GOAL_RATE = 2500
 GOAL_P99_MS = 25.0
@@ -63,7 +63,8 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.partition(":")[2].strip()
                 break
-    return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"
 
 
 # ---------------------------------------------------------------- the registry's data
@@ -90,28 +91,59 @@ async def _prepare(url: str, keys_dir: Path, base: str) -> dict[str, Any]:
     database = Database(make_engine(url))
     try:
         async with database.session() as session:
-            for code, kind, parent in (("RRK", "nhs_trust", None), ("NT3", "independent_provider", None),
-                                       ("NT301", "independent_site", "NT3")):  # fmt: skip
-                session.add(Organisation(code=code, name=f"Bench {code}", kind=kind, parent_code=parent,
-                                         icb_code=None, postcode=None, latitude=None, longitude=None,
-                                         created_at=now))  # fmt: skip
+            for code, kind, parent in (
+                ("RRK", "nhs_trust", None),
+                ("NT3", "independent_provider", None),
+                ("NT301", "independent_site", "NT3"),
+            ):
+                session.add(
+                    Organisation(
+                        code=code,
+                        name=f"Bench {code}",
+                        kind=kind,
+                        parent_code=parent,
+                        icb_code=None,
+                        postcode=None,
+                        latitude=None,
+                        longitude=None,
+                        created_at=now,
+                    )
+                )
                 await session.flush()
-            person = Person(id=uuid.uuid4(), given_name="Ada", family_name="Okafor", gmc_number="7000001",
-                            staff_group="medical", grade="CT2", specialty="general surgery", created_at=now)  # fmt: skip
+            person = Person(
+                id=uuid.uuid4(),
+                given_name="Ada",
+                family_name="Okafor",
+                gmc_number="7000001",
+                staff_group="medical",
+                grade="CT2",
+                specialty="general surgery",
+                created_at=now,
+            )
             session.add(person)
             await session.flush()
             verifier = await auth.create_client(
                 session, name="bench HR", role=auth.Role.VERIFIER, organisation_code="NT301", now=now
             )
-            assurance = {"assurance_policy": "CSTF attainment", "assurance_outcome": "verified",
-                         "verification_method": "source_system"}  # fmt: skip
+            assurance = {
+                "assurance_policy": "CSTF attainment",
+                "assurance_outcome": "verified",
+                "verification_method": "source_system",
+            }
             bodies = [
-                {"kind": "core_skills", "person_id": str(person.id), "subject": "fire_safety",
-                 "date_awarded": (now.date() - dt.timedelta(days=60)).isoformat(),
-                 "learning_provider": "e-Learning for Healthcare", "learning_method": "e_learning", **assurance},
-            ]  # fmt: skip
-            issuer_principal = auth.Principal(subject="bench-issuer", kind="client", role=auth.Role.ISSUER,
-                                              organisation="RRK")  # fmt: skip
+                {
+                    "kind": "core_skills",
+                    "person_id": str(person.id),
+                    "subject": "fire_safety",
+                    "date_awarded": (now.date() - dt.timedelta(days=60)).isoformat(),
+                    "learning_provider": "e-Learning for Healthcare",
+                    "learning_method": "e_learning",
+                    **assurance,
+                },
+            ]
+            issuer_principal = auth.Principal(
+                subject="bench-issuer", kind="client", role=auth.Role.ISSUER, organisation="RRK"
+            )
             await passport.submit(
                 session,
                 issuer_principal,
@@ -122,16 +154,29 @@ async def _prepare(url: str, keys_dir: Path, base: str) -> dict[str, Any]:
             admin = auth.Principal(
                 subject="bench-admin", kind="client", role=auth.Role.ADMIN, organisation=None
             )
-            policy = {"organisation_code": "NT301", "name": "bench-fire-safety", "title": "Fire safety in date",
-                      "role": "anyone", "rules": [{"type": "core_skills", "subjects": [{"subject": "fire_safety"}]}]}  # fmt: skip
+            policy = {
+                "organisation_code": "NT301",
+                "name": "bench-fire-safety",
+                "title": "Fire safety in date",
+                "role": "anyone",
+                "rules": [{"type": "core_skills", "subjects": [{"subject": "fire_safety"}]}],
+            }
             await passport.create_policy(session, admin, msgspec.convert(policy, PolicyCreate), now)
             holder = ec.generate_private_key(ec.SECP256R1())
             jwk = jws.public_jwk(holder.public_key())
-            session.add(HolderKey(id=uuid.uuid4(), person_id=person.id, jwk=jwk, thumbprint=jws.jwk_thumbprint(jwk),
-                                  alg="ES256", registered_at=now))  # fmt: skip
+            session.add(
+                HolderKey(
+                    id=uuid.uuid4(),
+                    person_id=person.id,
+                    jwk=jwk,
+                    thumbprint=jws.jwk_thumbprint(jwk),
+                    alg="ES256",
+                    registered_at=now,
+                )
+            )
             await session.flush()
             issuer = credentials.Issuer(keyring=keyring, data_keys=data_keys, base_url=base)
-            await credentials.issue(session, issuer, [(person.id, "core_skills")], now=now, notify=False)
+            await credentials.issue(session, issuer, [(person.id, "core_skills")], now=now, tell=False)
             held = await credentials.holder_credentials(session, issuer, person.id)
             await session.commit()
     finally:
@@ -224,7 +269,8 @@ class Server:
         while True:
             if self.process.poll() is not None:
                 raise SystemExit(
-                    f"server exited: {self.process.stderr.read().decode()[-2000:] if self.process.stderr else ''}"
+                    "server exited: "
+                    + (self.process.stderr.read().decode()[-2000:] if self.process.stderr else "")
                 )
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 break
@@ -353,17 +399,19 @@ def load(spec: dict[str, Any], processes: int) -> dict[str, Any]:
         mine = {**spec, "connections": share, "count": spec["count"] // processes}
         proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", json.dumps(mine)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
         procs.append(proc)
     for proc in procs:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "ready":
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise SystemExit("a load generator failed to start")
     for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+        if proc.stdin is not None:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
     results = []
     for proc in procs:
         out, _ = proc.communicate(timeout=spec["seconds"] + spec["warmup"] + 120)
@@ -427,11 +475,36 @@ def main() -> None:
             stack.callback(found.stop)
             url = found.url
         env, data = setup(Path(tmp), base, url)
-        serve = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(registry_port),
-                 "--workers", "2"]  # fmt: skip
-        bare = [sys.executable, "-m", "uvicorn", "bench.verify_http:bare_app", "--factory", "--host", "127.0.0.1",
-                "--port", str(bare_port), "--workers", "2", "--http", "service.serving:NoDelayHTTPProtocol",
-                "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        serve = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(registry_port),
+            "--workers",
+            "2",
+        ]
+        bare = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.verify_http:bare_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(bare_port),
+            "--workers",
+            "2",
+            "--http",
+            "service.serving:NoDelayHTTPProtocol",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         bare_env = {
             **env,
             "BENCH_ISSUER_JWK": json.dumps(data["issuer_jwk"]),
@@ -441,37 +514,60 @@ def main() -> None:
         bare_server = Server(bare, bare_env, bare_port)
         try:
             access = token(registry_port, data)
-            common = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections,
-                      "count": count, "audience": data["client_id"], "credential": data["credential"],
-                      "holder_pem": data["holder_pem"]}  # fmt: skip
+            common = {
+                "seconds": args.seconds,
+                "warmup": args.warmup,
+                "connections": args.connections,
+                "count": count,
+                "audience": data["client_id"],
+                "credential": data["credential"],
+                "holder_pem": data["holder_pem"],
+            }
             rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
             for _ in range(args.rounds):
-                ours = load({**common, "port": registry_port, "path": "/api/v1/verifications", "check": True,
-                             "headers": {"Authorization": f"Bearer {access}"}}, args.processes)  # fmt: skip
-                floor = load({**common, "port": bare_port, "path": "/verify", "check": False, "headers": {}},
-                             args.processes)  # fmt: skip
+                ours = load(
+                    {
+                        **common,
+                        "port": registry_port,
+                        "path": "/api/v1/verifications",
+                        "check": True,
+                        "headers": {"Authorization": f"Bearer {access}"},
+                    },
+                    args.processes,
+                )
+                floor = load(
+                    {**common, "port": bare_port, "path": "/verify", "check": False, "headers": {}},
+                    args.processes,
+                )
                 rounds.append((ours, floor))
         finally:
             registry.stop()
             bare_server.stop()
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
-    print(f"load: {args.connections} keep-alive connections from {args.processes} processes on the same machine, "
-          f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up, {args.rounds} rounds")  # fmt: skip
+    print(
+        f"load: {args.connections} keep-alive connections from {args.processes} processes on this machine, "
+        f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up, {args.rounds} rounds"
+    )
     for name, index in (("registry (every check, status, policy, audit)", 0), ("bare (two signatures)", 1)):
         figures = [r[index] for r in rounds]
         rates = ", ".join(f"{f['rate']:,.0f}" for f in figures)
-        print(f"{name}: {statistics.median(f['rate'] for f in figures):,.0f}/s (rounds: {rates}); "
-              f"p50 {statistics.median(f['p50'] for f in figures):.1f} ms, "
-              f"p99 {statistics.median(f['p99'] for f in figures):.1f} ms; statuses {figures[-1]['statuses']}"
-              + (f"; verdicts {figures[-1]['verdicts']}" if index == 0 else ""))  # fmt: skip
+        print(
+            f"{name}: {statistics.median(f['rate'] for f in figures):,.0f}/s (rounds: {rates}); "
+            f"p50 {statistics.median(f['p50'] for f in figures):.1f} ms, "
+            f"p99 {statistics.median(f['p99'] for f in figures):.1f} ms; statuses {figures[-1]['statuses']}"
+            + (f"; verdicts {figures[-1]['verdicts']}" if index == 0 else "")
+        )
         if any(f["exhausted"] for f in figures):
             print(f"  WARNING: {name} used every prepared presentation: raise --rate-cap")
     ratio = statistics.median(o["rate"] / b["rate"] for o, b in rounds)
     rate = statistics.median(o["rate"] for o, _ in rounds)
     p99 = statistics.median(o["p99"] for o, _ in rounds)
-    print(f"registry / bare = {ratio:.0%} (goal >= {GOAL_BARE:.0%}); registry {rate:,.0f}/s (goal >= {GOAL_RATE:,}), "
-          f"p99 {p99:.1f} ms (goal < {GOAL_P99_MS:g} ms)")  # fmt: skip
+    print(
+        f"registry / bare = {ratio:.0%} (goal >= {GOAL_BARE:.0%}); "
+        f"registry {rate:,.0f}/s (goal >= {GOAL_RATE:,}), "
+        f"p99 {p99:.1f} ms (goal < {GOAL_P99_MS:g} ms)"
+    )
     print("command: " + shlex.join([sys.executable, *sys.argv]))
     if ratio < GOAL_BARE or rate < GOAL_RATE or p99 >= GOAL_P99_MS:
         print("GOAL NOT MET")

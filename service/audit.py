@@ -11,14 +11,14 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.types import Scope
-from sqlalchemy import BigInteger, Integer, String, select, text
+from sqlalchemy import BigInteger, Integer, String, Table, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -138,7 +138,7 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
         )
         prev = digest
     # Core executemany, in order (ids ascend with the chain); the ORM's unit of work is not needed
-    await session.execute(AuditEvent.__table__.insert(), rows)
+    await session.execute(cast(Table, AuditEvent.__table__).insert(), rows)
 
 
 def _lost_race(exc: IntegrityError | OperationalError) -> bool:

@@ -3,9 +3,9 @@
 import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,7 +60,7 @@ async def prune_nonces(session: AsyncSession, now: dt.datetime) -> None:
 
 async def add_verifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:  # Core executemany: no unit of work for rows nobody reads back
-        await session.execute(insert(Verification.__table__), list(rows))
+        await session.execute(insert(cast(Table, Verification.__table__)), list(rows))
 
 
 async def verification_of_request(session: AsyncSession, request_id: uuid.UUID) -> Verification | None:

@@ -27,7 +27,7 @@ async def issued(session: AsyncSession, scene: Scene) -> tuple[ec.EllipticCurveP
         (scene.doctor.id, kind)
         for kind in ("core_skills", "occupational_health", "training_placement", "identity_link")
     ]
-    await credentials.issue(session, issuer, pairs, now=now, notify=False)
+    await credentials.issue(session, issuer, pairs, now=now, tell=False)
     held = await credentials.holder_credentials(session, issuer, scene.doctor.id)
     await session.commit()
     return key, {h.kind: h.credential for h in held}
