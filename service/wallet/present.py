@@ -80,8 +80,7 @@ def _extra(disclose: Sequence[str]) -> dict[str, list[sdjwt.PathSpec]]:
 
 
 def choose(held: sdjwt.HeldCredential, kind: str, needs: Sequence[policies.ClaimNeed]) -> list[ConcretePath]:
-    """The disclosures of ``held`` that the needs ask for, nothing more (parents come along when
-    presented)."""
+    """The claims of ``held`` that the needs ask for, nothing more, as paths to present."""
     claim_set = ClaimSet(
         credential_type=kind,  # type: ignore[arg-type]
         vct=str(held.payload.get("vct", "")),
@@ -90,7 +89,16 @@ def choose(held: sdjwt.HeldCredential, kind: str, needs: Sequence[policies.Claim
         record_ids=[],
         refresh_on=None,
     )
-    return sorted(policies.disclosures_for(claim_set, needs), key=lambda p: [str(x) for x in p])
+    return leaves(policies.disclosures_for(claim_set, needs))
+
+
+def leaves(paths: set[ConcretePath]) -> list[ConcretePath]:
+    """The deepest of ``paths``: presenting a path shows everything under it, and the disclosures
+    enclosing a path come along by themselves, so a record's own path would show all its fields."""
+    return sorted(
+        (p for p in paths if not any(len(q) > len(p) and q[: len(p)] == p for q in paths)),
+        key=lambda p: [str(x) for x in p],
+    )
 
 
 def build(

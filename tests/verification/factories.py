@@ -28,6 +28,7 @@ from service.passport.claims import ClaimSet, holder_id
 from service.passport.encryption import DataKeyRing
 from service.passport.schemas import PolicyCreate, PolicyRead, RecordKind
 from service.verification.service import Runtime
+from service.wallet.present import leaves
 from service.workforce.models import Person
 from tests.conftest import BASE_URL
 from tests.credentials import factories as cf
@@ -97,7 +98,7 @@ class Scene:
 
     def paths(self, kind: str) -> list[tuple[str | int, ...]]:
         """What the policy needs from the ``kind`` credential, nothing more."""
-        return sorted(policies.disclosures_for(self.claim_sets[kind], self.needs), key=str)
+        return leaves(policies.disclosures_for(self.claim_sets[kind], self.needs))
 
     def present(
         self,
