@@ -109,17 +109,14 @@ async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
     return event
 
 
-async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
-    """Append ``entries`` in order inside the caller's transaction: one lock, one read, one flush.
+LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+"""The chain's tail (for writers that append many events at once)."""
+PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_PG_LOCK_KEY)
+"""On PostgreSQL, serialises appenders for the rest of the transaction."""
 
-    For writers that record many events at once (the verification batch writer): the chain is the same
-    as appending them one by one.
-    """
-    if not entries:
-        return
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    prev = await _last_hash(session)
+
+def chained(entries: Sequence[Entry], prev: str) -> list[dict[str, Any]]:
+    """Rows of ``audit_events`` for ``entries`` in order, chained from the tail hash ``prev`` (pure)."""
     rows = []
     for entry in entries:
         digest = event_hash(entry, prev)
@@ -137,8 +134,24 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
             }
         )
         prev = digest
+    return rows
+
+
+AUDIT_TABLE = cast(Table, AuditEvent.__table__)
+
+
+async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
+    """Append ``entries`` in order inside the caller's transaction: one lock, one read, one insert.
+
+    For writers that record many events at once: the chain is the same as appending them one by one.
+    """
+    if not entries:
+        return
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(PG_LOCK)
+    prev = await _last_hash(session)
     # Core executemany, in order (ids ascend with the chain); the ORM's unit of work is not needed
-    await session.execute(cast(Table, AuditEvent.__table__).insert(), rows)
+    await session.execute(AUDIT_TABLE.insert(), chained(entries, prev))
 
 
 def _lost_race(exc: IntegrityError | OperationalError) -> bool:

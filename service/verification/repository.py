@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,13 +21,12 @@ async def get_request(session: AsyncSession, request_id: uuid.UUID) -> Presentat
     return await session.get(PresentationRequest, request_id)
 
 
-async def claim_requests(
-    session: AsyncSession, ids: Collection[uuid.UUID], now: dt.datetime
-) -> set[uuid.UUID]:
-    """Mark pending, unexpired requests answered; the ids that were (a request is answered once)."""
-    if not ids:
-        return set()
-    statement = (
+VERIFICATIONS = cast(Table, Verification.__table__)
+
+
+def claim_statement(ids: Collection[uuid.UUID], now: dt.datetime) -> Any:
+    """Mark pending, unexpired requests answered, returning their ids (a request is answered once)."""
+    return (
         update(PresentationRequest)
         .where(
             PresentationRequest.id.in_(list(ids)),
@@ -37,30 +36,22 @@ async def claim_requests(
         .values(state="answered", answered_at=now)
         .returning(PresentationRequest.id)
     )
-    return set((await session.scalars(statement)).all())
 
 
-async def consume_nonces(
-    session: AsyncSession, nonces: Sequence[tuple[str, dt.datetime]], now: dt.datetime
-) -> set[str]:
-    """Record each nonce as used; the ones that had not been used before (one statement)."""
-    if not nonces:
-        return set()
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+def nonce_statement(dialect: str, nonces: Sequence[tuple[str, dt.datetime]], now: dt.datetime) -> Any:
+    """Record each nonce as used, returning those that had not been used before (one statement)."""
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [{"nonce": nonce, "used_at": now, "expires_at": until} for nonce, until in nonces]
-    statement = make(UsedNonce).values(rows).on_conflict_do_nothing().returning(UsedNonce.nonce)
-    return set((await session.scalars(statement)).all())
+    return make(UsedNonce).values(rows).on_conflict_do_nothing().returning(UsedNonce.nonce)
 
 
-async def prune_nonces(session: AsyncSession, now: dt.datetime) -> None:
+def request_state_statement(request_id: uuid.UUID) -> Any:
+    return select(PresentationRequest.state).where(PresentationRequest.id == request_id)
+
+
+def prune_statement(now: dt.datetime) -> Any:
     """Forget nonces whose presentations would be refused as stale anyway."""
-    await session.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
-
-
-async def add_verifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:  # Core executemany: no unit of work for rows nobody reads back
-        await session.execute(insert(cast(Table, Verification.__table__)), list(rows))
+    return delete(UsedNonce).where(UsedNonce.expires_at < now)
 
 
 async def verification_of_request(session: AsyncSession, request_id: uuid.UUID) -> Verification | None:

@@ -10,6 +10,9 @@ at once.
 
 Each item says how to finish itself once its nonce's first use is known (``finish``): the verdict of a
 replay is "invalid", decided inside the transaction that recorded the nonce.
+
+:func:`write_batch` is the transaction, written once as plain synchronous SQLAlchemy Core and run
+through ``AsyncSession.run_sync`` (five statements a batch, whatever its size).
 """
 
 import asyncio
@@ -18,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from sqlalchemy.orm import Session
 
 from service import audit
 from service.db import Database
@@ -44,9 +49,13 @@ class Item:
 
 
 class BatchWriter:
-    def __init__(self, database: Database, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self, database: Database, clock: Callable[[], dt.datetime], *, one_hop: bool = False
+    ) -> None:
         self.database = database
         self.clock = clock
+        self.one_hop = one_hop
+        """SQLite only: run each batch in one call on the connection's thread."""
         self._queue: list[Item] = []
         self._task: asyncio.Task[None] | None = None
         self._batches = 0
@@ -79,45 +88,65 @@ class BatchWriter:
 
     async def _write(self, batch: list[Item]) -> list[Any]:
         now = self.clock()
+        self._batches += 1
+        prune = self._batches % PRUNE_EVERY == 0
         async with self.database.session() as session:
-            wanted = {item.request_id for item in batch if item.request_id is not None}
-            claimed = await repository.claim_requests(session, wanted, now)
-            expiry: dict[str, dt.datetime] = {}
-            for item in batch:
-                if item.nonce is not None and (item.request_id is None or item.request_id in claimed):
-                    expiry.setdefault(item.nonce, item.nonce_expires)
-            fresh = await repository.consume_nonces(session, list(expiry.items()), now)
-            answers: list[Any] = []
-            rows: list[dict[str, Any]] = []
-            entries: list[audit.Entry] = []
-            taken: set[uuid.UUID] = set()
-            for item in batch:
-                if item.request_id is not None and item.request_id not in claimed:
-                    answers.append(await self._closed(session, item.request_id, now))
-                    continue
-                if item.request_id is not None and item.request_id in taken:  # twice in one batch
-                    answers.append(RequestAnswered("The request has already been answered."))
-                    continue
-                if item.request_id is not None:
-                    taken.add(item.request_id)
-                unused = item.nonce is not None and item.nonce in fresh
-                if unused:
-                    fresh.discard(item.nonce)  # the next item with this nonce replays it
-                row, entry, answer = item.finish(unused)
-                rows.append(row)
-                entries.append(entry)
-                answers.append(answer)
-            await repository.add_verifications(session, rows)
-            await audit.append_many(session, entries)
-            self._batches += 1
-            if self._batches % PRUNE_EVERY == 0:
-                await repository.prune_nonces(session, now)
+            answers = await session.run_sync(write_batch, batch, now, prune)
             await session.commit()
         return answers
 
-    @staticmethod
-    async def _closed(session: Any, request_id: uuid.UUID, now: dt.datetime) -> Exception:
-        request = await repository.get_request(session, request_id)
-        if request is not None and request.state == "answered":
-            return RequestAnswered("The request has already been answered; a nonce is used once.")
-        return RequestExpired("The request has expired; ask the verifier for a new one.")
+
+def write_batch(session: Session, batch: list[Item], now: dt.datetime, prune: bool) -> list[Any]:
+    """One batch in the caller's transaction (synchronous: run with ``AsyncSession.run_sync``): claim the
+    requests and the nonces, finish each item, insert the rows and the audit events. Each item's answer,
+    or the exception its request gets."""
+    dialect = session.get_bind().dialect.name
+    wanted = {item.request_id for item in batch if item.request_id is not None}
+    claimed = set(session.scalars(repository.claim_statement(wanted, now)).all()) if wanted else set()
+    expiry: dict[str, dt.datetime] = {}
+    for item in batch:
+        if item.nonce is not None and (item.request_id is None or item.request_id in claimed):
+            expiry.setdefault(item.nonce, item.nonce_expires)
+    fresh: set[str] = set()
+    if expiry:
+        fresh = set(session.scalars(repository.nonce_statement(dialect, list(expiry.items()), now)).all())
+    answers: list[Any] = []
+    rows: list[dict[str, Any]] = []
+    entries: list[audit.Entry] = []
+    taken: set[uuid.UUID] = set()
+    for item in batch:
+        if item.request_id is not None and item.request_id not in claimed:
+            state = session.scalar(repository.request_state_statement(item.request_id))
+            answers.append(
+                RequestAnswered("The request has already been answered; a nonce is used once.")
+                if state == "answered"
+                else RequestExpired("The request has expired; ask the verifier for a new one.")
+            )
+            continue
+        if item.request_id is not None and item.request_id in taken:  # twice in one batch
+            answers.append(RequestAnswered("The request has already been answered."))
+            continue
+        if item.request_id is not None:
+            taken.add(item.request_id)
+        unused = item.nonce is not None and item.nonce in fresh
+        if unused:
+            fresh.discard(item.nonce)  # the next item with this nonce replays it
+        row, entry, answer = item.finish(unused)
+        rows.append(row)
+        entries.append(entry)
+        answers.append(answer)
+    _insert(session, dialect, rows, entries)
+    if prune:
+        session.execute(repository.prune_statement(now))
+    return answers
+
+
+def _insert(session: Session, dialect: str, rows: list[dict[str, Any]], entries: list[audit.Entry]) -> None:
+    """The verification rows, then their audit events chained from the tail (locked on PostgreSQL)."""
+    if rows:
+        session.execute(repository.VERIFICATIONS.insert(), rows)
+    if entries:
+        if dialect == "postgresql":
+            session.execute(audit.PG_LOCK)
+        prev = session.scalar(audit.LAST_HASH) or audit.GENESIS
+        session.execute(audit.AUDIT_TABLE.insert(), audit.chained(entries, prev))
