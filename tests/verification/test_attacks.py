@@ -4,6 +4,7 @@ Nothing an attacker sends gives a 500, and a refused presentation is still a ver
 verdict ``invalid``), audited like any other.
 """
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -335,3 +336,20 @@ async def test_bad_bodies_are_problems_naming_the_field(
     assert response.headers["content-type"].startswith("application/problem+json")
     if field is not None:
         assert field in {e["field"] for e in response.json()["errors"]}
+
+
+async def test_a_nonce_replayed_concurrently_is_accepted_once(
+    client: httpx.AsyncClient, scene: Scene
+) -> None:
+    """Several submissions of one presentation at once (one batch of the writer): exactly one passes."""
+    # first one alone, so the policy and the caller are cached: the test's sessions share one connection
+    warm = secrets.token_urlsafe(16)
+    await verify(client, scene, scene.present(nonce=warm, aud=scene.verifier_id, kinds=["core_skills"]), warm)
+    nonce = secrets.token_urlsafe(16)
+    presentations = scene.present(nonce=nonce, aud=scene.verifier_id, kinds=["core_skills"])
+    answers = await asyncio.gather(*(verify(client, scene, presentations, nonce) for _ in range(4)))
+    assert [a.status_code for a in answers] == [201] * 4
+    verdicts = sorted(a.json()["verdict"] for a in answers)
+    assert verdicts.count("invalid") == 3, verdicts
+    replays = [a.json() for a in answers if a.json()["verdict"] == "invalid"]
+    assert all(set(failed(r).values()) == {"kb_nonce_replayed"} for r in replays)
