@@ -268,6 +268,13 @@ async def _placements(run: _Run) -> None:
     run.lines += await seed_placements(run.session, run.world, run.cast, seed=run.seed, now=run.now)
 
 
+async def _credentials(run: _Run) -> None:
+    from service.credentials.demo import seed_credentials
+
+    holder = run.cast.holder_id if run.cast.holder is not None else None
+    run.lines += await seed_credentials(run.session, run.settings, holder, now=run.now)
+
+
 STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("workforce", _workforce),
     ("clients", _clients),
@@ -276,6 +283,7 @@ STEPS: Final[tuple[tuple[str, Step], ...]] = (
     ("additionality", _additionality),
     ("benchmark", _benchmark),
     ("placements", _placements),
+    ("credentials", _credentials),
 )
 """Domain steps in order. A later issue appends its own (e.g. ``("placements", ...)``) calling its
 domain's ``demo.py``; existing demo databases get it on their next ``passport demo seed``."""

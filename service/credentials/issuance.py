@@ -113,13 +113,16 @@ class _Blinder:
         self.disclosures: list[bytes] = []
 
     def _salt(self) -> str:
-        at = self._salt_at
-        if at >= len(self._salts):
-            raw = secrets.token_bytes(SALT_BYTES * _SALTS_PER_DRAW)
-            self._salts = binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii")
+        return self._salts_for(1)[0]
+
+    def _salts_for(self, count: int) -> list[str]:
+        at, pool = self._salt_at, self._salts
+        if at + 24 * count > len(pool):
+            raw = secrets.token_bytes(SALT_BYTES * max(_SALTS_PER_DRAW, count))
+            pool = self._salts = binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii")
             at = 0
-        self._salt_at = at + 24
-        return self._salts[at : at + 24]
+        self._salt_at = at + 24 * count
+        return [pool[i : i + 24] for i in range(at, at + 24 * count, 24)]
 
     def disclose(self, content: list[Any]) -> str:
         """Encode ``[salt, (name,) value]`` (the salt is put in first place) and return its digest."""
@@ -152,33 +155,44 @@ class _Blinder:
         ]
 
     def record(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        digests = [self.disclose([None, name, value]) for name, value in fields.items()]
-        digests += self.decoys()
+        """An object each of whose members is a disclosure (the hot loop: locals bound once)."""
+        encode, b2a, sha256, urlsafe = _json_encode, binascii.b2a_base64, hashlib.sha256, _URLSAFE
+        keep = self.disclosures.append
+        digests = self.decoys()
+        add = digests.append
+        for (name, value), salt in zip(fields.items(), self._salts_for(len(fields)), strict=True):
+            encoded = b2a(encode([salt, name, value]), newline=False).translate(urlsafe).rstrip(b"=")
+            keep(encoded)
+            add(b2a(sha256(encoded).digest(), newline=False)[:43].translate(urlsafe).decode("ascii"))
         digests.sort()
         return {"_sd": digests}
 
 
 def model_shape(payload: Mapping[str, Any], disclosable: Sequence[tuple[str | int, ...]]) -> str | None:
-    """The container name when the claims have the claim model's shape (so the fast path applies)."""
+    """The container name when the claims have the claim model's shape (so the fast path applies):
+    ``holder_id`` and one container, an array of non-empty objects or one non-empty object, and the
+    disclosable paths exactly ``holder_id``, each record and each of its fields (or each field)."""
     holder = [name for name in payload if name not in _PLAIN]
-    if len(holder) != 2 or holder[0] != "holder_id" or not all(name in payload for name in _PLAIN):
+    if len(holder) != 2 or holder[0] != "holder_id" or len(payload) != len(_PLAIN) + 2:
         return None
     container = holder[1]
     value = payload[container]
-    expected: list[tuple[str | int, ...]] = [("holder_id",)]
-    if isinstance(value, list):
-        for index, element in enumerate(value):
-            if not isinstance(element, dict) or not element:
+    if not disclosable or tuple(disclosable[0]) != ("holder_id",):
+        return None
+    position = 1
+    for index, element in enumerate(value if isinstance(value, list) else [value]):
+        if not isinstance(element, dict) or not element or not sdjwt.RESERVED_NAMES.isdisjoint(element):
+            return None
+        base: tuple[str | int, ...] = (container, index) if isinstance(value, list) else (container,)
+        if isinstance(value, list):
+            if tuple(disclosable[position]) != base:
                 return None
-            expected.append((container, index))
-            expected += [(container, index, name) for name in element]
-    elif isinstance(value, dict) and value:
-        expected += [(container, name) for name in value]
-    else:
-        return None
-    if any(isinstance(name, str) and name in sdjwt.RESERVED_NAMES for path in expected for name in path):
-        return None
-    return container if list(disclosable) == expected else None
+            position += 1
+        for name in element:
+            if position >= len(disclosable) or tuple(disclosable[position]) != (*base, name):
+                return None
+            position += 1
+    return container if position == len(disclosable) else None
 
 
 def _fast(job: SignJob, container: str, key: jws.PrivateKey, kid: str) -> str:

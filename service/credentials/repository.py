@@ -91,6 +91,16 @@ async def current_credentials(
     return found
 
 
+async def expiring(session: AsyncSession, before: dt.datetime, limit: int) -> list[tuple[uuid.UUID, str]]:
+    """(person, type) of current credentials expiring before ``before``."""
+    query = (
+        select(C.person_id, C.kind)
+        .where(C.superseded_by_id.is_(None), C.state != "revoked", C.expires_at < before)
+        .limit(limit)
+    )
+    return [(row.person_id, row.kind) for row in (await session.execute(query)).all()]
+
+
 async def insert_credentials(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert credentials; each row carries its document's ``sd_jwt``, ``sealed``, ``sealed_key_id``."""
     if not rows:

@@ -326,15 +326,13 @@ async def _plan(
             continue
         holder = keys[person]
         digest = issuance.claims_digest(claim_set.claims, claim_set.vct, holder.thumbprint)
-        if (
-            old is not None
-            and not force
-            and old.claims_digest == digest
-            and old.expires_at > now + RENEW_BEFORE
-        ):
+        expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
+        # Unchanged claims, type and key: keep it, unless it expires within a week and a new one would
+        # live longer (a credential capped by a record's lapse is not re-issued again and again).
+        renewal = old is not None and old.expires_at <= now + RENEW_BEFORE and expires > old.expires_at
+        if old is not None and not force and old.claims_digest == digest and not renewal:
             plan.unchanged += 1
             continue
-        expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
         credential_id = uuid.uuid4()
         plan.jobs.append(
             issuance.SignJob(
@@ -716,8 +714,9 @@ async def _issue_batches(
 
 async def lifecycle_step(session: AsyncSession, issuer: Issuer, *, now: dt.datetime) -> LifecycleResult:
     """One pass of the lifecycle: consume the change feed, then the records lapsing since the last day
-    handled (through today), re-issue what they affect (superseded credentials revoked, holders
-    notified), and re-sign status lists older than a day. Idempotent; the cursor moves in this transaction.
+    handled (through today) and the credentials expiring within a week, re-issue what they affect
+    (superseded credentials revoked, holders notified), and re-sign status lists older than a day.
+    Idempotent; the cursor moves in this transaction.
     """
     cursor = await _cursor(session, now)
     changed: list[tuple[uuid.UUID, str]] = []
@@ -739,8 +738,13 @@ async def lifecycle_step(session: AsyncSession, issuer: Issuer, *, now: dt.datet
         if page.next is None:
             break
         start = page.next
+    lapsed += await repository.expiring(session, now + RENEW_BEFORE, 50_000)
     lapses = await _issue_batches(
-        session, issuer, list(dict.fromkeys(lapsed)), now, "a record reached its end date"
+        session,
+        issuer,
+        list(dict.fromkeys(lapsed)),
+        now,
+        "a record reached its end date or the credential its expiry",
     )
     cursor.feed_cursor = position
     cursor.lapsed_through = today

@@ -69,7 +69,7 @@ async def test_registering_a_key_issues_credentials_bound_to_it(
         held = sdjwt.HeldCredential.parse(item["credential"])
         assert held.payload["cnf"]["jwk"] == jws.public_jwk(key.public_key())
         report = presentation.verify_credential(
-            item["credential"], issuer_keys=keys_of(app), now=int(NOW.timestamp())
+            item["credential"], issuer_keys=keys_of(app), now=int(dt.datetime.now(dt.UTC).timestamp())
         )
         assert report.valid
 

@@ -169,3 +169,19 @@ async def test_demo_mode_logs_notifications_without_their_body(
     assert f"notification for {world.doctor.id}: Your staff passport credentials have changed" in lines
     assert not any("fetch" in line or "immune" in line for line in lines)
     assert await worker.send_notifications(database, settings, NOW) == 0  # each is sent once
+
+
+async def test_a_credential_near_its_expiry_is_renewed_once(
+    session: AsyncSession, app: Litestar, data_keys: DataKeyRing
+) -> None:
+    world, _ = await doctor_with_key(session, data_keys)
+    issuer = cf.issuer_of(app)
+    issuer.lifetime_days = 10
+    await service.lifecycle_step(session, issuer, now=NOW)
+    later = NOW + dt.timedelta(days=5)
+    renewed = await service.lifecycle_step(session, issuer, now=later)
+    assert renewed.lapses.issued == 4
+    again = await service.lifecycle_step(session, issuer, now=later + dt.timedelta(minutes=1))
+    assert again.lapses.issued == 0
+    held = await current(session, app, world.doctor.id, "identity_link")
+    assert held.payload["exp"] == int((later + dt.timedelta(days=10)).timestamp())

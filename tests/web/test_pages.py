@@ -48,6 +48,9 @@ PAGES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/additionality"): frozenset({ANA, COO, ADM}),
     ("GET", "/additionality/{year:int}/report.html"): frozenset({ANA, COO, ADM}),
     ("GET", "/additionality/{year:int}/export.csv"): frozenset({ANA, COO, ADM}),
+    # the wallet's device sign-in (RFC 8628): the signed-in holder approves a code
+    ("GET", "/device"): frozenset({Role.HOLDER}),
+    ("POST", "/device"): frozenset({Role.HOLDER}),
 }
 """The reviewed matrix of the pages: the same roles as the API routes each page stands for."""
 

@@ -1,0 +1,76 @@
+"""``passport credentials reissue-all`` (worker processes, progress bar) and ``lifecycle --once`` on a
+real SQLite file."""
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from service.cli import main
+from service.credentials.models import Credential
+from service.db import Database, make_engine, upgrade
+from service.keys import KeyStore
+from service.passport.encryption import DataKeyStore
+from tests.credentials import factories as cf
+from tests.factories import TEST_PASSPHRASE
+from tests.passport import factories as pf
+
+pytestmark = pytest.mark.slow
+
+
+async def _seed(url: str, keys: Path, now: dt.datetime) -> None:
+    database = Database(make_engine(url, pool_size=1))
+    try:
+        async with database.session() as session:
+            world = await pf.create_world(session)
+            data_keys = DataKeyStore(keys, TEST_PASSPHRASE).load()
+            for person in (world.doctor, world.other):
+                await cf.submit(session, data_keys, cf.records_of(person, world.tree), world.tree.trust, now)
+                await cf.add_holder_key(session, person.id, cf.new_key(), now)
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def _count(url: str) -> tuple[int, int]:
+    database = Database(make_engine(url, pool_size=1))
+    try:
+        async with database.session() as session:
+            total = await session.scalar(select(func.count()).select_from(Credential))
+            valid = await session.scalar(
+                select(func.count()).select_from(Credential).where(Credential.state == "valid")
+            )
+            return int(total or 0), int(valid or 0)
+    finally:
+        await database.dispose()
+
+
+def test_reissue_all_then_lifecycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    keys = tmp_path / "keys"
+    upgrade(url)
+    KeyStore(keys, TEST_PASSPHRASE).init(now)
+    DataKeyStore(keys, TEST_PASSPHRASE).init(now)
+    asyncio.run(_seed(url, keys, now))
+    for name, value in {
+        "PASSPORT_DATABASE_URL": url,
+        "PASSPORT_KEYS_DIR": str(keys),
+        "PASSPORT_KEY_PASSPHRASE": TEST_PASSPHRASE,
+        "PASSPORT_VAR_DIR": str(tmp_path / "var"),
+        "PASSPORT_PUBLIC_BASE_URL": cf.BASE_URL,
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["credentials", "reissue-all", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "re-issued 8 credential(s) of 2 holder(s)" in captured.out
+    assert "re-issuing" in captured.err  # the progress bar
+    assert asyncio.run(_count(url)) == (8, 8)
+    assert main(["credentials", "reissue-all", "--workers", "0"]) == 0
+    assert asyncio.run(_count(url)) == (16, 8)
+    assert main(["credentials", "lifecycle", "--once"]) == 0
+    assert "changes 0 issued" in capsys.readouterr().out  # reissue-all moved the cursor past the feed
