@@ -29,6 +29,8 @@ from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
 from service.observability import add_request_id_header, configure_logging, request_id_middleware
+from service.oid4vc.controllers import API_HANDLERS as OID4VC_API_HANDLERS
+from service.oid4vc.controllers import PUBLIC_HANDLERS as OID4VC_PUBLIC_HANDLERS
 from service.passport.controllers import PASSPORT_HANDLERS
 from service.passport.encryption import DataKeyRing, open_data_keys
 from service.placements.controllers import PLACEMENTS_HANDLERS
@@ -52,6 +54,7 @@ def api_handlers() -> Sequence[ControllerRouterHandler]:
         *PLACEMENTS_HANDLERS,
         *VERIFICATION_HANDLERS,
         *CREDENTIALS_HANDLERS,
+        *OID4VC_API_HANDLERS,
     ]
 
 
@@ -166,6 +169,7 @@ def create_app(
             wellknown.oauth_metadata,
             auth.token_endpoint,
             *PUBLIC_HANDLERS,
+            *OID4VC_PUBLIC_HANDLERS,
             Router(API_PREFIX, route_handlers=list(api_handlers())),
             *WEB_HANDLERS,
             create_static_files_router(

@@ -596,6 +596,11 @@ async def token_endpoint(
         from service.credentials.controllers import device_token  # the holder's wallet (RFC 8628)
 
         return await device_token(request, db_session, data.device_code or "", data.client_id or "")
+    if data.grant_type == "urn:ietf:params:oauth:grant-type:pre-authorized_code":
+        from service.oid4vc.controllers import token as pre_authorized_token  # OpenID4VCI wallets
+
+        form = await request.form()
+        return await pre_authorized_token(request, db_session, {k: form.getall(k) for k in form})  # type: ignore[return-value]
     if data.grant_type != "client_credentials":
         raise OAuthError(
             "unsupported_grant_type",

@@ -306,6 +306,7 @@ MODEL_MODULES = (
     "service.placements.models",
     "service.verification.models",
     "service.credentials.models",
+    "service.oid4vc.models",
 )
 """Every module that declares tables: migrations and the drift test import them all."""
 

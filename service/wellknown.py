@@ -55,4 +55,7 @@ async def oauth_metadata(request: Request[Any, Any, Any]) -> Response[dict[str, 
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "scopes_supported": ["holder", "issuer", "verifier", "coordinator", "analyst", "admin"],
     }
+    from service.oid4vc import metadata as oid4vci
+
+    body = oid4vci.merge_authorization_server_metadata(body, oid4vci.authorization_server_additions(base))
     return Response(body, headers={"Cache-Control": JWKS_CACHE})

@@ -108,6 +108,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/holder/nonce"): frozenset({HOL}),
     ("POST", "/api/v1/holder/keys"): frozenset({HOL}),
     ("GET", "/api/v1/holder/credentials"): frozenset({HOL}),
+    # OpenID4VCI (docs/oid4vc.md): issuers and admins offer credentials to a person, a holder to themselves
+    ("POST", "/api/v1/credential-offers"): frozenset({ADM, ISS, HOL}),
 }
 
 

@@ -798,3 +798,107 @@ async def reissue_all(
         if progress is not None:
             progress(len(people))
     return total
+
+
+# ---------------------------------------------------------------- OpenID4VCI (narrow hook)
+
+
+async def issue_to_keys(
+    session: AsyncSession,
+    issuer: Issuer,
+    person_id: uuid.UUID,
+    kind: str,
+    jwks: Sequence[dict[str, Any]],
+    *,
+    now: dt.datetime,
+) -> list[tuple[uuid.UUID, str]]:
+    """Issue one credential of ``kind`` from the person's current records per public JWK in ``jwks``
+    (a batch of OpenID4VCI, each bound to its own wallet key): ``(credential id, compact SD-JWT)`` each.
+
+    Each is a registry credential like any other: its own status list entry (drawn at random, so a batch's
+    indexes are unrelated), listed, revocable and suspendable. The wallet keys are stored as replaced keys
+    of the person (``replaced_at`` = now): they bind these credentials only, and the lifecycle keeps binding
+    to the key the holder registered, if any. Nothing to state: :class:`InvalidInput`.
+    """
+    found = await passport.credentials_claims(
+        session,
+        [person_id],
+        [kind],  # type: ignore[list-item]
+        on=now.date(),
+        base_url=issuer.base_url,
+        keys=issuer.data_keys,
+        names=issuer.names,
+    )
+    claim_set = found[person_id][kind]  # type: ignore[index]
+    if claim_set is None:
+        raise InvalidInput(
+            f"The registry holds nothing to state in a {SPECS[kind].name.lower()} credential "
+            "for this person.",
+            errors=[FieldError("credential_configuration_id", "no records to state")],
+            code="nothing_to_issue",
+        )
+    signing = issuer.key()
+    iat = int(now.timestamp())
+    expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
+    jobs: list[issuance.SignJob] = []
+    rows: list[dict[str, Any]] = []
+    for jwk in jwks:
+        thumbprint = jws.jwk_thumbprint(jwk)
+        key = await repository.key_of(session, person_id, thumbprint)
+        if key is None:
+            key = HolderKey(
+                id=uuid.uuid4(),
+                person_id=person_id,
+                jwk=dict(jwk),
+                thumbprint=thumbprint,
+                alg=jws.key_from_jwk(jwk).alg,
+                registered_at=now,
+                replaced_at=now,
+            )
+            session.add(key)
+        jobs.append(
+            issuance.SignJob(
+                {
+                    "iss": issuer.base,
+                    "iat": iat,
+                    "exp": int(expires.timestamp()),
+                    "vct": claim_set.vct,
+                    "status": None,
+                    **claim_set.claims,
+                },
+                tuple(claim_set.disclosable),
+                dict(jwk),
+            )
+        )
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "person_id": person_id,
+                "kind": kind,
+                "vct": claim_set.vct,
+                "alg": signing.alg,
+                "kid": signing.kid,
+                "holder_key_id": key.id,
+                "issued_at": now,
+                "expires_at": expires,
+                "refresh_on": claim_set.refresh_on,
+                "state": "valid",
+                "state_reason": None,
+                "state_changed_at": None,
+                "superseded_by_id": None,
+                "origins": origins(claim_set.claims),
+                "claims_digest": issuance.claims_digest(claim_set.claims, claim_set.vct, thumbprint),
+            }
+        )
+    await session.flush()
+    lists = _Lists(session, issuer, now)
+    entries = await lists.allocate(len(jobs))
+    for job, row, (list_id, index) in zip(jobs, rows, entries, strict=True):
+        job.payload["status"] = StatusReference(status_uri(issuer.base_url, list_id), index).claim()
+        row["status_list_id"], row["status_idx"] = list_id, index
+    texts = await issuer.signer_now().sign_async(jobs)
+    for row, text in zip(rows, texts, strict=True):
+        row.update(stored(text, row["kind"], row["id"], row["person_id"], issuer.data_keys))
+    await repository.insert_credentials(session, rows)
+    await lists.publish()
+    return [(row["id"], text) for row, text in zip(rows, texts, strict=True)]

@@ -448,3 +448,88 @@ def answer(
 
 def direct_post_body(vp_token: Mapping[str, list[str]], state: str) -> dict[str, str]:
     return {"vp_token": json.dumps(vp_token), "state": state}
+
+
+# ---------------------------------------------------------------- the HTTP driver
+
+
+class HttpWallet:
+    """The wallet over real HTTP (httpx): the same checks as above on the documents the issuer and the
+    verifier actually serve. ``scheme`` is how a ``did:web`` host is reached (``http`` for a loopback test
+    server only)."""
+
+    def __init__(self, *, timeout: float = 20, scheme: str = "https") -> None:
+        import httpx
+
+        self.http = httpx.Client(timeout=timeout)
+        self.scheme = scheme
+
+    def close(self) -> None:
+        self.http.close()
+
+    # issuance
+
+    def fetch_offer(self, link: str) -> dict[str, Any]:
+        found = read_offer_link(link)
+        if isinstance(found, dict):
+            return found
+        response = self.http.get(found)
+        if response.status_code != 200:
+            raise WalletError(f"the offer could not be fetched: {response.status_code}")
+        return check_offer(response.json())
+
+    def issuer_metadata(self, offer: Mapping[str, Any]) -> dict[str, Any]:
+        issuer = offer["credential_issuer"]
+        metadata: dict[str, Any] = self.http.get(issuer + "/.well-known/openid-credential-issuer").json()
+        server: dict[str, Any] = self.http.get(issuer + "/.well-known/oauth-authorization-server").json()
+        if PRE_AUTHORIZED not in server.get("grant_types_supported", []):
+            raise WalletError("the authorization server does not offer the pre-authorized code grant")
+        metadata["_token_endpoint"] = server["token_endpoint"]
+        return metadata
+
+    def token(self, metadata: Mapping[str, Any], offer: Mapping[str, Any], tx_code: str | None) -> Any:
+        return self.http.post(metadata["_token_endpoint"], data=token_request(offer, tx_code))
+
+    def nonce(self, metadata: Mapping[str, Any]) -> str:
+        response = self.http.post(metadata["nonce_endpoint"])
+        if response.status_code != 200 or response.headers.get("cache-control") != "no-store":
+            raise WalletError("the nonce endpoint did not answer a fresh, uncached nonce")
+        return str(response.json()["c_nonce"])
+
+    def request_credentials(
+        self, metadata: Mapping[str, Any], access_token: str, configuration_id: str, proofs: Sequence[str]
+    ) -> Any:
+        return self.http.post(
+            metadata["credential_endpoint"],
+            json=credential_request(configuration_id, proofs),
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+
+    def notify(self, metadata: Mapping[str, Any], access_token: str, notification_id: str, event: str) -> Any:
+        return self.http.post(
+            metadata["notification_endpoint"],
+            json=notification_request(notification_id, event),
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+
+    # presentation
+
+    def fetch_request(self, link: str, *, now: int) -> dict[str, Any]:
+        """The verified request object of an ``openid4vp://`` link: fetched from its ``request_uri``,
+        its signature checked against the client's DID document and the issuer's published JWKS."""
+        client_id, request_uri = read_request_link(link)
+        response = self.http.get(request_uri)
+        if response.status_code != 200:
+            raise WalletError(f"the request object could not be fetched: {response.status_code}")
+        if response.headers.get("content-type", "").split(";")[0] != "application/oauth-authz-req+jwt":
+            raise WalletError("the request_uri did not answer application/oauth-authz-req+jwt")
+        did = client_id[len(DID_PREFIX) :]
+        document = self.http.get(did_web_document_url(did, scheme=self.scheme)).json()
+        base = did_web_document_url(did, scheme=self.scheme).removesuffix("/.well-known/did.json")
+        jwks = self.http.get(base + "/.well-known/jwt-vc-issuer").json()["jwks"]
+        return verify_request_object(
+            response.text, client_id=client_id, did_document=document, jwks=jwks, now=now
+        )
+
+    def post_response(self, request: Mapping[str, Any], vp_token: Mapping[str, list[str]]) -> Any:
+        return self.http.post(request["response_uri"], data=direct_post_body(vp_token, request["state"]))

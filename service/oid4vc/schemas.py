@@ -1,0 +1,54 @@
+"""Wire structs of OpenID4VCI issuance: offers made by issuers and admins, and the wallet-facing bodies."""
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+ConfigurationId = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class OfferCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /api/v1/credential-offers``: offer these credential types to a person's wallet."""
+
+    person_id: uuid.UUID
+    credential_configuration_ids: Annotated[list[ConfigurationId], msgspec.Meta(min_length=1, max_length=4)]
+
+
+class OfferCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """A new offer. ``tx_code`` is shown once: send it to the doctor by another channel than the QR code."""
+
+    id: str
+    credential_offer_uri: str
+    deep_link: str
+    """``openid-credential-offer://?credential_offer_uri=...``: the link, and what the QR code holds."""
+    qr_svg: str
+    tx_code: str
+    expires_at: dt.datetime
+    credential_configuration_ids: list[str]
+
+
+class PreAuthorizedTokenResponse(msgspec.Struct, frozen=True, kw_only=True):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class NonceResponse(msgspec.Struct, frozen=True, kw_only=True):
+    c_nonce: str
+
+
+class IssuedCredential(msgspec.Struct, frozen=True, kw_only=True):
+    credential: str
+
+
+class CredentialResponse(msgspec.Struct, frozen=True, kw_only=True):
+    credentials: list[IssuedCredential]
+    notification_id: str
+
+
+class NotificationRequest(msgspec.Struct, frozen=True, kw_only=True):
+    notification_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    event: Literal["credential_accepted", "credential_failure", "credential_deleted"]
+    event_description: Annotated[str, msgspec.Meta(max_length=300)] | None = None
