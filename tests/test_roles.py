@@ -110,6 +110,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/holder/credentials"): frozenset({HOL}),
     # OpenID4VCI (docs/oid4vc.md): issuers and admins offer credentials to a person, a holder to themselves
     ("POST", "/api/v1/credential-offers"): frozenset({ADM, ISS, HOL}),
+    ("GET", "/api/v1/presentation-requests/{request_id:uuid}/openid4vp"): frozenset({VER}),
 }
 
 

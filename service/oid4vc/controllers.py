@@ -4,6 +4,7 @@ token endpoint is ``/oauth/token`` (:func:`token`, called by :func:`service.auth
 pre-authorized code grant). Thin: parse, call the service, return a schema."""
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -17,15 +18,18 @@ from service import audit
 from service.audit import DbSession
 from service.auth import CurrentPrincipal, Role, requires
 from service.credentials.controllers import issuer_of
-from service.oid4vc import metadata, service
+from service.observability import ensure_request_id
+from service.oid4vc import authorization, metadata, service
 from service.oid4vc.schemas import (
     CredentialResponse,
     NonceResponse,
     NotificationRequest,
     OfferCreate,
     OfferCreated,
+    OpenId4VpLinks,
     PreAuthorizedTokenResponse,
 )
+from service.verification import service as verification
 
 TAGS: Final = ["openid4vci"]
 PUBLIC: Final[dict[str, Any]] = {"public": True}
@@ -152,11 +156,86 @@ async def notification(
     audit.set_subject(request, f"person:{person} oid4vci {data.event}")
 
 
-API_HANDLERS: Final[Sequence[ControllerRouterHandler]] = (create_offer,)
+# ---------------------------------------------------------------- OpenID4VP
+
+
+def _runtime(request: Request[Any, Any, Any]) -> verification.Runtime:
+    runtime: verification.Runtime = request.app.state.verification
+    return runtime
+
+
+@get(
+    "/presentation-requests/{request_id:uuid}/openid4vp",
+    guards=[requires(Role.VERIFIER)],
+    tags=["openid4vp"],
+    operation_id="presentation_request_openid4vp",
+    summary="Your presentation request as an OpenID4VP link and QR code (signed request by reference)",
+    cache_control=NO_STORE,
+)
+async def wallet_links(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    request_id: FromPath[uuid.UUID],
+) -> OpenId4VpLinks:
+    return await service.wallet_links(db_session, _runtime(request), principal, request_id, now=_now(request))
+
+
+@get(
+    service.REQUESTS_PATH + "/{request_id:uuid}",
+    tags=["openid4vp"],
+    summary="The signed OpenID4VP request object of a presentation request (request_uri)",
+    operation_id="oid4vp_request_object",
+    opt=PUBLIC,
+    media_type=authorization.REQUEST_MEDIA_TYPE,
+)
+async def request_object(request: Request[Any, Any, Any], request_id: FromPath[uuid.UUID]) -> Response[str]:
+    alg = request.app.state.settings.credential_alg
+    token = await service.request_object(_runtime(request), request_id, alg=alg, now=_now(request))
+    return Response(token, media_type=authorization.REQUEST_MEDIA_TYPE, headers=NO_STORE_HEADERS)
+
+
+@post(
+    service.RESPONSES_PATH + "/{request_id:uuid}",
+    tags=["openid4vp"],
+    summary="The wallet's direct_post answer (form: vp_token, state)",
+    operation_id="oid4vp_direct_post",
+    opt=PUBLIC,
+    status_code=200,
+)
+async def direct_post(
+    request: Request[Any, Any, Any], request_id: FromPath[uuid.UUID]
+) -> Response[dict[str, Any]]:
+    form = await request.form()
+    await service.direct_post(
+        _runtime(request),
+        request_id,
+        {k: form.getall(k) for k in form},
+        now=_now(request),
+        http_request_id=ensure_request_id(request.scope),
+    )
+    return Response({}, headers=NO_STORE_HEADERS)
+
+
+@get(
+    "/.well-known/did.json",
+    tags=["openid4vp"],
+    summary="The registry's did:web DID document (its OpenID4VP client identifier's keys)",
+    operation_id="did_document",
+    opt=PUBLIC,
+)
+async def did_document(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    return Response(service.did_document(_runtime(request)), headers={"Cache-Control": "public, max-age=300"})
+
+
+API_HANDLERS: Final[Sequence[ControllerRouterHandler]] = (create_offer, wallet_links)
 PUBLIC_HANDLERS: Final[Sequence[ControllerRouterHandler]] = (
     issuer_metadata,
     offer,
     nonce,
     credential,
     notification,
+    request_object,
+    direct_post,
+    did_document,
 )

@@ -52,3 +52,15 @@ class NotificationRequest(msgspec.Struct, frozen=True, kw_only=True):
     notification_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     event: Literal["credential_accepted", "credential_failure", "credential_deleted"]
     event_description: Annotated[str, msgspec.Meta(max_length=300)] | None = None
+
+
+class OpenId4VpLinks(msgspec.Struct, frozen=True, kw_only=True):
+    """A verifier's presentation request as OpenID4VP: ``openid4vp://?client_id=...&request_uri=...``."""
+
+    request_id: uuid.UUID
+    client_id: str
+    request_uri: str
+    deep_link: str
+    """Opened on the phone itself (same device); the QR code holds the same link (cross device)."""
+    qr_svg: str
+    expires_at: dt.datetime

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth import OAuthError, Principal, Role
 from service.credentials import service as credentials
 from service.errors import FieldError, Forbidden, NotFound
-from service.oid4vc import metadata, offers, proofs, repository
+from service.oid4vc import authorization, dcql, metadata, offers, proofs, repository
 from service.oid4vc.models import AccessTokenRow, CredentialOfferRow, IssuanceRow, IssuerNonce
 from service.oid4vc.schemas import (
     CredentialResponse,
@@ -27,8 +27,10 @@ from service.oid4vc.schemas import (
     NotificationRequest,
     OfferCreate,
     OfferCreated,
+    OpenId4VpLinks,
     PreAuthorizedTokenResponse,
 )
+from service.verification import service as verification
 from service.workforce import service as workforce
 
 ACCESS_TOKEN_LIFETIME: Final = 600
@@ -342,3 +344,125 @@ async def notify(
     row.event, row.event_description, row.event_at = data.event, data.event_description, now
     await session.flush()
     return row.person_id
+
+
+# ---------------------------------------------------------------- OpenID4VP: the registry as verifier
+
+REQUESTS_PATH: Final = "/oid4vp/requests"
+RESPONSES_PATH: Final = "/oid4vp/responses"
+
+
+def request_uri(base_url: str, request_id: uuid.UUID) -> str:
+    return f"{base_url.rstrip('/')}{REQUESTS_PATH}/{request_id}"
+
+
+def response_uri(base_url: str, request_id: uuid.UUID) -> str:
+    return f"{base_url.rstrip('/')}{RESPONSES_PATH}/{request_id}"
+
+
+async def wallet_links(
+    session: AsyncSession,
+    runtime: verification.Runtime,
+    principal: Principal,
+    request_id: uuid.UUID,
+    *,
+    now: dt.datetime,
+) -> OpenId4VpLinks:
+    """The verifier's own request as an OpenID4VP link: QR code (cross-device) and deep link (same device)."""
+    found = await verification.get_request(session, runtime, principal, request_id, now)
+    identifier = authorization.client_id(runtime.base_url)
+    uri = request_uri(runtime.base_url, found.id)
+    link = authorization.request_uri_link(identifier, uri)
+    return OpenId4VpLinks(
+        request_id=found.id,
+        client_id=identifier,
+        request_uri=uri,
+        deep_link=link,
+        qr_svg=offers.qr_svg(link, title="Scan with your wallet to share your staff passport credentials"),
+        expires_at=found.expires_at,
+    )
+
+
+async def _open_request(
+    runtime: verification.Runtime, request_id: uuid.UUID, now: dt.datetime
+) -> verification.WalletRequest:
+    from service.verification.errors import RequestAnswered, RequestExpired
+
+    found = await verification.wallet_request(runtime, request_id, now)
+    if found is None:
+        raise NotFound(f"No presentation request {request_id}.", code="no_presentation_request")
+    if found.state == "answered":
+        raise RequestAnswered("The request has already been answered; a nonce is used once.")
+    if found.state == "expired":
+        raise RequestExpired("The request has expired; ask the verifier for a new one.")
+    return found
+
+
+async def request_object(
+    runtime: verification.Runtime, request_id: uuid.UUID, *, alg: str, now: dt.datetime
+) -> str:
+    """The signed request object (``oauth-authz-req+jwt``) of an open presentation request: DCQL from its
+    policy, the request's nonce, ``state`` its id, ``direct_post`` to its response URI."""
+    found = await _open_request(runtime, request_id, now)
+    query = dcql.query_for_policy(
+        found.policy.rules, found.policy.organisation_code, base_url=runtime.base_url
+    )
+    issued = int(now.timestamp())
+    claims = authorization.request_claims(
+        base_url=runtime.base_url,
+        response_uri=response_uri(runtime.base_url, found.id),
+        nonce=found.nonce,
+        state=str(found.id),
+        dcql_query=query,
+        now=issued,
+        lifetime=max(1, int(_utc(found.expires_at).timestamp()) - issued),
+        verifier_name=found.verifier_name,
+    )
+    key = runtime.keyring.signer("credential", alg)  # type: ignore[arg-type]
+    return authorization.sign_request(claims, key, base_url=runtime.base_url)
+
+
+async def direct_post(
+    runtime: verification.Runtime,
+    request_id: uuid.UUID,
+    form: Mapping[str, str | Sequence[str]],
+    *,
+    now: dt.datetime,
+    http_request_id: str | None,
+) -> None:
+    """The wallet's ``direct_post`` answer: verified like the registry's own response endpoint; the
+    key-binding JWTs must carry the request's nonce and the registry's client identifier as ``aud``."""
+    from service.errors import InvalidInput
+
+    try:
+        parsed = authorization.parse_direct_post(form)
+    except authorization.ResponseError as exc:
+        raise InvalidInput(
+            f"The authorization response is refused: {exc.field} {exc.reason}.",
+            errors=[FieldError(f"body.{exc.field}", exc.reason)],
+            code="invalid_authorization_response",
+        ) from None
+    if parsed.state != str(request_id):
+        raise InvalidInput(
+            "The authorization response is for another request.",
+            errors=[FieldError("body.state", "is not the state of this request")],
+            code="invalid_authorization_response",
+        )
+    if isinstance(parsed, authorization.DirectPostError):
+        await _open_request(
+            runtime, request_id, now
+        )  # nothing is recorded: the verifier's request stays open
+        return
+    presentations = [text for items in parsed.vp_token.values() for text in items]
+    await verification.respond_for_wallet(
+        runtime,
+        request_id,
+        presentations,
+        audience=authorization.client_id(runtime.base_url),
+        now=now,
+        http_request_id=http_request_id,
+    )
+
+
+def did_document(runtime: verification.Runtime) -> dict[str, Any]:
+    return authorization.did_document(runtime.base_url, runtime.keyring.jwks("credential"))

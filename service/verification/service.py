@@ -705,3 +705,75 @@ async def holder_verifications(
     return HolderVerificationPage(
         items=items, limit=limit, offset=offset, next_offset=offset + limit if more else None
     )
+
+
+# ---------------------------------------------------------------- OpenID4VP (narrow hooks)
+
+
+@dataclass(frozen=True)
+class WalletRequest:
+    """What an OpenID4VP request object needs of a presentation request."""
+
+    id: uuid.UUID
+    state: RequestState
+    nonce: str
+    expires_at: dt.datetime
+    policy: PolicyRead
+    verifier_name: str
+
+
+async def wallet_request(runtime: Runtime, request_id: uuid.UUID, now: dt.datetime) -> WalletRequest | None:
+    """The presentation request ``request_id`` for an anonymous wallet (OpenID4VP ``request_uri``): its
+    nonce, expiry, policy and the verifier's name; None when there is no such request."""
+    async with runtime.database.session() as session:
+        request = await repository.get_request(session, request_id)
+        if request is None:
+            return None
+        policy = await _policy_by_id(session, runtime, request.policy_id)
+        organisation = await _organisation(session, runtime, request.organisation_code)
+    return WalletRequest(
+        id=request.id,
+        state=request_state(request, now),
+        nonce=request.nonce,
+        expires_at=request.expires_at,
+        policy=policy,
+        verifier_name=organisation.name if organisation is not None else request.organisation_code,
+    )
+
+
+async def respond_for_wallet(
+    runtime: Runtime,
+    request_id: uuid.UUID,
+    presentations: Sequence[str],
+    *,
+    audience: str,
+    now: dt.datetime,
+    http_request_id: str | None,
+) -> VerificationRead:
+    """An OpenID4VP wallet answers a request (``direct_post``): verified exactly as :func:`respond`, but
+    the key-binding JWTs' ``aud`` is ``audience`` (the registry's OpenID4VP client identifier) and the
+    wallet is anonymous (audited as ``openid4vp-wallet``)."""
+    from service.auth import Role
+
+    async with runtime.database.session() as session:
+        request = await repository.get_request(session, request_id)
+        if request is None:
+            raise NotFound(f"No presentation request {request_id}.")
+        policy = await _policy_by_id(session, runtime, request.policy_id)
+    _refuse_closed(request, now)
+    wallet = Principal(subject="openid4vp-wallet", kind="client", role=Role.HOLDER, organisation=None)
+    context = _Context(
+        verification_id=uuid.uuid4(),
+        request_id=request.id,
+        organisation_code=request.organisation_code,
+        verifier=request.verifier,
+        submitted_by="holder",
+        purpose=request.purpose,
+        policy=policy,
+        on=request.evaluate_on or now.date(),
+        now=now,
+        actor=wallet,
+        action="POST oid4vp_direct_post",
+        http_request_id=http_request_id,
+    )
+    return await _submit(runtime, context, presentations, audience=audience, nonce=request.nonce)
