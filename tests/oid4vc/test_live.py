@@ -134,7 +134,8 @@ def test_issuance_and_presentation_end_to_end_over_http(tmp_path: Path) -> None:
                 wallet_keys.append(key)
 
             reused = wallet.token(metadata, offer, tx_code)
-            assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+            assert reused.status_code == 400
+            assert reused.json()["error"] == "invalid_grant"
 
             # presentation: the verifier asks, the wallet answers by direct_post
             verifier = {"Authorization": f"Bearer {live.token(seeded['verifier'])}"}
