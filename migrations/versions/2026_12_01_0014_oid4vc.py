@@ -3,6 +3,11 @@
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-01 10:51:32.243145+00:00
+
+OpenID4VCI issuance: credential offers (pre-authorized code as SHA-256, transaction code as HMAC, the
+code sealed with a data key until the offer object is served once), the access tokens of the
+pre-authorized code grant (SHA-256), the nonce endpoint's c_nonces, and each credential response with its
+notification id and the wallet's event.
 """
 
 from collections.abc import Sequence

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import OAuthError, Principal, Role
 from service.credentials import service as credentials
-from service.errors import FieldError, Forbidden, NotFound
+from service.errors import FieldError, Forbidden, NotFound, Unavailable
 from service.oid4vc import authorization, dcql, metadata, offers, proofs, repository
 from service.oid4vc.models import AccessTokenRow, CredentialOfferRow, IssuanceRow, IssuerNonce
 from service.oid4vc.schemas import (
@@ -94,6 +94,12 @@ async def create_offer(
         raise InvalidInput(
             exc.reason, errors=[FieldError(f"body.{exc.field}", exc.reason)], code="invalid_offer"
         ) from None
+    if not issuer.data_keys.usable:
+        raise Unavailable(
+            "Offers keep their code encrypted and the registry has no data key "
+            "(operator: run `passport keys init`).",
+            code="data_key_unavailable",
+        )
     offer_id = offers.new_offer_id()
     code = offers.new_pre_authorized_code()
     tx_code = offers.new_tx_code()
