@@ -6,6 +6,7 @@ limit, proofs with a wrong nonce or audience, an unknown token or notification i
 import datetime as dt
 import json
 import time
+import zlib
 from typing import Any
 
 import httpx
@@ -66,6 +67,13 @@ async def _nonce(client: httpx.AsyncClient) -> str:
     return str(response.json()["c_nonce"])
 
 
+def _status(token: str, index: int) -> int:
+    """The 2-bit status at ``index`` of a status list token (read as a wallet would, without the registry)."""
+    claims = json.loads(w.b64u_decode(token.split(".")[1]))
+    bits = zlib.decompress(w.b64u_decode(claims["status_list"]["lst"]))
+    return (bits[index * 2 // 8] >> (index * 2 % 8)) & 0b11
+
+
 async def test_a_batch_of_three_credentials_each_bound_to_its_own_key(
     session: AsyncSession, app: Litestar, client: httpx.AsyncClient, data_keys: DataKeyRing
 ) -> None:
@@ -110,6 +118,17 @@ async def test_a_batch_of_three_credentials_each_bound_to_its_own_key(
     )
     core = [c for c in listed.json()["items"] if c["kind"] == "core_skills" and c["state"] == "valid"]
     assert len(core) >= 3
+
+    # revoking one copy shows in the status list entry it names, and only in that one
+    revoked_idx = helds[0].payload["status"]["status_list"]["idx"]
+    row = next(c for c in core if c["status_idx"] == revoked_idx)
+    revoked = await client.post(
+        f"{API}/credentials/{row['id']}/revoke", json={"reason": "phone lost"}, headers=headers
+    )
+    assert revoked.status_code == 200, revoked.text
+    uri = helds[0].payload["status"]["status_list"]["uri"]
+    token_text = (await client.get(uri.removeprefix(ISSUER))).text
+    assert [_status(token_text, h.payload["status"]["status_list"]["idx"]) for h in helds] == [1, 0, 0]
 
     accepted = await client.post(
         "/oid4vci/notification",
