@@ -240,3 +240,48 @@ async def test_proofs_with_a_wrong_nonce_or_audience_are_refused(
     assert fine.status_code == 200, fine.text
     reused = await ask(w.key_proof(w.HolderKey.generate(), issuer=ISSUER, nonce=nonce, iat=now))
     assert reused.status_code == 400
+
+
+async def test_malformed_wallet_requests_are_4xx_naming_the_field(
+    session: AsyncSession, app: Litestar, client: httpx.AsyncClient, data_keys: DataKeyRing
+) -> None:
+    world, headers = await _world(session, app, data_keys)
+    made = await _offer(client, headers, world.doctor, ["core_skills"])
+    offer = await _fetch(client, made)
+    access = (await _token(client, offer, made["tx_code"])).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {access}"}
+    bodies: list[Any] = [
+        [],
+        {"credential_configuration_id": 7},
+        {"credential_configuration_id": "core_skills"},
+        {"credential_configuration_id": "core_skills", "proofs": {"ldp_vp": ["x"]}},
+        {"credential_configuration_id": "core_skills", "proofs": {"jwt": "not-a-list"}},
+        {"credential_configuration_id": "core_skills", "proofs": {"jwt": ["a.b.c", 5]}},
+        {"credential_configuration_id": "core_skills", "proofs": {"jwt": ["x"] * 11}},
+        {"credential_identifier": "abc", "proofs": {"jwt": ["x"]}},
+    ]
+    for body in bodies:
+        response = await client.post("/oid4vci/credential", json=body, headers=bearer)
+        assert 400 <= response.status_code < 500, (body, response.text)
+        assert response.json()["errors"][0]["field"], body
+    forms = [
+        {"grant_type": w.PRE_AUTHORIZED, "pre-authorized_code": "é" * 10},
+        {"grant_type": w.PRE_AUTHORIZED, "pre-authorized_code": "x" * 300, "tx_code": "1"},
+        {"grant_type": "urn:example:unknown", "pre-authorized_code": "x"},
+    ]
+    for form in forms:
+        response = await client.post("/oauth/token", data=form)
+        assert response.status_code == 400, (form, response.text)
+        assert response.json()["error"] in ("invalid_request", "invalid_grant", "unsupported_grant_type")
+    for form in [{"vp_token": "[1]", "state": "s"}, {"state": "s"}, {"vp_token": "{", "state": "s"}]:
+        response = await client.post(f"/oid4vp/responses/{world.doctor.id}", data=form)
+        assert response.status_code == 422, (form, response.text)
+    unknown = await client.get(f"/oid4vp/requests/{world.doctor.id}")
+    assert unknown.status_code == 404
+    not_mine = await client.post(
+        f"{API}/credential-offers",
+        json={"person_id": str(world.doctor.id), "credential_configuration_ids": ["no_such_type"]},
+        headers=headers,
+    )
+    assert not_mine.status_code == 422
+    assert not_mine.json()["errors"][0]["field"] == "body.credential_configuration_ids"
