@@ -23,6 +23,7 @@ from service import audit, auth, health, wellknown
 from service.additionality.controllers import ADDITIONALITY_HANDLERS
 from service.benchmark.controllers import BENCHMARK_HANDLERS
 from service.config import ConfigError, Settings, load_settings
+from service.credentials import service as credentials_service
 from service.credentials.controllers import CREDENTIALS_HANDLERS, PUBLIC_HANDLERS
 from service.db import Clock, Database, make_engine, utcnow
 from service.errors import EXCEPTION_HANDLERS, document_problems
@@ -31,6 +32,8 @@ from service.observability import add_request_id_header, configure_logging, requ
 from service.passport.controllers import PASSPORT_HANDLERS
 from service.passport.encryption import DataKeyRing, open_data_keys
 from service.placements.controllers import PLACEMENTS_HANDLERS
+from service.verification import service as verification
+from service.verification.controllers import VERIFICATION_HANDLERS
 from service.web.controllers import WEB_HANDLERS
 from service.web.pages import handle_unknown_address
 from service.workforce.controllers import WORKFORCE_HANDLERS
@@ -47,6 +50,7 @@ def api_handlers() -> Sequence[ControllerRouterHandler]:
         *ADDITIONALITY_HANDLERS,
         *BENCHMARK_HANDLERS,
         *PLACEMENTS_HANDLERS,
+        *VERIFICATION_HANDLERS,
         *CREDENTIALS_HANDLERS,
     ]
 
@@ -142,6 +146,14 @@ def create_app(
             clock=clock,
         ),
         "status_cache": auth.StatusCache(settings.auth_cache_seconds, clock),
+        "verification": verification.create_runtime(
+            settings,
+            database=db,
+            keyring=keyring,
+            data_keys=data_keys,
+            clock=clock,
+            status_tokens=credentials_service.status_list_token,
+        ),
     }
     from litestar.datastructures import State
 

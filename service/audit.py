@@ -10,15 +10,15 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, cast
 
 import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.types import Scope
-from sqlalchemy import BigInteger, Integer, String, select, text
+from sqlalchemy import BigInteger, Integer, String, Table, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -107,6 +107,51 @@ async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
     session.add(event)
     await session.flush()
     return event
+
+
+LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+"""The chain's tail (for writers that append many events at once)."""
+PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_PG_LOCK_KEY)
+"""On PostgreSQL, serialises appenders for the rest of the transaction."""
+
+
+def chained(entries: Sequence[Entry], prev: str) -> list[dict[str, Any]]:
+    """Rows of ``audit_events`` for ``entries`` in order, chained from the tail hash ``prev`` (pure)."""
+    rows = []
+    for entry in entries:
+        digest = event_hash(entry, prev)
+        rows.append(
+            {
+                "at": entry.at,
+                "actor": entry.actor,
+                "organisation": entry.organisation,
+                "action": entry.action,
+                "subject": entry.subject,
+                "request_id": entry.request_id,
+                "outcome": entry.outcome,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows
+
+
+AUDIT_TABLE = cast(Table, AuditEvent.__table__)
+
+
+async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
+    """Append ``entries`` in order inside the caller's transaction: one lock, one read, one insert.
+
+    For writers that record many events at once: the chain is the same as appending them one by one.
+    """
+    if not entries:
+        return
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(PG_LOCK)
+    prev = await _last_hash(session)
+    # Core executemany, in order (ids ascend with the chain); the ORM's unit of work is not needed
+    await session.execute(AUDIT_TABLE.insert(), chained(entries, prev))
 
 
 def _lost_race(exc: IntegrityError | OperationalError) -> bool:

@@ -473,6 +473,8 @@ def _additionality_parser(sub: Any) -> None:
     export.add_argument("--format", choices=["results", "evidence", "html"], default="results")
     export.add_argument("--output", type=Path, required=True)
     group.set_defaults(func=cmd_additionality)
+
+
 # ---------------------------------------------------------------- benchmark
 
 
@@ -483,6 +485,8 @@ def cmd_benchmark(settings: Settings, args: argparse.Namespace) -> None:
         benchmark_cli.compute(settings, args, _run_with_session, _out)
     else:
         benchmark_cli.verify(settings, args, _out)
+
+
 # ---------------------------------------------------------------- placements
 
 

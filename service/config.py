@@ -51,6 +51,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     oidc_client_secret: str | None = None
     credential_lifetime_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 365
     """Longest life of a credential; a retired signing key stays published this long."""
+    presentation_request_lifetime: Annotated[int, msgspec.Meta(ge=30, le=7 * 86400)] = 900
+    """Seconds a verifier's presentation request can be answered (its nonce's life)."""
+    verification_leeway: Annotated[int, msgspec.Meta(ge=0, le=600)] = 60
+    """Seconds of clock difference tolerated on credentials' and key-binding JWTs' times."""
+    key_binding_max_age: Annotated[int, msgspec.Meta(ge=10, le=3600)] = 300
+    """Oldest key-binding JWT a verification accepts, in seconds (its ``iat`` freshness)."""
     credential_alg: Literal["ES256", "EdDSA"] = "ES256"
     """Algorithm of the credential key that signs new credentials and status lists."""
     lifecycle_interval: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 60
@@ -94,6 +100,9 @@ _EXPECTED: dict[str, str] = {
     "oidc_client_id": "the client id registered with the OpenID Connect provider",
     "oidc_client_secret": "the client secret registered with the OpenID Connect provider",
     "credential_lifetime_days": "a whole number of days from 1 to 3650",
+    "presentation_request_lifetime": "a whole number of seconds from 30 to 604800",
+    "verification_leeway": "a whole number of seconds from 0 to 600",
+    "key_binding_max_age": "a whole number of seconds from 10 to 3600",
     "credential_alg": "ES256 or EdDSA",
     "lifecycle_interval": "a whole number of seconds from 0 to 86400 (0: the server does not run it)",
     "smtp_url": "an smtp:// or smtps:// URL with a host, e.g. smtp://mail.example.nhs.uk:587",

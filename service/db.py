@@ -304,6 +304,7 @@ MODEL_MODULES = (
     "service.additionality.models",
     "service.benchmark.models",
     "service.placements.models",
+    "service.verification.models",
     "service.credentials.models",
 )
 """Every module that declares tables: migrations and the drift test import them all."""

@@ -260,6 +260,8 @@ async def _benchmark(run: _Run) -> None:
     from service.benchmark.demo import seed_benchmark
 
     run.lines += await seed_benchmark(run.session, run.world, run.now, seed=run.seed, today=run.today)
+
+
 async def _placements(run: _Run) -> None:
     from service.placements.demo import seed_placements
 

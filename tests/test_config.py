@@ -53,6 +53,12 @@ BAD: list[tuple[str, str, dict[str, str], str | None]] = [
     ("PASSPORT_LIFECYCLE_INTERVAL", "a minute", {}, None),
     ("PASSPORT_SMTP_URL", "mail.example.nhs.uk", {}, None),
     ("PASSPORT_SMTP_URL", "http://mail.example.nhs.uk", {}, None),
+    ("PASSPORT_PRESENTATION_REQUEST_LIFETIME", "29", {}, None),
+    ("PASSPORT_PRESENTATION_REQUEST_LIFETIME", "a week", {}, None),
+    ("PASSPORT_VERIFICATION_LEEWAY", "-1", {}, None),
+    ("PASSPORT_VERIFICATION_LEEWAY", "601", {}, None),
+    ("PASSPORT_KEY_BINDING_MAX_AGE", "9", {}, None),
+    ("PASSPORT_KEY_BINDING_MAX_AGE", "3601", {}, None),
 ]
 EXPECTED = {variable: expected for variable, _, expected in describe()}
 

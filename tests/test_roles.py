@@ -93,6 +93,13 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/placements/runs/{run_id:uuid}"): frozenset({ADM, COO}),
     ("POST", "/api/v1/placements/runs/{run_id:uuid}/publish"): frozenset({ADM, COO}),
     ("GET", "/api/v1/placements/sites/{code:str}/placements"): frozenset({ADM, COO, ISS, VER}),
+    # verification (docs/verification.md): verifiers ask and verify, holders answer and read their log
+    ("POST", "/api/v1/presentation-requests"): frozenset({VER}),
+    ("GET", "/api/v1/presentation-requests/{request_id:uuid}"): frozenset({VER}),
+    ("GET", "/api/v1/presentation-requests/{request_id:uuid}/request"): frozenset({HOL}),
+    ("POST", "/api/v1/presentation-requests/{request_id:uuid}/response"): frozenset({HOL}),
+    ("POST", "/api/v1/verifications"): frozenset({VER}),
+    ("GET", "/api/v1/holder/verifications"): frozenset({HOL}),
     # credentials: issuers act on credentials stating their records (admins on any); holders on their own
     ("GET", "/api/v1/credentials"): frozenset({ADM, ISS}),
     ("POST", "/api/v1/credentials/{credential_id:uuid}/revoke"): frozenset({ADM, ISS}),

@@ -20,6 +20,7 @@ import msgspec
 
 from service import jws
 from service.passport import presentation, sdjwt
+from service.wallet import present
 from service.wallet.store import KINDS, StoredCredential, Wallet, WalletError
 
 CLIENT_ID: Final = "passport-wallet"
@@ -43,6 +44,7 @@ def add_parser(sub: Any, handler: Callable[..., None]) -> None:
         "credential", help="a credential type held in the wallet (e.g. core_skills) or a file"
     )
     verify.add_argument("--jwks", type=Path, help="the issuer's JWKS file (default: the one fetch saved)")
+    present.add_parser(actions)
     group.set_defaults(func=handler)
 
 
@@ -240,5 +242,7 @@ def run(args: argparse.Namespace) -> None:
         _out(f"{len(items)} credential(s) saved in {folder / 'credentials'}: {kinds}")
     elif args.action == "list":
         list_credentials(folder, check_status=args.check_status)
+    elif args.action == "present":
+        present.run(args)
     elif not verify(folder, args.credential, args.jwks):
         raise WalletError("the credential did not verify")

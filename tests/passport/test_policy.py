@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.passport.claims import ClaimSet, build_claims, disclose
@@ -317,6 +317,7 @@ elements = st.dictionaries(claim_names, values, max_size=6) | values
 odd_claims = st.dictionaries(claim_names, st.lists(elements, max_size=3) | elements, max_size=4) | values
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # deep recursive values; slow on a shared machine
 @given(
     st.dictionaries(st.sampled_from(list(RECORD_KINDS)), odd_claims), st.lists(rules, min_size=1, max_size=4)
 )

@@ -1,0 +1,580 @@
+"""Verification over HTTP: the registry's ``POST /api/v1/verifications`` against a bare Litestar endpoint.
+
+The registry (``passport serve --workers 2`` on SQLite in a temporary folder) verifies each request with
+every check: the issuer signature with a registry key, ``typ``, times, disclosures, ``vct``, the status
+from its own status list (read in-process, cached for its ``ttl``), the key-binding JWT (``typ``,
+signature, audience, nonce, ``iat``, ``sd_hash``), the nonce claimed in the database (each request has a
+new one), the compliance policy (a core-skills rule), the result sealed and stored with its audit event
+(group commit: see ``service/verification/writer.py``). The credential is really issued by the
+credentials domain (ES256, bound to an ES256 holder key); each presentation has 5 disclosures.
+
+The bare endpoint (``bare_app`` below, same uvicorn and HTTP protocol, 2 workers) takes the same body and
+only verifies the two signatures (issuer and key binding), keys prepared in advance: the floor of any
+HTTP verifier on this stack.
+
+Load: ``--connections`` keep-alive connections (default 32) from ``--processes`` generator processes on
+the same machine, each POSTing presentations made in advance (one per request: a nonce is used once);
+figures are 2xx responses per second and latency percentiles over ``--seconds``. Rounds alternate the
+two servers; ratios are per round, then the median.
+
+    python bench/verify_http.py [--seconds 8] [--rounds 3] [--connections 32] [--processes 2]
+"""
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import secrets
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PASSPHRASE = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway folder
+AUDIENCE_PLACEHOLDER = "client"
+GOAL_RATE = 2500
+GOAL_P99_MS = 25.0
+GOAL_BARE = 0.50
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"
+
+
+# ---------------------------------------------------------------- the registry's data
+
+
+async def _prepare(url: str, keys_dir: Path, base: str) -> dict[str, Any]:
+    import msgspec
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from service import auth, jws
+    from service.credentials import service as credentials
+    from service.credentials.models import HolderKey
+    from service.db import Database, make_engine
+    from service.keys import KeyStore
+    from service.passport import service as passport
+    from service.passport.encryption import DataKeyStore
+    from service.passport.schemas import PolicyCreate, RecordCreate
+    from service.workforce.models import Organisation, Person
+
+    now = dt.datetime.now(dt.UTC)
+    keyring = KeyStore(keys_dir, PASSPHRASE).load(now)
+    data_keys = DataKeyStore(keys_dir, PASSPHRASE).load()
+    database = Database(make_engine(url))
+    try:
+        async with database.session() as session:
+            for code, kind, parent in (
+                ("RRK", "nhs_trust", None),
+                ("NT3", "independent_provider", None),
+                ("NT301", "independent_site", "NT3"),
+            ):
+                session.add(
+                    Organisation(
+                        code=code,
+                        name=f"Bench {code}",
+                        kind=kind,
+                        parent_code=parent,
+                        icb_code=None,
+                        postcode=None,
+                        latitude=None,
+                        longitude=None,
+                        created_at=now,
+                    )
+                )
+                await session.flush()
+            person = Person(
+                id=uuid.uuid4(),
+                given_name="Ada",
+                family_name="Okafor",
+                gmc_number="7000001",
+                staff_group="medical",
+                grade="CT2",
+                specialty="general surgery",
+                created_at=now,
+            )
+            session.add(person)
+            await session.flush()
+            verifier = await auth.create_client(
+                session, name="bench HR", role=auth.Role.VERIFIER, organisation_code="NT301", now=now
+            )
+            assurance = {
+                "assurance_policy": "CSTF attainment",
+                "assurance_outcome": "verified",
+                "verification_method": "source_system",
+            }
+            bodies = [
+                {
+                    "kind": "core_skills",
+                    "person_id": str(person.id),
+                    "subject": "fire_safety",
+                    "date_awarded": (now.date() - dt.timedelta(days=60)).isoformat(),
+                    "learning_provider": "e-Learning for Healthcare",
+                    "learning_method": "e_learning",
+                    **assurance,
+                },
+            ]
+            issuer_principal = auth.Principal(
+                subject="bench-issuer", kind="client", role=auth.Role.ISSUER, organisation="RRK"
+            )
+            await passport.submit(
+                session,
+                issuer_principal,
+                msgspec.convert(bodies, list[RecordCreate]),
+                now=now,
+                keys=data_keys,
+            )
+            admin = auth.Principal(
+                subject="bench-admin", kind="client", role=auth.Role.ADMIN, organisation=None
+            )
+            policy = {
+                "organisation_code": "NT301",
+                "name": "bench-fire-safety",
+                "title": "Fire safety in date",
+                "role": "anyone",
+                "rules": [{"type": "core_skills", "subjects": [{"subject": "fire_safety"}]}],
+            }
+            await passport.create_policy(session, admin, msgspec.convert(policy, PolicyCreate), now)
+            holder = ec.generate_private_key(ec.SECP256R1())
+            jwk = jws.public_jwk(holder.public_key())
+            session.add(
+                HolderKey(
+                    id=uuid.uuid4(),
+                    person_id=person.id,
+                    jwk=jwk,
+                    thumbprint=jws.jwk_thumbprint(jwk),
+                    alg="ES256",
+                    registered_at=now,
+                )
+            )
+            await session.flush()
+            issuer = credentials.Issuer(keyring=keyring, data_keys=data_keys, base_url=base)
+            await credentials.issue(session, issuer, [(person.id, "core_skills")], now=now, tell=False)
+            held = await credentials.holder_credentials(session, issuer, person.id)
+            await session.commit()
+    finally:
+        await database.dispose()
+    pem = holder.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    signer = keyring.signer("credential")
+    return {
+        "client_id": verifier.client_id,
+        "client_secret": verifier.client_secret,
+        "credential": held[0].credential,
+        "holder_pem": pem,
+        "issuer_jwk": signer.public_jwk(),
+    }
+
+
+def setup(folder: Path, base: str, url: str | None) -> tuple[dict[str, str], dict[str, Any]]:
+    from service.db import upgrade
+    from service.keys import KeyStore
+    from service.passport.encryption import DataKeyStore
+
+    url = url or f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+    upgrade(url)
+    now = dt.datetime.now(dt.UTC)
+    KeyStore(folder / "keys", PASSPHRASE).init(now)
+    DataKeyStore(folder / "keys", PASSPHRASE).init(now)
+    data = asyncio.run(_prepare(url, folder / "keys", base))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PASSPORT_")},
+        "PASSPORT_DATABASE_URL": url,
+        "PASSPORT_KEYS_DIR": str(folder / "keys"),
+        "PASSPORT_KEY_PASSPHRASE": PASSPHRASE,
+        "PASSPORT_PUBLIC_BASE_URL": base,
+        "PASSPORT_VAR_DIR": str(folder / "var"),
+        "PASSPORT_LOG_LEVEL": "WARNING",
+        "PASSPORT_ACCESS_TOKEN_LIFETIME": "3600",
+        "PASSPORT_AUTH_CACHE_SECONDS": "5",
+        "PASSPORT_LIFECYCLE_INTERVAL": "0",
+    }
+    return env, data
+
+
+# ---------------------------------------------------------------- the bare endpoint
+
+
+def bare_app() -> Any:
+    """A Litestar app whose one route verifies the issuer and key-binding signatures, nothing else."""
+    import msgspec
+    from cryptography.hazmat.primitives import serialization
+    from litestar import Litestar, Request, post
+
+    from service import jws
+
+    issuer_key = jws.key_from_jwk(json.loads(os.environ["BENCH_ISSUER_JWK"]))
+    private = serialization.load_pem_private_key(os.environ["BENCH_HOLDER_PEM"].encode(), password=None)
+    holder_key = jws.VerificationKey("ES256", private.public_key(), None)  # type: ignore[arg-type]
+
+    class Body(msgspec.Struct):
+        presentations: list[str]
+
+    @post("/verify", status_code=200)
+    async def verify(request: Request[Any, Any, Any]) -> dict[str, bool]:
+        body = msgspec.json.decode(await request.body(), type=Body)
+        text = body.presentations[0]
+        jwt = text[: text.index("~")]
+        kb = text[text.rindex("~") + 1 :]
+        jws.verify(jwt, issuer_key, typ="dc+sd-jwt")
+        jws.verify(kb, holder_key, typ="kb+jwt")
+        return {"valid": True}
+
+    return Litestar([verify], debug=False, logging_config=None)
+
+
+# ---------------------------------------------------------------- servers
+
+
+class Server:
+    def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit(
+                    "server exited: "
+                    + (self.process.stderr.read().decode()[-2000:] if self.process.stderr else "")
+                )
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit("server did not start in 60 s")
+            time.sleep(0.2)
+        time.sleep(1.0)  # both workers up
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, 15)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(timeout=5)
+
+
+def token(port: int, data: dict[str, Any]) -> str:
+    import httpx
+
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(data["client_id"], data["client_secret"]),
+        timeout=30,
+    )
+    response.raise_for_status()
+    value: str = response.json()["access_token"]
+    return value
+
+
+# ---------------------------------------------------------------- load generator (a process each)
+
+
+def make_bodies(spec: dict[str, Any], count: int) -> list[bytes]:
+    from cryptography.hazmat.primitives import serialization
+
+    from service.passport import sdjwt
+
+    held = sdjwt.HeldCredential.parse(spec["credential"])
+    holder = serialization.load_pem_private_key(spec["holder_pem"].encode(), password=None)
+    chosen = ["core_skills/0/subject", "core_skills/0/level", "core_skills/0/date_to"]
+    if len(held.select(chosen)) != 4:
+        raise SystemExit("unexpected disclosures")
+    chosen.append("holder_id")  # + the record itself: 5 disclosures
+    if len(held.select(chosen)) != 5:
+        raise SystemExit("the presentation does not have 5 disclosures")
+    bodies = []
+    now = int(time.time()) + 5
+    for _ in range(count):
+        nonce = secrets.token_urlsafe(16)
+        text = held.present(chosen, holder_key=holder, aud=spec["audience"], nonce=nonce, iat=now)  # type: ignore[arg-type]
+        body = {"presentations": [text], "policy": "bench-fire-safety", "nonce": nonce, "purpose": "bench"}
+        bodies.append(json.dumps(body).encode())
+    return bodies
+
+
+async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return status, await reader.readexactly(length)
+
+
+async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    verdicts: dict[str, int] = {}
+    start = time.perf_counter() + spec["warmup"]
+    deadline = start + spec["seconds"]
+    position = 0
+
+    async def connection() -> None:
+        nonlocal position
+        reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
+        head = f"POST {spec['path']} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in spec["headers"].items())
+        try:
+            while time.perf_counter() < deadline and position < len(bodies):
+                body = bodies[position]
+                position += 1
+                sent = time.perf_counter()
+                writer.write(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                status, payload = await _read(reader)
+                done = time.perf_counter()
+                if sent >= start and done <= deadline:
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if 200 <= status < 300:
+                        latencies.append(done - sent)
+                        if spec["check"]:
+                            verdict = json.loads(payload).get("verdict", "?")
+                            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(spec["connections"])))
+    return {
+        "latencies": latencies,
+        "statuses": statuses,
+        "verdicts": verdicts,
+        "exhausted": position >= len(bodies),
+    }
+
+
+def worker(raw: str) -> None:
+    spec = json.loads(raw)
+    bodies = make_bodies(spec, spec["count"])
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.readline()  # go
+    result = asyncio.run(_drive(spec, bodies))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def load(spec: dict[str, Any], processes: int) -> dict[str, Any]:
+    shares = [
+        spec["connections"] // processes + (i < spec["connections"] % processes) for i in range(processes)
+    ]
+    procs = []
+    for share in shares:
+        mine = {**spec, "connections": share, "count": spec["count"] // processes}
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", json.dumps(mine)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        procs.append(proc)
+    for proc in procs:
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+            raise SystemExit("a load generator failed to start")
+    for proc in procs:
+        if proc.stdin is not None:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=spec["seconds"] + spec["warmup"] + 120)
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    latencies = sorted(x for r in results for x in r["latencies"])
+    statuses: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
+    for r in results:
+        for k, v in r["statuses"].items():
+            statuses[k] = statuses.get(k, 0) + v
+        for k, v in r["verdicts"].items():
+            verdicts[k] = verdicts.get(k, 0) + v
+
+    def pct(q: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+        )
+
+    return {
+        "rate": len(latencies) / spec["seconds"],
+        "p50": pct(0.50),
+        "p99": pct(0.99),
+        "statuses": statuses,
+        "verdicts": verdicts,
+        "exhausted": any(r["exhausted"] for r in results),
+    }
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="sqlite (default): a file in a temporary folder; postgresql: a fresh database on a local server "
+        "(found as the test suite finds one: tests/postgres.py), dropped afterwards",
+    )
+    parser.add_argument("--rate-cap", type=int, default=6000, help="presentations made per second of load")
+    args = parser.parse_args()
+    registry_port, bare_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{registry_port}"
+    count = int(args.rate_cap * (args.seconds + args.warmup + 1))
+    with tempfile.TemporaryDirectory(prefix="verify-http-") as tmp, contextlib.ExitStack() as stack:
+        url = None
+        if args.database == "postgresql":
+            from tests.postgres import Skip, provide_postgres
+
+            found = provide_postgres(Path(tmp) / "pg")
+            if isinstance(found, Skip):
+                raise SystemExit(f"no PostgreSQL: {found.reason}")
+            stack.callback(found.stop)
+            url = found.url
+        env, data = setup(Path(tmp), base, url)
+        serve = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(registry_port),
+            "--workers",
+            "2",
+        ]
+        bare = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.verify_http:bare_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(bare_port),
+            "--workers",
+            "2",
+            "--http",
+            "service.serving:NoDelayHTTPProtocol",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        bare_env = {
+            **env,
+            "BENCH_ISSUER_JWK": json.dumps(data["issuer_jwk"]),
+            "BENCH_HOLDER_PEM": data["holder_pem"],
+        }
+        registry = Server(serve, env, registry_port)
+        bare_server = Server(bare, bare_env, bare_port)
+        try:
+            access = token(registry_port, data)
+            common = {
+                "seconds": args.seconds,
+                "warmup": args.warmup,
+                "connections": args.connections,
+                "count": count,
+                "audience": data["client_id"],
+                "credential": data["credential"],
+                "holder_pem": data["holder_pem"],
+            }
+            rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            for _ in range(args.rounds):
+                ours = load(
+                    {
+                        **common,
+                        "port": registry_port,
+                        "path": "/api/v1/verifications",
+                        "check": True,
+                        "headers": {"Authorization": f"Bearer {access}"},
+                    },
+                    args.processes,
+                )
+                floor = load(
+                    {**common, "port": bare_port, "path": "/verify", "check": False, "headers": {}},
+                    args.processes,
+                )
+                rounds.append((ours, floor))
+        finally:
+            registry.stop()
+            bare_server.stop()
+    print(f"machine: {machine()}")
+    print(f"database: {args.database}")
+    print(
+        f"load: {args.connections} keep-alive connections from {args.processes} processes on this machine, "
+        f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up, {args.rounds} rounds"
+    )
+    for name, index in (("registry (every check, status, policy, audit)", 0), ("bare (two signatures)", 1)):
+        figures = [r[index] for r in rounds]
+        rates = ", ".join(f"{f['rate']:,.0f}" for f in figures)
+        print(
+            f"{name}: {statistics.median(f['rate'] for f in figures):,.0f}/s (rounds: {rates}); "
+            f"p50 {statistics.median(f['p50'] for f in figures):.1f} ms, "
+            f"p99 {statistics.median(f['p99'] for f in figures):.1f} ms; statuses {figures[-1]['statuses']}"
+            + (f"; verdicts {figures[-1]['verdicts']}" if index == 0 else "")
+        )
+        if any(f["exhausted"] for f in figures):
+            print(f"  WARNING: {name} used every prepared presentation: raise --rate-cap")
+    ratio = statistics.median(o["rate"] / b["rate"] for o, b in rounds)
+    rate = statistics.median(o["rate"] for o, _ in rounds)
+    p99 = statistics.median(o["p99"] for o, _ in rounds)
+    print(
+        f"registry / bare = {ratio:.0%} (goal >= {GOAL_BARE:.0%}); "
+        f"registry {rate:,.0f}/s (goal >= {GOAL_RATE:,}), "
+        f"p99 {p99:.1f} ms (goal < {GOAL_P99_MS:g} ms)"
+    )
+    print("command: " + shlex.join([sys.executable, *sys.argv]))
+    if ratio < GOAL_BARE or rate < GOAL_RATE or p99 >= GOAL_P99_MS:
+        print("GOAL NOT MET")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker(sys.argv[2])
+    else:
+        main()

@@ -1,0 +1,201 @@
+"""HTTP routes of verification (mounted under ``/api/v1``): parse, call the service, return a schema.
+
+Submissions are read as raw bytes (their size checked before parsing: 413) and decoded with msgspec;
+the answer of a verification is 200 or 201 whatever its verdict: a refused presentation is a verdict,
+not an error. Malformed input is a 400 problem, an answered request 409, an expired one 410.
+"""
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any, Final, TypeVar
+
+import msgspec
+from litestar import Request, get, post
+from litestar.datastructures import CacheControlHeader
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.types import ControllerRouterHandler
+
+from service import audit
+from service.audit import DbSession
+from service.auth import CurrentPrincipal, Role, requires
+from service.errors import ServiceError, field_errors_from_msgspec
+from service.verification import service
+from service.verification.errors import PresentationTooLarge
+from service.verification.schemas import (
+    MAX_BODY_BYTES,
+    HolderRequestView,
+    HolderVerificationPage,
+    PresentationRequestCreate,
+    PresentationRequestRead,
+    PresentationSubmission,
+    VerificationCreate,
+    VerificationRead,
+)
+
+TAGS: Final = ["verification"]
+NO_STORE: Final = CacheControlHeader(no_store=True)
+"""Results hold personal (and occupational health) data: no cache may keep them."""
+T = TypeVar("T")
+
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size, 1 to 500")]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Rows to skip")]
+
+
+def _runtime(request: Request[Any, Any, Any]) -> service.Runtime:
+    runtime: service.Runtime = request.app.state.verification
+    return runtime
+
+
+def _now(request: Request[Any, Any, Any]) -> dt.datetime:
+    now: dt.datetime = request.app.state.clock()
+    return now
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str | None:
+    found = request.scope.get("state", {}).get("request_id")
+    return found if isinstance(found, str) else None
+
+
+async def _body(request: Request[Any, Any, Any], kind: type[T]) -> T:
+    """The JSON body as ``kind``: 413 past :data:`MAX_BODY_BYTES`, 400 malformed, 422 invalid fields."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise PresentationTooLarge(f"The submission is larger than {MAX_BODY_BYTES} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PresentationTooLarge(f"The submission is larger than {MAX_BODY_BYTES} bytes.")
+        chunks.append(chunk)
+    try:
+        return msgspec.json.decode(b"".join(chunks), type=kind)
+    except msgspec.ValidationError as exc:
+        raise ServiceError(
+            "The request has invalid fields.",
+            status=422,
+            code="invalid_input",
+            errors=field_errors_from_msgspec(str(exc)),
+        ) from None
+    except msgspec.DecodeError:
+        raise ServiceError("The request body is not valid JSON.", status=400, code="bad_request") from None
+
+
+@post(
+    "/presentation-requests",
+    guards=[requires(Role.VERIFIER)],
+    tags=TAGS,
+    operation_id="create_presentation_request",
+    summary="Ask for a presentation meeting a compliance policy (returns nonce, audience, expiry, needs)",
+    cache_control=NO_STORE,
+)
+async def create_presentation_request(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    data: JSONBody[PresentationRequestCreate],
+) -> PresentationRequestRead:
+    created = await service.create_request(db_session, _runtime(request), principal, data, _now(request))
+    audit.set_subject(
+        request, f"presentation-request:{created.id} policy:{created.policy.name}/v{created.policy.version}"
+    )
+    return created
+
+
+@get(
+    "/presentation-requests/{request_id:uuid}",
+    guards=[requires(Role.VERIFIER)],
+    tags=TAGS,
+    operation_id="get_presentation_request",
+    summary="A presentation request of yours: its state and, once answered, the result",
+    cache_control=NO_STORE,
+)
+async def get_presentation_request(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    request_id: FromPath[uuid.UUID],
+) -> PresentationRequestRead:
+    return await service.get_request(db_session, _runtime(request), principal, request_id, _now(request))
+
+
+@get(
+    "/presentation-requests/{request_id:uuid}/request",
+    guards=[requires(Role.HOLDER)],
+    tags=TAGS,
+    operation_id="get_presentation_request_for_holder",
+    summary="What a doctor's wallet needs to answer a request: nonce, audience, the claims to disclose",
+    cache_control=NO_STORE,
+)
+async def get_presentation_request_for_holder(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    request_id: FromPath[uuid.UUID],
+) -> HolderRequestView:
+    return await service.holder_view(db_session, _runtime(request), principal, request_id, _now(request))
+
+
+@post(
+    "/presentation-requests/{request_id:uuid}/response",
+    guards=[requires(Role.HOLDER)],
+    tags=TAGS,
+    operation_id="respond_to_presentation_request",
+    summary="The doctor's wallet answers a request with its presentations; returns the verification",
+    cache_control=NO_STORE,
+)
+async def respond_to_presentation_request(
+    request: Request[Any, Any, Any],
+    principal: CurrentPrincipal,
+    request_id: FromPath[uuid.UUID],
+) -> VerificationRead:
+    body = await _body(request, PresentationSubmission)
+    return await service.respond(
+        _runtime(request), principal, request_id, body.presentations, _now(request), _request_id(request)
+    )
+
+
+@post(
+    "/verifications",
+    guards=[requires(Role.VERIFIER)],
+    tags=TAGS,
+    operation_id="verify_presentations",
+    summary="Verify presentations you received, for your request or ad hoc with a policy and nonce",
+    cache_control=NO_STORE,
+)
+async def verify_presentations(
+    request: Request[Any, Any, Any], principal: CurrentPrincipal
+) -> VerificationRead:
+    body = await _body(request, VerificationCreate)
+    return await service.verify(_runtime(request), principal, body, _now(request), _request_id(request))
+
+
+@get(
+    "/holder/verifications",
+    guards=[requires(Role.HOLDER)],
+    tags=TAGS,
+    operation_id="list_holder_verifications",
+    summary="Every verification of your credentials: who, when, why, which claims, the verdict",
+    cache_control=NO_STORE,
+)
+async def list_holder_verifications(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> HolderVerificationPage:
+    return await service.holder_verifications(
+        db_session, _runtime(request), principal, limit=limit, offset=offset
+    )
+
+
+VERIFICATION_HANDLERS: Sequence[ControllerRouterHandler] = [
+    create_presentation_request,
+    get_presentation_request,
+    get_presentation_request_for_holder,
+    respond_to_presentation_request,
+    verify_presentations,
+    list_holder_verifications,
+]

@@ -1,0 +1,230 @@
+"""From the reports of a submission's presentations to its verdict (pure).
+
+A submission is one or more presentations (one per credential type) made for one nonce. Each is
+verified by :func:`service.passport.presentation.verify_presentation`; this module adds the checks of
+the submission as a whole, evaluates the compliance policy on the claims of the genuine presentations
+and names the verdict:
+
+- ``invalid``: a check of a presentation, or of the submission, failed (or is still pending);
+- ``not_compliant``: every presentation is genuine, but the policy is not met;
+- ``valid``: genuine, and the policy is met.
+
+It also says what the transparency log and the audit record keep: the holder the submission names
+(``holder_id`` claim, holder key thumbprint) and which claims were disclosed, by name only.
+"""
+
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
+
+from service import jws
+from service.passport import claims as claim_model
+from service.passport import policy as policies
+from service.passport import sdjwt
+from service.passport.presentation import Check, VerificationReport
+from service.passport.schemas import Rule
+from service.verification.schemas import (
+    CheckRead,
+    DisclosedNames,
+    PresentationResult,
+    Verdict,
+)
+
+ONE_PER_TYPE: Final = "one_per_type"
+SAME_HOLDER: Final = "same_holder"
+
+
+class Conclusion(NamedTuple):
+    verdict: Verdict
+    summary: str
+    presentations: list[PresentationResult]
+    checks: list[CheckRead]
+    claims: dict[str, dict[str, Any]]
+    outcome: policies.PolicyOutcome | None
+    holder_id: str | None
+    holder_jkt: str | None
+    disclosed: list[DisclosedNames]
+
+
+@functools.lru_cache(maxsize=4096)
+def check_read(check: Check) -> CheckRead:
+    """The wire form of a check (remembered: most checks are the same few passed ones)."""
+    return CheckRead(name=check.name, outcome=check.outcome, code=check.code, reason=check.reason)
+
+
+@functools.lru_cache(maxsize=64)
+def _kind_of(base_url: str, vct: str) -> str | None:
+    return claim_model.kind_of_vct(base_url, vct)
+
+
+def _kind(report: VerificationReport, base_url: str) -> str | None:
+    return _kind_of(base_url, report.vct) if report.vct else None
+
+
+_THUMBPRINTS: dict[tuple[Any, ...], str | None] = {}
+
+
+def holder_key_thumbprint(report: VerificationReport) -> str | None:
+    """The RFC 7638 thumbprint of the credential's ``cnf.jwk``, once the issuer signature passed
+    (remembered per distinct key, at most 10,000)."""
+    cnf = report.claims.get("cnf") if report.claims else None
+    jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
+    if not isinstance(jwk, dict):
+        return None
+    members = tuple(sorted((k, v) for k, v in jwk.items() if isinstance(v, str)))
+    if members in _THUMBPRINTS:
+        return _THUMBPRINTS[members]
+    try:
+        found: str | None = jws.jwk_thumbprint(jwk)
+    except (jws.JWSError, KeyError, TypeError, ValueError):
+        found = None
+    if len(_THUMBPRINTS) >= 10_000:
+        _THUMBPRINTS.clear()
+    _THUMBPRINTS[members] = found
+    return found
+
+
+def claim_names(paths: Sequence[sdjwt.ConcretePath]) -> list[str]:
+    """Disclosed paths as names: array positions become ``*`` (no value, not even a position)."""
+    names: dict[str, None] = {}
+    for path in paths:
+        names[sdjwt.format_path([sdjwt.ANY if isinstance(p, int) else p for p in path])] = None
+    return list(names)
+
+
+def _submission_checks(reports: Sequence[VerificationReport], kinds: Sequence[str | None]) -> list[CheckRead]:
+    signed = [(r, k) for r, k in zip(reports, kinds, strict=True) if r.claims is not None]
+    seen = [k for _, k in signed if k is not None]
+    if len(set(seen)) != len(seen):
+        once = CheckRead(
+            name=ONE_PER_TYPE,
+            outcome="failed",
+            code="duplicate_credential_type",
+            reason="two presentations are of the same credential type",
+        )
+    else:
+        once = CheckRead(name=ONE_PER_TYPE, outcome="passed", code="ok", reason="one credential of each type")
+    keys = {holder_key_thumbprint(r) for r, _ in signed}
+    ids = [r.claims.get("holder_id") for r, _ in signed if r.claims is not None]
+    shown = {i for i in ids if i is not None}
+    if len(signed) <= 1 or (len(keys) == 1 and None not in keys and len(shown) <= 1):
+        same = CheckRead(
+            name=SAME_HOLDER,
+            outcome="passed",
+            code="ok",
+            reason="every credential is bound to one holder key",
+        )
+    elif len(shown) == 1 and None not in ids:
+        same = CheckRead(
+            name=SAME_HOLDER, outcome="passed", code="ok", reason="every credential names the same holder"
+        )
+    else:
+        same = CheckRead(
+            name=SAME_HOLDER,
+            outcome="failed",
+            code="different_holders",
+            reason="the credentials are not shown to belong to one holder (different holder keys or "
+            "holder identifiers)",
+        )
+    return [once, same]
+
+
+def _summary(verdict: Verdict, failures: Sequence[str], outcome: policies.PolicyOutcome | None) -> str:
+    if verdict == "invalid":
+        return "Invalid: " + "; ".join(failures[:5])
+    shown = outcome.summary if outcome is not None else ""
+    return ("Valid: " if verdict == "valid" else "Not compliant: ") + shown
+
+
+def conclude(
+    reports: Sequence[VerificationReport],
+    *,
+    base_url: str,
+    rules: Sequence[Rule],
+    organisation_code: str,
+    on: dt.date,
+    today: dt.date,
+) -> Conclusion:
+    """The verdict of a submission whose presentations gave ``reports`` (nonce use already recorded)."""
+    kinds = [_kind(r, base_url) for r in reports]
+    results = []
+    failures: list[str] = []
+    for index, (report, kind) in enumerate(zip(reports, kinds, strict=True)):
+        checks = [check_read(c) for c in report.checks]
+        failures += [
+            f"presentation {index}: {c.reason}" for c in checks if c.outcome in ("failed", "pending")
+        ]
+        results.append(
+            PresentationResult(
+                index=index,
+                valid=report.valid,
+                credential_type=kind,
+                vct=report.vct,
+                checks=checks,
+                disclosed=[sdjwt.format_path(p) for p in report.disclosed],
+            )
+        )
+    submission = _submission_checks(reports, kinds)
+    failures += [c.reason for c in submission if c.outcome == "failed"]
+    genuine: dict[str, dict[str, Any]] = {
+        kind: report.claims
+        for report, kind in zip(reports, kinds, strict=True)
+        if report.valid and kind is not None and report.claims is not None
+    }
+    outcome = (
+        policies.evaluate(rules, genuine, on, organisation_code=organisation_code, today=today)
+        if genuine and not failures
+        else None
+    )
+    verdict: Verdict = (
+        "invalid" if failures or outcome is None else ("valid" if outcome.passed else "not_compliant")
+    )
+    signed = [(r, k) for r, k in zip(reports, kinds, strict=True) if r.claims is not None]
+    holder_ids = [r.claims.get("holder_id") for r, _ in signed if r.claims is not None]
+    holder_id = next((h for h in holder_ids if isinstance(h, str)), None)
+    holder_jkt = next((t for r, _ in signed if (t := holder_key_thumbprint(r)) is not None), None)
+    disclosed = [
+        DisclosedNames(credential_type=kind or "unknown", claims=claim_names(report.disclosed))
+        for report, kind in signed
+    ]
+    return Conclusion(
+        verdict=verdict,
+        summary=_summary(verdict, failures, outcome),
+        presentations=results,
+        checks=submission,
+        claims=genuine if outcome is not None else {},
+        outcome=outcome,
+        holder_id=holder_id[:80] if holder_id else None,
+        holder_jkt=holder_jkt,
+        disclosed=disclosed,
+    )
+
+
+def audit_subject(
+    verification_id: str, request_id: str | None, verdict: str, disclosed: Sequence[DisclosedNames]
+) -> str:
+    """The audit record's subject: which verification, request, verdict and claim names (never values)."""
+    names = " ".join(f"{d.credential_type}{{{','.join(_leaf(c) for c in d.claims)}}}" for d in disclosed)
+    text = f"verification:{verification_id} request:{request_id or '-'} verdict:{verdict} disclosed:{names}"
+    return text[:400]
+
+
+def _leaf(name: str) -> str:
+    parts = [p for p in name.split("/") if p != "*"]
+    return parts[-1] if parts else name
+
+
+def accepted_vct(base_url: str) -> frozenset[str]:
+    return frozenset(claim_model.vct(base_url, kind) for kind in claim_model.SPECS)
+
+
+def kinds_needed(needs: Sequence[policies.ClaimNeed]) -> list[str]:
+    seen: dict[str, None] = {}
+    for need in needs:
+        seen[need.credential_type] = None
+    return list(seen)
+
+
+def all_needs(requirements: Sequence[policies.RuleRequirement]) -> list[policies.ClaimNeed]:
+    return [need for requirement in requirements for need in requirement.needs]

@@ -1,0 +1,81 @@
+"""Every SQL query of the verification domain (SQLite and PostgreSQL)."""
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.verification.models import PresentationRequest, UsedNonce, Verification
+
+
+async def add_request(session: AsyncSession, request: PresentationRequest) -> None:
+    session.add(request)
+    await session.flush()
+
+
+async def get_request(session: AsyncSession, request_id: uuid.UUID) -> PresentationRequest | None:
+    return await session.get(PresentationRequest, request_id)
+
+
+VERIFICATIONS = cast(Table, Verification.__table__)
+
+
+def claim_statement(ids: Collection[uuid.UUID], now: dt.datetime) -> Any:
+    """Mark pending, unexpired requests answered, returning their ids (a request is answered once)."""
+    return (
+        update(PresentationRequest)
+        .where(
+            PresentationRequest.id.in_(list(ids)),
+            PresentationRequest.state == "pending",
+            PresentationRequest.expires_at > now,
+        )
+        .values(state="answered", answered_at=now)
+        .returning(PresentationRequest.id)
+    )
+
+
+def nonce_statement(dialect: str, nonces: Sequence[tuple[str, dt.datetime]], now: dt.datetime) -> Any:
+    """Record each nonce as used, returning those that had not been used before (one statement)."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [{"nonce": nonce, "used_at": now, "expires_at": until} for nonce, until in nonces]
+    return make(UsedNonce).values(rows).on_conflict_do_nothing().returning(UsedNonce.nonce)
+
+
+def request_state_statement(request_id: uuid.UUID) -> Any:
+    return select(PresentationRequest.state).where(PresentationRequest.id == request_id)
+
+
+def prune_statement(now: dt.datetime) -> Any:
+    """Forget nonces whose presentations would be refused as stale anyway."""
+    return delete(UsedNonce).where(UsedNonce.expires_at < now)
+
+
+async def verification_of_request(session: AsyncSession, request_id: uuid.UUID) -> Verification | None:
+    return await session.scalar(select(Verification).where(Verification.request_id == request_id))
+
+
+async def get_verification(session: AsyncSession, verification_id: uuid.UUID) -> Verification | None:
+    return await session.get(Verification, verification_id)
+
+
+async def holder_verifications(
+    session: AsyncSession, holder_id: str, holder_keys: Collection[str], *, limit: int, offset: int
+) -> tuple[Sequence[Verification], bool]:
+    """Verifications naming the holder (by holder id or holder key), newest first; and whether more."""
+    condition = Verification.holder_id == holder_id
+    if holder_keys:
+        condition = or_(condition, Verification.holder_jkt.in_(list(holder_keys)))
+    rows = (
+        await session.scalars(
+            select(Verification)
+            .where(condition)
+            .order_by(Verification.created_at.desc(), Verification.id)
+            .limit(limit + 1)
+            .offset(offset)
+        )
+    ).all()
+    return rows[:limit], len(rows) > limit

@@ -1,0 +1,707 @@
+"""Domain verbs of verification: presentation requests, verifying submissions, the holder's log.
+
+- A verifier (provider HR) creates a presentation request against a compliance policy of its
+  organisation (or of its parent); the request has a random, single-use nonce and the verifier's client
+  id as audience, and lists the claims the policy needs.
+- The holder's wallet reads the holder view of the request and posts its presentations to it; or the
+  verifier posts presentations it received (for its own request, or ad hoc with a policy and its nonce).
+- Each submission is verified (:mod:`service.passport.presentation`: every check), its policy evaluated
+  on the request's day (:mod:`service.verification.outcome`), and written through the
+  :class:`~service.verification.writer.BatchWriter` with its nonce and audit event. The result is
+  sealed with the data key (its reasons can name occupational health outcomes).
+- The holder lists every verification of their credentials (linked by the ``holder_id`` claim, and by
+  holder key once the credentials domain registers holder keys).
+
+Services never commit (the batch writer owns the transaction of a verification; the request owns the
+others).
+"""
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import audit, jws
+from service.auth import Principal
+from service.config import Settings
+from service.credentials import service as credentials
+from service.db import Clock, Database
+from service.errors import FieldError, Forbidden, InvalidInput, NotFound, Unavailable
+from service.keys import KeyRing
+from service.passport import claims as claim_model
+from service.passport import policy as policies
+from service.passport import presentation
+from service.passport import service as passport
+from service.passport.encryption import DataKeyRing, DecryptionFailed
+from service.passport.schemas import PolicyRead
+from service.verification import outcome, repository
+from service.verification.errors import MalformedPresentation, PresentationTooLarge
+from service.verification.models import PresentationRequest, Verification
+from service.verification.schemas import (
+    MAX_PRESENTATION_BYTES,
+    DisclosedNames,
+    HolderRequestView,
+    HolderVerificationPage,
+    HolderVerificationRead,
+    PolicyRef,
+    PresentationRequestCreate,
+    PresentationRequestRead,
+    RequestState,
+    VerificationCreate,
+    VerificationRead,
+)
+from service.verification.status_source import InProcessTokens, RegistryStatusSource, StatusResolver
+from service.verification.writer import BatchWriter, Item
+from service.workforce import service as workforce
+
+API: Final = "/api/v1"
+POLICY_CACHE_SECONDS: Final = 5
+"""How long the newest version of a policy by name is remembered (versions never change)."""
+_SEAL_CONTEXT: Final = b"verification "
+
+
+@dataclass
+class _Cached:
+    value: Any
+    until: float
+
+
+@dataclass
+class Runtime:
+    """What verification keeps per process: keys, the status cache, the writer, the policy cache."""
+
+    settings: Settings
+    database: Database
+    keyring: KeyRing
+    data_keys: DataKeyRing
+    clock: Clock
+    resolver: StatusResolver
+    writer: BatchWriter
+    issuer_keys: presentation.KeyLookup
+    policy: presentation.VerificationPolicy
+    _policies: dict[Any, _Cached] = field(default_factory=dict)
+    _organisations: dict[str, _Cached] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.issuer
+
+
+def create_runtime(
+    settings: Settings,
+    *,
+    database: Database,
+    keyring: KeyRing,
+    data_keys: DataKeyRing,
+    clock: Clock,
+    status_tokens: InProcessTokens | None = None,
+) -> Runtime:
+    """The verification runtime of one process; ``status_tokens`` reads the registry's own lists."""
+    keys = [
+        jws.VerificationKey(key.alg, key.private_key.public_key(), key.kid)
+        for key in keyring.published
+        if key.meta.purpose == "credential"
+    ]
+    issuer_keys = presentation.keys_by_kid(keys)
+    source = RegistryStatusSource(base_url=settings.issuer, database=database, in_process=status_tokens)
+    return Runtime(
+        settings=settings,
+        database=database,
+        keyring=keyring,
+        data_keys=data_keys,
+        clock=clock,
+        resolver=StatusResolver(source, issuer_keys, issuer=settings.issuer),
+        writer=BatchWriter(database, clock),
+        issuer_keys=issuer_keys,
+        policy=presentation.VerificationPolicy(
+            leeway=settings.verification_leeway,
+            kb_max_age=settings.key_binding_max_age,
+            max_bytes=MAX_PRESENTATION_BYTES,
+            accepted_vct=outcome.accepted_vct(settings.issuer),
+        ),
+    )
+
+
+# ---------------------------------------------------------------- policies and organisations
+
+
+def _policy_ref(policy: PolicyRead) -> PolicyRef:
+    return PolicyRef(
+        id=policy.id,
+        organisation_code=policy.organisation_code,
+        name=policy.name,
+        version=policy.version,
+        title=policy.title,
+    )
+
+
+def _remembered(cache: dict[Any, _Cached], key: Any, now: float) -> Any:
+    found = cache.get(key)
+    return found.value if found is not None and now < found.until else None
+
+
+def _remember(cache: dict[Any, _Cached], key: Any, value: Any, until: float) -> None:
+    if len(cache) >= 10_000:
+        cache.clear()
+    cache[key] = _Cached(value, until)
+
+
+async def _organisation(session: AsyncSession, runtime: Runtime, code: str) -> Any:
+    now = runtime.clock().timestamp()
+    found = _remembered(runtime._organisations, code, now)
+    if found is None:
+        found = (await workforce.organisations_by_codes(session, [code])).get(code)
+        if found is not None:
+            _remember(runtime._organisations, code, found, now + 300)
+    return found
+
+
+async def _find_policy(
+    session: AsyncSession, runtime: Runtime, organisation: str, name: str, version: int | None
+) -> PolicyRead:
+    """The verifier's organisation's policy ``name`` (else its parent's), newest or at ``version``."""
+    now = runtime.clock().timestamp()
+    key = ("name", organisation, name, version)
+    found = _remembered(runtime._policies, key, now)
+    if found is not None:
+        policy: PolicyRead = found
+        return policy
+    codes = [organisation]
+    org = await _organisation(session, runtime, organisation)
+    if org is not None and org.parent_code:
+        codes.append(org.parent_code)
+    for code in codes:
+        page = await passport.list_policies(
+            session, organisation=code, name=name, all_versions=version is not None, limit=200, offset=0
+        )
+        chosen = [p for p in page.items if version is None or p.version == version]
+        if chosen:
+            # versions never change: a named version is remembered longer than "the newest"
+            ttl = POLICY_CACHE_SECONDS if version is None else 3600
+            _remember(runtime._policies, key, chosen[0], now + ttl)
+            return chosen[0]
+    wanted = f"{name[:80]} version {version}" if version is not None else name[:80]
+    raise InvalidInput(
+        f"Your organisation has no compliance policy {wanted}.",
+        errors=[FieldError("body.policy", f"no policy {wanted} for {organisation} or its parent")],
+    )
+
+
+async def _policy_by_id(session: AsyncSession, runtime: Runtime, policy_id: uuid.UUID) -> PolicyRead:
+    found = _remembered(runtime._policies, ("id", policy_id), 0.0)
+    if found is None:
+        found = await passport.get_policy(session, policy_id)
+        _remember(runtime._policies, ("id", policy_id), found, float("inf"))
+    policy: PolicyRead = found
+    return policy
+
+
+def _requirements(policy: PolicyRead) -> list[policies.RuleRequirement]:
+    return policies.requirements(policy.rules, policy.organisation_code)
+
+
+# ---------------------------------------------------------------- presentation requests
+
+
+def _verifier_organisation(principal: Principal) -> str:
+    if principal.organisation is None:
+        raise Forbidden("A verifier belongs to an organisation; this caller has none.")
+    return principal.organisation
+
+
+def request_state(request: PresentationRequest, now: dt.datetime) -> RequestState:
+    if request.state == "answered":
+        return "answered"
+    return "expired" if request.expires_at <= now else "pending"
+
+
+def _request_uri(runtime: Runtime, request_id: uuid.UUID) -> str:
+    return f"{runtime.base_url}{API}/presentation-requests/{request_id}/request"
+
+
+def _request_read(
+    runtime: Runtime,
+    request: PresentationRequest,
+    policy: PolicyRead,
+    now: dt.datetime,
+    result: VerificationRead | None = None,
+) -> PresentationRequestRead:
+    requirements = _requirements(policy)
+    needs = outcome.all_needs(requirements)
+    return PresentationRequestRead(
+        id=request.id,
+        state=request_state(request, now),
+        nonce=request.nonce,
+        audience=request.audience,
+        request_uri=_request_uri(runtime, request.id),
+        organisation_code=request.organisation_code,
+        policy=_policy_ref(policy),
+        purpose=request.purpose,
+        subject_hint=request.subject_hint,
+        evaluate_on=request.evaluate_on,
+        created_at=request.created_at,
+        expires_at=request.expires_at,
+        answered_at=request.answered_at,
+        credential_types=outcome.kinds_needed(needs),
+        needs=needs,
+        requirements=requirements,
+        result=result,
+    )
+
+
+def new_nonce() -> str:
+    """128 bits from :mod:`secrets`, base64url."""
+    return secrets.token_urlsafe(16)
+
+
+async def create_request(
+    session: AsyncSession,
+    runtime: Runtime,
+    principal: Principal,
+    data: PresentationRequestCreate,
+    now: dt.datetime,
+) -> PresentationRequestRead:
+    organisation = _verifier_organisation(principal)
+    policy = await _find_policy(session, runtime, organisation, data.policy, data.policy_version)
+    request = PresentationRequest(
+        id=uuid.uuid4(),
+        organisation_code=organisation,
+        verifier=principal.subject,
+        audience=principal.subject,
+        nonce=new_nonce(),
+        policy_id=policy.id,
+        purpose=data.purpose,
+        subject_hint=data.subject_hint,
+        evaluate_on=data.evaluate_on,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=runtime.settings.presentation_request_lifetime),
+        state="pending",
+        answered_at=None,
+    )
+    await repository.add_request(session, request)
+    return _request_read(runtime, request, policy, now)
+
+
+async def _owned_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> PresentationRequest:
+    """The request if ``principal`` made it; otherwise not found (another verifier's is not shown)."""
+    request = await repository.get_request(session, request_id)
+    if request is None or request.verifier != principal.subject:
+        raise NotFound(f"No presentation request {request_id} of yours.")
+    return request
+
+
+async def get_request(
+    session: AsyncSession, runtime: Runtime, principal: Principal, request_id: uuid.UUID, now: dt.datetime
+) -> PresentationRequestRead:
+    request = await _owned_request(session, principal, request_id)
+    policy = await _policy_by_id(session, runtime, request.policy_id)
+    result = None
+    if request.state == "answered":
+        found = await repository.verification_of_request(session, request.id)
+        result = open_result(runtime, found) if found is not None else None
+    return _request_read(runtime, request, policy, now, result)
+
+
+async def _holder_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> PresentationRequest:
+    """The request, if this holder may see it: any holder with its id, unless it names another doctor."""
+    person_id = _holder_person(principal)
+    request = await repository.get_request(session, request_id)
+    if request is None:
+        raise NotFound(f"No presentation request {request_id}.")
+    if request.subject_hint is not None:
+        ids = await workforce.person_ids_by_gmc(session, [request.subject_hint])
+        if ids.get(request.subject_hint) != person_id:
+            raise NotFound(f"No presentation request {request_id}.")
+    return request
+
+
+async def holder_view(
+    session: AsyncSession, runtime: Runtime, principal: Principal, request_id: uuid.UUID, now: dt.datetime
+) -> HolderRequestView:
+    request = await _holder_request(session, principal, request_id)
+    policy = await _policy_by_id(session, runtime, request.policy_id)
+    organisation = await _organisation(session, runtime, request.organisation_code)
+    requirements = _requirements(policy)
+    needs = outcome.all_needs(requirements)
+    return HolderRequestView(
+        id=request.id,
+        state=request_state(request, now),
+        nonce=request.nonce,
+        audience=request.audience,
+        response_uri=f"{runtime.base_url}{API}/presentation-requests/{request.id}/response",
+        verifier_organisation_code=request.organisation_code,
+        verifier_organisation_name=organisation.name
+        if organisation is not None
+        else request.organisation_code,
+        policy=_policy_ref(policy),
+        purpose=request.purpose,
+        evaluate_on=request.evaluate_on,
+        expires_at=request.expires_at,
+        credential_types=outcome.kinds_needed(needs),
+        needs=needs,
+        requirements=requirements,
+    )
+
+
+# ---------------------------------------------------------------- verifying
+
+
+def _holder_person(principal: Principal) -> uuid.UUID:
+    try:
+        return uuid.UUID(principal.person_id or "")
+    except ValueError:
+        raise Forbidden("This holder sign-in is not linked to a person.", code="no_holder_identity") from None
+
+
+async def _examine(
+    runtime: Runtime, presentations: Sequence[str], *, audience: str, nonce: str, now: int
+) -> list[presentation.VerificationReport]:
+    """Every check of each presentation (the nonce's use still pending); 413/400 for what is not one."""
+    for index, text in enumerate(presentations):
+        if len(text) > MAX_PRESENTATION_BYTES:
+            raise PresentationTooLarge(
+                f"Presentation {index} is larger than {MAX_PRESENTATION_BYTES} bytes.",
+                errors=[
+                    FieldError(f"body.presentations[{index}]", f"larger than {MAX_PRESENTATION_BYTES} bytes")
+                ],
+            )
+
+    def run(text: str, lookup: presentation.StatusLookup) -> presentation.VerificationReport:
+        return presentation.verify_presentation(
+            text,
+            issuer_keys=runtime.issuer_keys,
+            status=lookup,
+            audience=audience,
+            nonce=nonce,
+            now=now,
+            policy=runtime.policy,
+        )
+
+    missed: set[str] = set()
+    lookup = runtime.resolver.lookup_at(now, missed)
+    reports = [run(text, lookup) for text in presentations]
+    malformed = [
+        FieldError(f"body.presentations[{i}]", r.check(presentation.FORMAT).reason)
+        for i, r in enumerate(reports)
+        if r.check(presentation.FORMAT).outcome == "failed"
+    ]
+    if malformed:
+        raise MalformedPresentation(
+            "A presentation is not an SD-JWT with a key-binding JWT (<jwt>~<disclosure>~...~<kb-jwt>).",
+            errors=malformed,
+        )
+    if missed and await runtime.resolver.refresh(missed, now=now):
+        again = runtime.resolver.lookup_at(now, set())
+        reports = [
+            run(text, again) if r.check(presentation.STATUS).code == "status_unavailable" else r
+            for text, r in zip(presentations, reports, strict=True)
+        ]
+    return reports
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Everything a submission's verification row and answer need besides its reports."""
+
+    verification_id: uuid.UUID
+    request_id: uuid.UUID | None
+    organisation_code: str
+    verifier: str
+    submitted_by: Literal["holder", "verifier"]
+    purpose: str
+    policy: PolicyRead
+    on: dt.date
+    now: dt.datetime
+    actor: Principal
+    action: str
+    http_request_id: str | None
+    linked_holder: str | None = None
+    """The holder id of the person a genuine identity link names (when the holder id is withheld)."""
+
+
+def _finish(
+    runtime: Runtime, context: _Context, reports: list[presentation.VerificationReport]
+) -> Callable[[bool], tuple[dict[str, Any], audit.Entry, VerificationRead]]:
+    def finish(first_use: bool) -> tuple[dict[str, Any], audit.Entry, VerificationRead]:
+        final = [
+            r.with_nonce_use(first_use) if r.check(presentation.KB_NONCE_UNUSED).outcome == "pending" else r
+            for r in reports
+        ]
+        found = outcome.conclude(
+            final,
+            base_url=runtime.base_url,
+            rules=context.policy.rules,
+            organisation_code=context.policy.organisation_code,
+            on=context.on,
+            today=context.now.date(),
+        )
+        read = VerificationRead(
+            id=context.verification_id,
+            request_id=context.request_id,
+            verdict=found.verdict,
+            summary=found.summary,
+            organisation_code=context.organisation_code,
+            verifier=context.verifier,
+            submitted_by=context.submitted_by,
+            purpose=context.purpose,
+            policy=_policy_ref(context.policy),
+            evaluated_on=context.on,
+            verified_at=context.now,
+            presentations=found.presentations,
+            checks=found.checks,
+            claims=found.claims,
+            outcome=found.outcome,
+        )
+        sealed = runtime.data_keys.seal(
+            msgspec.json.encode(read), _SEAL_CONTEXT + context.verification_id.bytes
+        )
+        row = {
+            "id": context.verification_id,
+            "request_id": context.request_id,
+            "organisation_code": context.organisation_code,
+            "verifier": context.verifier,
+            "submitted_by": context.submitted_by,
+            "policy_id": context.policy.id,
+            "purpose": context.purpose,
+            "evaluated_on": context.on,
+            "verdict": found.verdict,
+            "holder_id": found.holder_id or context.linked_holder,
+            "holder_jkt": found.holder_jkt,
+            "disclosed": msgspec.to_builtins(found.disclosed),
+            "result_key_id": sealed.kid,
+            "result_sealed": sealed.blob,
+            "created_at": context.now,
+        }
+        entry = audit.Entry(
+            at=context.now,
+            actor=context.actor.subject,
+            organisation=context.actor.organisation,
+            action=context.action,
+            subject=outcome.audit_subject(
+                str(context.verification_id),
+                str(context.request_id) if context.request_id else None,
+                found.verdict,
+                found.disclosed,
+            ),
+            request_id=context.http_request_id,
+            outcome=found.verdict,
+        )
+        return row, entry, read
+
+    return finish
+
+
+async def _linked_holder(runtime: Runtime, reports: Sequence[presentation.VerificationReport]) -> str | None:
+    """The holder id of the person whose GMC number a signed identity link discloses, if any."""
+    identity_vct = claim_model.vct(runtime.base_url, "identity_link")
+    for report in reports:
+        if report.vct != identity_vct or report.claims is None:
+            continue
+        identity = report.claims.get("identity")
+        number = identity.get("gmc_number") if isinstance(identity, dict) else None
+        if isinstance(number, str) and len(number) == 7 and number.isdigit():
+            async with runtime.database.session() as session:
+                found = (await workforce.person_ids_by_gmc(session, [number])).get(number)
+            return claim_model.holder_id(found) if found is not None else None
+    return None
+
+
+def _nonce_seen(reports: Sequence[presentation.VerificationReport]) -> str | None:
+    return next((r.nonce for r in reports if r.nonce is not None), None)
+
+
+async def _submit(
+    runtime: Runtime, context: _Context, presentations: Sequence[str], *, audience: str, nonce: str
+) -> VerificationRead:
+    if not runtime.data_keys.usable:
+        raise Unavailable(
+            "Verification results are kept encrypted and the registry has no data key "
+            "(operator: run `passport keys init`).",
+            code="data_key_unavailable",
+        )
+    reports = await _examine(
+        runtime, presentations, audience=audience, nonce=nonce, now=int(context.now.timestamp())
+    )
+    context = replace(context, linked_holder=await _linked_holder(runtime, reports))
+    margin = runtime.policy.kb_max_age + 2 * runtime.policy.leeway
+    item = Item(
+        finish=_finish(runtime, context, reports),
+        nonce=_nonce_seen(reports),
+        nonce_expires=context.now + dt.timedelta(seconds=margin),
+        request_id=context.request_id,
+    )
+    read: VerificationRead = await runtime.writer.submit(item)
+    return read
+
+
+async def respond(
+    runtime: Runtime,
+    principal: Principal,
+    request_id: uuid.UUID,
+    presentations: Sequence[str],
+    now: dt.datetime,
+    http_request_id: str | None,
+) -> VerificationRead:
+    """The holder's wallet answers a request."""
+    async with runtime.database.session() as session:
+        request = await _holder_request(session, principal, request_id)
+        policy = await _policy_by_id(session, runtime, request.policy_id)
+    _refuse_closed(request, now)
+    context = _Context(
+        verification_id=uuid.uuid4(),
+        request_id=request.id,
+        organisation_code=request.organisation_code,
+        verifier=request.verifier,
+        submitted_by="holder",
+        purpose=request.purpose,
+        policy=policy,
+        on=request.evaluate_on or now.date(),
+        now=now,
+        actor=principal,
+        action="POST respond_to_presentation_request",
+        http_request_id=http_request_id,
+    )
+    return await _submit(runtime, context, presentations, audience=request.audience, nonce=request.nonce)
+
+
+def _refuse_closed(request: PresentationRequest, now: dt.datetime) -> None:
+    from service.verification.errors import RequestAnswered, RequestExpired
+
+    state = request_state(request, now)
+    if state == "answered":
+        raise RequestAnswered("The request has already been answered; a nonce is used once.")
+    if state == "expired":
+        raise RequestExpired("The request has expired; ask the verifier for a new one.")
+
+
+async def verify(
+    runtime: Runtime,
+    principal: Principal,
+    data: VerificationCreate,
+    now: dt.datetime,
+    http_request_id: str | None,
+) -> VerificationRead:
+    """The verifier submits presentations it received: for its own request, or ad hoc."""
+    organisation = _verifier_organisation(principal)
+    async with runtime.database.session() as session:
+        if data.request_id is not None:
+            extra = [
+                name
+                for name in ("policy", "policy_version", "nonce", "purpose", "evaluate_on")
+                if getattr(data, name) is not None
+            ]
+            if extra:
+                raise InvalidInput(
+                    "A request's policy, nonce, purpose and day are the request's own.",
+                    errors=[FieldError(f"body.{name}", "not allowed with request_id") for name in extra],
+                )
+            request = await _owned_request(session, principal, data.request_id)
+            policy = await _policy_by_id(session, runtime, request.policy_id)
+        else:
+            missing = [name for name in ("policy", "nonce", "purpose") if getattr(data, name) is None]
+            if missing:
+                raise InvalidInput(
+                    "Without request_id, say which policy, nonce and purpose.",
+                    errors=[FieldError(f"body.{name}", "required without request_id") for name in missing],
+                )
+            policy = await _find_policy(
+                session, runtime, organisation, data.policy or "", data.policy_version
+            )
+            request = None
+    if request is not None:
+        _refuse_closed(request, now)
+        nonce, purpose, on, audience = request.nonce, request.purpose, request.evaluate_on, request.audience
+    else:
+        nonce, purpose = data.nonce or "", data.purpose or ""
+        on, audience = data.evaluate_on, principal.subject
+    context = _Context(
+        verification_id=uuid.uuid4(),
+        request_id=request.id if request is not None else None,
+        organisation_code=organisation,
+        verifier=principal.subject,
+        submitted_by="verifier",
+        purpose=purpose,
+        policy=policy,
+        on=on or now.date(),
+        now=now,
+        actor=principal,
+        action="POST verify_presentations",
+        http_request_id=http_request_id,
+    )
+    return await _submit(runtime, context, data.presentations, audience=audience, nonce=nonce)
+
+
+def open_result(runtime: Runtime, verification: Verification) -> VerificationRead:
+    try:
+        plain = runtime.data_keys.open(
+            verification.result_key_id, verification.result_sealed, _SEAL_CONTEXT + verification.id.bytes
+        )
+    except DecryptionFailed:
+        raise Unavailable(
+            f"The result of verification {verification.id} cannot be decrypted with the data keys.",
+            code="data_key_unavailable",
+        ) from None
+    return msgspec.json.decode(plain, type=VerificationRead)
+
+
+# ---------------------------------------------------------------- transparency
+
+
+async def _holder_key_thumbprints(session: AsyncSession, runtime: Runtime, person_id: uuid.UUID) -> list[str]:
+    """Thumbprints of the keys the holder's current credentials are bound to (their ``cnf.jwk``)."""
+    issuer = credentials.issuer_from_state(runtime)
+    found: set[str] = set()
+    for held in await credentials.holder_credentials(session, issuer, person_id):
+        try:
+            payload = jws.json_object(
+                jws.b64url_decode(held.credential.split("~", 1)[0].split(".")[1]), "payload"
+            )
+            jwk = payload["cnf"]["jwk"]
+            found.add(jws.jwk_thumbprint(jwk))
+        except (jws.JWSError, KeyError, IndexError, TypeError, ValueError):
+            continue
+    return sorted(found)
+
+
+async def holder_verifications(
+    session: AsyncSession, runtime: Runtime, principal: Principal, *, limit: int, offset: int
+) -> HolderVerificationPage:
+    """Every verification of the holder's credentials, newest first (names of claims, never values)."""
+    person_id = _holder_person(principal)
+    keys = await _holder_key_thumbprints(session, runtime, person_id)
+    rows, more = await repository.holder_verifications(
+        session, claim_model.holder_id(person_id), keys, limit=limit, offset=offset
+    )
+    names = await workforce.organisations_by_codes(session, {r.organisation_code for r in rows})
+    policy_refs = {}
+    for row in rows:
+        if row.policy_id not in policy_refs:
+            policy_refs[row.policy_id] = _policy_ref(await _policy_by_id(session, runtime, row.policy_id))
+    items = [
+        HolderVerificationRead(
+            id=row.id,
+            verified_at=row.created_at,
+            organisation_code=row.organisation_code,
+            organisation_name=names[row.organisation_code].name
+            if row.organisation_code in names
+            else row.organisation_code,
+            purpose=row.purpose,
+            policy=policy_refs[row.policy_id],
+            verdict=row.verdict,  # type: ignore[arg-type]
+            submitted_by=row.submitted_by,  # type: ignore[arg-type]
+            disclosed=msgspec.convert(row.disclosed, list[DisclosedNames]),
+        )
+        for row in rows
+    ]
+    return HolderVerificationPage(
+        items=items, limit=limit, offset=offset, next_offset=offset + limit if more else None
+    )
