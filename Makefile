@@ -38,8 +38,11 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
+# Two processes (pytest-xdist), whole test files each, so a file's live server or browser is started once;
+# each process has its own SQLite file and PostgreSQL database. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 pytest: install-dev browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The browser tests drive Debian's Chromium: find it, or install it when root with apt-get, or say why
 # those tests will be skipped (tests/browser/ensure-chromium.sh).
