@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
 from service.audit import DbSession
+from service.credentials import service as credentials
+from service.credentials.schemas import CredentialRead
 from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.errors import NotFound, ServiceError
 from service.passport import service as passport
@@ -240,10 +242,22 @@ async def person_records(
     person_id: FromPath[uuid.UUID],
     show: FromQuery[str] = "current",
 ) -> Response[str]:
+    context = await _person_context(request, db_session, principal, person_id, every=show == "all")
+    return await render(request, "records/person.html", **context)
+
+
+async def _person_context(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    principal: Principal,
+    person_id: uuid.UUID,
+    *,
+    every: bool = False,
+) -> dict[str, Any]:
+    """What the person page shows: the person, the records the caller may see, their credentials."""
     keys = _keys(request)
-    every = show == "all"
     page = await passport.list_records(
-        db_session,
+        session,
         principal,
         keys,
         person_id=person_id,
@@ -255,25 +269,28 @@ async def person_records(
         offset=0,
     )
     try:
-        person = await workforce.get_person(db_session, principal, person_id)
+        person = await workforce.get_person(session, principal, person_id)
     except NotFound:
         # Not employed at the caller's organisation: shown only if the organisation holds records about them.
-        if not await _any_record(db_session, principal, keys, person_id):
+        if not await _any_record(session, principal, keys, person_id):
             raise
-        person = (await workforce.people_by_ids(db_session, [person_id]))[person_id]
+        person = (await workforce.people_by_ids(session, [person_id]))[person_id]
     today = _now(request).date()
-    return await render(
-        request,
-        "records/person.html",
-        person=person,
-        grouped=group_records(list(page.items), today),
-        kind_labels=KIND_LABELS,
-        oh_item_names=OH_ITEM_NAMES,
-        show_all=every,
-        truncated=page.next_offset is not None,
-        records_limit=RECORDS_LIMIT,
-        today=today,
-    )
+    return {
+        "person": person,
+        "grouped": group_records(list(page.items), today),
+        "kind_labels": KIND_LABELS,
+        "oh_item_names": OH_ITEM_NAMES,
+        "show_all": every,
+        "truncated": page.next_offset is not None,
+        "records_limit": RECORDS_LIMIT,
+        "today": today,
+        "credentials": await _credentials(request, session, principal, person_id),
+        "action_labels": ACTION_LABELS,
+        "errors": None,
+        "failed_credential": None,
+        "reason_typed": "",
+    }
 
 
 async def _any_record(
@@ -294,4 +311,79 @@ async def _any_record(
     return bool(page.items)
 
 
-RECORDS_HANDLERS: Final = [records_home, import_records, search_people, person_records]
+# ---------------------------------------------------------------- a person's credentials
+
+ACTIONS: Final = ("revoke", "suspend", "reinstate")
+ACTION_LABELS: Final = {"revoke": "Revoke", "suspend": "Suspend", "reinstate": "Reinstate"}
+ACTION_DONE: Final = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
+_ISSUER_KEY: Final = "credential_issuer"  # the same cached issuer as the API's (credentials.controllers)
+
+
+def _issuer(request: Request[Any, Any, Any]) -> credentials.Issuer:
+    found: credentials.Issuer | None = request.app.state.get(_ISSUER_KEY)
+    if found is None:
+        found = credentials.issuer_from_state(request.app.state)
+        request.app.state[_ISSUER_KEY] = found
+    return found
+
+
+async def _credentials(
+    request: Request[Any, Any, Any], session: AsyncSession, principal: Principal, person_id: uuid.UUID
+) -> list[CredentialRead]:
+    """The person's credentials the caller may act on (an issuer: those stating its records), newest first."""
+    base_url: str = request.app.state.settings.public_base_url
+    return await credentials.list_credentials(session, principal, person_id, base_url)
+
+
+@post(
+    "/records/people/{person_id:uuid}/credentials/{credential_id:uuid}",
+    name="web_records_credential_action",
+    guards=[requires(*READERS), csrf_guard],
+    status_code=303,
+)
+async def credential_action(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    person_id: FromPath[uuid.UUID],
+    credential_id: FromPath[uuid.UUID],
+) -> Response[Any]:
+    """Revoke, suspend or reinstate one credential with a reason, as ``POST /api/v1/credentials/{id}/...``."""
+    form = await request.form()
+    action = form.get("action")
+    reason = form.get(f"reason-{credential_id}")
+    reason = reason.strip() if isinstance(reason, str) else ""
+    errors = FormErrors()
+    if not isinstance(action, str) or action not in ACTIONS:
+        errors.add(None, "Choose revoke, suspend or reinstate.")
+        action = None
+    if len(reason) < 3 or len(reason) > 500:
+        errors.add(f"reason-{credential_id}", "Give the reason, in 3 to 500 characters: it is recorded and audited")
+    if not errors and action is not None:
+        try:
+            await credentials.change_state(
+                db_session, _issuer(request), principal, credential_id, action, reason, now=_now(request)
+            )
+        except ServiceError as exc:
+            errors.add(None, exc.detail)
+            status = exc.status
+        else:
+            audit.set_subject(request, f"credential:{credential_id}")
+            return redirect(
+                f"/records/people/{person_id}#credentials",
+                notice=f"Credential {ACTION_DONE[action]}. Its status list is republished: verifiers see it "
+                "within the list's time to live.",
+                request=request,
+            )
+    else:
+        status = 422
+    await db_session.rollback()  # nothing half-done
+    context = await _person_context(request, db_session, principal, person_id)
+    raise FormRejected(
+        "records/person.html",
+        status=status,
+        context={**context, "errors": errors, "failed_credential": credential_id, "reason_typed": reason},
+    )
+
+
+RECORDS_HANDLERS: Final = [records_home, import_records, search_people, person_records, credential_action]

@@ -36,6 +36,7 @@ PAGES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/records/import"): frozenset({ISS}),
     ("GET", "/records/people"): frozenset({ISS, ADM}),
     ("GET", "/records/people/{person_id:uuid}"): frozenset({ISS, ADM}),
+    ("POST", "/records/people/{person_id:uuid}/credentials/{credential_id:uuid}"): frozenset({ISS, ADM}),
     ("GET", "/placements"): frozenset({COO, ADM}),
     ("POST", "/placements/datasets/{dataset_id:uuid}/runs"): frozenset({COO, ADM}),
     ("GET", "/placements/runs/{run_id:uuid}"): frozenset({COO, ADM}),
