@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import audit
 from service.audit import DbSession
+from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.credentials import service as credentials
 from service.credentials.schemas import CredentialRead
-from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.errors import NotFound, ServiceError
 from service.passport import service as passport
 from service.passport.encryption import DataKeyRing
@@ -314,6 +314,7 @@ async def _any_record(
 # ---------------------------------------------------------------- a person's credentials
 
 ACTIONS: Final = ("revoke", "suspend", "reinstate")
+REASON_HINT: Final = "Give the reason, in 3 to 500 characters: it is recorded and audited"
 ACTION_LABELS: Final = {"revoke": "Revoke", "suspend": "Suspend", "reinstate": "Reinstate"}
 ACTION_DONE: Final = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
 _ISSUER_KEY: Final = "credential_issuer"  # the same cached issuer as the API's (credentials.controllers)
@@ -358,7 +359,7 @@ async def credential_action(
         errors.add(None, "Choose revoke, suspend or reinstate.")
         action = None
     if len(reason) < 3 or len(reason) > 500:
-        errors.add(f"reason-{credential_id}", "Give the reason, in 3 to 500 characters: it is recorded and audited")
+        errors.add(f"reason-{credential_id}", REASON_HINT)
     if not errors and action is not None:
         try:
             await credentials.change_state(

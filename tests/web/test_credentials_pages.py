@@ -47,30 +47,43 @@ async def test_an_issuer_suspends_reinstates_then_revokes_a_credential_with_a_re
     csrf = await sign_in(client, app, session, Role.ISSUER, world.tree.trust)
     page = await client.get(f"/records/people/{world.doctor.id}")
     assert page.status_code == 200
-    [credential_id] = re.findall(rf"/records/people/{world.doctor.id}/credentials/([0-9a-f-]{{36}})", page.text)
+    [credential_id] = re.findall(
+        rf"/records/people/{world.doctor.id}/credentials/([0-9a-f-]{{36}})", page.text
+    )
     assert "Core skills (CSTF)" in page.text
     url = f"/records/people/{world.doctor.id}/credentials/{credential_id}"
     field = f"reason-{credential_id}"
 
-    refused = await client.post(url, data={"csrf_token": csrf, "action": "suspend", field: ""}, headers=ORIGIN)
+    refused = await client.post(
+        url, data={"csrf_token": csrf, "action": "suspend", field: ""}, headers=ORIGIN
+    )
     assert refused.status_code == 422
-    assert field_error(refused.text, field) == "Give the reason, in 3 to 500 characters: it is recorded and audited"
+    assert (
+        field_error(refused.text, field)
+        == "Give the reason, in 3 to 500 characters: it is recorded and audited"
+    )
     assert await _state(session, world) == ("valid", None), "nothing changed"
 
     steps = [("suspend", "under review", "suspended"), ("reinstate", "review closed", "valid")]
     steps.append(("revoke", "left the trust", "revoked"))
     for action, reason, state in steps:
-        done = await client.post(url, data={"csrf_token": csrf, "action": action, field: reason}, headers=ORIGIN)
+        done = await client.post(
+            url, data={"csrf_token": csrf, "action": action, field: reason}, headers=ORIGIN
+        )
         assert done.status_code == 303, done.text
         shown = await client.get(done.headers["location"].split("#")[0])
         assert (notice(shown.text) or "").startswith(f"Credential {DONE[action]}.")
         assert await _state(session, world) == (state, reason)
     assert "No action: revoked" in shown.text
 
-    again = await client.post(url, data={"csrf_token": csrf, "action": "reinstate", field: "oops"}, headers=ORIGIN)
+    again = await client.post(
+        url, data={"csrf_token": csrf, "action": "reinstate", field: "oops"}, headers=ORIGIN
+    )
     assert again.status_code == 409
     assert "A revoked credential cannot be reinstated." in again.text
-    events = (await session.scalars(select(AuditEvent).where(AuditEvent.subject == f"credential:{credential_id}"))).all()
+    events = (
+        await session.scalars(select(AuditEvent).where(AuditEvent.subject == f"credential:{credential_id}"))
+    ).all()
     assert [e.outcome for e in events] == ["success", "success", "success"]
 
 
@@ -78,7 +91,9 @@ async def test_another_organisation_sees_no_credential_and_cannot_act_on_it(
     app: Litestar, client: httpx.AsyncClient, session: AsyncSession, data_keys: DataKeyRing
 ) -> None:
     world = await _doctor_with_credential(session, app, data_keys)
-    credential = (await session.scalars(select(Credential).where(Credential.person_id == world.doctor.id))).one()
+    credential = (
+        await session.scalars(select(Credential).where(Credential.person_id == world.doctor.id))
+    ).one()
     await create_employment(session, world.doctor, world.tree.other_trust)
     await session.commit()
     csrf = await sign_in(client, app, session, Role.ISSUER, world.tree.other_trust)
@@ -87,7 +102,9 @@ async def test_another_organisation_sees_no_credential_and_cannot_act_on_it(
     assert "There are no credentials stating your organisation" in page.text
     url = f"/records/people/{world.doctor.id}/credentials/{credential.id}"
     refused = await client.post(
-        url, data={"csrf_token": csrf, "action": "revoke", f"reason-{credential.id}": "not ours"}, headers=ORIGIN
+        url,
+        data={"csrf_token": csrf, "action": "revoke", f"reason-{credential.id}": "not ours"},
+        headers=ORIGIN,
     )
     assert refused.status_code == 404
     assert await _state(session, world) == ("valid", None)
