@@ -37,7 +37,7 @@ from service.credentials.schemas import (
 from service.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from service.keys import Algorithm, KeyRing, SigningKey
 from service.passport import service as passport
-from service.passport.claims import SPECS
+from service.passport.claims import SPECS, ClaimSet
 from service.passport.encryption import DataKeyRing
 from service.passport.status_list import (
     DEFAULT_BITS,
@@ -287,6 +287,22 @@ class _Plan:
     without_key: int = 0
 
 
+def _sign_job(
+    issuer: Issuer, claim_set: ClaimSet, iat: int, expires: dt.datetime, jwk: dict[str, Any]
+) -> issuance.SignJob:
+    """What to sign for one credential: the registry's plain claims (``status`` set once an entry is
+    drawn), the holder's claims and disclosable paths, the holder's key."""
+    payload = {
+        "iss": issuer.base,
+        "iat": iat,
+        "exp": int(expires.timestamp()),
+        "vct": claim_set.vct,
+        "status": None,
+        **claim_set.claims,
+    }
+    return issuance.SignJob(payload, tuple(claim_set.disclosable), jwk)
+
+
 async def _plan(
     session: AsyncSession,
     issuer: Issuer,
@@ -334,20 +350,7 @@ async def _plan(
             plan.unchanged += 1
             continue
         credential_id = uuid.uuid4()
-        plan.jobs.append(
-            issuance.SignJob(
-                {
-                    "iss": issuer.base,
-                    "iat": iat,
-                    "exp": int(expires.timestamp()),
-                    "vct": claim_set.vct,
-                    "status": None,
-                    **claim_set.claims,
-                },
-                tuple(claim_set.disclosable),
-                holder.jwk,
-            )
-        )
+        plan.jobs.append(_sign_job(issuer, claim_set, iat, expires, holder.jwk))
         plan.rows.append(
             {
                 "id": credential_id,
@@ -856,20 +859,7 @@ async def issue_to_keys(
                 replaced_at=now,
             )
             session.add(key)
-        jobs.append(
-            issuance.SignJob(
-                {
-                    "iss": issuer.base,
-                    "iat": iat,
-                    "exp": int(expires.timestamp()),
-                    "vct": claim_set.vct,
-                    "status": None,
-                    **claim_set.claims,
-                },
-                tuple(claim_set.disclosable),
-                dict(jwk),
-            )
-        )
+        jobs.append(_sign_job(issuer, claim_set, iat, expires, dict(jwk)))
         rows.append(
             {
                 "id": uuid.uuid4(),

@@ -428,6 +428,31 @@ class _Context:
     """The holder id of the person a genuine identity link names (when the holder id is withheld)."""
 
 
+def _holder_context(
+    request: PresentationRequest,
+    policy: PolicyRead,
+    actor: Principal,
+    action: str,
+    now: dt.datetime,
+    http_request_id: str | None,
+) -> _Context:
+    """The context of a holder's answer to ``request`` (through the registry's API or OpenID4VP)."""
+    return _Context(
+        verification_id=uuid.uuid4(),
+        request_id=request.id,
+        organisation_code=request.organisation_code,
+        verifier=request.verifier,
+        submitted_by="holder",
+        purpose=request.purpose,
+        policy=policy,
+        on=request.evaluate_on or now.date(),
+        now=now,
+        actor=actor,
+        action=action,
+        http_request_id=http_request_id,
+    )
+
+
 def _finish(
     runtime: Runtime, context: _Context, reports: list[presentation.VerificationReport]
 ) -> Callable[[bool], tuple[dict[str, Any], audit.Entry, VerificationRead]]:
@@ -556,19 +581,8 @@ async def respond(
         request = await _holder_request(session, principal, request_id)
         policy = await _policy_by_id(session, runtime, request.policy_id)
     _refuse_closed(request, now)
-    context = _Context(
-        verification_id=uuid.uuid4(),
-        request_id=request.id,
-        organisation_code=request.organisation_code,
-        verifier=request.verifier,
-        submitted_by="holder",
-        purpose=request.purpose,
-        policy=policy,
-        on=request.evaluate_on or now.date(),
-        now=now,
-        actor=principal,
-        action="POST respond_to_presentation_request",
-        http_request_id=http_request_id,
+    context = _holder_context(
+        request, policy, principal, "POST respond_to_presentation_request", now, http_request_id
     )
     return await _submit(runtime, context, presentations, audience=request.audience, nonce=request.nonce)
 
@@ -762,18 +776,5 @@ async def respond_for_wallet(
         policy = await _policy_by_id(session, runtime, request.policy_id)
     _refuse_closed(request, now)
     wallet = Principal(subject="openid4vp-wallet", kind="client", role=Role.HOLDER, organisation=None)
-    context = _Context(
-        verification_id=uuid.uuid4(),
-        request_id=request.id,
-        organisation_code=request.organisation_code,
-        verifier=request.verifier,
-        submitted_by="holder",
-        purpose=request.purpose,
-        policy=policy,
-        on=request.evaluate_on or now.date(),
-        now=now,
-        actor=wallet,
-        action="POST oid4vp_direct_post",
-        http_request_id=http_request_id,
-    )
+    context = _holder_context(request, policy, wallet, "POST oid4vp_direct_post", now, http_request_id)
     return await _submit(runtime, context, presentations, audience=audience, nonce=request.nonce)
