@@ -350,6 +350,7 @@ async def credential_action(
     credential_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     """Revoke, suspend or reinstate one credential with a reason, as ``POST /api/v1/credentials/{id}/...``."""
+    audit.set_subject(request, f"credential:{credential_id}")  # a refusal is audited under it too
     form = await request.form()
     action = form.get("action")
     reason = form.get(f"reason-{credential_id}")
@@ -360,8 +361,12 @@ async def credential_action(
         action = None
     if len(reason) < 3 or len(reason) > 500:
         errors.add(f"reason-{credential_id}", REASON_HINT)
+    status = 422
     if not errors and action is not None:
+        shown = {c.id for c in await _credentials(request, db_session, principal, person_id)}
         try:
+            if credential_id not in shown:  # not this person's, or not one the caller may act on
+                raise NotFound("No such credential among this person's that you may act on.")
             await credentials.change_state(
                 db_session, _issuer(request), principal, credential_id, action, reason, now=_now(request)
             )
@@ -369,15 +374,12 @@ async def credential_action(
             errors.add(None, exc.detail)
             status = exc.status
         else:
-            audit.set_subject(request, f"credential:{credential_id}")
             return redirect(
                 f"/records/people/{person_id}#credentials",
                 notice=f"Credential {ACTION_DONE[action]}. Its status list is republished: verifiers see it "
                 "within the list's time to live.",
                 request=request,
             )
-    else:
-        status = 422
     await db_session.rollback()  # nothing half-done
     context = await _person_context(request, db_session, principal, person_id)
     raise FormRejected(

@@ -63,6 +63,12 @@ async def test_an_issuer_suspends_reinstates_then_revokes_a_credential_with_a_re
         == "Give the reason, in 3 to 500 characters: it is recorded and audited"
     )
     assert await _state(session, world) == ("valid", None), "nothing changed"
+    elsewhere = f"/records/people/{world.other.id}/credentials/{credential_id}"
+    wrong = await client.post(
+        elsewhere, data={"csrf_token": csrf, "action": "revoke", field: "x" * 5}, headers=ORIGIN
+    )
+    assert wrong.status_code == 404, "a credential is acted on only from its holder's page"
+    assert await _state(session, world) == ("valid", None)
 
     steps = [("suspend", "under review", "suspended"), ("reinstate", "review closed", "valid")]
     steps.append(("revoke", "left the trust", "revoked"))
@@ -84,7 +90,14 @@ async def test_an_issuer_suspends_reinstates_then_revokes_a_credential_with_a_re
     events = (
         await session.scalars(select(AuditEvent).where(AuditEvent.subject == f"credential:{credential_id}"))
     ).all()
-    assert [e.outcome for e in events] == ["success", "success", "success"]
+    assert [e.outcome for e in events] == [
+        "rejected 422",
+        "rejected 404",
+        "success",
+        "success",
+        "success",
+        "rejected 409",
+    ]
 
 
 async def test_another_organisation_sees_no_credential_and_cannot_act_on_it(
