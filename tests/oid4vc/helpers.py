@@ -15,14 +15,12 @@ from service.passport.schemas import (
     CoreSkillsRule,
     IdentityLinkRule,
     OccupationalHealthRule,
-    PlacementRule,
     RecordRead,
     Rule,
-    SubjectRequirement,
 )
 from tests.factories import load_test_key
 from tests.oid4vc.wallet import HolderKey
-from tests.passport.strategies import ON, ORGANISATIONS, PERSON, SITES
+from tests.passport.strategies import ON, ORGANISATIONS, PERSON, SITES, rules
 
 BASE = "https://passport.nhs.example"
 NOW = 1_796_000_000
@@ -70,38 +68,6 @@ def issuer_lookup() -> Any:
     return jws.VerificationKey(jws.algorithm_of(key), key.public_key(), kid_of(key))
 
 
-subject_requirements = st.sampled_from(sorted(SUBJECTS)).flatmap(
-    lambda s: st.builds(SubjectRequirement, subject=st.just(s), min_level=st.sampled_from(SUBJECTS[s].levels))
-)
-rules: st.SearchStrategy[Rule] = st.one_of(
-    st.builds(
-        CoreSkillsRule,
-        subjects=st.lists(subject_requirements, min_size=1, max_size=4, unique_by=lambda r: r.subject),
-    ),
-    st.sampled_from(sorted(OH_OUTCOMES)).flatmap(
-        lambda item: st.builds(
-            OccupationalHealthRule,
-            item=st.just(item),
-            accepted=st.lists(st.sampled_from(OH_OUTCOMES[item]), min_size=1, unique=True),
-            review_after_date=st.none() | st.booleans(),
-        )
-    ),
-    st.builds(
-        IdentityLinkRule,
-        claims=st.lists(
-            st.sampled_from(["given_names", "family_name", "birth_date", "gmc_number"]),
-            min_size=1,
-            unique=True,
-        ),
-    ),
-    st.builds(
-        PlacementRule,
-        site_code=st.none() | st.sampled_from(SITES),
-        specialties=st.none()
-        | st.lists(st.sampled_from(["general surgery", "anaesthetics"]), min_size=1, unique=True),
-        grades=st.none() | st.lists(st.sampled_from(["CT2", "ST3"]), min_size=1, unique=True),
-    ),
-)
 policies = st.lists(rules, min_size=1, max_size=4)
 
 

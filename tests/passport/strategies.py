@@ -11,9 +11,15 @@ from service.passport.schemas import (
     OH_OUTCOMES,
     AssuranceRead,
     CoreSkillRead,
+    CoreSkillsRule,
     IdentityLinkRead,
+    IdentityLinkRule,
     OccupationalHealthRead,
+    OccupationalHealthRule,
+    PlacementRule,
     RecordRead,
+    Rule,
+    SubjectRequirement,
     TrainingPlacementRead,
 )
 
@@ -215,3 +221,39 @@ def person_identity(*, gmc: str | None = "7123456", n: int = 60) -> IdentityLink
         birth_date=dt.date(1994, 5, 17),
         gmc_number=gmc,
     )
+
+
+# ---------------------------------------------------------------- compliance policy rules
+
+subject_requirements = st.sampled_from(sorted(SUBJECTS)).flatmap(
+    lambda s: st.builds(SubjectRequirement, subject=st.just(s), min_level=st.sampled_from(SUBJECTS[s].levels))
+)
+rules: st.SearchStrategy[Rule] = st.one_of(
+    st.builds(
+        CoreSkillsRule,
+        subjects=st.lists(subject_requirements, min_size=1, max_size=4, unique_by=lambda r: r.subject),
+    ),
+    st.sampled_from(sorted(OH_OUTCOMES)).flatmap(
+        lambda item: st.builds(
+            OccupationalHealthRule,
+            item=st.just(item),
+            accepted=st.lists(st.sampled_from(OH_OUTCOMES[item]), min_size=1, unique=True),
+            review_after_date=st.none() | st.booleans(),
+        )
+    ),
+    st.builds(
+        IdentityLinkRule,
+        claims=st.lists(
+            st.sampled_from(["given_names", "family_name", "birth_date", "gmc_number"]),
+            min_size=1,
+            unique=True,
+        ),
+    ),
+    st.builds(
+        PlacementRule,
+        site_code=st.none() | st.sampled_from(SITES),
+        specialties=st.none()
+        | st.lists(st.sampled_from(["general surgery", "anaesthetics"]), min_size=1, unique=True),
+        grades=st.none() | st.lists(st.sampled_from(["CT2", "ST3"]), min_size=1, unique=True),
+    ),
+)

@@ -12,7 +12,6 @@ from service.passport.claims import ClaimSet, build_claims, disclose
 from service.passport.cstf import SUBJECTS, SubjectCode
 from service.passport.policy import check_rules, disclosures_for, evaluate, requirements
 from service.passport.schemas import (
-    OH_OUTCOMES,
     RECORD_KINDS,
     CoreSkillsRule,
     IdentityLinkRule,
@@ -26,11 +25,11 @@ from tests.passport.strategies import (
     ON,
     ORGANISATIONS,
     PERSON,
-    SITES,
     holder_records,
     outcome,
     person_identity,
     post,
+    rules,
     skill,
 )
 
@@ -208,38 +207,6 @@ def test_requirements_say_which_claims_each_rule_needs() -> None:
 
 # ---------------------------------------------------------------- properties
 
-subject_requirements = st.sampled_from(sorted(SUBJECTS)).flatmap(
-    lambda s: st.builds(SubjectRequirement, subject=st.just(s), min_level=st.sampled_from(SUBJECTS[s].levels))
-)
-rules = st.one_of(
-    st.builds(
-        CoreSkillsRule,
-        subjects=st.lists(subject_requirements, min_size=1, max_size=4, unique_by=lambda r: r.subject),
-    ),
-    st.sampled_from(sorted(OH_OUTCOMES)).flatmap(
-        lambda item: st.builds(
-            OccupationalHealthRule,
-            item=st.just(item),
-            accepted=st.lists(st.sampled_from(OH_OUTCOMES[item]), min_size=1, unique=True),
-            review_after_date=st.none() | st.booleans(),
-        )
-    ),
-    st.builds(
-        IdentityLinkRule,
-        claims=st.lists(
-            st.sampled_from(["given_names", "family_name", "birth_date", "gmc_number"]),
-            min_size=1,
-            unique=True,
-        ),
-    ),
-    st.builds(
-        PlacementRule,
-        site_code=st.none() | st.sampled_from(SITES),
-        specialties=st.none()
-        | st.lists(st.sampled_from(["general surgery", "anaesthetics"]), min_size=1, unique=True),
-        grades=st.none() | st.lists(st.sampled_from(["CT2", "ST3"]), min_size=1, unique=True),
-    ),
-)
 evaluation_days = st.dates(min_value=dt.date(2019, 1, 1), max_value=dt.date(2031, 1, 1))
 
 
