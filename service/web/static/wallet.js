@@ -596,6 +596,10 @@
     return Object.entries(value).filter(([, v]) => typeof v !== "object").map(([k, v]) => k.replace(/_/g, " ") + " " + v).join(", ");
   }
 
+  function valueAt(claims, path) {
+    return path.reduce((node, part) => (node === null || node === undefined ? undefined : node[part]), claims);
+  }
+
   function recordName(element, index) {
     if (element && typeof element === "object") {
       for (const key of ["subject_name", "item_name", "site_name", "programme", "site"]) {
@@ -637,12 +641,19 @@
       let host = parentGroup || outer;
       let text;
       if (isRecord) {
+        // A record: its claims in a fieldset, folded away unless the policy needs something of it.
+        const name = recordName(valueAt(held.claims, at.path), at.path[at.path.length - 1]);
+        const fold = document.createElement("details");
+        fold.className = "share-record";
+        const summary = document.createElement("summary");
+        summary.textContent = name;
         const group = document.createElement("fieldset");
-        group.className = "share-record";
         const groupLegend = document.createElement("legend");
-        groupLegend.textContent = recordName(disclosure.value, at.path[at.path.length - 1]);
+        groupLegend.className = "visually-hidden";
+        groupLegend.textContent = name;
         group.append(groupLegend);
-        outer.append(group);
+        fold.append(summary, group);
+        outer.append(fold);
         groups.set(disclosure.digest, group);
         host = group;
         text = "This record (that it exists)";
@@ -693,6 +704,12 @@
           }
         }
       });
+    }
+    for (const fold of outer.querySelectorAll("details.share-record")) {
+      if (fold.querySelector(".share-needed")) {
+        fold.open = true;
+        fold.querySelector("summary").append(" (needed)");
+      }
     }
     container.append(outer);
     return boxes;
