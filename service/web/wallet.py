@@ -253,7 +253,8 @@ def _rule_rows(requirements: list[RuleRequirement]) -> list[dict[str, Any]]:
             kind = KIND_NAMES.get(need.credential_type, need.credential_type)
             where = _where_text(need.where)
             key = f"{kind}, the {where} record" if where else kind
-            wanted.setdefault(key, []).append(labels.get(field, field).lower())
+            label = labels.get(field, field)
+            wanted.setdefault(key, []).append(label if label[1:2].isupper() else label.lower())
         rows.append(
             {
                 "index": requirement.index,

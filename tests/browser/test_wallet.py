@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from playwright.sync_api import expect
 
 from service.web.pages import ROLE_LABELS
 from tests.browser.harness import DemoServer, Visit
@@ -157,3 +158,18 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     # The same request cannot be answered twice: the page says so in words.
     visit.go("/wallet/share?" + urlsplit(links["deep_link"]).query, status=409)
     assert page.locator("h1").inner_text() == "This request has already been answered"
+
+    # Removed from the browser: the list is empty, and a new request says why it cannot be answered.
+    visit.go("/wallet")
+    buttons = page.get_by_role("button", name=re.compile("^Remove .* from this browser$"))
+    for left in range(len(rows) - 1, -1, -1):
+        buttons.first.click()
+        expect(buttons).to_have_count(left)
+    assert status.inner_text().startswith("Removed ")
+    page.get_by_text("There are no credentials in this browser yet.").wait_for()
+    assert page.evaluate(EXPORT_PRIVATE_KEY)["count"] == 0
+    fresh = _open_request(server, headers)
+    visit.go("/wallet/share?" + urlsplit(fresh["deep_link"]).query)
+    status.filter(has_text="there are no credentials in this browser yet").wait_for()
+    assert page.locator("#share-form").is_hidden(), "nothing to choose, nothing to send"
+    visit.check("nothing to share")

@@ -546,7 +546,7 @@
     const query = claims.dcql_query;
     if (!query || !Array.isArray(query.credentials) || !query.credentials.length) throw new WalletProblem("the request does not say what it asks for (dcql_query).");
     onThisSite(claims.response_uri, "The request's response address");
-    return { claims: claims, query: query, now: now };
+    return { claims: claims, query: query, now: now, fetched: performance.now() };
   }
 
   /** Concrete paths a need selects in a credential's claims (null: every element; where: filter). */
@@ -760,7 +760,8 @@
       button.disabled = true;
       try {
         say("Signing and sending…", "busy");
-        const iat = Math.max(request.now, Math.floor(Date.now() / 1000) - 30);
+        // The registry's time when the request was fetched, plus the time since (not this computer's clock).
+        const iat = request.now + Math.floor((performance.now() - request.fetched) / 1000);
         const token = {};
         for (const answer of answers) {
           const chosen = new Set([...answer.boxes].filter(([, box]) => box.checked).map(([digest]) => digest));
