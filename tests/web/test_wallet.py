@@ -223,47 +223,37 @@ async def test_a_pasted_link_of_either_form_opens_the_request(
     assert "<title>Error: Share with a provider" in refused.text
 
 
-@pytest.mark.parametrize(
-    ("client_id", "request_uri", "field", "reason"),
-    [
-        (CLIENT_ID, "https://evil.example/oid4vp/requests/{id}", "request_uri", "Is on another site"),
-        (CLIENT_ID, "not a url", "request_uri", "Is not a web address"),
-        (CLIENT_ID, BASE_URL + "/api/v1/people", "request_uri", "Is not the address of a presentation"),
-        (
-            CLIENT_ID,
-            BASE_URL + "/oid4vp/requests/{id}/x",
-            "request_uri",
-            "Is not the address of a presentation",
-        ),
-        (
-            "decentralized_identifier:did:web:evil.example",
-            BASE_URL + "/oid4vp/requests/{id}",
-            "client_id",
-            "Is not this registry",
-        ),
-        (CLIENT_ID, None, "request_uri", "Is missing from the link"),
-    ],
-)
+MALFORMED: list[tuple[str, str | None, str, str]] = [
+    (CLIENT_ID, "https://evil.example/oid4vp/requests/{id}", "request_uri", "Is on another site"),
+    (CLIENT_ID, "not a url", "request_uri", "Is not a web address"),
+    (CLIENT_ID, BASE_URL + "/api/v1/people", "request_uri", "Is not the address of a presentation"),
+    (CLIENT_ID, BASE_URL + "/oid4vp/requests/{id}/x", "request_uri", "Is not the address of a presentation"),
+    (
+        "decentralized_identifier:did:web:evil.example",
+        BASE_URL + "/oid4vp/requests/{id}",
+        "client_id",
+        "Is not this registry",
+    ),
+    (CLIENT_ID, None, "request_uri", "Is missing from the link"),
+]
+"""A provider link's parameters that are not this registry's request: (client_id, request_uri, the
+parameter named, the start of the reason shown)."""
+
+
 async def test_a_malformed_link_gets_a_clear_page_and_a_4xx(
-    app: Litestar,
-    client: httpx.AsyncClient,
-    session: AsyncSession,
-    scene: Scene,
-    client_id: str,
-    request_uri: str | None,
-    field: str,
-    reason: str,
+    app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
 ) -> None:
     links = await _request(client, scene)
     await _as_doctor(client, app, session, scene)
-    params = {"client_id": client_id}
-    if request_uri is not None:
-        params["request_uri"] = request_uri.replace("{id}", links["request_id"])
-    page = await client.get("/wallet/share", params=params)
-    assert page.status_code == 400, page.text
-    message = html.unescape(field_error(page.text, "link") or "")
-    assert message.startswith(f"{field}: {reason}"), message
-    assert "data-wallet" not in page.text, "nothing is handed to the script"
+    for client_id, request_uri, field, reason in MALFORMED:
+        params = {"client_id": client_id}
+        if request_uri is not None:
+            params["request_uri"] = request_uri.replace("{id}", links["request_id"])
+        page = await client.get("/wallet/share", params=params)
+        assert page.status_code == 400, (params, page.text)
+        message = html.unescape(field_error(page.text, "link") or "")
+        assert message.startswith(f"{field}: {reason}"), (params, message)
+        assert "data-wallet" not in page.text, "nothing is handed to the script"
 
 
 async def test_an_unknown_another_doctors_or_expired_request_gets_a_clear_page(

@@ -541,6 +541,7 @@
     for (const [name, value] of Object.entries(expected)) {
       if (claims[name] !== value) throw new WalletProblem("the signed request's " + name + " is not what this page expects: nothing was sent.");
     }
+    if (claims.aud !== "https://self-issued.me/v2") throw new WalletProblem("the request is not addressed to a wallet (aud).");
     if (typeof claims.exp !== "number" || claims.exp <= now) throw new WalletProblem("the request has expired: ask the provider for a new link.");
     if ("redirect_uri" in claims) throw new WalletProblem("the request asks to send your answer elsewhere (redirect_uri).");
     const query = claims.dcql_query;
@@ -656,7 +657,7 @@
         outer.append(fold);
         groups.set(disclosure.digest, group);
         host = group;
-        text = "This record (that it exists)";
+        text = "This record (that you have it): " + name;
       } else {
         const name = String(at.path[at.path.length - 1]);
         text = (labels[name] || name.replace(/_/g, " ")) + ": " + shown(disclosure.value);
