@@ -13,6 +13,7 @@ loopback, from sending the request to the last byte, so it includes the server's
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import socket
@@ -103,10 +104,36 @@ def _sign_in(base: str, role: str) -> httpx.Client:
     return client
 
 
-def _pages(base: str) -> list[tuple[str, httpx.Client, str]]:
+def _share_page(base: str, var_dir: Path) -> str | None:
+    """``/wallet/share?...`` of a presentation request the demo verifier client makes (through the API)."""
+    clients = json.loads((var_dir / "demo-clients.json").read_text())["clients"]
+    verifier = clients.get("verifier")
+    if verifier is None:
+        return None
+    token = httpx.post(
+        base + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(verifier["client_id"], verifier["client_secret"]),
+        timeout=30,
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"policy": "theatre-surgical-trainee", "purpose": "Benchmark of the share page"}
+    made = httpx.post(base + "/api/v1/presentation-requests", json=body, headers=headers, timeout=30)
+    if made.status_code != 201:
+        return None
+    links = httpx.get(f"{base}/api/v1/presentation-requests/{made.json()['id']}/openid4vp", headers=headers)
+    link: str = links.json()["deep_link"]
+    return "/wallet/share?" + link.split("?", 1)[1]
+
+
+def _pages(base: str, var_dir: Path) -> list[tuple[str, httpx.Client, str]]:
     """(role, signed-in client, path) of every page, after giving the result pages a result."""
     issuer, coordinator, analyst, holder = (_sign_in(base, r) for r in ROLE_LABELS)
     found: list[tuple[str, httpx.Client, str]] = [("holder", holder, "/")]
+    found += [("holder", holder, p) for p in ("/wallet", "/wallet/share")]
+    share = _share_page(base, var_dir)
+    if share is not None:
+        found.append(("holder", holder, share))
     found += [("issuer", issuer, p) for p in ("/", "/records")]
     search = issuer.get("/records/people", params={"q": "an"})
     found.append(("issuer", issuer, "/records/people?q=an"))
@@ -145,7 +172,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as folder,
         _server(Path(folder), args.scale, args.database_url) as base,
     ):
-        pages = _pages(base)
+        pages = _pages(base, Path(folder) / "var")
         print(f"\n{'role':<12} {'page':<58} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
         worst = 0.0
         for role, client, path in pages:
@@ -160,6 +187,7 @@ def main() -> None:
             p95 = times[max(0, int(len(times) * 0.95) - 1)]
             worst = max(worst, p95)
             shown = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "{id}", path)
+            shown = re.sub(r"^/wallet/share\?.+", "/wallet/share?client_id=...&request_uri=...", shown)
             print(f"{role:<12} {shown:<58} {statistics.median(times):7.1f} {p95:7.1f} {times[-1]:7.1f}")
         print(f"\nworst p95: {worst:.1f} ms (goal: under 100 ms)")
         print("command: .venv/bin/python bench/pages.py " + " ".join(sys.argv[1:]))

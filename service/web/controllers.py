@@ -41,6 +41,7 @@ from service.web.pages import (
 )
 from service.web.placements import PLACEMENTS_HANDLERS
 from service.web.records import RECORDS_HANDLERS
+from service.web.wallet import WALLET_PAGES
 
 PUBLIC: dict[str, Any] = {"public": True}
 OIDC_COOKIE = "passport_oidc"
@@ -223,6 +224,7 @@ WEB_ROUTER = Router(
         *PLACEMENTS_HANDLERS,
         *BENCHMARK_PAGES,
         *ADDITIONALITY_PAGES,
+        *WALLET_PAGES,
         create_static_files_router(STATIC_PATH, directories=[STATIC], name="web_static", opt=PUBLIC),
     ],
     exception_handlers=WEB_EXCEPTION_HANDLERS,

@@ -105,6 +105,7 @@ _EVERY_ROLE = frozenset(ALL_ROLES)
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "/", _EVERY_ROLE),
     NavItem("My passport", "/passport", frozenset({Role.HOLDER})),
+    NavItem("My wallet", "/wallet", frozenset({Role.HOLDER})),
     NavItem("Records", "/records", frozenset({Role.ISSUER, Role.ADMIN})),
     NavItem("Placement runs", "/placements", frozenset({Role.COORDINATOR, Role.ADMIN})),
     NavItem("Benchmarks", "/benchmarks", frozenset({Role.ANALYST, Role.ADMIN})),

@@ -53,6 +53,10 @@ PAGES: dict[tuple[str, str], frozenset[Role]] = {
     # the wallet's device sign-in (RFC 8628): the signed-in holder approves a code
     ("GET", "/device"): frozenset({Role.HOLDER}),
     ("POST", "/device"): frozenset({Role.HOLDER}),
+    # the built-in browser wallet (decision 0033)
+    ("GET", "/wallet"): frozenset({HOL}),
+    ("POST", "/wallet/offer"): frozenset({HOL}),
+    ("GET", "/wallet/share"): frozenset({HOL}),
 }
 """The reviewed matrix of the pages: the same roles as the API routes each page stands for."""
 

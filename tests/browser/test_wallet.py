@@ -1,0 +1,175 @@
+"""The built-in browser wallet in Chromium against the demo server, over real HTTP: the demo doctor adds
+their credentials to the browser (WebCrypto keys, OpenID4VCI from the page), the keys cannot be read out,
+a provider's request is answered from ``/wallet/share`` with one optional claim shared and another kept
+back, and the provider's API shows the verified result with exactly those claims.
+
+One test per database: this module has its own seeded server per database (see ``conftest.py``)."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from playwright.sync_api import expect
+
+from service.web.pages import ROLE_LABELS
+from tests.browser.harness import DemoServer, Visit
+
+ADDED = re.compile(r"Added to this browser: .*Core skills training \(\d+ copies\)")
+
+
+def _verifier(server: DemoServer) -> tuple[dict[str, str], str]:
+    """Bearer headers of the demo verifier client (the demo site's HR system), and its organisation."""
+    clients = json.loads((Path(server.env["PASSPORT_VAR_DIR"]) / "demo-clients.json").read_text())["clients"]
+    found = clients["verifier"]
+    response = httpx.post(
+        server.base_url + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(found["client_id"], found["client_secret"]),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}, str(found["organisation_name"])
+
+
+def _open_request(server: DemoServer, headers: dict[str, str]) -> dict[str, Any]:
+    created = httpx.post(
+        server.base_url + "/api/v1/presentation-requests",
+        json={"policy": "outpatient-non-surgical", "purpose": "Outpatient clinic from Monday"},
+        headers=headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    links = httpx.get(
+        f"{server.base_url}/api/v1/presentation-requests/{created.json()['id']}/openid4vp",
+        headers=headers,
+        timeout=10,
+    )
+    assert links.status_code == 200, links.text
+    found: dict[str, Any] = links.json()
+    return found
+
+
+EXPORT_PRIVATE_KEY = """async () => {
+  const db = await new Promise((ok, no) => {
+    const opening = indexedDB.open("staff-passport-wallet");
+    opening.onsuccess = () => ok(opening.result);
+    opening.onerror = () => no(opening.error);
+  });
+  const records = await new Promise((ok, no) => {
+    const reading = db.transaction("credentials").objectStore("credentials").getAll();
+    reading.onsuccess = () => ok(reading.result);
+    reading.onerror = () => no(reading.error);
+  });
+  db.close();
+  const outcomes = [];
+  for (const record of records) {
+    for (const format of ["jwk", "pkcs8"]) {
+      try {
+        await crypto.subtle.exportKey(format, record.privateKey);
+        outcomes.push("exported");
+      } catch (error) {
+        outcomes.push(error.name);
+      }
+    }
+  }
+  return {
+    count: records.length,
+    extractable: records.map((r) => r.privateKey.extractable),
+    kinds: [...new Set(records.map((r) => r.kind))].sort(),
+    outcomes: [...new Set(outcomes)],
+  };
+}"""
+
+
+def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provider(
+    visit: Visit, server: DemoServer
+) -> None:
+    page = visit.page
+    visit.sign_in_as(ROLE_LABELS["holder"])
+    visit.go("/wallet")
+    assert page.locator("h1").inner_text() == "My wallet"
+    assert page.get_by_text("There are no credentials in this browser yet.").is_visible()
+    visit.check("empty wallet")
+
+    # OpenID4VCI from the page: offer, token with the transaction code, nonce, batches, notification.
+    page.get_by_role("button", name="Add my credentials to this browser").click()
+    status = page.get_by_role("status")
+    status.filter(has_text=ADDED).wait_for(timeout=60_000)
+    table = page.get_by_role("table", name="Credentials in this browser")
+    rows = table.locator("tbody tr").all_inner_texts()
+    assert any(r.startswith("Core skills training\t") for r in rows), rows
+    assert any(r.startswith("Identity link\t") for r in rows), rows
+    assert all(re.search(r"\t\d{4}-\d\d-\d\d\t\d{4}-\d\d-\d\d\t5\t", r) for r in rows), rows
+    visit.check("credentials added")
+
+    # The private keys are in IndexedDB as CryptoKey objects nobody can read out.
+    stored = page.evaluate(EXPORT_PRIVATE_KEY)
+    assert stored["count"] == 5 * len(rows)
+    assert stored["extractable"] == [False] * stored["count"]
+    assert stored["outcomes"] == ["InvalidAccessError"], stored
+
+    # A provider's request (the provider HR system, through the API), answered from the share page.
+    headers, organisation = _verifier(server)
+    links = _open_request(server, headers)
+    assert links["deep_link"].startswith("openid4vp://?")
+    visit.go("/wallet/share?" + urlsplit(links["deep_link"]).query)
+    assert page.locator("h1").inner_text() == f"Share with {organisation}"
+    assert page.get_by_text("Outpatient clinic from Monday").is_visible()
+    status.filter(has_text="The request is genuine").wait_for(timeout=20_000)
+    form = page.locator("#share-form")
+    gmc = form.get_by_label(re.compile(r"^GMC number: \d{7}$"))
+    assert gmc.is_checked(), "what the policy needs is ticked"
+    assert form.get_by_text(re.compile("^needed for: Identity link with GMC number$", re.I)).count() == 1
+    assert form.get_by_text("needed for: Fire safety in date").count() >= 1
+    given = form.get_by_label(re.compile(r"^Given names: "))
+    family = form.get_by_label(re.compile(r"^Family name: "))
+    assert not given.is_checked()
+    assert not family.is_checked(), "what the policy does not need is not ticked"
+    given.check()  # the doctor adds one optional claim and keeps the other back
+    visit.check("share with a provider")
+    page.get_by_role("button", name=f"Share with {organisation}").click()
+    page.get_by_role("heading", name=f"Sent to {organisation}").wait_for(timeout=20_000)
+    assert page.get_by_role("link", name="Who checked my passport").is_visible()
+    visit.check("sent")
+
+    # The provider's API: the verified result, with what was ticked and nothing else.
+    answered = httpx.get(
+        f"{server.base_url}/api/v1/presentation-requests/{links['request_id']}", headers=headers, timeout=10
+    ).json()
+    assert answered["state"] == "answered"
+    result = answered["result"]
+    assert all(p["valid"] for p in result["presentations"]), result["presentations"]
+    assert result["verdict"] in ("valid", "not_compliant"), result["summary"]
+    identity = result["claims"]["identity_link"]["identity"]
+    assert identity.get("gmc_number"), "the needed claim is present"
+    assert identity.get("given_names"), "the optional claim the doctor ticked is present"
+    assert "family_name" not in identity, "the optional claim the doctor kept back is absent"
+    skills = result["claims"]["core_skills"]["core_skills"]
+    fire = [s for s in skills if s.get("subject") == "fire_safety"]
+    assert fire, "the needed records are present"
+    assert {"subject", "level", "date_to"} <= set(fire[0])
+    assert "learning_provider" not in fire[0], "nothing the doctor did not tick is disclosed"
+    rules = {r["index"]: r for r in result["outcome"]["rules"]}
+    assert rules[3]["passed"], rules[3]["reason"]  # the identity link rule: GMC number disclosed
+
+    # The same request cannot be answered twice: the page says so in words.
+    visit.go("/wallet/share?" + urlsplit(links["deep_link"]).query, status=409)
+    assert page.locator("h1").inner_text() == "This request has already been answered"
+
+    # Removed from the browser: the list is empty, and a new request says why it cannot be answered.
+    visit.go("/wallet")
+    buttons = page.get_by_role("button", name=re.compile("^Remove .* from this browser$"))
+    for left in range(len(rows) - 1, -1, -1):
+        buttons.first.click()
+        expect(buttons).to_have_count(left)
+    assert status.inner_text().startswith("Removed ")
+    page.get_by_text("There are no credentials in this browser yet.").wait_for()
+    assert page.evaluate(EXPORT_PRIVATE_KEY)["count"] == 0
+    fresh = _open_request(server, headers)
+    visit.go("/wallet/share?" + urlsplit(fresh["deep_link"]).query)
+    status.filter(has_text="there are no credentials in this browser yet").wait_for()
+    assert page.locator("#share-form").is_hidden(), "nothing to choose, nothing to send"
+    visit.check("nothing to share")
