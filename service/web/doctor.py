@@ -327,17 +327,23 @@ def claim_label(credential_type: str, path: str) -> str | None:
     if parts == [HOLDER_ID.name]:
         return HOLDER_ID.label
     fields = {f.name: f.label for f in (spec.fields if spec is not None else ())}
-    fields.update({f.name: f.label for f in ASSURANCE_FIELDS})
-    return " / ".join(fields.get(p, p.replace("_", " ")) for p in parts)
+    assurance = {f.name: f.label for f in ASSURANCE_FIELDS}
+    words = [fields.get(parts[0], parts[0].replace("_", " "))]
+    words += [assurance.get(p, p.replace("_", " ")) if parts[0] == "assurance" else p for p in parts[1:]]
+    return " / ".join(words)
 
 
 def disclosed_in_words(disclosed: list[DisclosedNames]) -> list[tuple[str, list[str]]]:
-    """Per credential type, the names of the claims disclosed (each once, in the order first seen)."""
+    """Per credential type, the names of the claims disclosed, each once, in the type's field order."""
     found = []
     for item in disclosed:
-        names = [claim_label(item.credential_type, path) for path in item.claims]
-        label = KIND_LABELS.get(item.credential_type, item.credential_type)
-        found.append((label, list(dict.fromkeys(n for n in names if n is not None))))
+        spec = SPECS.get(item.credential_type)
+        order = [HOLDER_ID.label] + [f.label for f in (spec.fields if spec is not None else ())]
+        names = {
+            n for n in (claim_label(item.credential_type, path) for path in item.claims) if n is not None
+        }
+        ranked = sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+        found.append((KIND_LABELS.get(item.credential_type, item.credential_type), ranked))
     return found
 
 
