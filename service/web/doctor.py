@@ -13,6 +13,7 @@ Each page calls the domain services, as the API routes it stands for do: ``crede
 """
 
 import datetime as dt
+import functools
 import uuid
 from typing import Annotated, Any, Final
 
@@ -315,6 +316,15 @@ def _offer_context(
 # ---------------------------------------------------------------- who checked my passport
 
 
+_FIELD_LABELS: Final = {kind: {f.name: f.label for f in spec.fields} for kind, spec in SPECS.items()}
+_ASSURANCE_LABELS: Final = {f.name: f.label for f in ASSURANCE_FIELDS}
+_LABEL_ORDER: Final = {
+    kind: {label: i for i, label in enumerate([HOLDER_ID.label, *(f.label for f in spec.fields)])}
+    for kind, spec in SPECS.items()
+}
+
+
+@functools.lru_cache(maxsize=1024)
 def claim_label(credential_type: str, path: str) -> str | None:
     """A disclosed claim path in words (``core_skills/*/date_to`` -> "Date to"); None for a path that
     only opens a record (``core_skills/*``), whose fields are listed on their own."""
@@ -326,10 +336,12 @@ def claim_label(credential_type: str, path: str) -> str | None:
         return None
     if parts == [HOLDER_ID.name]:
         return HOLDER_ID.label
-    fields = {f.name: f.label for f in (spec.fields if spec is not None else ())}
-    assurance = {f.name: f.label for f in ASSURANCE_FIELDS}
+    fields = _FIELD_LABELS.get(credential_type, {})
     words = [fields.get(parts[0], parts[0].replace("_", " "))]
-    words += [assurance.get(p, p.replace("_", " ")) if parts[0] == "assurance" else p for p in parts[1:]]
+    if parts[0] == "assurance":
+        words += [_ASSURANCE_LABELS.get(p, p.replace("_", " ")) for p in parts[1:]]
+    else:
+        words += parts[1:]
     return " / ".join(words)
 
 
@@ -337,12 +349,10 @@ def disclosed_in_words(disclosed: list[DisclosedNames]) -> list[tuple[str, list[
     """Per credential type, the names of the claims disclosed, each once, in the type's field order."""
     found = []
     for item in disclosed:
-        spec = SPECS.get(item.credential_type)
-        order = [HOLDER_ID.label] + [f.label for f in (spec.fields if spec is not None else ())]
-        names = {
-            n for n in (claim_label(item.credential_type, path) for path in item.claims) if n is not None
-        }
-        ranked = sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+        order = _LABEL_ORDER.get(item.credential_type, {})
+        labels = (claim_label(item.credential_type, path) for path in item.claims)
+        names = {n for n in labels if n is not None}
+        ranked = sorted(names, key=lambda n: (order.get(n, len(order)), n))
         found.append((KIND_LABELS.get(item.credential_type, item.credential_type), ranked))
     return found
 

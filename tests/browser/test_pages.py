@@ -293,7 +293,8 @@ def test_the_demo_doctor_lists_their_credentials_makes_a_wallet_offer_and_reads_
     assert not code.is_visible(), "the code stays hidden until asked for"
     page.get_by_text("Show the code to type into your wallet").click()
     assert re.fullmatch(r"\d{6}", code.inner_text())
-    assert page.get_by_role("link", name="Use the registry's browser wallet").get_attribute("href") == "/wallet"
+    browser_wallet = page.get_by_role("link", name="Use the registry's browser wallet")
+    assert browser_wallet.get_attribute("href") == "/wallet"
     visit.check("wallet offer")
 
     sub.get_by_role("link", name="Who checked my passport").click()
