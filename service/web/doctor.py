@@ -345,15 +345,17 @@ def claim_label(credential_type: str, path: str) -> str | None:
     return " / ".join(words)
 
 
-def disclosed_in_words(disclosed: list[DisclosedNames]) -> list[tuple[str, list[str]]]:
-    """Per credential type, the names of the claims disclosed, each once, in the type's field order."""
+def disclosed_in_words(disclosed: list[DisclosedNames]) -> list[tuple[str, str]]:
+    """Per credential type, the names of the claims disclosed, each once, in the type's field order, as
+    one text (joined here: Jinja's ``join`` filter escapes item by item, 50 us a call)."""
     found = []
     for item in disclosed:
         order = _LABEL_ORDER.get(item.credential_type, {})
         labels = (claim_label(item.credential_type, path) for path in item.claims)
         names = {n for n in labels if n is not None}
         ranked = sorted(names, key=lambda n: (order.get(n, len(order)), n))
-        found.append((KIND_LABELS.get(item.credential_type, item.credential_type), ranked))
+        text = ", ".join(ranked) if ranked else "the credential only"
+        found.append((KIND_LABELS.get(item.credential_type, item.credential_type), text))
     return found
 
 
