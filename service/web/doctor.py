@@ -205,7 +205,6 @@ async def my_credentials(
         current=current,
         kind_labels=KIND_LABELS,
         subpages=SUBPAGES,
-        now=now,
     )
 
 

@@ -14,8 +14,10 @@ from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.app import create_app
 from service.audit import AuditEvent
 from service.auth import SESSION_COOKIE, Principal, Role, TokenService, User
+from service.config import Settings
 from service.credentials import service as credentials
 from service.credentials.models import Credential
 from service.keys import KeyRing
@@ -23,7 +25,7 @@ from service.oid4vc.models import CredentialOfferRow
 from service.passport.encryption import DataKeyRing
 from service.web import doctor
 from service.web import service as web
-from tests.conftest import BASE_URL
+from tests.conftest import BASE_URL, ConnectionDatabase, asgi_transport
 from tests.credentials import factories as cf
 from tests.oid4vc import wallet as w
 from tests.passport import factories as pf
@@ -214,6 +216,29 @@ async def test_an_empty_or_unknown_choice_is_refused_next_to_the_field_and_makes
         await session.scalars(select(AuditEvent.outcome).where(AuditEvent.action == "POST make_wallet_offer"))
     ).all()
     assert outcomes == ["rejected 422"] * 3 + ["denied 403"]
+
+
+async def test_without_a_data_key_the_offer_is_refused_on_the_page_and_nothing_is_written(
+    settings: Settings,
+    database: ConnectionDatabase,
+    keyring: KeyRing,
+    session: AsyncSession,
+    data_keys: DataKeyRing,
+) -> None:
+    world = await pf.create_world(session)
+    await cf.submit(session, data_keys, [pf.core_skill(world.doctor)], world.tree.trust, NOW)
+    await session.commit()
+    app = create_app(settings, database=database, keyring=keyring)  # no data key: offers cannot be sealed
+    async with httpx.AsyncClient(transport=asgi_transport(app), base_url=BASE_URL) as client:
+        csrf = await _as_holder(client, app, session, world.doctor.id)
+        refused = await client.post(
+            "/passport/add", data={"csrf_token": csrf, "types": ["core_skills"]}, headers=ORIGIN
+        )
+    assert refused.status_code == 503
+    assert "Offers keep their code encrypted and the registry has no data key" in html.unescape(refused.text)
+    assert 'role="alert"' in refused.text, "in the error summary, with the form shown again"
+    assert 'value="core_skills" id="field-types" checked' in refused.text
+    assert await count(session, CredentialOfferRow) == 0
 
 
 async def test_a_holder_with_no_records_has_nothing_to_add_and_an_unlinked_holder_is_refused(
