@@ -152,6 +152,7 @@ def _verifications(base: str, var_dir: Path, count: int) -> None:
         timeout=30,
     ).json()["access_token"]
     wallet = Wallet(var_dir / "demo-wallet")
+    verdicts: dict[str, int] = {}
     started = time.perf_counter()
     with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as verifier:
         for n in range(count):
@@ -159,8 +160,11 @@ def _verifications(base: str, var_dir: Path, count: int) -> None:
             view = verifier.post("/api/v1/presentation-requests", json=body).json()
             presentations, _ = build(wallet, view, extra={}, now=int(time.time()))
             answer = {"presentations": presentations, "request_id": view["id"]}
-            verifier.post("/api/v1/verifications", json=answer).raise_for_status()
-    print(f"{count} verifications of the demo doctor (not page views): {time.perf_counter() - started:.1f} s")
+            done = verifier.post("/api/v1/verifications", json=answer)
+            done.raise_for_status()
+            verdicts[done.json()["verdict"]] = verdicts.get(done.json()["verdict"], 0) + 1
+    took = time.perf_counter() - started
+    print(f"{count} verifications of the demo doctor (not page views): {took:.1f} s, verdicts {verdicts}")
 
 
 def _time_offers(base: str, requests: int) -> float:

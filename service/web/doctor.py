@@ -321,6 +321,17 @@ _LABEL_ORDER: Final = {
     kind: {label: i for i, label in enumerate([HOLDER_ID.label, *(f.label for f in spec.fields)])}
     for kind, spec in SPECS.items()
 }
+_KIND_OF_CONTAINER: Final = {spec.container: kind for kind, spec in SPECS.items()}
+
+
+def _kind_of(credential_type: str, paths: list[str]) -> str | None:
+    """The credential type of a disclosure list; for a presentation the verifier could not type (an
+    invalid one is ``unknown``), the type whose claims container its paths start with."""
+    if credential_type in SPECS:
+        return credential_type
+    containers = {path.split("/", 1)[0] for path in paths} - {HOLDER_ID.name}
+    kinds = {_KIND_OF_CONTAINER.get(c) for c in containers}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -349,12 +360,13 @@ def disclosed_in_words(disclosed: list[DisclosedNames]) -> list[tuple[str, str]]
     one text (joined here: Jinja's ``join`` filter escapes item by item, 50 us a call)."""
     found = []
     for item in disclosed:
-        order = _LABEL_ORDER.get(item.credential_type, {})
-        labels = (claim_label(item.credential_type, path) for path in item.claims)
+        kind = _kind_of(item.credential_type, item.claims)
+        order = _LABEL_ORDER.get(kind or "", {})
+        labels = (claim_label(kind or item.credential_type, path) for path in item.claims)
         names = {n for n in labels if n is not None}
         ranked = sorted(names, key=lambda n: (order.get(n, len(order)), n))
         text = ", ".join(ranked) if ranked else "the credential only"
-        found.append((KIND_LABELS.get(item.credential_type, item.credential_type), text))
+        found.append((KIND_LABELS[kind] if kind is not None else "A credential not recognised", text))
     return found
 
 

@@ -23,6 +23,7 @@ from service.credentials.models import Credential
 from service.keys import KeyRing
 from service.oid4vc.models import CredentialOfferRow
 from service.passport.encryption import DataKeyRing
+from service.verification.schemas import DisclosedNames
 from service.web import doctor
 from service.web import service as web
 from tests.conftest import BASE_URL, ConnectionDatabase, asgi_transport
@@ -311,3 +312,24 @@ async def test_who_checked_my_passport_lists_each_verification_with_claim_names_
     client.cookies.clear()
     await _as_holder(client, app, session, scene.other.id)
     assert "Nobody has checked your passport yet." in (await client.get("/passport/checks")).text
+
+
+def test_claim_names_in_words_for_typed_and_untyped_presentations() -> None:
+    named = doctor.disclosed_in_words(
+        [
+            DisclosedNames(
+                credential_type="occupational_health",
+                claims=[f"occupational_health/*{tail}" for tail in ("", "/outcome", "/item")],
+            ),
+            DisclosedNames(credential_type="core_skills", claims=["core_skills/*/assurance", "holder_id"]),
+            # an invalid presentation is stored as "unknown": its paths still say which credential it was
+            DisclosedNames(credential_type="unknown", claims=["placements/*/site", "placements/*/end_date"]),
+            DisclosedNames(credential_type="unknown", claims=[]),
+        ]
+    )
+    assert named == [
+        ("Occupational health", "Item, Outcome"),
+        ("Core skills (CSTF)", "Holder identifier, Assurance"),
+        ("Training programme and placement", "Site, End date"),
+        ("A credential not recognised", "the credential only"),
+    ]
