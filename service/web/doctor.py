@@ -4,7 +4,7 @@ credentials, adding my credentials to a wallet (an OpenID4VCI offer) and who che
 The signed-in person is a holder web user linked to their person record (``User.person_id``); they see
 every current record about themselves, whoever submitted it, occupational health outcomes included (they
 are the subject of those outcomes). Nobody else may open these pages: another role gets 403, and so does
-a holder account that is not linked to a person (on the credentials, wallet and checks pages).
+a holder account that is not linked to a person.
 
 Each page calls the domain services, as the API routes it stands for do: ``credentials.holder_summaries``
 (``/api/v1/holder/credentials`` lists the current ones with their documents), ``oid4vc.create_offer``
@@ -27,7 +27,7 @@ from service.audit import DbSession
 from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.credentials import service as credentials
 from service.credentials.schemas import KINDS, HolderCredentialSummary
-from service.errors import FieldError, Forbidden, NotFound, ServiceError
+from service.errors import FieldError, Forbidden, ServiceError
 from service.oid4vc import service as oid4vc
 from service.oid4vc.schemas import OfferCreate, OfferCreated, WalletIssuance
 from service.passport import service as passport
@@ -115,9 +115,7 @@ def _linked_person(principal: Principal) -> uuid.UUID:
 async def my_passport(
     request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
 ) -> Response[str]:
-    if principal.person_id is None:  # holders are provisioned with their person record; never otherwise
-        raise NotFound("Your account is not linked to a person record: ask your registry administrator.")
-    person_id = uuid.UUID(principal.person_id)
+    person_id = _linked_person(principal)
     found = await passport.holder_records(db_session, [person_id], RECORD_KINDS, _keys(request))
     person = (await workforce.people_by_ids(db_session, [person_id])).get(person_id)
     today: dt.date = _now(request).date()

@@ -259,7 +259,7 @@ async def test_a_holder_with_no_records_has_nothing_to_add_and_an_unlinked_holde
     assert "Nobody has checked your passport yet." in (await client.get("/passport/checks")).text
     client.cookies.clear()
     await _as_holder(client, app, session, None)
-    for path in ("/passport/credentials", "/passport/add", "/passport/checks"):
+    for path in ("/passport", "/passport/credentials", "/passport/add", "/passport/checks"):
         refused = await client.get(path)
         assert refused.status_code == 403, path
         assert "not linked to a person record" in refused.text
