@@ -163,6 +163,20 @@ async def holder_current(session: AsyncSession, person_id: uuid.UUID) -> list[An
     return list((await session.execute(query)).all())
 
 
+async def holder_every(session: AsyncSession, person_id: uuid.UUID, limit: int = 500) -> list[Any]:
+    """Every credential of the holder, newest first, with its holder key's thumbprint and whether that key
+    is still the registered one, and its document: (Credential, thumbprint, replaced_at, document) rows."""
+    query = (
+        select(Credential, HolderKey.thumbprint, HolderKey.replaced_at, CredentialDocument)
+        .join(HolderKey, HolderKey.id == Credential.holder_key_id)
+        .join(CredentialDocument, CredentialDocument.credential_id == Credential.id)
+        .where(Credential.person_id == person_id)
+        .order_by(Credential.issued_at.desc(), Credential.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())
+
+
 async def revocable(session: AsyncSession, limit: int) -> list[Any]:
     """Valid current credentials (for the revocation bench)."""
     query = select(C.id).where(C.state == "valid", C.superseded_by_id.is_(None)).limit(limit)

@@ -63,6 +63,26 @@ class HolderCredentials(msgspec.Struct, frozen=True, kw_only=True):
     items: list[HolderCredential]
 
 
+class HolderCredentialSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One credential ever issued to the holder, for their own list: metadata, the key it is bound to and
+    what it states in words (the names of its records: a subject, an item, a site), never a claim value."""
+
+    id: uuid.UUID
+    kind: CredentialKind
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    state: CredentialState
+    state_reason: str | None
+    state_changed_at: dt.datetime | None
+    superseded_by: uuid.UUID | None
+    holder_key_thumbprint: str
+    """RFC 7638 thumbprint of the holder key in ``cnf`` (the wallet key it is bound to)."""
+    holder_key_registered: bool
+    """The key is the holder's registered key now (not replaced, not one of an OpenID4VCI batch)."""
+    records: list[str]
+    """What each stated record is, in claim order (e.g. "Fire safety (level 1)")."""
+
+
 class NonceRead(msgspec.Struct, frozen=True, kw_only=True):
     nonce: str
     expires_at: dt.datetime

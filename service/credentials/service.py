@@ -29,6 +29,7 @@ from service.credentials.schemas import (
     KINDS,
     CredentialRead,
     HolderCredential,
+    HolderCredentialSummary,
     HolderKeyRead,
     IssueResult,
     LifecycleResult,
@@ -36,6 +37,7 @@ from service.credentials.schemas import (
 )
 from service.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from service.keys import Algorithm, KeyRing, SigningKey
+from service.passport import sdjwt
 from service.passport import service as passport
 from service.passport.claims import SPECS, ClaimSet
 from service.passport.encryption import DataKeyRing
@@ -682,6 +684,60 @@ async def holder_credentials(
                 issued_at=row.issued_at,
                 expires_at=row.expires_at,
                 credential=text,
+            )
+        )
+    return found
+
+
+def _record_label(kind: str, record: Any) -> str:
+    """A record of a credential's claims in words: its name, never an outcome or a date of birth."""
+    if not isinstance(record, dict):
+        return SPECS[kind].name
+    if kind == "core_skills":
+        name = record.get("subject_name") or record.get("subject") or "Core skill"
+        return f"{name} (level {record['level']})" if record.get("level") else str(name)
+    if kind == "occupational_health":
+        return str(record.get("item_name") or record.get("item") or "Occupational health item")
+    if kind == "training_placement":
+        site = record.get("site_name") or record.get("site") or "Placement"
+        start, end = record.get("start_date"), record.get("end_date")
+        return f"{site}, {start} to {end}" if start and end else str(site)
+    return "Identity link (legal name, date of birth, GMC number)"
+
+
+def _stated_records(kind: str, text: str) -> list[str]:
+    claims = sdjwt.HeldCredential.parse(text).claims
+    found = claims.get(SPECS[kind].container)
+    records = found if isinstance(found, list) else [found] if found is not None else []
+    return [_record_label(kind, record) for record in records]
+
+
+async def holder_summaries(
+    session: AsyncSession, issuer: Issuer, person_id: uuid.UUID
+) -> list[HolderCredentialSummary]:
+    """Every credential ever issued to the holder (all states), newest first: its metadata, the holder key
+    it is bound to, and the records it states by name (read from the credential as issued; the
+    occupational health one is opened with the data keys)."""
+    found = []
+    for row, thumbprint, replaced_at, document in await repository.holder_every(session, person_id):
+        if document.sd_jwt is not None:
+            text = document.sd_jwt
+        else:
+            sealed, kid = document.sealed or b"", document.sealed_key_id or ""
+            text = issuer.data_keys.open(kid, sealed, _seal_context(row.id, row.person_id)).decode("ascii")
+        found.append(
+            HolderCredentialSummary(
+                id=row.id,
+                kind=row.kind,
+                issued_at=row.issued_at,
+                expires_at=row.expires_at,
+                state=row.state,
+                state_reason=row.state_reason,
+                state_changed_at=row.state_changed_at,
+                superseded_by=row.superseded_by_id,
+                holder_key_thumbprint=thumbprint,
+                holder_key_registered=replaced_at is None,
+                records=_stated_records(row.kind, text),
             )
         )
     return found

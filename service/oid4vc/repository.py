@@ -1,6 +1,7 @@
 """Queries of the OpenID4VCI tables (offers, access tokens, c_nonces, issuances)."""
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
@@ -49,3 +50,13 @@ async def issued(session: AsyncSession, token_hash: str, configuration_id: str) 
 
 async def issuance(session: AsyncSession, notification_id: str) -> IssuanceRow | None:
     return await session.get(IssuanceRow, notification_id)
+
+
+async def issuances_of(session: AsyncSession, person_id: uuid.UUID, limit: int = 500) -> list[IssuanceRow]:
+    query = (
+        select(IssuanceRow)
+        .where(IssuanceRow.person_id == person_id)
+        .order_by(IssuanceRow.issued_at.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())

@@ -64,3 +64,17 @@ class OpenId4VpLinks(msgspec.Struct, frozen=True, kw_only=True):
     """Opened on the phone itself (same device); the QR code holds the same link (cross device)."""
     qr_svg: str
     expires_at: dt.datetime
+
+
+class WalletIssuance(msgspec.Struct, frozen=True, kw_only=True):
+    """How one registry credential reached a wallet through OpenID4VCI: one copy of a batch."""
+
+    credential_id: uuid.UUID
+    configuration_id: str
+    issued_at: dt.datetime
+    copy: int
+    """1-based position of this credential in its credential response."""
+    copies: int
+    """How many credentials (one per key proof) that response carried."""
+    event: str | None
+    """What the wallet said of them: ``credential_accepted``, ``_failure`` or ``_deleted``; None: nothing."""

@@ -29,6 +29,7 @@ from service.oid4vc.schemas import (
     OfferCreated,
     OpenId4VpLinks,
     PreAuthorizedTokenResponse,
+    WalletIssuance,
 )
 from service.verification import service as verification
 from service.workforce import service as workforce
@@ -350,6 +351,23 @@ async def notify(
     row.event, row.event_description, row.event_at = data.event, data.event_description, now
     await session.flush()
     return row.person_id
+
+
+async def wallet_issuances(session: AsyncSession, person_id: uuid.UUID) -> dict[uuid.UUID, WalletIssuance]:
+    """The person's credentials that reached a wallet through OpenID4VCI, by registry credential id: which
+    copy of how many in its credential response, and the wallet's notification event."""
+    found: dict[uuid.UUID, WalletIssuance] = {}
+    for row in await repository.issuances_of(session, person_id):
+        for position, credential_id in enumerate(row.credential_ids, start=1):
+            found[uuid.UUID(str(credential_id))] = WalletIssuance(
+                credential_id=uuid.UUID(str(credential_id)),
+                configuration_id=row.configuration_id,
+                issued_at=row.issued_at,
+                copy=position,
+                copies=len(row.credential_ids),
+                event=row.event,
+            )
+    return found
 
 
 # ---------------------------------------------------------------- OpenID4VP: the registry as verifier

@@ -244,3 +244,60 @@ def test_the_demo_doctor_reads_their_passport_and_an_unknown_address_is_a_page(v
     assert page.locator("h1").inner_text() == "Page not found"
     assert page.get_by_role("link", name="return to the home page").is_visible()
     visit.check("unknown address")
+
+
+def test_the_demo_doctor_lists_their_credentials_makes_a_wallet_offer_and_reads_who_checked(
+    visit: Visit,
+) -> None:
+    page = visit.page
+    visit.sign_in_as(ROLE_LABELS["holder"])
+    visit.go("/passport")
+    actions = page.get_by_role("region", name="What you can do")
+    assert actions.get_by_role("link", name="Share with a provider").get_attribute("href") == "/wallet/share"
+    actions.get_by_role("link", name="My credentials").click()
+    page.wait_for_load_state()
+    assert visit.path() == "/passport/credentials"
+    sub = page.get_by_role("navigation", name="My passport pages")
+    assert sub.get_by_role("link", name="My credentials").get_attribute("aria-current") == "page"
+    main = page.get_by_role("navigation", name="Main")
+    assert main.get_by_role("link", name="My passport").get_attribute("aria-current") == "page"
+    table = page.get_by_role("table", name="My credentials, newest first")
+    assert table.locator("tbody tr").count() >= 4, "the demo doctor's four credentials"
+    assert table.get_by_text("Valid", exact=True).count() >= 4
+    visit.check("my credentials")
+
+    sub.get_by_role("link", name="Add to my wallet").click()
+    page.wait_for_load_state()
+    boxes = page.get_by_role("checkbox")
+    assert boxes.count() >= 2
+    assert all(boxes.nth(i).is_checked() for i in range(boxes.count())), "all chosen at first"
+    visit.check("add to my wallet")
+    for i in range(boxes.count()):
+        boxes.nth(i).uncheck()
+    page.get_by_role("button", name="Make the offer").click()
+    page.wait_for_load_state()
+    assert page.title().startswith("Error: ")
+    assert "Choose at least one credential" in page.locator("#error-types").inner_text()
+    page.get_by_role("alert").get_by_role("link").click()
+    assert page.evaluate("document.activeElement.id") == "field-types", "the summary leads to the field"
+    visit.check("add refused")
+
+    page.get_by_label("Core skills (CSTF)").check()
+    page.get_by_role("button", name="Make the offer").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("Add to my wallet: scan or open the offer")
+    assert page.locator("figure.qr-code svg").is_visible()
+    link = page.get_by_role("link", name="Open the offer in my wallet app")
+    assert (link.get_attribute("href") or "").startswith("openid-credential-offer://?credential_offer_uri=")
+    code = page.locator("#tx-code")
+    assert not code.is_visible(), "the code stays hidden until asked for"
+    page.get_by_text("Show the code to type into your wallet").click()
+    assert re.fullmatch(r"\d{6}", code.inner_text())
+    browser_wallet = page.get_by_role("link", name="Use the registry's browser wallet")
+    assert browser_wallet.get_attribute("href") == "/wallet"
+    visit.check("wallet offer")
+
+    sub.get_by_role("link", name="Who checked my passport").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Who checked my passport"
+    visit.check("who checked my passport")

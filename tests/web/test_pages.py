@@ -32,6 +32,10 @@ ADM, ISS, COO, ANA, HOL = Role.ADMIN, Role.ISSUER, Role.COORDINATOR, Role.ANALYS
 
 PAGES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/passport"): frozenset({HOL}),
+    ("GET", "/passport/credentials"): frozenset({HOL}),
+    ("GET", "/passport/add"): frozenset({HOL}),
+    ("POST", "/passport/add"): frozenset({HOL}),
+    ("GET", "/passport/checks"): frozenset({HOL}),
     ("GET", "/records"): frozenset({ISS, ADM}),
     ("POST", "/records/import"): frozenset({ISS}),
     ("GET", "/records/people"): frozenset({ISS, ADM}),
