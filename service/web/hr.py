@@ -312,12 +312,17 @@ def _result_context(result: VerificationRead | None) -> dict[str, Any]:
 
 
 async def _request_context(
-    request: Request[Any, Any, Any], session: AsyncSession, principal: Principal, request_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    *,
+    with_links: bool = True,
 ) -> dict[str, Any]:
     runtime, now = _runtime(request), _now(request)
     read = await verification.get_request(session, runtime, principal, request_id, now)
     links = None
-    if read.state == "pending":
+    if read.state == "pending" and with_links:
         links = await oid4vc.wallet_links(session, runtime, principal, request_id, now=now)
     browser_link = browser_qr = None
     if links is not None:
@@ -366,11 +371,12 @@ async def request_status(
     principal: CurrentPrincipal,
     request_id: FromPath[uuid.UUID],
 ) -> Response[dict[str, Any]]:
-    """The state of the request for ``hr-live.js``: ``state``, ``verdict``, the words to announce, and the
-    live part of the page (``html``) to swap in."""
-    context = await _request_context(request, db_session, principal, request_id)
+    """The state of the request for ``hr-live.js``: ``state``, ``verdict``, the words to announce, and,
+    once it is no longer pending, the live part of the page (``html``) to swap in (while it is pending the
+    poll stays cheap: no links, no QR codes, no HTML)."""
+    context = await _request_context(request, db_session, principal, request_id, with_links=False)
     read: PresentationRequestRead = context["req"]
-    html = _fragments.get_template("hr/_status.html").render(**context)
+    html = "" if read.state == "pending" else _fragments.get_template("hr/_status.html").render(**context)
     body = {
         "state": read.state,
         "verdict": read.result.verdict if read.result is not None else None,

@@ -197,6 +197,7 @@ async def test_a_request_is_made_and_its_page_shows_both_qr_codes_links_expiry_a
     assert status.status_code == 200
     assert status.json()["state"] == "pending"
     assert status.json()["verdict"] is None
+    assert status.json()["html"] == ""  # while pending the poll is cheap: no QR codes
     assert status.headers["cache-control"] == "no-store"
     script = await client.get("/static/web/hr-live.js")
     assert script.status_code == 200
