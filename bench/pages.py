@@ -164,10 +164,10 @@ def _hr_pages(base: str, folder: Path, database_url: str | None) -> list[tuple[s
     doctor_wallet(server).answer(link.group(1).replace("&amp;", "&"))
     return [
         ("verifier", hr, "/verify"),
-        ("verifier", hr, made[1]),
-        ("verifier", hr, made[1] + "/status"),
-        ("verifier", hr, made[0]),
-        ("verifier", hr, made[0] + "/status"),
+        ("hr-pending", hr, made[1]),
+        ("hr-pending", hr, made[1] + "/status"),
+        ("hr-answered", hr, made[0]),
+        ("hr-answered", hr, made[0] + "/status"),
         ("verifier", hr, "/verify/history"),
         ("verifier", hr, "/verify/history.csv"),
     ]
