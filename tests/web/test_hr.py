@@ -49,14 +49,18 @@ async def make_request(client: httpx.AsyncClient, csrf: str, **fields: str) -> s
 
 
 async def answer(
-    client: httpx.AsyncClient, scene: Scene, request_id: str, kinds: tuple[str, ...] | None = None
+    client: httpx.AsyncClient,
+    scene: Scene,
+    request_id: str,
+    kinds: tuple[str, ...] | None = None,
+    nonce: str | None = None,
 ) -> dict[str, Any]:
-    """The doctor's wallet answers through the API, as the doctor."""
+    """The doctor's wallet answers through the API, as the doctor (``nonce``: a wrong one)."""
     view = await client.get(f"{API}/presentation-requests/{request_id}/request", headers=scene.holder)
     assert view.status_code == 200, view.text
     wallet = view.json()
     extra = {} if kinds is None else {"kinds": kinds}
-    presentations = scene.present(nonce=wallet["nonce"], aud=wallet["audience"], **extra)  # type: ignore[arg-type]
+    presentations = scene.present(nonce=nonce or wallet["nonce"], aud=wallet["audience"], **extra)  # type: ignore[arg-type]
     posted = await client.post(
         wallet["response_uri"], json={"presentations": presentations}, headers=scene.holder
     )
@@ -276,6 +280,27 @@ async def test_a_not_compliant_answer_says_what_is_missing(
         assert rule["description"] in missing
         assert rule["reason"] in missing
     assert words.count("Not met") == len(failed)
+
+
+async def test_an_invalid_answer_shows_the_failed_checks_and_no_claims(
+    app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
+) -> None:
+    csrf = await hr(client, app, session, scene)
+    request_id = await make_request(client, csrf)
+    result = await answer(client, scene, request_id, nonce="not-the-request-nonce-0123")
+    assert result["verdict"] == "invalid", result["summary"]
+    page = await client.get(f"/verify/requests/{request_id}")
+    words = text_of(page.text)
+    assert "Result: Invalid" in words
+    assert '<strong class="tag tag-fail">Invalid</strong>' in page.text
+    assert "The policy was not judged: no credential presented could be trusted." in words
+    assert "Nothing that can be trusted was shared." in words
+    failed = [c for p in result["presentations"] for c in p["checks"] if c["outcome"] == "failed"]
+    assert failed
+    for check in failed:
+        assert check["reason"] in words
+    assert '<details class="checks" open>' in page.text  # a credential with a failed check is opened
+    assert scene.doctor.family_name not in words
 
 
 async def test_an_expired_request_says_so_and_offers_a_new_one_for_the_same_policy(
