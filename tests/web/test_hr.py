@@ -110,6 +110,10 @@ async def test_the_form_offers_the_policies_of_the_organisation_by_name_and_vers
     ]
     chosen = await client.get("/verify", params={"policy": POLICY})
     assert f'<option value="{POLICY}" selected>' in chosen.text
+    older = await client.get("/verify", params={"policy": "theatre-surgical-trainee:0"})
+    assert f'<option value="{POLICY}" selected>' in older.text  # the newest version of the same policy
+    unknown = await client.get("/verify", params={"policy": "not-ours:1"})
+    assert f'<option value="{POLICY}" selected>' not in unknown.text
 
 
 @pytest.mark.parametrize(
