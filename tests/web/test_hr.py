@@ -24,6 +24,7 @@ from service.passport.encryption import DataKeyRing
 from service.verification.models import PresentationRequest
 from tests.conftest import BASE_URL
 from tests.verification.factories import API, Scene, create_scene
+from tests.verification.status import serve_status_issued_a_second_ago
 from tests.web.pages import count, field_error, notice, sign_in
 
 POLICY = "theatre-surgical-trainee:1"
@@ -31,7 +32,9 @@ POLICY = "theatre-surgical-trainee:1"
 
 @pytest.fixture
 async def scene(session: AsyncSession, app: Litestar, keyring: KeyRing, data_keys: DataKeyRing) -> Scene:
-    return await create_scene(session, app, keyring, data_keys)
+    found = await create_scene(session, app, keyring, data_keys)
+    serve_status_issued_a_second_ago(found)
+    return found
 
 
 async def hr(client: httpx.AsyncClient, app: Litestar, session: AsyncSession, scene: Scene) -> str:
