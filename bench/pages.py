@@ -210,6 +210,44 @@ def _time_offers(base: str, requests: int) -> float:
     return p95
 
 
+def _hr_pages(base: str, folder: Path, database_url: str | None) -> list[tuple[str, httpx.Client, str]]:
+    """Provider HR: the form, a pending request (two QR codes), its status, an answered one (the demo
+    doctor's wallet answers over OpenID4VP, outside the timing), the history and its CSV export."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.browser.harness import DemoServer
+    from tests.browser.hr import doctor_wallet
+
+    env = {
+        "PASSPORT_VAR_DIR": str(folder / "var"),
+        "PASSPORT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
+    }
+    ROLE_LABELS.setdefault("verifier", "Provider HR (verifier)")
+    hr = _sign_in(base, "verifier")
+    form = hr.get("/verify").text
+    policy = re.search(r'<option value="(theatre-surgical-trainee:\d+)"', form)
+    if policy is None:
+        raise SystemExit("no theatre-list policy on the verifier's form")
+    made = []
+    for purpose in ("Bench: answered", "Bench: pending"):
+        body = {"csrf_token": _csrf(form), "policy": policy.group(1), "purpose": purpose}
+        created = hr.post("/verify/requests", data=body)
+        made.append(created.headers["location"])
+    link = re.search(r'href="(openid4vp://[^"]+)"', hr.get(made[0]).text)
+    if link is None:
+        raise SystemExit("no OpenID4VP link on the request page")
+    server = DemoServer(base_url=base, backend="bench", env=env)
+    doctor_wallet(server).answer(link.group(1).replace("&amp;", "&"))
+    return [
+        ("verifier", hr, "/verify"),
+        ("hr-pending", hr, made[1]),
+        ("hr-pending", hr, made[1] + "/status"),
+        ("hr-answered", hr, made[0]),
+        ("hr-answered", hr, made[0] + "/status"),
+        ("verifier", hr, "/verify/history"),
+        ("verifier", hr, "/verify/history.csv"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="1")
@@ -221,7 +259,7 @@ def main() -> None:
         _server(Path(folder), args.scale, args.database_url) as base,
     ):
         _verifications(base, Path(folder) / "var", 60)
-        pages = _pages(base, Path(folder) / "var")
+        pages = _pages(base, Path(folder) / "var") + _hr_pages(base, Path(folder), args.database_url)
         print(f"\n{'role':<12} {'page':<58} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
         worst = 0.0
         for role, client, path in pages:

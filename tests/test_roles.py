@@ -95,6 +95,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/placements/sites/{code:str}/placements"): frozenset({ADM, COO, ISS, VER}),
     # verification (docs/verification.md): verifiers ask and verify, holders answer and read their log
     ("POST", "/api/v1/presentation-requests"): frozenset({VER}),
+    ("GET", "/api/v1/presentation-requests"): frozenset({VER}),
     ("GET", "/api/v1/presentation-requests/{request_id:uuid}"): frozenset({VER}),
     ("GET", "/api/v1/presentation-requests/{request_id:uuid}/request"): frozenset({HOL}),
     ("POST", "/api/v1/presentation-requests/{request_id:uuid}/response"): frozenset({HOL}),

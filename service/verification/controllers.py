@@ -13,7 +13,7 @@ from typing import Annotated, Any, Final, TypeVar
 import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from service import audit
@@ -27,8 +27,10 @@ from service.verification.schemas import (
     HolderRequestView,
     HolderVerificationPage,
     PresentationRequestCreate,
+    PresentationRequestPage,
     PresentationRequestRead,
     PresentationSubmission,
+    Verdict,
     VerificationCreate,
     VerificationRead,
 )
@@ -101,6 +103,38 @@ async def create_presentation_request(
         request, f"presentation-request:{created.id} policy:{created.policy.name}/v{created.policy.version}"
     )
     return created
+
+
+@get(
+    "/presentation-requests",
+    guards=[requires(Role.VERIFIER)],
+    tags=TAGS,
+    operation_id="list_presentation_requests",
+    summary="Your organisation's presentation requests, newest first: state, policy, purpose, verdict, "
+    "claim names disclosed (never values)",
+    cache_control=NO_STORE,
+)
+async def list_presentation_requests(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    principal: CurrentPrincipal,
+    created_from: FromQuery[dt.date | None] = None,
+    created_to: FromQuery[dt.date | None] = None,
+    verdict: FromQuery[Verdict | None] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> PresentationRequestPage:
+    return await service.list_requests(
+        db_session,
+        _runtime(request),
+        principal,
+        created_from=created_from,
+        created_to=created_to,
+        verdict=verdict,
+        limit=limit,
+        offset=offset,
+        now=_now(request),
+    )
 
 
 @get(
@@ -193,6 +227,7 @@ async def list_holder_verifications(
 
 VERIFICATION_HANDLERS: Sequence[ControllerRouterHandler] = [
     create_presentation_request,
+    list_presentation_requests,
     get_presentation_request,
     get_presentation_request_for_holder,
     respond_to_presentation_request,

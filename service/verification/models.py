@@ -21,6 +21,7 @@ class PresentationRequest(Base):
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'answered')", name="state"),
         Index("ix_presentation_requests_verifier_created", "verifier", "created_at"),
+        Index("ix_presentation_requests_organisation_created", "organisation_code", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

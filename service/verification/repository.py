@@ -79,3 +79,36 @@ async def holder_verifications(
         )
     ).all()
     return rows[:limit], len(rows) > limit
+
+
+async def organisation_requests(
+    session: AsyncSession,
+    organisation: str,
+    *,
+    created_from: dt.datetime | None,
+    created_before: dt.datetime | None,
+    verdict: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[tuple[PresentationRequest, Verification | None]], bool]:
+    """The organisation's requests, newest first, each with its verification (if answered); and whether
+    there are more. ``created_from`` inclusive, ``created_before`` exclusive; ``verdict`` filters answered
+    requests by their verdict."""
+    stmt = (
+        select(PresentationRequest, Verification)
+        .outerjoin(Verification, Verification.request_id == PresentationRequest.id)
+        .where(PresentationRequest.organisation_code == organisation)
+    )
+    if created_from is not None:
+        stmt = stmt.where(PresentationRequest.created_at >= created_from)
+    if created_before is not None:
+        stmt = stmt.where(PresentationRequest.created_at < created_before)
+    if verdict is not None:
+        stmt = stmt.where(Verification.verdict == verdict)
+    stmt = (
+        stmt.order_by(PresentationRequest.created_at.desc(), PresentationRequest.id)
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    rows = [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    return rows[:limit], len(rows) > limit

@@ -202,3 +202,33 @@ class HolderVerificationPage(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
     offset: int
     next_offset: int | None
+
+
+class PresentationRequestSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One request of the verifier's organisation in a listing: what it asked, its state, the verdict and
+    which claims were disclosed, by name (the values stay in the sealed result of its verifier)."""
+
+    id: uuid.UUID
+    state: RequestState
+    organisation_code: str
+    verifier: str
+    """Who made it (client id or user id); only they read its result."""
+    policy: PolicyRef
+    purpose: str
+    subject_hint: str | None
+    evaluate_on: dt.date | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    answered_at: dt.datetime | None
+    verdict: Verdict | None
+    """None until the request is answered."""
+    verification_id: uuid.UUID | None
+    evaluated_on: dt.date | None
+    disclosed: list[DisclosedNames]
+
+
+class PresentationRequestPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[PresentationRequestSummary]
+    limit: int
+    offset: int
+    next_offset: int | None

@@ -50,8 +50,11 @@ from service.verification.schemas import (
     HolderVerificationRead,
     PolicyRef,
     PresentationRequestCreate,
+    PresentationRequestPage,
     PresentationRequestRead,
+    PresentationRequestSummary,
     RequestState,
+    Verdict,
     VerificationCreate,
     VerificationRead,
 )
@@ -307,6 +310,87 @@ async def get_request(
         found = await repository.verification_of_request(session, request.id)
         result = open_result(runtime, found) if found is not None else None
     return _request_read(runtime, request, policy, now, result)
+
+
+async def usable_policies(session: AsyncSession, runtime: Runtime, principal: Principal) -> list[PolicyRead]:
+    """The newest version of every policy the verifier may ask against: its organisation's, then its
+    parent's whose name the organisation does not use itself (as :func:`create_request` resolves a name)."""
+    organisation = _verifier_organisation(principal)
+    codes = [organisation]
+    org = await _organisation(session, runtime, organisation)
+    if org is not None and org.parent_code:
+        codes.append(org.parent_code)
+    found: dict[str, PolicyRead] = {}
+    for code in codes:
+        page = await passport.list_policies(
+            session, organisation=code, name=None, all_versions=False, limit=200, offset=0
+        )
+        for policy in page.items:
+            found.setdefault(policy.name, policy)
+    return sorted(found.values(), key=lambda p: (p.title.lower(), p.name))
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+async def list_requests(
+    session: AsyncSession,
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    created_from: dt.date | None,
+    created_to: dt.date | None,
+    verdict: Verdict | None,
+    limit: int,
+    offset: int,
+    now: dt.datetime,
+) -> PresentationRequestPage:
+    """The requests of the verifier's organisation made from ``created_from`` to ``created_to`` (UTC days,
+    both included), newest first; ``verdict``: only answered ones with that verdict. Claim names, never
+    values: a result is read only by the request's own verifier (:func:`get_request`)."""
+    organisation = _verifier_organisation(principal)
+    if created_from is not None and created_to is not None and created_to < created_from:
+        raise InvalidInput(
+            "The end of the date range is before its start.",
+            errors=[FieldError("query.created_to", "before created_from")],
+        )
+    rows, more = await repository.organisation_requests(
+        session,
+        organisation,
+        created_from=_day_start(created_from) if created_from is not None else None,
+        created_before=_day_start(created_to + dt.timedelta(days=1)) if created_to is not None else None,
+        verdict=verdict,
+        limit=limit,
+        offset=offset,
+    )
+    refs: dict[uuid.UUID, PolicyRef] = {}
+    for request, _ in rows:
+        if request.policy_id not in refs:
+            refs[request.policy_id] = _policy_ref(await _policy_by_id(session, runtime, request.policy_id))
+    items = [
+        PresentationRequestSummary(
+            id=request.id,
+            state=request_state(request, now),
+            organisation_code=request.organisation_code,
+            verifier=request.verifier,
+            policy=refs[request.policy_id],
+            purpose=request.purpose,
+            subject_hint=request.subject_hint,
+            evaluate_on=request.evaluate_on,
+            created_at=request.created_at,
+            expires_at=request.expires_at,
+            answered_at=request.answered_at,
+            verdict=found.verdict if found is not None else None,  # type: ignore[arg-type]
+            verification_id=found.id if found is not None else None,
+            evaluated_on=found.evaluated_on if found is not None else None,
+            disclosed=msgspec.convert(found.disclosed, list[DisclosedNames]) if found is not None else [],
+        )
+        for request, found in rows
+    ]
+    return PresentationRequestPage(
+        items=items, limit=limit, offset=offset, next_offset=offset + limit if more else None
+    )
 
 
 async def _holder_request(

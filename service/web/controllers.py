@@ -24,6 +24,7 @@ from service.web import service as web
 from service.web.additionality import ADDITIONALITY_PAGES
 from service.web.benchmarks import BENCHMARK_PAGES
 from service.web.doctor import DOCTOR_PAGES
+from service.web.hr import HR_PAGES
 from service.web.oidc import OidcClient
 from service.web.pages import (
     STATIC,
@@ -225,6 +226,7 @@ WEB_ROUTER = Router(
         *BENCHMARK_PAGES,
         *ADDITIONALITY_PAGES,
         *WALLET_PAGES,
+        *HR_PAGES,
         create_static_files_router(STATIC_PATH, directories=[STATIC], name="web_static", opt=PUBLIC),
     ],
     exception_handlers=WEB_EXCEPTION_HANDLERS,

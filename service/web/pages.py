@@ -110,6 +110,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Placement runs", "/placements", frozenset({Role.COORDINATOR, Role.ADMIN})),
     NavItem("Benchmarks", "/benchmarks", frozenset({Role.ANALYST, Role.ADMIN})),
     NavItem("Additionality", "/additionality", frozenset({Role.ANALYST, Role.COORDINATOR, Role.ADMIN})),
+    NavItem("Check a passport", "/verify", frozenset({Role.VERIFIER})),
+    NavItem("Verification history", "/verify/history", frozenset({Role.VERIFIER})),
 )
 """Every page link of the navigation bar. A page for a role adds its row here (``docs/web.md``); the
 guard of the page's route must let the same roles in (``tests/web/test_pages.py`` checks it)."""

@@ -301,3 +301,68 @@ def test_the_demo_doctor_lists_their_credentials_makes_a_wallet_offer_and_reads_
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "Who checked my passport"
     visit.check("who checked my passport")
+def test_provider_hr_checks_a_passport_and_sees_the_answer_arrive_without_a_reload(
+    visit: Visit, server: DemoServer, tmp_path: Path
+) -> None:
+    import csv
+
+    from tests.browser.hr import doctor_wallet
+
+    wallet = doctor_wallet(server)  # the demo doctor's phone: credentials issued over OpenID4VCI
+    visit.sign_in_as(ROLE_LABELS["verifier"])
+    page = visit.page
+    visit.go("/verify")
+    page.get_by_role("button", name="Make the request").click()
+    page.wait_for_load_state()
+    assert "Choose the compliance policy" in page.locator("#error-policy").inner_text()
+    assert "Enter why you are checking" in page.locator("#error-purpose").inner_text()
+    visit.check("request refused")
+
+    policy = page.get_by_label("Compliance policy")
+    theatre = policy.locator("option[value^='theatre-surgical-trainee:']").get_attribute("value")
+    assert theatre is not None
+    policy.select_option(theatre)
+    page.get_by_label("Purpose").fill("Theatre list: pre-placement check")
+    page.get_by_role("button", name="Make the request").click()
+    page.wait_for_url(re.compile(r"/verify/requests/[0-9a-f-]+$"))
+    assert page.get_by_role("status").first.inner_text().startswith("Request made.")
+    assert page.locator(".qr svg").count() == 2
+    deep_link = page.get_by_role("link", name="Open in a wallet app").get_attribute("href")
+    browser_link = page.get_by_role("link", name="Open the browser wallet").get_attribute("href")
+    assert deep_link is not None
+    assert deep_link.startswith("openid4vp://?")
+    assert browser_link == server.base_url + "/wallet/share?" + deep_link.split("?", 1)[1]
+    assert page.get_by_role("link", name="Check again").is_visible()
+    visit.check("request pending")
+
+    page.evaluate("window.sameDocument = true")  # gone if the page were reloaded
+    wallet.answer(deep_link)  # the doctor answers on their phone, outside the browser
+    heading = page.get_by_role("heading", name=re.compile("^Result: "))
+    heading.wait_for(timeout=15_000)
+    verdict = heading.inner_text().removeprefix("Result: ")
+    codes = {"Valid": "valid", "Not compliant": "not_compliant", "Invalid": "invalid"}
+    assert verdict in codes
+    assert page.evaluate("window.sameDocument") is True, "the answer was swapped in, not reloaded"
+    assert page.locator("#live-status").inner_text().startswith(f"The doctor has answered: {verdict}.")
+    assert page.locator(".qr svg").count() == 0
+    assert page.locator("strong.tag", has_text=verdict).count() >= 1
+    assert page.get_by_role("table", name=re.compile("^Rules of")).locator("tbody tr").count() >= 1
+    assert page.get_by_role("heading", name="What the doctor shared").is_visible()
+    if verdict == "Not compliant":
+        assert page.get_by_role("heading", name="What is missing").is_visible()
+    visit.check("request answered")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Verification history").click()
+    page.wait_for_load_state()
+    history = page.get_by_role("table", name=re.compile("^Requests"))
+    first = history.locator("tbody tr").first
+    assert verdict in first.inner_text()
+    assert "Theatre list: pre-placement check" in first.inner_text()
+    visit.check("history")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download these requests as CSV").click()
+    assert download.value.suggested_filename == "verification-history.csv"
+    rows = list(csv.DictReader(Path(download.value.path()).read_text(encoding="utf-8").splitlines()))
+    assert rows[0]["purpose"] == "Theatre list: pre-placement check"
+    assert rows[0]["verdict"] == codes[verdict]
+    assert len(rows) == history.locator("tbody tr").count()

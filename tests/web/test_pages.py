@@ -54,6 +54,13 @@ PAGES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/additionality"): frozenset({ANA, COO, ADM}),
     ("GET", "/additionality/{year:int}/report.html"): frozenset({ANA, COO, ADM}),
     ("GET", "/additionality/{year:int}/export.csv"): frozenset({ANA, COO, ADM}),
+    # provider HR (docs/web.md): as /api/v1/presentation-requests, verifier only
+    ("GET", "/verify"): frozenset({Role.VERIFIER}),
+    ("POST", "/verify/requests"): frozenset({Role.VERIFIER}),
+    ("GET", "/verify/requests/{request_id:uuid}"): frozenset({Role.VERIFIER}),
+    ("GET", "/verify/requests/{request_id:uuid}/status"): frozenset({Role.VERIFIER}),
+    ("GET", "/verify/history"): frozenset({Role.VERIFIER}),
+    ("GET", "/verify/history.csv"): frozenset({Role.VERIFIER}),
     # the wallet's device sign-in (RFC 8628): the signed-in holder approves a code
     ("GET", "/device"): frozenset({Role.HOLDER}),
     ("POST", "/device"): frozenset({Role.HOLDER}),
