@@ -118,7 +118,9 @@ def create_runtime(
         keyring=keyring,
         data_keys=data_keys,
         clock=clock,
-        resolver=StatusResolver(source, issuer_keys, issuer=settings.issuer),
+        resolver=StatusResolver(
+            source, issuer_keys, issuer=settings.issuer, leeway=settings.verification_leeway
+        ),
         writer=BatchWriter(database, clock),
         issuer_keys=issuer_keys,
         policy=presentation.VerificationPolicy(

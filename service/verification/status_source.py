@@ -97,8 +97,20 @@ class RegistryStatusSource:
 class StatusResolver:
     """Verified status lists by URI, fetched through ``source`` when missing or older than their ``ttl``."""
 
-    def __init__(self, source: StatusSource, keys: jws.KeySource, *, issuer: str, default_ttl: int = 300):
+    def __init__(
+        self,
+        source: StatusSource,
+        keys: jws.KeySource,
+        *,
+        issuer: str,
+        default_ttl: int = 300,
+        leeway: int = 0,
+    ):
         self.source = source
+        self.leeway = leeway
+        """Seconds of clock difference allowed on a list token's ``iat`` and ``exp``, as on credentials'
+        (``PASSPORT_VERIFICATION_LEEWAY``): a list signed in the same second as a check, or by a registry
+        whose clock runs a little ahead, is still a genuine list."""
         self.keys = keys
         self.issuer = issuer
         self.cache = StatusListCache(default_ttl=default_ttl)
@@ -139,7 +151,9 @@ class StatusResolver:
                 self._failed[uri] = now + RETRY_AFTER_FAILURE
                 return False
             try:
-                verified = verify_token(token, self.keys, uri=uri, now=now, iss=self.issuer)
+                verified = verify_token(
+                    token, self.keys, uri=uri, now=now, iss=self.issuer, leeway=self.leeway
+                )
             except StatusListError as exc:
                 log.warning("status list token refused: %s", exc.code)
                 self._failed[uri] = now + RETRY_AFTER_FAILURE

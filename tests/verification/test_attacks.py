@@ -353,3 +353,37 @@ async def test_a_nonce_replayed_concurrently_is_accepted_once(
     assert verdicts.count("invalid") == 3, verdicts
     replays = [a.json() for a in answers if a.json()["verdict"] == "invalid"]
     assert all(set(failed(r).values()) == {"kb_nonce_replayed"} for r in replays)
+
+
+def _serve_status_list_signed_at(scene: Scene, offset: int) -> None:
+    """Serve the scene's list signed ``offset`` seconds from now (a registry whose clock runs ahead)."""
+
+    async def token(_session: AsyncSession, list_id: str) -> str | None:
+        key = scene.keyring.signer("credential")
+        return status_list.sign_token(
+            scene.statuses,
+            key=key.private_key,
+            kid=key.kid,
+            uri=f"{scene.runtime.settings.issuer}/status-lists/{list_id}",
+            iat=int(time.time()) + offset,
+            ttl=300,
+            iss=scene.runtime.settings.issuer,
+        )
+
+    scene.runtime.resolver.forget()
+    scene.runtime.resolver.source.in_process = token  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("offset", "verdict"), [(1, "valid"), (30, "valid"), (600, "invalid")])
+async def test_a_status_list_signed_a_little_ahead_of_the_clock_is_within_the_leeway(
+    offset: int, verdict: str, client: httpx.AsyncClient, scene: Scene
+) -> None:
+    """A list signed in the second after the verifier read its clock (or by a registry a few seconds
+    ahead) is a genuine list: the same leeway as on credentials (60 s by default), no more."""
+    _serve_status_list_signed_at(scene, offset)
+    nonce = secrets.token_urlsafe(16)
+    result = (await verify(client, scene, scene.present(nonce=nonce, aud=scene.verifier_id), nonce)).json()
+    assert result["verdict"] == verdict, result["presentations"]
+    if verdict == "invalid":
+        codes = {c["code"] for p in result["presentations"] for c in p["checks"] if c["name"] == "status"}
+        assert codes == {"status_unavailable"}, codes

@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,13 +14,7 @@ from service import auth
 from service.verification.models import PresentationRequest
 from tests.factories import client_headers
 from tests.verification.factories import API, Scene
-from tests.verification.status import serve_status_issued_a_second_ago
 from tests.verification.test_flow import answer, create_request
-
-
-@pytest.fixture(autouse=True)
-def _status_lists(scene: Scene) -> None:
-    serve_status_issued_a_second_ago(scene)
 
 
 async def _listed(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> httpx.Response:

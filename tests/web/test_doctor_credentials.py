@@ -7,7 +7,6 @@ import html
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -23,7 +22,6 @@ from service.credentials import service as credentials
 from service.credentials.models import Credential
 from service.keys import KeyRing
 from service.oid4vc.models import CredentialOfferRow
-from service.passport import status_list
 from service.passport.encryption import DataKeyRing
 from service.verification.schemas import DisclosedNames
 from service.web import doctor
@@ -33,7 +31,7 @@ from tests.credentials import factories as cf
 from tests.oid4vc import wallet as w
 from tests.passport import factories as pf
 from tests.passport.conftest import fast_hashing
-from tests.verification.factories import LIST_ID, LIST_URI, Scene, create_scene
+from tests.verification.factories import create_scene
 from tests.verification.test_flow import answer, create_request
 from tests.web.helpers import create_user, csrf_token
 from tests.web.pages import count, field_error
@@ -267,28 +265,6 @@ async def test_a_holder_with_no_records_has_nothing_to_add_and_an_unlinked_holde
         assert "not linked to a person record" in refused.text
 
 
-def _token_signed_earlier(scene: Scene) -> Callable[[AsyncSession, str], Awaitable[str | None]]:
-    """The scene's status list, signed a minute ago. The scene signs it at the second it is fetched, and
-    the resolver checks ``iat`` without leeway against the request's clock, taken earlier: on a busy
-    machine a second boundary between the two made the token "not yet valid" (and the check invalid)."""
-
-    async def token(_session: AsyncSession, list_id: str) -> str | None:
-        if list_id != LIST_ID:
-            return None
-        key = scene.keyring.signer("credential")
-        return status_list.sign_token(
-            scene.statuses,
-            key=key.private_key,
-            kid=key.kid,
-            uri=LIST_URI,
-            iat=int(time.time()) - 60,
-            ttl=300,
-            iss=BASE_URL,
-        )
-
-    return token
-
-
 async def test_who_checked_my_passport_lists_each_verification_with_claim_names_only(
     app: Litestar,
     client: httpx.AsyncClient,
@@ -298,7 +274,6 @@ async def test_who_checked_my_passport_lists_each_verification_with_claim_names_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scene = await create_scene(session, app, keyring, data_keys)
-    scene.runtime.resolver.source.in_process = _token_signed_earlier(scene)  # type: ignore[attr-defined]
     first = await create_request(client, scene, purpose="Theatre list at Oakridge, 4 August")
     assert (await answer(client, scene, first)).status_code == 201
     second = await create_request(client, scene, purpose="Bank shift")

@@ -24,7 +24,6 @@ from service.passport.encryption import DataKeyRing
 from service.verification.models import PresentationRequest
 from tests.conftest import BASE_URL
 from tests.verification.factories import API, Scene, create_scene
-from tests.verification.status import serve_status_issued_a_second_ago
 from tests.web.pages import count, field_error, notice, sign_in
 
 POLICY = "theatre-surgical-trainee:1"
@@ -33,9 +32,7 @@ LABELS_OF_FORM = ("policy", "purpose", "subject_hint", "evaluate_on")
 
 @pytest.fixture
 async def scene(session: AsyncSession, app: Litestar, keyring: KeyRing, data_keys: DataKeyRing) -> Scene:
-    found = await create_scene(session, app, keyring, data_keys)
-    serve_status_issued_a_second_ago(found)
-    return found
+    return await create_scene(session, app, keyring, data_keys)
 
 
 async def hr(client: httpx.AsyncClient, app: Litestar, session: AsyncSession, scene: Scene) -> str:
