@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -21,6 +22,11 @@ from service.db import Database, make_engine, upgrade
 from service.keys import KeyRing, KeyStore
 from tests.factories import TEST_PASSPHRASE
 from tests.postgres import Skip, provide_postgres
+
+# No per-example deadline: speed is measured by the scripts in bench/, never by tests, and on a shared
+# 2-core machine an example taking 400 ms instead of 200 ms says nothing about the code under test.
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 BACKENDS = ("sqlite", "postgresql")
 BASE_URL = "http://testserver.local"
