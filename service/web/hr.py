@@ -38,6 +38,7 @@ from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.errors import ServiceError, field_errors_from_msgspec
 from service.oid4vc import offers
 from service.oid4vc import service as oid4vc
+from service.passport.claims import SPECS
 from service.passport.schemas import PolicyRead
 from service.verification import service as verification
 from service.verification.schemas import (
@@ -240,7 +241,13 @@ class DisclosedCredential:
     valid_until: str | None
 
 
+FIELD_LABELS: Final = {f.name: f.label for spec in SPECS.values() for f in spec.fields}
+"""The words of each record field, as the credential types name them ("GMC number", "Date of birth")."""
+
+
 def label(name: str) -> str:
+    if name in FIELD_LABELS:
+        return FIELD_LABELS[name]
     text = name.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 
