@@ -38,9 +38,10 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-# Two processes (pytest-xdist), whole test files each, so a file's live server or browser is started once;
-# each process has its own SQLite file and PostgreSQL database. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+# Three processes (pytest-xdist), whole test files each, so a file's live server or browser is started once;
+# each process has its own SQLite file and PostgreSQL database. Three on 2 cores: much of the suite waits
+# on live servers, Chromium and the databases (9 min against 11-12 with two). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 pytest: install-dev browser
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
