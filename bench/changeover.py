@@ -22,6 +22,7 @@ import datetime as dt
 import os
 import platform
 import random
+import resource
 import shlex
 import shutil
 import sqlite3
@@ -235,15 +236,29 @@ async def _reissue(
     label: str,
     now: dt.datetime,
     bulk_args: dict[str, Any],
-) -> tuple[float, Any]:
+) -> tuple[float, Any, str]:
     bar = tqdm(total=doctors, desc=label, unit="doctor")
-    started = time.perf_counter()
+    started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     if bulk_args["workers"] > 0:
         result = await bulk.reissue_all(database, issuer, now=now, progress=bar.update, **bulk_args)
     else:
         result = await service.reissue_all(database.session, issuer, now=now, progress=bar.update)
     bar.close()
-    return time.perf_counter() - started, result
+    seconds = time.perf_counter() - started
+    main_cpu, worker_cpu = time.process_time() - cpu, _children_cpu() - children
+    per_doctor = 1000 * (main_cpu + worker_cpu) / doctors
+    load = os.getloadavg()[0]
+    cpu_line = (
+        f"    CPU: main process {main_cpu:.1f} s, workers {worker_cpu:.1f} s: {per_doctor:.2f} ms per doctor; "
+        f"load average {load:.1f} at the end"
+    )
+    return seconds, result, cpu_line
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished worker processes (each run's pool is shut down)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def run(url: str, doctors: int, workers: int, keys_dir: Path, profile: Path | None) -> list[str]:
@@ -261,14 +276,15 @@ async def run(url: str, doctors: int, workers: int, keys_dir: Path, profile: Pat
         records = await _fill(database, doctors, keys=data_keys)
         took = time.perf_counter() - started
         lines.append(f"  fill: {doctors:,} doctors, {records:,} records, a holder key each: {took:.1f} s")
-        seconds, first = await _reissue(database, issuer, doctors, "first issuance", NOW, bulk_args)
+        seconds, first, cpu = await _reissue(database, issuer, doctors, "first issuance", NOW, bulk_args)
         rate = first.issued / seconds
         lines.append(f"  first issuance: {first.issued:,} credentials in {seconds:.1f} s ({rate:,.0f}/s)")
+        lines.append(cpu)
         profiler = cProfile.Profile() if profile else None
         if profiler:
             profiler.enable()
         later = NOW + dt.timedelta(hours=1)
-        seconds, again = await _reissue(database, issuer, doctors, "changeover", later, bulk_args)
+        seconds, again, cpu = await _reissue(database, issuer, doctors, "changeover", later, bulk_args)
         if profiler:
             profiler.disable()
             profiler.dump_stats(str(profile))
@@ -276,6 +292,7 @@ async def run(url: str, doctors: int, workers: int, keys_dir: Path, profile: Pat
             f"  changeover (reissue-all): {again.issued:,} issued, {again.revoked:,} revoked, status lists "
             f"re-signed, in {seconds:.1f} s ({again.issued / seconds:,.0f}/s); target: under 180 s"
         )
+        lines.append(cpu)
         async with database.session() as session:
             total = await session.scalar(select(func.count()).select_from(Credential))
         lines.append(f"  credentials stored: {total:,}")
