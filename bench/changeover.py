@@ -249,8 +249,8 @@ async def _reissue(
     per_doctor = 1000 * (main_cpu + worker_cpu) / doctors
     load = os.getloadavg()[0]
     cpu_line = (
-        f"    CPU: main process {main_cpu:.1f} s, workers {worker_cpu:.1f} s: {per_doctor:.2f} ms per doctor; "
-        f"load average {load:.1f} at the end"
+        f"    CPU: main process {main_cpu:.1f} s, workers {worker_cpu:.1f} s: {per_doctor:.2f} ms per "
+        f"doctor; load average {load:.1f} at the end"
     )
     return seconds, result, cpu_line
 
