@@ -57,7 +57,7 @@ OH_ITEMS = (
     "epp_clearance",
     "fitness_for_work",
 )
-OUTCOMES = {"epp_clearance": "cleared", "fitness_for_work": "fit", "tuberculosis": "screened_negative"}
+OUTCOMES = {"epp_clearance": "cleared", "fitness_for_work": "fit", "tuberculosis": "cleared"}
 ORGS = (
     ("Y56", "region", None),
     ("QMJ", "icb", "Y56"),
