@@ -131,8 +131,9 @@ class _Entropy:
         self._bytes = b""
         self._at = 0
 
-    def salts(self, count: int) -> list[str]:
-        """``count`` fresh salts (24 base64url characters each)."""
+    def salt_text(self, count: int) -> tuple[str, int]:
+        """Room for ``count`` fresh salts: a text and the offset where they start (24 base64url
+        characters each, ``text[at + 24 * n : at + 24 * (n + 1)]``), reserved for the caller alone."""
         with self._lock:
             at, pool = self._salt_at, self._salts
             if at + 24 * count > len(pool):
@@ -140,7 +141,7 @@ class _Entropy:
                 pool = self._salts = _b2a(raw, newline=False).translate(_URLSAFE).decode("ascii")
                 at = 0
             self._salt_at = at + 24 * count
-        return [pool[i : i + 24] for i in range(at, at + 24 * count, 24)]
+        return pool, at
 
     def take(self, size: int) -> bytes:
         """``size`` fresh random bytes."""
@@ -185,31 +186,46 @@ def _digest_texts(raw: list[bytes]) -> list[str]:
 
 
 class _Blinder:
+    """The disclosures of one credential, made as the digests that stand for them are asked for. The
+    hot loops bind their callables to locals and take salts by offset from one block of salt text."""
+
     __slots__ = ("disclosures",)
 
     def __init__(self) -> None:
         self.disclosures: list[bytes] = []
 
-    def _encoded(self, contents: list[list[Any]]) -> list[bytes]:
-        """Each ``[salt, (name,) value]`` (the salt is put in first place) as a disclosure, kept."""
-        encode, b2a, urlsafe = _json_encode, _b2a, _URLSAFE
-        for content, salt in zip(contents, _ENTROPY.salts(len(contents)), strict=True):
-            content[0] = salt
-        encoded = [b2a(encode(c), newline=False).translate(urlsafe).rstrip(b"=") for c in contents]
-        self.disclosures += encoded
-        return encoded
-
-    def digests(self, contents: list[list[Any]], *, decoys: bool) -> list[str]:
-        """The digests of these new disclosures, in order, then (``decoys``) 1 to 3 decoy digests."""
-        sha256 = _sha256
-        raw = [sha256(e).digest() for e in self._encoded(contents)]
-        if decoys:
-            raw += _decoy_bytes()
+    def digests(self, contents: list[list[Any]]) -> list[str]:
+        """Each ``[None, (name,) value]`` made a disclosure (a fresh salt put in first place) and kept;
+        their digests in order, then 1 to 3 decoy digests."""
+        encode, b2a, urlsafe, sha256 = _json_encode, _b2a, _URLSAFE, _sha256
+        keep = self.disclosures.append
+        raw: list[bytes] = []
+        add = raw.append
+        salts, at = _ENTROPY.salt_text(len(contents))
+        for content in contents:
+            content[0] = salts[at : at + 24]
+            at += 24
+            encoded = b2a(encode(content), newline=False).translate(urlsafe).rstrip(b"=")
+            keep(encoded)
+            add(sha256(encoded).digest())
+        raw += _decoy_bytes()
         return _digest_texts(raw)
 
     def record(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """An object each of whose members is a disclosure."""
-        digests = self.digests([[None, name, value] for name, value in fields.items()], decoys=True)
+        encode, b2a, urlsafe, sha256 = _json_encode, _b2a, _URLSAFE, _sha256
+        keep = self.disclosures.append
+        raw: list[bytes] = []
+        add = raw.append
+        salts, at = _ENTROPY.salt_text(len(fields))
+        for name, value in fields.items():
+            encoded = b2a(encode([salts[at : at + 24], name, value]), newline=False)
+            encoded = encoded.translate(urlsafe).rstrip(b"=")
+            at += 24
+            keep(encoded)
+            add(sha256(encoded).digest())
+        raw += _decoy_bytes()
+        digests = _digest_texts(raw)
         digests.sort()
         return {"_sd": digests}
 
@@ -259,14 +275,14 @@ def _fast(job: SignJob, container: str, key: jws.PrivateKey, kid: str) -> str:
     value = job.payload[container]
     if isinstance(value, list):
         records = [[None, blinder.record(r)] for r in value]
-        digests = blinder.digests(records, decoys=True)
+        digests = blinder.digests(records)
         elements: list[Any] = [{"...": d} for d in digests[: len(records)]]
         for decoy in digests[len(records) :]:
             elements.insert(_ENTROPY.below(len(elements) + 1), {"...": decoy})
         blinded: Any = elements
     else:
         blinded = blinder.record(value)
-    top = blinder.digests([[None, "holder_id", job.payload["holder_id"]]], decoys=True)
+    top = blinder.digests([[None, "holder_id", job.payload["holder_id"]]])
     top.sort()
     signed: dict[str, Any] = {"_sd": top}
     for name in _PLAIN:
