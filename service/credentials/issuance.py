@@ -122,10 +122,11 @@ class _Entropy:
     __slots__ = ("_at", "_bytes", "_lock", "_salt_at", "_salts")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
+        """Start empty, with a new lock (in a forked child the old one may have been held)."""
+        self._lock = threading.Lock()
         self._salts = ""
         self._salt_at = 0
         self._bytes = b""
