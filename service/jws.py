@@ -170,7 +170,8 @@ def key_from_jwk(jwk: Mapping[str, Any]) -> VerificationKey:
 # ---------------------------------------------------------------- signing
 
 
-def _raw_signature(key: PrivateKey, signing_input: bytes) -> bytes:
+def raw_signature(key: PrivateKey, signing_input: bytes) -> bytes:
+    """The JWS signature of ``signing_input``: ES256 as raw ``r || s`` (RFC 7518 section 3.4), EdDSA as is."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
         r, s = decode_dss_signature(key.sign(signing_input, _ECDSA))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
@@ -202,7 +203,7 @@ def sign(
     protected = b64url_encode(canonical_json(header))
     encoded = b64url_encode(body)
     signing_input = f"{protected}.{encoded}".encode("ascii")
-    signature = b64url_encode(_raw_signature(key, signing_input))
+    signature = b64url_encode(raw_signature(key, signing_input))
     return f"{protected}..{signature}" if detached else f"{protected}.{encoded}.{signature}"
 
 

@@ -91,6 +91,21 @@ async def current_credentials(
     return found
 
 
+async def current_entries(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID], kinds: Iterable[str]
+) -> list[Any]:
+    """As :func:`current_credentials`, only ``id``, ``person_id``, ``kind`` and the status entry
+    (``status_list_id``, ``status_idx``): what superseding needs, without converting the rest."""
+    found: list[Any] = []
+    kinds = sorted(set(kinds))
+    for chunk in _chunks(person_ids):
+        query = select(C.id, C.person_id, C.kind, C.status_list_id, C.status_idx).where(
+            C.person_id.in_(chunk), C.kind.in_(kinds), C.superseded_by_id.is_(None), C.state != "revoked"
+        )
+        found += list((await session.execute(query)).all())
+    return found
+
+
 async def expiring(session: AsyncSession, before: dt.datetime, limit: int) -> list[tuple[uuid.UUID, str]]:
     """(person, type) of current credentials expiring before ``before``."""
     query = (

@@ -1,7 +1,9 @@
 """The pure issuance module: the claim model's fast path gives what the generic SD-JWT issuer gives
 (same disclosures at the same paths, a credential the verifier accepts), by property; expiry per type."""
 
+import base64
 import datetime as dt
+import os
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -121,3 +123,38 @@ def test_expiry_is_the_types_lifetime_capped_by_the_setting_and_the_first_lapse(
     assert issuance.expiry("identity_link", issued, dt.date(2027, 8, 1), 365) == issued + dt.timedelta(
         days=365
     )
+
+
+def fast_salts(text: str) -> list[str]:
+    return [f.disclosure.salt for f in sdjwt.HeldCredential.parse(text).found]
+
+
+def test_fast_path_salts_have_144_random_bits_and_never_repeat_across_credentials() -> None:
+    claims, paths = model("core_skills", [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], single=False)
+    salts = [
+        s for _ in range(200) for s in fast_salts(issuance.sign_one(job(claims, paths), ISSUER_KEY, "k1"))
+    ]
+    assert len(salts) == 200 * 7  # 2 records of 2 fields, 2 records, holder_id
+    assert len(set(salts)) == len(salts)
+    for salt in salts:
+        assert len(base64.urlsafe_b64decode(salt)) == issuance.SALT_BYTES >= 16
+
+
+def test_a_forked_worker_never_reuses_its_parents_random_bytes() -> None:
+    claims, paths = model("identity", [{"a": 1}], single=True)
+    work = job(claims, paths)
+    issuance.sign_one(work, ISSUER_KEY, "k1")  # the parent holds a block of salts and random bytes
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and exits at once
+        try:
+            os.write(writer, " ".join(fast_salts(issuance.sign_one(work, ISSUER_KEY, "k1"))).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        theirs = pipe.read().split()
+    os.waitpid(child, 0)
+    ours = fast_salts(issuance.sign_one(work, ISSUER_KEY, "k1"))
+    assert len(theirs) == len(ours) == 2
+    assert not set(theirs) & set(ours)

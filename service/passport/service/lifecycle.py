@@ -3,6 +3,7 @@
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,7 +11,7 @@ from service.errors import (
     Unavailable,
 )
 from service.passport import repository
-from service.passport.claims import ClaimSet, build_claims
+from service.passport.claims import ClaimSet, claims_from_rows
 from service.passport.encryption import DataKeyRing
 from service.passport.models import (
     OccupationalHealthRecord,
@@ -22,8 +23,6 @@ from service.passport.schemas import (
     LapsedRecord,
     RecordKind,
     RecordRead,
-    TrainingPlacementRead,
-    kind_of,
 )
 from service.passport.service.reading import open_sealed, seal_fields, to_read
 from service.workforce import service as workforce
@@ -85,15 +84,6 @@ async def holder_records(
     return found
 
 
-def _codes(records: Iterable[RecordRead]) -> set[str]:
-    codes = set()
-    for r in records:
-        codes.add(r.assurance.origin_organisation_code)
-        if isinstance(r, TrainingPlacementRead):
-            codes.update((r.employing_body_code, r.site_code))
-    return codes
-
-
 async def credentials_claims(
     session: AsyncSession,
     person_ids: Sequence[uuid.UUID],
@@ -108,23 +98,41 @@ async def credentials_claims(
     state, so no credential of that kind), reading their records once.
 
     For re-issuing in batches (e.g. 1,000 people at a time); ``names`` caches organisation names across
-    calls: pass the same dict to each batch."""
-    records = await holder_records(session, person_ids, kinds, keys)
+    calls: pass the same dict to each batch. Records are read as Core rows of only the columns a claim
+    needs, already filtered to those holding on ``on``, and turned into claims directly
+    (:func:`service.passport.claims.claims_from_rows`: the same claims as ``build_claims`` over
+    :func:`holder_records`)."""
     names = {} if names is None else names
-    missing = _codes(r for rs in records.values() for r in rs) - set(names)
+    wanted = list(dict.fromkeys(kinds))
+    rows = {kind: await repository.claim_rows(session, person_ids, kind, on) for kind in wanted}
+    missing = {r.origin_organisation_code for rs in rows.values() for r in rs}
+    for row in rows.get("training_placement", ()):
+        missing.update((row.employing_body_code, row.site_code))
+    missing -= set(names)
     if missing:
         names.update({c: o.name for c, o in (await workforce.find_organisations(session, missing)).items()})
-    out: dict[uuid.UUID, dict[RecordKind, ClaimSet | None]] = {}
-    for person in person_ids:
-        by_kind: dict[str, list[RecordRead]] = {}
-        for record in records.get(person, []):
-            by_kind.setdefault(kind_of(record), []).append(record)
-        out[person] = {
-            kind: build_claims(
-                kind, person, by_kind.get(kind, []), base_url=base_url, on=on, organisation_names=names
+    out: dict[uuid.UUID, dict[RecordKind, ClaimSet | None]] = {
+        person: dict.fromkeys(kinds) for person in person_ids
+    }
+    memo: dict[dt.datetime, str] = {}
+    for kind in wanted:
+        by_person: dict[uuid.UUID, list[Any]] = {}
+        for row in rows[kind]:
+            by_person.setdefault(row.person_id, []).append(row)
+        for person, group in by_person.items():
+            target = out.get(person)
+            if target is None:
+                continue
+            opened = [open_sealed(r, keys) for r in group] if kind == "occupational_health" else None
+            target[kind] = claims_from_rows(
+                kind,
+                person,
+                group,
+                base_url=base_url,
+                organisation_names=names,
+                opened=opened,
+                refresh_memo=memo,
             )
-            for kind in kinds
-        }
     return out
 
 
