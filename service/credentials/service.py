@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import jws
 from service.auth import Principal, Role
 from service.credentials import issuance, repository
-from service.credentials.models import HolderKey, HolderNonce, LifecycleCursor, StatusListRow
+from service.credentials.models import (
+    Credential,
+    CredentialDocument,
+    HolderKey,
+    HolderNonce,
+    LifecycleCursor,
+    StatusListRow,
+)
 from service.credentials.schemas import (
     KINDS,
     CredentialRead,
@@ -670,11 +677,7 @@ async def holder_credentials(
     """The holder's current credentials (valid or suspended), each as issued, every disclosure in it."""
     found = []
     for row, document in await repository.holder_current(session, person_id):
-        if document.sd_jwt is not None:
-            text = document.sd_jwt
-        else:
-            sealed, kid = document.sealed or b"", document.sealed_key_id or ""  # both set: the table's check
-            text = issuer.data_keys.open(kid, sealed, _seal_context(row.id, row.person_id)).decode("ascii")
+        text = _document_text(issuer, row, document)
         found.append(
             HolderCredential(
                 id=row.id,
@@ -687,6 +690,14 @@ async def holder_credentials(
             )
         )
     return found
+
+
+def _document_text(issuer: Issuer, row: Credential, document: CredentialDocument) -> str:
+    """A credential as issued: kept as text, or sealed (occupational health) and opened with the data keys."""
+    if document.sd_jwt is not None:
+        return document.sd_jwt
+    sealed, kid = document.sealed or b"", document.sealed_key_id or ""  # both set: the table's check
+    return issuer.data_keys.open(kid, sealed, _seal_context(row.id, row.person_id)).decode("ascii")
 
 
 def _record_label(kind: str, record: Any) -> str:
@@ -720,11 +731,7 @@ async def holder_summaries(
     occupational health one is opened with the data keys)."""
     found = []
     for row, thumbprint, replaced_at, document in await repository.holder_every(session, person_id):
-        if document.sd_jwt is not None:
-            text = document.sd_jwt
-        else:
-            sealed, kid = document.sealed or b"", document.sealed_key_id or ""
-            text = issuer.data_keys.open(kid, sealed, _seal_context(row.id, row.person_id)).decode("ascii")
+        text = _document_text(issuer, row, document)
         found.append(
             HolderCredentialSummary(
                 id=row.id,

@@ -5,7 +5,6 @@ Every page visited is screenshot (``var/test-artefacts/screenshots/<database>/<t
 axe-core: no serious or critical violation.
 """
 
-import json
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from service.auth import Role
 from service.web.pages import NAVIGATION, ROLE_LABELS
 from tests.browser.harness import DemoServer, Visit
+from tests.browser.hr import client_token
 
 ROLES = [Role.ISSUER, Role.COORDINATOR, Role.ANALYST, Role.VERIFIER, Role.HOLDER, Role.ADMIN]
 
@@ -26,23 +26,9 @@ def _row(gmc: str, method: str = "e_learning") -> str:
     return f"{gmc},fire_safety,1,2026-03-01" + TAIL.format(method=method)
 
 
-def _client_token(server: DemoServer, role: str) -> str:
-    clients = json.loads((Path(server.env["PASSPORT_VAR_DIR"]) / "demo-clients.json").read_text())["clients"]
-    found = clients[role]
-    response = httpx.post(
-        server.base_url + "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(found["client_id"], found["client_secret"]),
-        timeout=10,
-    )
-    response.raise_for_status()
-    token: str = response.json()["access_token"]
-    return token
-
-
 def _issuers_doctor(server: DemoServer) -> dict[str, str]:
     """A doctor employed at the demo issuer's organisation, from the API (as the issuer's HR system)."""
-    token = _client_token(server, "issuer")
+    token = client_token(server, "issuer")
     response = httpx.get(
         server.base_url + "/api/v1/people",
         params={"limit": 50},
