@@ -1,16 +1,17 @@
 """Verification over HTTP: the registry's ``POST /api/v1/verifications`` against a bare Litestar endpoint.
 
-The registry (``passport serve --workers 2`` on SQLite in a temporary folder) verifies each request with
-every check: the issuer signature with a registry key, ``typ``, times, disclosures, ``vct``, the status
-from its own status list (read in-process, cached for its ``ttl``), the key-binding JWT (``typ``,
-signature, audience, nonce, ``iat``, ``sd_hash``), the nonce claimed in the database (each request has a
-new one), the compliance policy (a core-skills rule), the result sealed and stored with its audit event
-(group commit: see ``service/verification/writer.py``). The credential is really issued by the
-credentials domain (ES256, bound to an ES256 holder key); each presentation has 5 disclosures.
+The registry (``passport serve --workers 2``, or ``--workers N``, on SQLite in a temporary folder)
+verifies each request with every check: the issuer signature with a registry key, ``typ``, times,
+disclosures, ``vct``, the status from its own status list (read in-process, cached for its ``ttl``), the
+key-binding JWT (``typ``, signature, audience, nonce, ``iat``, ``sd_hash``), the nonce claimed in the
+database (each request has a new one), the compliance policy (a core-skills rule), the result sealed and
+stored with its audit event (group commit: see ``service/verification/writer.py``). The credential is
+really issued by the credentials domain (ES256, bound to an ES256 holder key); each presentation has 5
+disclosures.
 
-The bare endpoint (``bare_app`` below, same uvicorn and HTTP protocol, 2 workers) takes the same body and
-only verifies the two signatures (issuer and key binding), keys prepared in advance: the floor of any
-HTTP verifier on this stack.
+The bare endpoint (``bare_app`` below, same uvicorn and HTTP protocol, as many workers) takes the same
+body and only verifies the two signatures (issuer and key binding), keys prepared in advance: the floor
+of any HTTP verifier on this stack.
 
 Load: ``--connections`` keep-alive connections (default 32) from ``--processes`` generator processes on
 the same machine, each POSTing presentations made in advance (one per request: a nonce is used once);
@@ -19,7 +20,7 @@ two servers; ratios are per round, then the median. Each server's CPU time (all 
 threads, from /proc) per request answered is reported too: on a shared machine it moves far less than
 requests/second, and says what the server's own work bounds throughput at.
 
-    python bench/verify_http.py [--seconds 8] [--rounds 3] [--connections 32] [--processes 2]
+    python bench/verify_http.py [--seconds 8] [--rounds 3] [--connections 32] [--processes 2] [--workers 2]
 """
 
 import argparse
@@ -473,6 +474,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes, both servers")
     parser.add_argument(
         "--database",
         choices=["sqlite", "postgresql"],
@@ -506,7 +508,7 @@ def main() -> None:
             "--port",
             str(registry_port),
             "--workers",
-            "2",
+            str(args.workers),
         ]
         bare = [
             sys.executable,
@@ -519,7 +521,7 @@ def main() -> None:
             "--port",
             str(bare_port),
             "--workers",
-            "2",
+            str(args.workers),
             "--http",
             "service.serving:NoDelayHTTPProtocol",
             "--no-access-log",
@@ -569,7 +571,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
     print(
-        f"load: {args.connections} keep-alive connections from {args.processes} processes on this machine, "
+        f"servers: {args.workers} worker(s) each; load: {args.connections} keep-alive connections from "
+        f"{args.processes} processes on this machine, "
         f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up, {args.rounds} rounds"
     )
     for name, index in (("registry (every check, status, policy, audit)", 0), ("bare (two signatures)", 1)):
