@@ -9,7 +9,9 @@ accepted is lost; while one batch commits, the next one gathers. No timer: a lon
 at once.
 
 Each item says how to finish itself once its nonce's first use is known (``finish``): the verdict of a
-replay is "invalid", decided inside the transaction that recorded the nonce.
+replay is "invalid", decided inside the transaction that recorded the nonce. The request finishes its
+item beforehand for the use it expects (:meth:`Item.prepare`, decision 0037), so the transaction only
+writes; it finishes an item again only when the database answers otherwise (a replay).
 
 :func:`write_batch` is the transaction, written once as plain synchronous SQLAlchemy Core and run
 through ``AsyncSession.run_sync`` (five statements a batch, whatever its size).
