@@ -1,23 +1,26 @@
 """Verification over HTTP: the registry's ``POST /api/v1/verifications`` against a bare Litestar endpoint.
 
-The registry (``passport serve --workers 2`` on SQLite in a temporary folder) verifies each request with
-every check: the issuer signature with a registry key, ``typ``, times, disclosures, ``vct``, the status
-from its own status list (read in-process, cached for its ``ttl``), the key-binding JWT (``typ``,
-signature, audience, nonce, ``iat``, ``sd_hash``), the nonce claimed in the database (each request has a
-new one), the compliance policy (a core-skills rule), the result sealed and stored with its audit event
-(group commit: see ``service/verification/writer.py``). The credential is really issued by the
-credentials domain (ES256, bound to an ES256 holder key); each presentation has 5 disclosures.
+The registry (``passport serve --workers 2``, or ``--workers N``, on SQLite in a temporary folder)
+verifies each request with every check: the issuer signature with a registry key, ``typ``, times,
+disclosures, ``vct``, the status from its own status list (read in-process, cached for its ``ttl``), the
+key-binding JWT (``typ``, signature, audience, nonce, ``iat``, ``sd_hash``), the nonce claimed in the
+database (each request has a new one), the compliance policy (a core-skills rule), the result sealed and
+stored with its audit event (group commit: see ``service/verification/writer.py``). The credential is
+really issued by the credentials domain (ES256, bound to an ES256 holder key); each presentation has 5
+disclosures.
 
-The bare endpoint (``bare_app`` below, same uvicorn and HTTP protocol, 2 workers) takes the same body and
-only verifies the two signatures (issuer and key binding), keys prepared in advance: the floor of any
-HTTP verifier on this stack.
+The bare endpoint (``bare_app`` below, same uvicorn and HTTP protocol, as many workers) takes the same
+body and only verifies the two signatures (issuer and key binding), keys prepared in advance: the floor
+of any HTTP verifier on this stack.
 
 Load: ``--connections`` keep-alive connections (default 32) from ``--processes`` generator processes on
 the same machine, each POSTing presentations made in advance (one per request: a nonce is used once);
 figures are 2xx responses per second and latency percentiles over ``--seconds``. Rounds alternate the
-two servers; ratios are per round, then the median.
+two servers; ratios are per round, then the median. Each server's CPU time (all its processes and
+threads, from /proc) per request answered is reported too: on a shared machine it moves far less than
+requests/second, and says what the server's own work bounds throughput at.
 
-    python bench/verify_http.py [--seconds 8] [--rounds 3] [--connections 32] [--processes 2]
+    python bench/verify_http.py [--seconds 8] [--rounds 3] [--connections 32] [--processes 2] [--workers 2]
 """
 
 import argparse
@@ -280,6 +283,18 @@ class Server:
             time.sleep(0.2)
         time.sleep(1.0)  # both workers up
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, every thread) of the server and its workers so far: the processes of
+        its session, read from /proc (0 where there is no /proc)."""
+        total = 0
+        tick = os.sysconf("SC_CLK_TCK")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rpartition(")")[2].split()
+                if int(fields[3]) == self.process.pid:  # the server's session (start_new_session)
+                    total += int(fields[11]) + int(fields[12])
+        return total / tick
+
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, 15)
@@ -342,6 +357,7 @@ async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
     latencies: list[float] = []
+    handled = 0  # every answer, warm-up included (for CPU per request)
     statuses: dict[int, int] = {}
     verdicts: dict[str, int] = {}
     start = time.perf_counter() + spec["warmup"]
@@ -349,7 +365,7 @@ async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
     position = 0
 
     async def connection() -> None:
-        nonlocal position
+        nonlocal position, handled
         reader, writer = await asyncio.open_connection("127.0.0.1", spec["port"])
         head = f"POST {spec['path']} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in spec["headers"].items())
@@ -361,6 +377,7 @@ async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
                 writer.write(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 status, payload = await _read(reader)
                 done = time.perf_counter()
+                handled += 1
                 if sent >= start and done <= deadline:
                     statuses[status] = statuses.get(status, 0) + 1
                     if 200 <= status < 300:
@@ -376,6 +393,7 @@ async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
         "latencies": latencies,
         "statuses": statuses,
         "verdicts": verdicts,
+        "handled": handled,
         "exhausted": position >= len(bodies),
     }
 
@@ -390,7 +408,7 @@ def worker(raw: str) -> None:
     sys.stdout.write(json.dumps(result) + "\n")
 
 
-def load(spec: dict[str, Any], processes: int) -> dict[str, Any]:
+def load(spec: dict[str, Any], processes: int, server: "Server | None" = None) -> dict[str, Any]:
     shares = [
         spec["connections"] // processes + (i < spec["connections"] % processes) for i in range(processes)
     ]
@@ -408,6 +426,7 @@ def load(spec: dict[str, Any], processes: int) -> dict[str, Any]:
     for proc in procs:
         if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise SystemExit("a load generator failed to start")
+    cpu_before = server.cpu_seconds() if server is not None else 0.0
     for proc in procs:
         if proc.stdin is not None:
             proc.stdin.write("go\n")
@@ -416,6 +435,8 @@ def load(spec: dict[str, Any], processes: int) -> dict[str, Any]:
     for proc in procs:
         out, _ = proc.communicate(timeout=spec["seconds"] + spec["warmup"] + 120)
         results.append(json.loads(out.strip().splitlines()[-1]))
+    cpu = (server.cpu_seconds() - cpu_before) if server is not None else 0.0
+    handled = sum(r["handled"] for r in results)
     latencies = sorted(x for r in results for x in r["latencies"])
     statuses: dict[str, int] = {}
     verdicts: dict[str, int] = {}
@@ -436,6 +457,7 @@ def load(spec: dict[str, Any], processes: int) -> dict[str, Any]:
         "p99": pct(0.99),
         "statuses": statuses,
         "verdicts": verdicts,
+        "cpu_ms": cpu * 1000 / handled if handled and cpu else float("nan"),
         "exhausted": any(r["exhausted"] for r in results),
     }
 
@@ -452,6 +474,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes, both servers")
     parser.add_argument(
         "--database",
         choices=["sqlite", "postgresql"],
@@ -485,7 +508,7 @@ def main() -> None:
             "--port",
             str(registry_port),
             "--workers",
-            "2",
+            str(args.workers),
         ]
         bare = [
             sys.executable,
@@ -498,7 +521,7 @@ def main() -> None:
             "--port",
             str(bare_port),
             "--workers",
-            "2",
+            str(args.workers),
             "--http",
             "service.serving:NoDelayHTTPProtocol",
             "--no-access-log",
@@ -534,10 +557,12 @@ def main() -> None:
                         "headers": {"Authorization": f"Bearer {access}"},
                     },
                     args.processes,
+                    registry,
                 )
                 floor = load(
                     {**common, "port": bare_port, "path": "/verify", "check": False, "headers": {}},
                     args.processes,
+                    bare_server,
                 )
                 rounds.append((ours, floor))
         finally:
@@ -546,7 +571,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
     print(
-        f"load: {args.connections} keep-alive connections from {args.processes} processes on this machine, "
+        f"servers: {args.workers} worker(s) each; load: {args.connections} keep-alive connections from "
+        f"{args.processes} processes on this machine, "
         f"{args.seconds:g} s per measurement after {args.warmup:g} s warm-up, {args.rounds} rounds"
     )
     for name, index in (("registry (every check, status, policy, audit)", 0), ("bare (two signatures)", 1)):
@@ -555,7 +581,9 @@ def main() -> None:
         print(
             f"{name}: {statistics.median(f['rate'] for f in figures):,.0f}/s (rounds: {rates}); "
             f"p50 {statistics.median(f['p50'] for f in figures):.1f} ms, "
-            f"p99 {statistics.median(f['p99'] for f in figures):.1f} ms; statuses {figures[-1]['statuses']}"
+            f"p99 {statistics.median(f['p99'] for f in figures):.1f} ms; "
+            f"server CPU {statistics.median(f['cpu_ms'] for f in figures):.2f} ms/request; "
+            f"statuses {figures[-1]['statuses']}"
             + (f"; verdicts {figures[-1]['verdicts']}" if index == 0 else "")
         )
         if any(f["exhausted"] for f in figures):
@@ -567,6 +595,13 @@ def main() -> None:
         f"registry / bare = {ratio:.0%} (goal >= {GOAL_BARE:.0%}); "
         f"registry {rate:,.0f}/s (goal >= {GOAL_RATE:,}), "
         f"p99 {p99:.1f} ms (goal < {GOAL_P99_MS:g} ms)"
+    )
+    cpu_ratio = statistics.median(b["cpu_ms"] / o["cpu_ms"] for o, b in rounds)
+    bound = 1000 * (os.cpu_count() or 1) / statistics.median(o["cpu_ms"] for o, _ in rounds)
+    print(
+        f"CPU per request: bare / registry = {cpu_ratio:.0%} (the throughput ratio if CPU were the only "
+        f"limit); the registry's CPU alone bounds it at {bound:,.0f}/s on {os.cpu_count()} idle cores "
+        "with no load generator"
     )
     print("command: " + shlex.join([sys.executable, *sys.argv]))
     if ratio < GOAL_BARE or rate < GOAL_RATE or p99 >= GOAL_P99_MS:

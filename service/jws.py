@@ -36,7 +36,8 @@ PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 _ECDSA: Final = ec.ECDSA(hashes.SHA256())
 _B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+_TO_STRICT: Final = bytes.maketrans(b"-_+/=", b"+/!!!")
+"""base64url to standard base64; '+', '/' and '=' (not base64url) to '!', which strict decoding refuses."""
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 _json_decoder: Final = msgspec.json.Decoder()
 _json_encoder: Final = msgspec.json.Encoder()
@@ -61,15 +62,17 @@ def b64url_decode(text: str | bytes) -> bytes:
     """Strict base64url without padding (RFC 7515 section 2); :class:`JWSError` ``malformed`` otherwise."""
     raw = text.encode("ascii", "replace") if isinstance(text, str) else text
     tail = len(raw) % 4
-    if raw.translate(None, _B64URL_ALPHABET) or tail == 1:
+    if tail == 1:
         raise JWSError("malformed", "not base64url: unexpected characters, padding or length")
     # The unused low bits of the last character must be zero, so each value has one encoding.
-    if tail and _B64URL_ALPHABET.index(raw[-1]) & (0x0F if tail == 2 else 0x03):
+    if tail and _B64URL_ALPHABET.find(raw[-1]) & (0x0F if tail == 2 else 0x03):
         raise JWSError("malformed", "not base64url: non-canonical encoding")
+    # One translation to the standard alphabet that also turns '+', '/' and '=' into a character
+    # strict mode refuses, so anything outside the URL-safe alphabet fails in C (no second pass).
     try:
-        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
+        return binascii.a2b_base64(raw.translate(_TO_STRICT) + b"=" * (-len(raw) % 4), strict_mode=True)
     except binascii.Error:
-        raise JWSError("malformed", "not base64url: non-canonical encoding") from None
+        raise JWSError("malformed", "not base64url: unexpected characters, padding or length") from None
 
 
 def json_object(data: bytes, what: str) -> dict[str, Any]:

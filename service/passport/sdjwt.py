@@ -365,18 +365,6 @@ class _Unblinder:
             return self.array(node, path, parent)
         return node
 
-    def use(self, digest: object) -> Disclosure | None:
-        """The disclosure with this digest, if one was presented; records the digest."""
-        if type(digest) is not str:
-            raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
-        self.digests.append(digest)
-        disclosure = self.by_digest.get(digest)
-        if disclosure is not None:
-            if digest in self.used:
-                raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
-            self.used.add(digest)
-        return disclosure
-
     def object(self, node: dict[str, Any], path: ConcretePath, parent: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, member in node.items():
@@ -394,9 +382,17 @@ class _Unblinder:
             return out
         if type(digests) is not list:
             raise SdJwtError("malformed_sd", "an '_sd' member of the credential is not an array")
+        # each digest is recorded; a disclosure's is checked at once (inlined in both loops: the hot path)
+        seen, by_digest = self.digests, self.by_digest
         for digest in digests:
-            disclosure = self.use(digest)
+            if type(digest) is not str:
+                raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
+            seen.append(digest)
+            disclosure = by_digest.get(digest)
             if disclosure is not None:
+                if digest in self.used:
+                    raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
+                self.used.add(digest)
                 name = self.member_name(disclosure, out, path)
                 child = (*path, name)
                 self.found.append(Found(disclosure, child, parent))
@@ -420,12 +416,21 @@ class _Unblinder:
 
     def array(self, node: list[Any], path: ConcretePath, parent: str | None) -> list[Any]:
         out: list[Any] = []
+        seen, by_digest = self.digests, self.by_digest
         for element in node:
             kind = type(element)
             if kind is dict and len(element) == 1 and "..." in element:
-                disclosure = self.use(element["..."])
+                # as in object(): record the digest, check a disclosure's at once
+                digest = element["..."]
+                if type(digest) is not str:
+                    raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
+                seen.append(digest)
+                disclosure = by_digest.get(digest)
                 if disclosure is None:
                     continue
+                if digest in self.used:
+                    raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
+                self.used.add(digest)
                 if disclosure.name is not None:
                     raise SdJwtError(
                         "disclosure_kind_mismatch",

@@ -8,12 +8,13 @@ not an error. Malformed input is a 400 problem, an answered request 409, an expi
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar, cast
 
 import msgspec
-from litestar import Request, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED
 from litestar.types import ControllerRouterHandler
 
 from service import audit
@@ -82,6 +83,14 @@ async def _body(request: Request[Any, Any, Any], kind: type[T]) -> T:
         ) from None
     except msgspec.DecodeError:
         raise ServiceError("The request body is not valid JSON.", status=400, code="bad_request") from None
+
+
+def _answer(answer: service.Answered) -> Response[VerificationRead]:
+    """201 with the result as the service encoded (and sealed) it: the JSON is not encoded twice. The
+    annotation still names :class:`VerificationRead`, so the OpenAPI schema shows the result."""
+    return Response(
+        cast(VerificationRead, answer.body), status_code=HTTP_201_CREATED, media_type=MediaType.JSON
+    )
 
 
 @post(
@@ -183,11 +192,12 @@ async def respond_to_presentation_request(
     request: Request[Any, Any, Any],
     principal: CurrentPrincipal,
     request_id: FromPath[uuid.UUID],
-) -> VerificationRead:
+) -> Response[VerificationRead]:
     body = await _body(request, PresentationSubmission)
-    return await service.respond(
+    answer = await service.respond(
         _runtime(request), principal, request_id, body.presentations, _now(request), _request_id(request)
     )
+    return _answer(answer)
 
 
 @post(
@@ -200,9 +210,10 @@ async def respond_to_presentation_request(
 )
 async def verify_presentations(
     request: Request[Any, Any, Any], principal: CurrentPrincipal
-) -> VerificationRead:
+) -> Response[VerificationRead]:
     body = await _body(request, VerificationCreate)
-    return await service.verify(_runtime(request), principal, body, _now(request), _request_id(request))
+    answer = await service.verify(_runtime(request), principal, body, _now(request), _request_id(request))
+    return _answer(answer)
 
 
 @get(

@@ -3,7 +3,7 @@
 import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,11 +38,19 @@ def claim_statement(ids: Collection[uuid.UUID], now: dt.datetime) -> Any:
     )
 
 
-def nonce_statement(dialect: str, nonces: Sequence[tuple[str, dt.datetime]], now: dt.datetime) -> Any:
-    """Record each nonce as used, returning those that had not been used before (one statement)."""
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [{"nonce": nonce, "used_at": now, "expires_at": until} for nonce, until in nonces]
-    return make(UsedNonce).values(rows).on_conflict_do_nothing().returning(UsedNonce.nonce)
+USED_NONCES = cast(Table, UsedNonce.__table__)
+NONCE_INSERT: Final = {
+    name: make(USED_NONCES).on_conflict_do_nothing().returning(USED_NONCES.c.nonce)
+    for name, make in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+"""Per dialect: record nonces as used, returning those not used before. A Core statement built once,
+executed with one parameter set per nonce (SQLAlchemy sends them as one multi-row INSERT and caches
+its compiled form, where a ``values([...])`` statement was compiled afresh for every batch)."""
+
+
+def nonce_rows(nonces: Sequence[tuple[str, dt.datetime]], now: dt.datetime) -> list[dict[str, Any]]:
+    """The parameter sets of :data:`NONCE_INSERT` for ``nonces`` (each with its expiry)."""
+    return [{"nonce": nonce, "used_at": now, "expires_at": until} for nonce, until in nonces]
 
 
 def request_state_statement(request_id: uuid.UUID) -> Any:

@@ -21,7 +21,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,16 +166,23 @@ async def _organisation(session: AsyncSession, runtime: Runtime, code: str) -> A
     return found
 
 
+def _known_policy(runtime: Runtime, organisation: str, name: str, version: int | None) -> PolicyRead | None:
+    """The policy :func:`_find_policy` would answer, if it remembers it (no database needed)."""
+    found: PolicyRead | None = _remembered(
+        runtime._policies, ("name", organisation, name, version), runtime.clock().timestamp()
+    )
+    return found
+
+
 async def _find_policy(
     session: AsyncSession, runtime: Runtime, organisation: str, name: str, version: int | None
 ) -> PolicyRead:
     """The verifier's organisation's policy ``name`` (else its parent's), newest or at ``version``."""
+    known = _known_policy(runtime, organisation, name, version)
+    if known is not None:
+        return known
     now = runtime.clock().timestamp()
     key = ("name", organisation, name, version)
-    found = _remembered(runtime._policies, key, now)
-    if found is not None:
-        policy: PolicyRead = found
-        return policy
     codes = [organisation]
     org = await _organisation(session, runtime, organisation)
     if org is not None and org.parent_code:
@@ -539,10 +546,18 @@ def _holder_context(
     )
 
 
+class Answered(NamedTuple):
+    """A stored verification's answer: the result, and the same result encoded as JSON (the bytes
+    sealed in the database are the bytes of the HTTP answer: encoded once)."""
+
+    read: VerificationRead
+    body: bytes
+
+
 def _finish(
     runtime: Runtime, context: _Context, reports: list[presentation.VerificationReport]
-) -> Callable[[bool], tuple[dict[str, Any], audit.Entry, VerificationRead]]:
-    def finish(first_use: bool) -> tuple[dict[str, Any], audit.Entry, VerificationRead]:
+) -> Callable[[bool], tuple[dict[str, Any], audit.Entry, Answered]]:
+    def finish(first_use: bool) -> tuple[dict[str, Any], audit.Entry, Answered]:
         final = [
             r.with_nonce_use(first_use) if r.check(presentation.KB_NONCE_UNUSED).outcome == "pending" else r
             for r in reports
@@ -572,9 +587,8 @@ def _finish(
             claims=found.claims,
             outcome=found.outcome,
         )
-        sealed = runtime.data_keys.seal(
-            msgspec.json.encode(read), _SEAL_CONTEXT + context.verification_id.bytes
-        )
+        body = msgspec.json.encode(read)
+        sealed = runtime.data_keys.seal(body, _SEAL_CONTEXT + context.verification_id.bytes)
         row = {
             "id": context.verification_id,
             "request_id": context.request_id,
@@ -606,7 +620,7 @@ def _finish(
             request_id=context.http_request_id,
             outcome=found.verdict,
         )
-        return row, entry, read
+        return row, entry, Answered(read, body)
 
     return finish
 
@@ -632,7 +646,7 @@ def _nonce_seen(reports: Sequence[presentation.VerificationReport]) -> str | Non
 
 async def _submit(
     runtime: Runtime, context: _Context, presentations: Sequence[str], *, audience: str, nonce: str
-) -> VerificationRead:
+) -> Answered:
     if not runtime.data_keys.usable:
         raise Unavailable(
             "Verification results are kept encrypted and the registry has no data key "
@@ -650,8 +664,10 @@ async def _submit(
         nonce_expires=context.now + dt.timedelta(seconds=margin),
         request_id=context.request_id,
     )
-    read: VerificationRead = await runtime.writer.submit(item)
-    return read
+    # finished here (sealed, encoded) for the expected first use of the nonce: the batch's transaction
+    # then only writes; a replay found there is finished again inside it
+    answer: Answered = await runtime.writer.submit(item.prepare())
+    return answer
 
 
 async def respond(
@@ -661,7 +677,7 @@ async def respond(
     presentations: Sequence[str],
     now: dt.datetime,
     http_request_id: str | None,
-) -> VerificationRead:
+) -> Answered:
     """The holder's wallet answers a request."""
     async with runtime.database.session() as session:
         request = await _holder_request(session, principal, request_id)
@@ -689,34 +705,38 @@ async def verify(
     data: VerificationCreate,
     now: dt.datetime,
     http_request_id: str | None,
-) -> VerificationRead:
+) -> Answered:
     """The verifier submits presentations it received: for its own request, or ad hoc."""
     organisation = _verifier_organisation(principal)
-    async with runtime.database.session() as session:
-        if data.request_id is not None:
-            extra = [
-                name
-                for name in ("policy", "policy_version", "nonce", "purpose", "evaluate_on")
-                if getattr(data, name) is not None
-            ]
-            if extra:
-                raise InvalidInput(
-                    "A request's policy, nonce, purpose and day are the request's own.",
-                    errors=[FieldError(f"body.{name}", "not allowed with request_id") for name in extra],
+    request: PresentationRequest | None = None
+    if data.request_id is None:
+        missing = [name for name in ("policy", "nonce", "purpose") if getattr(data, name) is None]
+        if missing:
+            raise InvalidInput(
+                "Without request_id, say which policy, nonce and purpose.",
+                errors=[FieldError(f"body.{name}", "required without request_id") for name in missing],
+            )
+        # a remembered policy needs no database session (the common case: one policy, many checks)
+        policy = _known_policy(runtime, organisation, data.policy or "", data.policy_version)
+        if policy is None:
+            async with runtime.database.session() as session:
+                policy = await _find_policy(
+                    session, runtime, organisation, data.policy or "", data.policy_version
                 )
+    else:
+        extra = [
+            name
+            for name in ("policy", "policy_version", "nonce", "purpose", "evaluate_on")
+            if getattr(data, name) is not None
+        ]
+        if extra:
+            raise InvalidInput(
+                "A request's policy, nonce, purpose and day are the request's own.",
+                errors=[FieldError(f"body.{name}", "not allowed with request_id") for name in extra],
+            )
+        async with runtime.database.session() as session:
             request = await _owned_request(session, principal, data.request_id)
             policy = await _policy_by_id(session, runtime, request.policy_id)
-        else:
-            missing = [name for name in ("policy", "nonce", "purpose") if getattr(data, name) is None]
-            if missing:
-                raise InvalidInput(
-                    "Without request_id, say which policy, nonce and purpose.",
-                    errors=[FieldError(f"body.{name}", "required without request_id") for name in missing],
-                )
-            policy = await _find_policy(
-                session, runtime, organisation, data.policy or "", data.policy_version
-            )
-            request = None
     if request is not None:
         _refuse_closed(request, now)
         nonce, purpose, on, audience = request.nonce, request.purpose, request.evaluate_on, request.audience
@@ -863,4 +883,5 @@ async def respond_for_wallet(
     _refuse_closed(request, now)
     wallet = Principal(subject="openid4vp-wallet", kind="client", role=Role.HOLDER, organisation=None)
     context = _holder_context(request, policy, wallet, "POST oid4vp_direct_post", now, http_request_id)
-    return await _submit(runtime, context, presentations, audience=audience, nonce=request.nonce)
+    answer = await _submit(runtime, context, presentations, audience=audience, nonce=request.nonce)
+    return answer.read

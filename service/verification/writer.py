@@ -9,7 +9,9 @@ accepted is lost; while one batch commits, the next one gathers. No timer: a lon
 at once.
 
 Each item says how to finish itself once its nonce's first use is known (``finish``): the verdict of a
-replay is "invalid", decided inside the transaction that recorded the nonce.
+replay is "invalid", decided inside the transaction that recorded the nonce. The request finishes its
+item beforehand for the use it expects (:meth:`Item.prepare`, decision 0037), so the transaction only
+writes; it finishes an item again only when the database answers otherwise (a replay).
 
 :func:`write_batch` is the transaction, written once as plain synchronous SQLAlchemy Core and run
 through ``AsyncSession.run_sync`` (five statements a batch, whatever its size).
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import audit
@@ -32,6 +35,9 @@ from service.verification.errors import RequestAnswered, RequestExpired
 MAX_BATCH: Final = 256
 PRUNE_EVERY: Final = 1000
 """Batches between two deletions of used nonces past their life."""
+
+_LAST_HASH: Final = select(audit.AUDIT_TABLE.c.hash).order_by(audit.AUDIT_TABLE.c.id.desc()).limit(1)
+"""audit.LAST_HASH as a Core statement (no ORM entity to load: the tail hash is a plain column)."""
 
 Finish = Callable[[bool], tuple[dict[str, Any], audit.Entry, Any]]
 """Given whether the nonce was unused: the verification row, its audit event, and the answer."""
@@ -45,7 +51,22 @@ class Item:
     nonce_expires: dt.datetime
     request_id: uuid.UUID | None = None
     """The presentation request this answers: it must be pending and unexpired, and becomes answered."""
+    prepared: tuple[bool, tuple[dict[str, Any], audit.Entry, Any]] | None = field(default=None, repr=False)
+    """``finish`` already called, outside the transaction, for the nonce use expected (first use when
+    there is a nonce): ``(first_use, its result)``. Used only if the database says the same."""
     future: "asyncio.Future[Any] | None" = field(default=None, repr=False)
+
+    def result(self, first_use: bool) -> tuple[dict[str, Any], audit.Entry, Any]:
+        if self.prepared is not None and self.prepared[0] is first_use:
+            return self.prepared[1]
+        return self.finish(first_use)
+
+    def prepare(self) -> "Item":
+        """Finish the item now for the expected nonce use, so the transaction only writes (the sealing,
+        policy and encoding then run while other requests' transactions commit, not inside one)."""
+        expected = self.nonce is not None
+        self.prepared = (expected, self.finish(expected))
+        return self
 
 
 class BatchWriter:
@@ -109,7 +130,8 @@ def write_batch(session: Session, batch: list[Item], now: dt.datetime, prune: bo
             expiry.setdefault(item.nonce, item.nonce_expires)
     fresh: set[str] = set()
     if expiry:
-        fresh = set(session.scalars(repository.nonce_statement(dialect, list(expiry.items()), now)).all())
+        rows_in = repository.nonce_rows(list(expiry.items()), now)
+        fresh = set(session.scalars(repository.NONCE_INSERT[dialect], rows_in).all())
     answers: list[Any] = []
     rows: list[dict[str, Any]] = []
     entries: list[audit.Entry] = []
@@ -131,7 +153,7 @@ def write_batch(session: Session, batch: list[Item], now: dt.datetime, prune: bo
         unused = item.nonce is not None and item.nonce in fresh
         if unused:
             fresh.discard(item.nonce)  # the next item with this nonce replays it
-        row, entry, answer = item.finish(unused)
+        row, entry, answer = item.result(unused)
         rows.append(row)
         entries.append(entry)
         answers.append(answer)
@@ -148,5 +170,5 @@ def _insert(session: Session, dialect: str, rows: list[dict[str, Any]], entries:
     if entries:
         if dialect == "postgresql":
             session.execute(audit.PG_LOCK)
-        prev = session.scalar(audit.LAST_HASH) or audit.GENESIS
+        prev = session.scalar(_LAST_HASH) or audit.GENESIS
         session.execute(audit.AUDIT_TABLE.insert(), audit.chained(entries, prev))

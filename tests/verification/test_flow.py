@@ -47,6 +47,9 @@ async def test_a_doctor_answers_a_request_and_the_verifier_reads_a_valid_result(
         wallet["response_uri"], json={"presentations": presentations}, headers=scene.holder
     )
     assert answer.status_code == 201, answer.text
+    # the answer is the sealed result's bytes as JSON, and no cache may keep it
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["cache-control"] == "no-store"
     result = answer.json()
     assert result["verdict"] == "valid", result["summary"]
     assert all(p["valid"] for p in result["presentations"])
@@ -105,8 +108,9 @@ async def test_the_verifier_may_submit_what_it_received_for_its_own_request(
     mine = await client.post(f"{API}/verifications", json=body, headers=scene.verifier)
     assert mine.status_code == 201, mine.text
     assert (mine.json()["verdict"], mine.json()["submitted_by"]) == ("valid", "verifier")
+    assert mine.headers["cache-control"] == "no-store"
     read = await client.get(f"{API}/presentation-requests/{created['id']}", headers=scene.verifier)
-    assert read.json()["result"]["id"] == mine.json()["id"]
+    assert read.json()["result"] == mine.json()  # what was answered is what was stored
 
 
 async def test_a_verifier_cannot_read_another_verifiers_request(
