@@ -336,6 +336,11 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+def _bounded(day: dt.date | None) -> bool:
+    """Whether a range ending on ``day`` has an end (the last day of the calendar has none after it)."""
+    return day is not None and day < dt.date.max
+
+
 async def list_requests(
     session: AsyncSession,
     runtime: Runtime,
@@ -361,7 +366,7 @@ async def list_requests(
         session,
         organisation,
         created_from=_day_start(created_from) if created_from is not None else None,
-        created_before=_day_start(created_to + dt.timedelta(days=1)) if created_to is not None else None,
+        created_before=_day_start(created_to + dt.timedelta(days=1)) if _bounded(created_to) else None,
         verdict=verdict,
         limit=limit,
         offset=offset,
