@@ -86,6 +86,8 @@ HISTORY_PAGE: Final = 25
 EXPORT_PAGE: Final = 500
 WALLET_SHARE_PATH: Final = "/wallet/share"
 _GMC = re.compile(r"^\d{7}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""What the API's purpose pattern refuses inside the text (the page strips the ends)."""
 _FORMULA: Final = ("=", "+", "-", "@", "\t", "\r")
 
 _fragments = Environment(
@@ -166,6 +168,11 @@ def read_request_form(
         errors.add("purpose", "Enter why you are checking, in plain words: the doctor sees it")
     elif len(chosen["purpose"]) > 500:
         errors.add("purpose", "Keep the purpose to 500 characters or fewer")
+    elif _CONTROL.search(chosen["purpose"]):
+        errors.add(
+            "purpose",
+            "Type the purpose as one line of plain text: it has a tab, a line break or another control character",
+        )
     else:
         body["purpose"] = chosen["purpose"]
     if chosen["subject_hint"]:

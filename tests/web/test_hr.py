@@ -123,6 +123,11 @@ MISTAKES: list[tuple[dict[str, str], str, str]] = [
     ({"purpose": "  "}, "purpose", "Enter why you are checking, in plain words: the doctor sees it"),
     ({"purpose": "x" * 501}, "purpose", "Keep the purpose to 500 characters or fewer"),
     (
+        {"purpose": "Theatre\tlist\x00"},
+        "purpose",
+        "Type the purpose as one line of plain text: it has a tab, a line break or another control character",
+    ),
+    (
         {"subject_hint": "712345"},
         "subject_hint",
         "Enter a GMC number of 7 digits, like 7123456, or leave it blank",
@@ -392,6 +397,22 @@ async def test_history_shows_a_bad_filter_next_to_its_field(
         field_error(reversed_range.text, "created_to") == "The end of the range must be on or after its start"
     )
     assert (await client.get("/verify/history.csv", params={"verdict": "maybe"})).status_code == 400
+
+
+async def test_history_over_the_widest_range_of_days_lists_every_request(
+    app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
+) -> None:
+    csrf = await hr(client, app, session, scene)
+    request_id = await make_request(client, csrf)
+    widest = {"created_from": "0001-01-01", "created_to": "9999-12-31"}
+    page = await client.get("/verify/history", params=widest)
+    assert page.status_code == 200, page.text
+    assert _history_ids(page.text) == [request_id]
+    export = await client.get("/verify/history.csv", params=widest)
+    assert export.status_code == 200
+    assert [row["request_id"] for row in csv.DictReader(io.StringIO(export.text))] == [request_id]
+    listed = await client.get(f"{API}/presentation-requests", params=widest, headers=scene.verifier)
+    assert listed.status_code == 200, listed.text
 
 
 async def test_history_pages_through_older_requests(
