@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Role
 from service.keys import KeyRing
+from service.passport.cstf import subject_name
 from service.passport.encryption import DataKeyRing
+from service.passport.schemas import OH_ITEM_NAMES
 from service.verification.models import PresentationRequest
 from tests.conftest import BASE_URL
 from tests.verification.factories import API, Scene, create_scene
@@ -255,6 +257,15 @@ async def test_a_valid_answer_shows_the_verdict_every_check_and_rule_and_the_cla
     for value in identity.values():
         if isinstance(value, str):
             assert value in words
+    # the records by name, as the doctor's pages show them, not by their codes; columns in the type's order
+    for record in result["claims"]["core_skills"]["core_skills"]:
+        assert f"<td>{subject_name(record['subject'])}</td>" in page.text
+        assert f"<td>{record['subject']}</td>" not in page.text
+    for record in result["claims"]["occupational_health"]["occupational_health"]:
+        assert f"<td>{OH_ITEM_NAMES[record['item']]}</td>" in page.text
+    headers = re.findall(r'<th scope="col">([^<]+)</th>', page.text.split('id="claims"', 1)[1])
+    placements = headers[headers.index("Site") - 1 :]
+    assert placements.index("Site") < placements.index("Start date") < placements.index("End date"), headers
 
 
 async def test_a_not_compliant_answer_says_what_is_missing(
