@@ -336,9 +336,12 @@ def test_provider_hr_checks_a_passport_and_sees_the_answer_arrive_without_a_relo
     visit.check("request pending")
 
     page.evaluate("window.sameDocument = true")  # gone if the page were reloaded
+    page.get_by_role("link", name="Check again").focus()  # a keyboard user waiting on the link
     wallet.answer(deep_link)  # the doctor answers on their phone, outside the browser
     heading = page.get_by_role("heading", name=re.compile("^Result: "))
     heading.wait_for(timeout=15_000)
+    focused = page.evaluate("document.activeElement.id")
+    assert focused == "verdict", "focus moves to the result, not lost with the replaced link"
     verdict = heading.inner_text().removeprefix("Result: ")
     codes = {"Valid": "valid", "Not compliant": "not_compliant", "Invalid": "invalid"}
     assert verdict in codes
