@@ -34,6 +34,18 @@
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
+  /** The answers the registry refuses for good, in the doctor's words (by problem code). */
+  const CLOSED = {
+    request_answered: {
+      heading: "This request has already been answered",
+      detail: "An answer to this request from {organisation} has already been received (from another tab or device, perhaps). A request is answered once: nothing more was sent.",
+    },
+    request_expired: {
+      heading: "This request has expired",
+      detail: "The request from {organisation} expired before your answer arrived: nothing was sent. Ask them for a new link.",
+    },
+  };
+
   /** A failure to tell the doctor, in plain words. */
   class WalletProblem extends Error {}
 
@@ -81,6 +93,11 @@
   function failed(what, error) {
     const reason = error instanceof WalletProblem ? error.message : "Something went wrong in this browser (" + error + ").";
     say(what + ": " + reason, "error");
+  }
+
+  /** Focus ``element`` again when the browser dropped focus (a focused button that was disabled). */
+  function keepFocus(element) {
+    if (document.activeElement === null || document.activeElement === document.body) element.focus();
   }
 
   // ------------------------------------------------------------ HTTP (this site only)
@@ -354,9 +371,13 @@
       button.setAttribute("aria-label", "Remove " + kindName(data, kind) + " from this browser");
       button.addEventListener("click", async () => {
         try {
+          const index = [...body.querySelectorAll("button")].indexOf(button);
           await removeKind(data.holder, kind);
           await showCredentials(data);
           say("Removed " + kindName(data, kind) + " from this browser. The registry still holds your records.", "done");
+          // The button is gone with its row: focus the next row's (or the last one's), else the heading.
+          const left = [...body.querySelectorAll("button")];
+          (left[Math.min(index, left.length - 1)] || document.getElementById("wallet-heading")).focus();
         } catch (error) {
           failed("Removing " + kindName(data, kind), error);
         }
@@ -501,6 +522,7 @@
         failed("Your credentials were not added", error);
       } finally {
         button.disabled = false;
+        keepFocus(button);
       }
     });
     await showCredentials(data);
@@ -773,7 +795,23 @@
         const body = new URLSearchParams({ vp_token: JSON.stringify(token) });
         if (typeof request.claims.state === "string") body.set("state", request.claims.state);
         const response = await http(request.claims.response_uri, { method: "POST", body: body }, "Sending your answer");
-        if (!response.ok) throw new WalletProblem("the registry refused the answer: " + (await refusal(response)));
+        if (!response.ok) {
+          const problem = await response.clone().json().catch(() => ({}));
+          const closed = CLOSED[problem.code];
+          if (closed) {
+            // The request can no longer be answered (another tab or device answered it, or it expired):
+            // say so in words and take the form away, rather than offer a button that cannot work.
+            form.hidden = true;
+            const done = document.getElementById("share-done");
+            document.getElementById("share-done-heading").textContent = closed.heading;
+            document.getElementById("share-done-detail").textContent = closed.detail.replace("{organisation}", data.organisation);
+            done.hidden = false;
+            say("Your answer was not sent: " + closed.heading.toLowerCase() + ".", "error");
+            document.getElementById("share-done-heading").focus();
+            return;
+          }
+          throw new WalletProblem("the registry refused the answer: " + (await refusal(response)));
+        }
         for (const answer of answers) {
           if (token[answer.id]) {
             answer.record.uses += 1;
@@ -791,6 +829,7 @@
       } catch (error) {
         failed("Your answer was not sent", error);
         button.disabled = false;
+        keepFocus(button);
       }
     });
   }
