@@ -85,6 +85,28 @@ EXPORT_PRIVATE_KEY = """async () => {
 }"""
 
 
+EXPIRE_IDENTITY_LINK = """async () => {
+  const db = await new Promise((ok, no) => {
+    const opening = indexedDB.open("staff-passport-wallet");
+    opening.onsuccess = () => ok(opening.result);
+    opening.onerror = () => no(opening.error);
+  });
+  await new Promise((ok, no) => {
+    const writing = db.transaction("credentials", "readwrite");
+    const store = writing.objectStore("credentials");
+    store.getAll().onsuccess = (event) => {
+      for (const record of event.target.result) {
+        if (record.kind === "identity_link") store.put(Object.assign(record, { expiresAt: 1000000000 }));
+      }
+    };
+    writing.oncomplete = ok;
+    writing.onerror = () => no(writing.error);
+  });
+  db.close();
+}"""
+"""Make the identity link copies kept in this browser look as a copy kept past its expiry does."""
+
+
 def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provider(
     visit: Visit, server: DemoServer
 ) -> None:
@@ -195,6 +217,17 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     # The same request cannot be answered twice: the page says so in words.
     visit.go("/wallet/share?" + urlsplit(links["deep_link"]).query, status=409)
     assert page.locator("h1").inner_text() == "This request has already been answered"
+
+    # A copy past its expiry is marked on the list and not offered: the page says to add them again.
+    page.evaluate(EXPIRE_IDENTITY_LINK)
+    visit.go("/wallet")
+    identity = page.get_by_role("row", name=re.compile("^Identity link"))
+    expect(identity).to_contain_text("(expired: add again)")
+    expired_request = _open_request(server, headers)
+    visit.go("/wallet/share?" + urlsplit(expired_request["deep_link"]).query)
+    status.filter(has_text="Expired in this browser, so not shared: Identity link.").wait_for(timeout=20_000)
+    assert page.locator("#share-form legend", has_text="Identity link").count() == 0
+    assert page.locator("#share-form legend", has_text="Core skills training").count() == 1
 
     # Removed from the browser: the list is empty, and a new request says why it cannot be answered.
     visit.go("/wallet")

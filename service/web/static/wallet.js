@@ -338,6 +338,12 @@
     return new Date(seconds * 1000).toISOString().slice(0, 10);
   }
 
+  /** The day a credential expires, and "(expired)" once it has: the wallet does not share it then. */
+  function expiry(seconds) {
+    const text = day(seconds);
+    return typeof seconds === "number" && seconds * 1000 <= Date.now() ? text + " (expired: add again)" : text;
+  }
+
   async function showCredentials(data) {
     const table = document.getElementById("wallet-credentials");
     const empty = document.getElementById("wallet-empty");
@@ -354,7 +360,7 @@
       const cells = [
         kindName(data, kind),
         day(Math.min(...records.map((r) => r.issuedAt))),
-        day(Math.min(...records.map((r) => r.expiresAt))),
+        expiry(Math.min(...records.map((r) => r.expiresAt))),
         String(records.length),
       ];
       cells.forEach((text, i) => {
@@ -757,12 +763,17 @@
     // Each credential query of the request, answered by the least used copy of the type it names.
     const answers = [];
     const missing = [];
+    const expired = [];
     for (const query of request.query.credentials) {
       const vcts = (query.meta && query.meta.vct_values) || [];
-      const kinds = [...new Set(held.filter((r) => query.format === FORMAT && (!vcts.length || vcts.includes(r.vct))).map((r) => r.kind))];
-      const record = kinds.length ? copyToUse(held, kinds[0]) : null;
+      const matching = held.filter((r) => query.format === FORMAT && (!vcts.length || vcts.includes(r.vct)));
+      // A copy past its expiry (by the registry's clock) would only be found invalid: it is not offered.
+      const usable = matching.filter((r) => !(typeof r.expiresAt === "number" && r.expiresAt <= request.now));
+      const kinds = [...new Set(usable.map((r) => r.kind))];
+      const record = kinds.length ? copyToUse(usable, kinds[0]) : null;
       if (!record) {
-        missing.push(kindName(data, query.id));
+        if (matching.length) expired.push(kindName(data, matching[0].kind));
+        else missing.push(kindName(data, query.id));
         continue;
       }
       const parsed = await parseSdJwt(record.credential);
@@ -771,11 +782,17 @@
       const boxes = renderChoices(data, choices, record.kind, parsed, reasons);
       answers.push({ id: query.id, record: record, held: parsed, boxes: boxes });
     }
-    if (!answers.length) throw new WalletProblem("none of the credentials this request asks for are in this browser. Add them on the My wallet page first.");
+    const left = [];
+    if (missing.length) left.push("Not in this browser, so not shared: " + missing.join(", ") + ".");
+    if (expired.length) left.push("Expired in this browser, so not shared: " + expired.join(", ") + ". Add your credentials again on the My wallet page for new ones.");
+    if (!answers.length) {
+      if (expired.length) throw new WalletProblem("the credentials this request asks for have expired in this browser. " + left.join(" "));
+      throw new WalletProblem("none of the credentials this request asks for are in this browser. Add them on the My wallet page first.");
+    }
     form.hidden = false;
-    say(missing.length
-      ? "The request is genuine. Not in this browser, so not shared: " + missing.join(", ") + "."
-      : "The request is genuine: it comes from this registry for " + data.organisation + ".", missing.length ? "warning" : "done");
+    say(left.length
+      ? "The request is genuine. " + left.join(" ")
+      : "The request is genuine: it comes from this registry for " + data.organisation + ".", left.length ? "warning" : "done");
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
