@@ -343,6 +343,13 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+def _day_after(day: dt.date | None) -> dt.datetime | None:
+    """The start of the day after a range's last day; None (no end) after the calendar's last day."""
+    if day is None or day >= dt.date.max:
+        return None
+    return _day_start(day + dt.timedelta(days=1))
+
+
 async def list_requests(
     session: AsyncSession,
     runtime: Runtime,
@@ -368,7 +375,7 @@ async def list_requests(
         session,
         organisation,
         created_from=_day_start(created_from) if created_from is not None else None,
-        created_before=_day_start(created_to + dt.timedelta(days=1)) if created_to is not None else None,
+        created_before=_day_after(created_to),
         verdict=verdict,
         limit=limit,
         offset=offset,

@@ -27,6 +27,7 @@ from service.web.doctor import DOCTOR_PAGES
 from service.web.hr import HR_PAGES
 from service.web.oidc import OidcClient
 from service.web.pages import (
+    RETURN_COOKIE,
     STATIC,
     STATIC_PATH,
     WEB_EXCEPTION_HANDLERS,
@@ -36,6 +37,7 @@ from service.web.pages import (
     expired_cookie,
     redirect,
     render,
+    returned_to,
     session_cookie,
     settings_of,
     signed_in,
@@ -82,7 +84,9 @@ def _signed_in(request: Request[Any, Any, Any], user: User) -> Response[Any]:
     request.scope.setdefault("state", {})["principal"] = principal
     set_subject(request, f"user:{user.id}")
     tokens: TokenService = request.app.state.tokens
-    return redirect("/", cookies=[session_cookie(settings_of(request), tokens.issue_session(principal))])
+    settings = settings_of(request)
+    session = session_cookie(settings, tokens.issue_session(principal))
+    return redirect(returned_to(request), cookies=[session, expired_cookie(settings, RETURN_COOKIE)])
 
 
 # ---------------------------------------------------------------- pages

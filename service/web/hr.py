@@ -39,7 +39,8 @@ from service.errors import ServiceError, field_errors_from_msgspec
 from service.oid4vc import offers
 from service.oid4vc import service as oid4vc
 from service.passport.claims import SPECS
-from service.passport.schemas import PolicyRead
+from service.passport.cstf import subject_name
+from service.passport.schemas import OH_ITEM_NAMES, PolicyRead
 from service.verification import service as verification
 from service.verification.schemas import (
     PresentationRequestCreate,
@@ -86,6 +87,8 @@ HISTORY_PAGE: Final = 25
 EXPORT_PAGE: Final = 500
 WALLET_SHARE_PATH: Final = "/wallet/share"
 _GMC = re.compile(r"^\d{7}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""What the API's purpose pattern refuses inside the text (the page strips the ends)."""
 _FORMULA: Final = ("=", "+", "-", "@", "\t", "\r")
 
 _fragments = Environment(
@@ -166,6 +169,12 @@ def read_request_form(
         errors.add("purpose", "Enter why you are checking, in plain words: the doctor sees it")
     elif len(chosen["purpose"]) > 500:
         errors.add("purpose", "Keep the purpose to 500 characters or fewer")
+    elif _CONTROL.search(chosen["purpose"]):
+        errors.add(
+            "purpose",
+            "Type the purpose as one line of plain text: it has a tab, a line break or another control "
+            "character",
+        )
     else:
         body["purpose"] = chosen["purpose"]
     if chosen["subject_hint"]:
@@ -243,6 +252,8 @@ class DisclosedCredential:
 
 FIELD_LABELS: Final = {f.name: f.label for spec in SPECS.values() for f in spec.fields}
 """The words of each record field, as the credential types name them ("GMC number", "Date of birth")."""
+FIELD_ORDER: Final = {kind: {f.name: i for i, f in enumerate(spec.fields)} for kind, spec in SPECS.items()}
+"""The columns of a disclosed record table in the credential type's order (subject before its dates)."""
 
 
 def label(name: str) -> str:
@@ -265,6 +276,16 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+def cell_text(name: str, value: Any) -> str:
+    """A record's field in words: a core skills subject or an occupational health item by its name
+    ("Fire safety", "Hepatitis B immunity"), as the doctor's pages show them, not by its code."""
+    if name == "subject" and isinstance(value, str):
+        return subject_name(value)
+    if name == "item" and isinstance(value, str):
+        return OH_ITEM_NAMES.get(value, value)
+    return as_text(value)
+
+
 def _epoch_text(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -282,8 +303,10 @@ def disclosed_credentials(claims: Mapping[str, Mapping[str, Any]]) -> list[Discl
             if name in TECHNICAL_CLAIMS:
                 continue
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                headers = list(dict.fromkeys(k for v in value for k in v))
-                rows = [[as_text(v.get(h)) for h in headers] for v in value]
+                order = FIELD_ORDER.get(kind, {})
+                found_keys = dict.fromkeys(k for v in value for k in v)
+                headers = sorted(found_keys, key=lambda h: order.get(h, len(order)))
+                rows = [[cell_text(h, v.get(h)) for h in headers] for v in value]
                 tables.append(ClaimTable(label(name), [label(h) for h in headers], rows))
             elif isinstance(value, dict):
                 pairs += [(f"{label(name)}: {label(str(k))}", as_text(v)) for k, v in value.items()]

@@ -19,6 +19,7 @@ form errors, error pages. How to add a page: ``docs/web.md``.
   app-wide problem+json rendering of the API is unchanged.
 """
 
+import base64
 import datetime as dt
 import re
 import secrets
@@ -56,6 +57,9 @@ NOTICE_COOKIE = "passport_notice"
 NOTICE_TYP = "notice+jwt"
 NOTICE_LIFETIME = 120
 """Seconds a notice waits for the page that shows it (the redirect is followed at once)."""
+RETURN_COOKIE = "passport_return"
+RETURN_LIFETIME = 900
+"""Seconds the page asked for before signing in is remembered (a sign-in at the identity provider too)."""
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -392,13 +396,44 @@ def error_page(
     )
 
 
+def return_path(value: str | None) -> str | None:
+    """A page of this site to go back to after signing in: a path (and query) here, never another site."""
+    if not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path.startswith(("/signin", "/signout", "/auth/")):
+        return None
+    return value
+
+
+def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:
+    """The sign-in page, remembering the page asked for (a provider's link to the browser wallet, scanned
+    on a phone that is not signed in yet), so that signing in leads back to it."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    wanted = return_path(request.url.path + (f"?{query}" if query else ""))
+    if wanted is None:
+        return redirect("/signin")
+    encoded = base64.urlsafe_b64encode(wanted.encode("utf-8")).decode("ascii")
+    kept = cookie(settings_of(request), RETURN_COOKIE, encoded, max_age=RETURN_LIFETIME)
+    return redirect("/signin", cookies=[kept])
+
+
+def returned_to(request: Request[Any, Any, Any]) -> str:
+    """Where signing in leads: the page remembered by :func:`to_sign_in`, or home."""
+    try:
+        remembered = base64.urlsafe_b64decode(request.cookies.get(RETURN_COOKIE) or "").decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return "/"
+    return return_path(remembered) or "/"
+
+
 def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
     if isinstance(exc, FormRejected):
         cached = request.scope.get("state", {}).get("principal")
         principal = cached if isinstance(cached, Principal) else None
         return render_now(request, exc.template, principal=principal, status=exc.status, **exc.context)
     if isinstance(exc, Unauthorized) and request.method in ("GET", "HEAD"):
-        return redirect("/signin")  # a page that needs a signed-in person sends the browser to sign in
+        return to_sign_in(request)  # a page that needs a signed-in person sends the browser to sign in
     return error_page(request, exc.status, exc.detail)
 
 
@@ -414,7 +449,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         413: "What you sent is too large.",
     }.get(status)
     if status == 401 and request.method in ("GET", "HEAD"):
-        return redirect("/signin")
+        return to_sign_in(request)
     if detail is None:
         detail = "Please try again later." if status >= 500 else "The request could not be handled."
     return error_page(request, status, detail)

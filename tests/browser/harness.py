@@ -191,15 +191,18 @@ class Visit:
         url: str = self.page.url
         return url.removeprefix(self.base_url)
 
-    def sign_in_as(self, role_label: str) -> str:
-        """Sign in on the demo sign-in page as the first demo account listed under ``role_label``."""
-        self.go("/signin")
+    def sign_in_as(self, role_label: str, *, lands: str = "/", go: bool = True) -> str:
+        """Sign in on the demo sign-in page as the first demo account listed under ``role_label``; signing
+        in leads to ``lands`` (home, or the page asked for before, when the browser was sent to sign in
+        from it: ``go=False`` stays on that sign-in page)."""
+        if go:
+            self.go("/signin")
         button = self.page.locator(
             f"xpath=//h3[normalize-space()='{role_label}']/following-sibling::ul[1]//button"
         ).first
         name: str = button.inner_text().removeprefix("Sign in as ").strip()
         button.click()
-        self.page.wait_for_url(self.base_url + "/")
+        self.page.wait_for_url(self.base_url + lands)
         return name
 
     def check(self, name: str) -> None:

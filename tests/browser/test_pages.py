@@ -206,9 +206,9 @@ def test_signed_out_pages_and_error_pages(visit: Visit) -> None:
     visit.go("/records")  # a page that needs a signed-in person sends the browser to sign in
     assert visit.path() == "/signin"
     visit.check("sign in")
-    visit.sign_in_as(ROLE_LABELS["holder"])
-    visit.go("/records", status=403)
+    visit.sign_in_as(ROLE_LABELS["holder"], lands="/records", go=False)  # and signing in leads back to it
     assert page.locator("h1").inner_text() == "You cannot do this"
+    visit.go("/records", status=403)
     visit.check("forbidden")
     visit.sign_in_as(ROLE_LABELS["issuer"])
     visit.go("/records/people/00000000-0000-0000-0000-000000000000", status=404)
@@ -322,9 +322,12 @@ def test_provider_hr_checks_a_passport_and_sees_the_answer_arrive_without_a_relo
     visit.check("request pending")
 
     page.evaluate("window.sameDocument = true")  # gone if the page were reloaded
+    page.get_by_role("link", name="Check again").focus()  # a keyboard user waiting on the link
     wallet.answer(deep_link)  # the doctor answers on their phone, outside the browser
     heading = page.get_by_role("heading", name=re.compile("^Result: "))
     heading.wait_for(timeout=15_000)
+    focused = page.evaluate("document.activeElement.id")
+    assert focused == "verdict", "focus moves to the result, not lost with the replaced link"
     verdict = heading.inner_text().removeprefix("Result: ")
     codes = {"Valid": "valid", "Not compliant": "not_compliant", "Invalid": "invalid"}
     assert verdict in codes

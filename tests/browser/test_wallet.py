@@ -85,6 +85,28 @@ EXPORT_PRIVATE_KEY = """async () => {
 }"""
 
 
+EXPIRE_IDENTITY_LINK = """async () => {
+  const db = await new Promise((ok, no) => {
+    const opening = indexedDB.open("staff-passport-wallet");
+    opening.onsuccess = () => ok(opening.result);
+    opening.onerror = () => no(opening.error);
+  });
+  await new Promise((ok, no) => {
+    const writing = db.transaction("credentials", "readwrite");
+    const store = writing.objectStore("credentials");
+    store.getAll().onsuccess = (event) => {
+      for (const record of event.target.result) {
+        if (record.kind === "identity_link") store.put(Object.assign(record, { expiresAt: 1000000000 }));
+      }
+    };
+    writing.oncomplete = ok;
+    writing.onerror = () => no(writing.error);
+  });
+  db.close();
+}"""
+"""Make the identity link copies kept in this browser look as a copy kept past its expiry does."""
+
+
 def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provider(
     visit: Visit, server: DemoServer
 ) -> None:
@@ -96,9 +118,12 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     visit.check("empty wallet")
 
     # OpenID4VCI from the page: offer, token with the transaction code, nonce, batches, notification.
-    page.get_by_role("button", name="Add my credentials to this browser").click()
+    add = page.get_by_role("button", name="Add my credentials to this browser")
+    add.focus()
+    page.keyboard.press("Enter")  # by keyboard
     status = page.get_by_role("status")
     status.filter(has_text=ADDED).wait_for(timeout=60_000)
+    expect(add).to_be_focused()  # focus stays on the button (it was disabled while adding)
     table = page.get_by_role("table", name="Credentials in this browser")
     rows = table.locator("tbody tr").all_inner_texts()
     assert any(r.startswith("Core skills training\t") for r in rows), rows
@@ -150,10 +175,25 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     family_name = family_name.removeprefix("Family name: ").strip()
     given.check()  # the doctor adds one optional claim and keeps the other back
     visit.check("share with a provider")
+    second_tab = page.context.new_page()  # the same request open in a second tab
+    second_tab.goto(share_link)
+    second_tab.get_by_role("status").filter(has_text="The request is genuine").wait_for(timeout=20_000)
+    page.bring_to_front()
     page.get_by_role("button", name=f"Share with {organisation}").click()
     page.get_by_role("heading", name=f"Sent to {organisation}").wait_for(timeout=20_000)
     assert page.get_by_role("link", name="Who checked my passport").is_visible()
     visit.check("sent")
+
+    # The second tab's answer is refused in words, and its form is gone: nothing else can be sent.
+    second_tab.bring_to_front()
+    second_tab.get_by_role("button", name=f"Share with {organisation}").click()
+    refused = second_tab.get_by_role("heading", name="This request has already been answered")
+    refused.wait_for(timeout=20_000)
+    expect(refused).to_be_focused()
+    assert "nonce" not in second_tab.locator("main").inner_text()
+    assert second_tab.locator("#share-form").is_hidden()
+    second_tab.close()
+    page.bring_to_front()
 
     # Provider HR sees the verified result on its request page, with what was ticked and nothing else.
     page.context.clear_cookies()
@@ -178,12 +218,27 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     visit.go("/wallet/share?" + urlsplit(links["deep_link"]).query, status=409)
     assert page.locator("h1").inner_text() == "This request has already been answered"
 
+    # A copy past its expiry is marked on the list and not offered: the page says to add them again.
+    page.evaluate(EXPIRE_IDENTITY_LINK)
+    visit.go("/wallet")
+    identity = page.get_by_role("row", name=re.compile("^Identity link"))
+    expect(identity).to_contain_text("(expired: add again)")
+    expired_request = _open_request(server, headers)
+    visit.go("/wallet/share?" + urlsplit(expired_request["deep_link"]).query)
+    status.filter(has_text="Expired in this browser, so not shared: Identity link.").wait_for(timeout=20_000)
+    assert page.locator("#share-form legend", has_text="Identity link").count() == 0
+    assert page.locator("#share-form legend", has_text="Core skills training").count() == 1
+
     # Removed from the browser: the list is empty, and a new request says why it cannot be answered.
     visit.go("/wallet")
     buttons = page.get_by_role("button", name=re.compile("^Remove .* from this browser$"))
     for left in range(len(rows) - 1, -1, -1):
-        buttons.first.click()
+        buttons.first.focus()
+        page.keyboard.press("Enter")
         expect(buttons).to_have_count(left)
+        if left:  # focus moves to the next row's button, not lost with the row removed
+            expect(buttons.first).to_be_focused()
+    expect(page.get_by_role("heading", name="Credentials in this browser")).to_be_focused()
     assert status.inner_text().startswith("Removed ")
     page.get_by_text("There are no credentials in this browser yet.").wait_for()
     assert page.evaluate(EXPORT_PRIVATE_KEY)["count"] == 0

@@ -1,5 +1,6 @@
 """Signing in to web pages, through the app: OpenID Connect against a real provider, and the demo page."""
 
+import base64
 import html
 import socket
 import time
@@ -387,6 +388,33 @@ async def test_demo_sign_in_refuses_a_real_account(client: httpx.AsyncClient, se
     assert not has_session(client)
     (event,) = await _events(session, "POST web_demo_sign_in")
     assert event.outcome == "denied 403"
+
+
+@DEMO
+async def test_signing_in_leads_back_to_the_page_asked_for_and_never_to_another_site(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    users = await _demo_users(session)
+    # A doctor scans the provider's browser-wallet QR code on a phone that is not signed in yet.
+    wanted = "/wallet/share?client_id=decentralized_identifier%3Adid%3Aweb%3Ax&request_uri=https%3A%2F%2Fx"
+    asked = await client.get(wanted, headers={"Accept": "text/html"})
+    assert (asked.status_code, asked.headers["location"]) == (303, "/signin")
+    page = await client.get("/signin")
+    form = {"csrf_token": csrf_token(page.text), "user_id": users["holder"]}
+    signed = await client.post("/signin/demo", data=form)
+    assert (signed.status_code, signed.headers["location"]) == (303, wanted)
+    assert "passport_return" not in client.cookies, "remembered once"
+
+    # Nothing remembered (or a remembered address of another site): home.
+    elsewhere = ("//evil.example/", "https://evil.example/", "/\\evil.example", "/signin")
+    for planted in (None, "not base64!", *(base64.urlsafe_b64encode(p.encode()).decode() for p in elsewhere)):
+        client.cookies.clear()
+        if planted is not None:
+            client.cookies.set("passport_return", planted)
+        page = await client.get("/signin")
+        form = {"csrf_token": csrf_token(page.text), "user_id": users["verifier"]}
+        signed = await client.post("/signin/demo", data=form)
+        assert (signed.status_code, signed.headers["location"]) == (303, "/"), planted
 
 
 async def test_demo_sign_in_is_refused_outside_demo_mode(

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Role
 from service.keys import KeyRing
+from service.passport.cstf import subject_name
 from service.passport.encryption import DataKeyRing
+from service.passport.schemas import OH_ITEM_NAMES
 from service.verification.models import PresentationRequest
 from tests.conftest import BASE_URL
 from tests.verification.factories import API, Scene, create_scene
@@ -122,6 +124,11 @@ MISTAKES: list[tuple[dict[str, str], str, str]] = [
     ({"policy": "not-ours:1"}, "policy", "Choose the compliance policy to check the passport against"),
     ({"purpose": "  "}, "purpose", "Enter why you are checking, in plain words: the doctor sees it"),
     ({"purpose": "x" * 501}, "purpose", "Keep the purpose to 500 characters or fewer"),
+    (
+        {"purpose": "Theatre\tlist\x00"},
+        "purpose",
+        "Type the purpose as one line of plain text: it has a tab, a line break or another control character",
+    ),
     (
         {"subject_hint": "712345"},
         "subject_hint",
@@ -250,6 +257,15 @@ async def test_a_valid_answer_shows_the_verdict_every_check_and_rule_and_the_cla
     for value in identity.values():
         if isinstance(value, str):
             assert value in words
+    # the records by name, as the doctor's pages show them, not by their codes; columns in the type's order
+    for record in result["claims"]["core_skills"]["core_skills"]:
+        assert f"<td>{subject_name(record['subject'])}</td>" in page.text
+        assert f"<td>{record['subject']}</td>" not in page.text
+    for record in result["claims"]["occupational_health"]["occupational_health"]:
+        assert f"<td>{OH_ITEM_NAMES[record['item']]}</td>" in page.text
+    headers = re.findall(r'<th scope="col">([^<]+)</th>', page.text.split('id="claims"', 1)[1])
+    placements = headers[headers.index("Site") - 1 :]
+    assert placements.index("Site") < placements.index("Start date") < placements.index("End date"), headers
 
 
 async def test_a_not_compliant_answer_says_what_is_missing(
@@ -392,6 +408,22 @@ async def test_history_shows_a_bad_filter_next_to_its_field(
         field_error(reversed_range.text, "created_to") == "The end of the range must be on or after its start"
     )
     assert (await client.get("/verify/history.csv", params={"verdict": "maybe"})).status_code == 400
+
+
+async def test_history_over_the_widest_range_of_days_lists_every_request(
+    app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
+) -> None:
+    csrf = await hr(client, app, session, scene)
+    request_id = await make_request(client, csrf)
+    widest = {"created_from": "0001-01-01", "created_to": "9999-12-31"}
+    page = await client.get("/verify/history", params=widest)
+    assert page.status_code == 200, page.text
+    assert _history_ids(page.text) == [request_id]
+    export = await client.get("/verify/history.csv", params=widest)
+    assert export.status_code == 200
+    assert [row["request_id"] for row in csv.DictReader(io.StringIO(export.text))] == [request_id]
+    listed = await client.get(f"{API}/presentation-requests", params=widest, headers=scene.verifier)
+    assert listed.status_code == 200, listed.text
 
 
 async def test_history_pages_through_older_requests(

@@ -17,9 +17,17 @@
   }
 
   function show(status) {
+    // A reader whose focus was in the part replaced (the "Check again" link) would be left nowhere:
+    // their focus moves to the new part's heading. Anyone else keeps their place.
+    var focused = box.contains(document.activeElement);
     box.innerHTML = status.html;
     box.setAttribute("data-state", status.state);
     live.textContent = status.announcement;
+    var heading = box.querySelector("h2");
+    if (focused && heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
   }
 
   function poll() {

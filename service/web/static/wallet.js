@@ -34,6 +34,18 @@
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
+  /** The answers the registry refuses for good, in the doctor's words (by problem code). */
+  const CLOSED = {
+    request_answered: {
+      heading: "This request has already been answered",
+      detail: "An answer to this request from {organisation} has already been received (from another tab or device, perhaps). A request is answered once: nothing more was sent.",
+    },
+    request_expired: {
+      heading: "This request has expired",
+      detail: "The request from {organisation} expired before your answer arrived: nothing was sent. Ask them for a new link.",
+    },
+  };
+
   /** A failure to tell the doctor, in plain words. */
   class WalletProblem extends Error {}
 
@@ -81,6 +93,11 @@
   function failed(what, error) {
     const reason = error instanceof WalletProblem ? error.message : "Something went wrong in this browser (" + error + ").";
     say(what + ": " + reason, "error");
+  }
+
+  /** Focus ``element`` again when the browser dropped focus (a focused button that was disabled). */
+  function keepFocus(element) {
+    if (document.activeElement === null || document.activeElement === document.body) element.focus();
   }
 
   // ------------------------------------------------------------ HTTP (this site only)
@@ -321,6 +338,12 @@
     return new Date(seconds * 1000).toISOString().slice(0, 10);
   }
 
+  /** The day a credential expires, and "(expired)" once it has: the wallet does not share it then. */
+  function expiry(seconds) {
+    const text = day(seconds);
+    return typeof seconds === "number" && seconds * 1000 <= Date.now() ? text + " (expired: add again)" : text;
+  }
+
   async function showCredentials(data) {
     const table = document.getElementById("wallet-credentials");
     const empty = document.getElementById("wallet-empty");
@@ -337,7 +360,7 @@
       const cells = [
         kindName(data, kind),
         day(Math.min(...records.map((r) => r.issuedAt))),
-        day(Math.min(...records.map((r) => r.expiresAt))),
+        expiry(Math.min(...records.map((r) => r.expiresAt))),
         String(records.length),
       ];
       cells.forEach((text, i) => {
@@ -354,9 +377,13 @@
       button.setAttribute("aria-label", "Remove " + kindName(data, kind) + " from this browser");
       button.addEventListener("click", async () => {
         try {
+          const index = [...body.querySelectorAll("button")].indexOf(button);
           await removeKind(data.holder, kind);
           await showCredentials(data);
           say("Removed " + kindName(data, kind) + " from this browser. The registry still holds your records.", "done");
+          // The button is gone with its row: focus the next row's (or the last one's), else the heading.
+          const left = [...body.querySelectorAll("button")];
+          (left[Math.min(index, left.length - 1)] || document.getElementById("wallet-heading")).focus();
         } catch (error) {
           failed("Removing " + kindName(data, kind), error);
         }
@@ -501,6 +528,7 @@
         failed("Your credentials were not added", error);
       } finally {
         button.disabled = false;
+        keepFocus(button);
       }
     });
     await showCredentials(data);
@@ -735,12 +763,17 @@
     // Each credential query of the request, answered by the least used copy of the type it names.
     const answers = [];
     const missing = [];
+    const expired = [];
     for (const query of request.query.credentials) {
       const vcts = (query.meta && query.meta.vct_values) || [];
-      const kinds = [...new Set(held.filter((r) => query.format === FORMAT && (!vcts.length || vcts.includes(r.vct))).map((r) => r.kind))];
-      const record = kinds.length ? copyToUse(held, kinds[0]) : null;
+      const matching = held.filter((r) => query.format === FORMAT && (!vcts.length || vcts.includes(r.vct)));
+      // A copy past its expiry (by the registry's clock) would only be found invalid: it is not offered.
+      const usable = matching.filter((r) => !(typeof r.expiresAt === "number" && r.expiresAt <= request.now));
+      const kinds = [...new Set(usable.map((r) => r.kind))];
+      const record = kinds.length ? copyToUse(usable, kinds[0]) : null;
       if (!record) {
-        missing.push(kindName(data, query.id));
+        if (matching.length) expired.push(kindName(data, matching[0].kind));
+        else missing.push(kindName(data, query.id));
         continue;
       }
       const parsed = await parseSdJwt(record.credential);
@@ -749,11 +782,17 @@
       const boxes = renderChoices(data, choices, record.kind, parsed, reasons);
       answers.push({ id: query.id, record: record, held: parsed, boxes: boxes });
     }
-    if (!answers.length) throw new WalletProblem("none of the credentials this request asks for are in this browser. Add them on the My wallet page first.");
+    const left = [];
+    if (missing.length) left.push("Not in this browser, so not shared: " + missing.join(", ") + ".");
+    if (expired.length) left.push("Expired in this browser, so not shared: " + expired.join(", ") + ". Add your credentials again on the My wallet page for new ones.");
+    if (!answers.length) {
+      if (expired.length) throw new WalletProblem("the credentials this request asks for have expired in this browser. " + left.join(" "));
+      throw new WalletProblem("none of the credentials this request asks for are in this browser. Add them on the My wallet page first.");
+    }
     form.hidden = false;
-    say(missing.length
-      ? "The request is genuine. Not in this browser, so not shared: " + missing.join(", ") + "."
-      : "The request is genuine: it comes from this registry for " + data.organisation + ".", missing.length ? "warning" : "done");
+    say(left.length
+      ? "The request is genuine. " + left.join(" ")
+      : "The request is genuine: it comes from this registry for " + data.organisation + ".", left.length ? "warning" : "done");
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -773,7 +812,23 @@
         const body = new URLSearchParams({ vp_token: JSON.stringify(token) });
         if (typeof request.claims.state === "string") body.set("state", request.claims.state);
         const response = await http(request.claims.response_uri, { method: "POST", body: body }, "Sending your answer");
-        if (!response.ok) throw new WalletProblem("the registry refused the answer: " + (await refusal(response)));
+        if (!response.ok) {
+          const problem = await response.clone().json().catch(() => ({}));
+          const closed = CLOSED[problem.code];
+          if (closed) {
+            // The request can no longer be answered (another tab or device answered it, or it expired):
+            // say so in words and take the form away, rather than offer a button that cannot work.
+            form.hidden = true;
+            const done = document.getElementById("share-done");
+            document.getElementById("share-done-heading").textContent = closed.heading;
+            document.getElementById("share-done-detail").textContent = closed.detail.replace("{organisation}", data.organisation);
+            done.hidden = false;
+            say("Your answer was not sent: " + closed.heading.toLowerCase() + ".", "error");
+            document.getElementById("share-done-heading").focus();
+            return;
+          }
+          throw new WalletProblem("the registry refused the answer: " + (await refusal(response)));
+        }
         for (const answer of answers) {
           if (token[answer.id]) {
             answer.record.uses += 1;
@@ -791,6 +846,7 @@
       } catch (error) {
         failed("Your answer was not sent", error);
         button.disabled = false;
+        keepFocus(button);
       }
     });
   }
