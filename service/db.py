@@ -246,11 +246,15 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
+    # Up to twice ``pool_size`` connections, all kept open: with SQLAlchemy's overflow (pool_size more,
+    # closed when returned) a steady load of more requests than pool_size reopened a connection for
+    # about one request in thirty (a PostgreSQL backend started, authentication, asyncpg's set-up),
+    # which cost more than the reads themselves (docs/PERFORMANCE.md).
     engine = create_async_engine(
         url,
         echo=echo,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
