@@ -8,20 +8,20 @@ import collections
 import datetime as dt
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, Row, Select, event
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import EMPTY_DICT
-from sqlalchemy.util.concurrency import await_
+from sqlalchemy.util.concurrency import await_, greenlet_spawn
 
 Clock = Callable[[], dt.datetime]
 
@@ -218,7 +218,8 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
 def _sqlite_on_begin(conn: Any) -> None:
     adapted = conn.connection.dbapi_connection
     if isinstance(adapted, _OneHopConnection):
-        adapted.begin_pending = True
+        # A read (``Database.read``) runs its one statement in SQLite's own statement transaction.
+        adapted.begin_pending = not conn.get_execution_options().get(READ_ALONE, False)
     else:
         conn.exec_driver_sql("BEGIN")
 
@@ -245,11 +246,15 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
+    # Up to twice ``pool_size`` connections, all kept open: with SQLAlchemy's overflow (pool_size more,
+    # closed when returned) a steady load of more requests than pool_size reopened a connection for
+    # about one request in thirty (a PostgreSQL backend started, authentication, asyncpg's set-up),
+    # which cost more than the reads themselves (docs/PERFORMANCE.md).
     engine = create_async_engine(
         url,
         echo=echo,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
@@ -271,15 +276,69 @@ def _replace_closed_connection(dbapi_connection: Any, record: ConnectionPoolEntr
         raise DisconnectionError("the database server closed this connection")
 
 
+# ---------------------------------------------------------------- reads outside a transaction
+#
+# ``Database.read`` is the second kind of database access, besides the session (decision 0036): one
+# SELECT, alone, outside any transaction of ours. It sees what was committed when the statement
+# started, exactly as that statement would inside a READ COMMITTED transaction on PostgreSQL, and as
+# it would as the first statement of a transaction on SQLite; it cannot write, lock rows or see a
+# session's uncommitted work. It saves what a transaction costs a one-statement read: BEGIN and
+# COMMIT (two round trips on PostgreSQL, one thread hop on SQLite), the ORM's unit of work, and the
+# pool checkout's and statement's separate greenlet switches (the whole read is one).
+
+READ_ALONE = "passport_read_alone"
+"""Execution option of the connections ``Database.read`` uses: no BEGIN is sent on SQLite."""
+
+
+class ReadRefused(TypeError):
+    """``Database.read`` was given something other than a plain SELECT."""
+
+
+def check_read(statement: Select[Any]) -> None:
+    if not isinstance(statement, Select):
+        raise ReadRefused(f"Database.read runs only SELECT statements, not {type(statement).__name__}")
+    if statement._for_update_arg is not None:
+        raise ReadRefused("Database.read takes no row locks (SELECT ... FOR UPDATE needs a session)")
+
+
+def _read_rows(
+    engine: Engine, statement: Select[Any], parameters: Mapping[str, Any] | None
+) -> list[Row[Any]]:
+    """In a greenlet: check a connection out, run the SELECT alone, give the connection back."""
+    with engine.connect() as connection:
+        return list(connection.execute(statement, parameters).all())
+
+
+def _read_engine(engine: AsyncEngine) -> Engine:
+    if engine.dialect.name == "sqlite":
+        return engine.sync_engine.execution_options(**{READ_ALONE: True})
+    # asyncpg: no BEGIN/COMMIT around the statement (PostgreSQL's READ COMMITTED gives each statement
+    # its own snapshot inside a transaction too). Set on the connection in Python, no round trip.
+    return engine.sync_engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ALONE: True})
+
+
 class Database:
     """The engine and a session factory. Tests substitute one bound to a rolled-back connection."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+        self._read_engine = _read_engine(engine)
 
     def session(self) -> AsyncSession:
         return self._sessionmaker()
+
+    async def read(
+        self, statement: Select[Any], parameters: Mapping[str, Any] | None = None
+    ) -> list[Row[Any]]:
+        """The rows of one SELECT run alone, outside any transaction (decision 0036).
+
+        For hot reads that are one statement: what it returns was committed when it started. Anything
+        that must see a consistent picture across statements, write, or lock uses :meth:`session`.
+        ``parameters`` fill the statement's ``bindparam``s (a statement built once, at import).
+        """
+        check_read(statement)
+        return await greenlet_spawn(_read_rows, self._read_engine, statement, parameters)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

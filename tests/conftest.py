@@ -6,7 +6,7 @@ migrations once per backend, and each test runs inside a transaction that is rol
 """
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,11 +14,12 @@ import httpx
 import pytest
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
+from sqlalchemy import Row, Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.app import create_app
 from service.config import Settings
-from service.db import Database, make_engine, upgrade
+from service.db import Database, check_read, make_engine, upgrade
 from service.keys import KeyRing, KeyStore
 from tests.factories import TEST_PASSPHRASE
 from tests.postgres import Skip, provide_postgres
@@ -81,6 +82,14 @@ class ConnectionDatabase(Database):
         return AsyncSession(
             bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
+
+    async def read(
+        self, statement: Select[Any], parameters: Mapping[str, Any] | None = None
+    ) -> list[Row[Any]]:
+        """``Database.read`` on the test's connection (it sees the test's own, uncommitted rows)."""
+        check_read(statement)
+        result = await self._connection.execute(statement, parameters)
+        return list(result.all())
 
     async def dispose(self) -> None:
         return None

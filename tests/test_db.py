@@ -1,4 +1,5 @@
-"""service/db.py on SQLite: the one-hop adapter keeps every transaction guarantee, in fewer thread hops.
+"""service/db.py: the SQLite one-hop adapter keeps every transaction guarantee in fewer thread hops;
+reads outside a transaction (``Database.read``, decision 0036); the pools.
 
 Each test uses its own SQLite file through ``make_engine`` (the engine the service uses) and a second,
 plain ``sqlite3`` connection where another process's view is needed.
@@ -12,11 +13,11 @@ from typing import Any
 
 import aiosqlite.core
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, column, func, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import Database, make_engine, upgrade, utcnow
+from service.db import Database, ReadRefused, make_engine, upgrade, utcnow
 from service.workforce.models import Organisation
 
 
@@ -74,6 +75,57 @@ async def test_a_transaction_that_ran_nothing_costs_no_hop(engine: AsyncEngine, 
     async with engine.begin():
         pass
     assert hops == []
+
+
+T = table("t", column("id"), column("v"))
+
+
+async def test_a_read_alone_is_one_thread_hop(engine: AsyncEngine, hops: list[str]) -> None:
+    async with engine.connect() as warm:
+        await warm.execute(text("SELECT 1"))
+    hops.clear()
+    rows = await Database(engine).read(select(T.c.v).where(T.c.id == bindparam("id")), {"id": 1})
+    assert [row.v for row in rows] == ["first"]
+    assert hops == ["_run_statement"], "no BEGIN, no COMMIT, no reset"
+
+
+async def test_a_read_sees_what_was_committed_when_it_ran(
+    engine: AsyncEngine, other: sqlite3.Connection
+) -> None:
+    database = Database(engine)
+    count = select(func.count()).select_from(T)
+    assert (await database.read(count))[0][0] == 1
+    other.execute("INSERT INTO t (v) VALUES ('written meanwhile')")
+    assert (await database.read(count))[0][0] == 2, "no snapshot is kept between reads"
+    other.execute("BEGIN")
+    other.execute("INSERT INTO t (v) VALUES ('not committed yet')")
+    assert (await database.read(count))[0][0] == 2
+    other.execute("COMMIT")  # the read left no transaction behind to block on
+
+
+async def test_a_session_after_a_read_on_the_same_connection_keeps_its_snapshot(
+    tmp_path: Path, other: sqlite3.Connection
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}", pool_size=1)
+    try:
+        database = Database(engine)
+        await database.read(select(T.c.v))
+        async with database.session() as session:
+            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+            other.execute("INSERT INTO t (v) VALUES ('written meanwhile')")
+            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 1, "BEGIN was sent"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_runs_only_plain_selects(engine: AsyncEngine, hops: list[str]) -> None:
+    database = Database(engine)
+    with pytest.raises(ReadRefused, match="only SELECT"):
+        await database.read(text("DELETE FROM t"))  # type: ignore[arg-type]
+    with pytest.raises(ReadRefused, match="no row locks"):
+        await database.read(select(T.c.v).with_for_update())
+    assert hops == [], "refused before reaching the database"
+    assert await values(engine) == ["first"]
 
 
 async def test_commit_keeps_and_rollback_discards(engine: AsyncEngine) -> None:
@@ -177,6 +229,54 @@ async def test_a_connection_the_server_ended_is_replaced_before_use(database_url
     finally:
         await database.dispose()
         await admin.dispose()
+
+
+async def test_on_postgresql_a_read_sends_no_begin_and_sessions_still_do(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    database = Database(make_engine(database_url, pool_size=1))
+    sent: list[str] = []  # the transaction commands asyncpg sends on the pooled connection
+    try:
+        async with database.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            raw.add_query_logger(lambda record: sent.append(record.query.split()[0].upper().rstrip(";")))
+        for _ in range(2):  # the same pooled connection, read then session, twice
+            assert len(await database.read(select(func.current_database()))) == 1
+            await asyncio.sleep(0)  # asyncpg calls its query loggers soon after
+            assert sent == [], "no BEGIN or COMMIT around the read"
+            async with database.session() as session:
+                await session.execute(text("SELECT 1"))
+                await session.commit()
+            await asyncio.sleep(0)
+            assert sent == ["BEGIN", "COMMIT"], "a session after a read still has its transaction"
+            sent.clear()
+    finally:
+        await database.dispose()
+
+
+async def test_postgresql_keeps_its_pool_open_under_concurrent_requests(database_url: str) -> None:
+    """Connections are not closed on return under load (they were reopened for 1 request in 30)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    from sqlalchemy import event
+
+    engine = make_engine(database_url, pool_size=1)
+    opened: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda dbapi_connection, record: opened.append(record))
+    try:
+
+        async def request() -> None:
+            async with Database(engine).session() as session:
+                await session.execute(text("SELECT 1"))
+                await asyncio.sleep(0.01)
+                await session.commit()
+
+        for _ in range(3):
+            await asyncio.gather(*(request() for _ in range(8)))
+        assert len(opened) == 2, "twice pool_size, opened once"
+    finally:
+        await engine.dispose()
 
 
 async def test_sqlite_keeps_a_fixed_pool_under_concurrent_requests(tmp_path: Path) -> None:

@@ -153,8 +153,9 @@ async def list_organisations(
     operation_id="get_organisation",
     summary="One organisation by ODS code",
 )
-async def get_organisation(db_session: DbSession, code: FromPath[str]) -> OrganisationRead:
-    return await service.get_organisation(db_session, code)
+async def get_organisation(request: Request[Any, Any, Any], code: FromPath[str]) -> OrganisationRead:
+    # One row of reference data: read alone, outside a transaction (decision 0036).
+    return await service.read_organisation(request.app.state.database, code)
 
 
 @post(

@@ -9,7 +9,9 @@ from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import count
 
+from service.db import Database
 from service.workforce.models import Employment, Organisation, Person
+from service.workforce.schemas import OrganisationRead
 
 CHUNK: Final = 1000
 """Values per ``IN (...)`` list: far below SQLite's and asyncpg's limits on bound parameters."""
@@ -50,6 +52,19 @@ async def _page(session: AsyncSession, stmt: Select[M], limit: int, offset: int)
 
 async def get_organisation(session: AsyncSession, code: str) -> Organisation | None:
     return await session.get(Organisation, code)
+
+
+_ORGANISATIONS = Organisation.__table__.c
+_ORGANISATION_BY_CODE: Final = select(
+    *(_ORGANISATIONS[name] for name in OrganisationRead.__struct_fields__)
+).where(_ORGANISATIONS.code == bindparam("code"))
+"""Built once: the statement's SQL comes from SQLAlchemy's cache on every call."""
+
+
+async def read_organisation(database: Database, code: str) -> OrganisationRead | None:
+    """One organisation read alone, outside a transaction (``Database.read``, decision 0036)."""
+    rows = await database.read(_ORGANISATION_BY_CODE, {"code": code})
+    return OrganisationRead(**rows[0]._mapping) if rows else None
 
 
 async def organisation_kinds(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:

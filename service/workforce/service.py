@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Principal, Role, same_organisation
-from service.db import new_id
+from service.db import Database, new_id
 from service.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, RowError, ServiceError
 from service.workforce import csv_import, repository
 from service.workforce.csv_import import RowProblem
@@ -123,6 +123,15 @@ async def get_organisation(session: AsyncSession, code: str) -> OrganisationRead
     if record is None:
         raise NotFound(f"No organisation has the code {code[:20]}.")
     return _read(record, OrganisationRead)
+
+
+async def read_organisation(database: Database, code: str) -> OrganisationRead:
+    """What :func:`get_organisation` returns, read outside a transaction (the API's hot read)."""
+    normalised = normalise_ods(code)
+    found = await repository.read_organisation(database, normalised) if normalised is not None else None
+    if found is None:
+        raise NotFound(f"No organisation has the code {code[:20]}.")
+    return found
 
 
 async def list_organisations(
