@@ -313,6 +313,11 @@ def rule_type(rule: Rule) -> str:
     return str(tag)
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Family name" becomes "family name", an initialism stays ("GMC number")."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
+
+
 def describe_rule(rule: Rule, organisation_code: str) -> str:
     """The rule in words, as the holder's page and the verifier's result show it."""
     if isinstance(rule, CoreSkillsRule):
@@ -321,7 +326,7 @@ def describe_rule(rule: Rule, organisation_code: str) -> str:
         text = f"{OH_ITEM_NAMES.get(rule.item, rule.item)}: {_accepted_text(rule.accepted)}"
         return text + (", review date after the day" if _checks_review(rule) else "")
     if isinstance(rule, IdentityLinkRule):
-        return "Identity link with " + " and ".join(IDENTITY_LABELS[c].lower() for c in rule.claims)
+        return "Identity link with " + " and ".join(_in_sentence(IDENTITY_LABELS[c]) for c in rule.claims)
     text = f"A training placement at {_site(rule, organisation_code)} covering the day"
     if rule.specialties:
         text += f", in {' or '.join(rule.specialties)}"

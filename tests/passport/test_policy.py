@@ -185,7 +185,7 @@ def test_requirements_say_which_claims_each_rule_needs() -> None:
     assert [r.description for r in needed] == [
         "In date on the day: Fire safety",
         "Exposure-prone procedures clearance: cleared, review date after the day",
-        "Identity link with gmc number and family name",
+        "Identity link with GMC number and family name",
         "A training placement at NT301 covering the day",
     ]
     paths = [[(n.credential_type, tuple(n.path), n.where) for n in r.needs] for r in needed]

@@ -178,7 +178,7 @@ async def test_the_share_page_shows_who_asks_why_and_each_rule_and_hands_the_scr
     assert "In date on the day: Fire safety, Resuscitation (level 2 or above)" in text
     assert "Core skills training, the Fire safety record: subject, level, date to" in text
     assert "Occupational health clearance, the Hepatitis B immunity record: item, outcome" in text
-    assert "Identity link with gmc number Identity link: GMC number" in text
+    assert "Identity link with GMC number Identity link: GMC number" in text
     assert "Sharing from this browser's wallet needs JavaScript" in text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     data = _data(page.text)
