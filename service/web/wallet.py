@@ -38,8 +38,8 @@ from service.oid4vc import authorization, metadata
 from service.oid4vc import service as oid4vc
 from service.oid4vc.schemas import OfferCreate
 from service.passport.claims import HOLDER_ID, SPECS
-from service.passport.cstf import subject_name
-from service.passport.policy import RuleRequirement
+from service.passport.cstf import SUBJECTS, subject_name
+from service.passport.policy import OUTCOME_LABELS, RuleRequirement
 from service.passport.schemas import OH_ITEM_NAMES
 from service.verification import service as verification
 from service.verification.schemas import HolderRequestView
@@ -59,6 +59,19 @@ LABELS: Final = {
     for kind, spec in SPECS.items()
 }
 """The words of each claim, by credential type, for the script's lists and checkboxes."""
+
+VALUE_WORDS: Final = {
+    "subject": {code: subject.name for code, subject in SUBJECTS.items()},
+    "item": dict(OH_ITEM_NAMES),
+    "outcome": {code: words[:1].upper() + words[1:] for code, words in OUTCOME_LABELS.items()},
+    "learning_method": {
+        "e_learning": "e-learning",
+        "face_to_face": "Face to face",
+        "blended": "Blended",
+        "assessment": "Assessment",
+    },
+}
+"""The words of coded values ("fire_safety" is "Fire safety"), by field, for the share page's checkboxes."""
 
 
 def _now(request: Request[Any, Any, Any]) -> dt.datetime:
@@ -333,6 +346,7 @@ async def share(
         "needs": need_groups(view.requirements),
         "kind_names": KIND_NAMES,
         "labels": LABELS,
+        "values": VALUE_WORDS,
         "checks_url": CHECKS_PAGE,
     }
     return await render(

@@ -167,6 +167,8 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     assert gmc.is_checked(), "what the policy needs is ticked"
     assert form.get_by_text(re.compile("^needed for: Identity link with GMC number$", re.I)).count() == 1
     assert form.get_by_text("needed for: Fire safety in date").count() >= 1
+    assert form.get_by_label("Subject: Fire safety").count() >= 1, "coded values are shown in words"
+    assert form.get_by_label("Subject: fire_safety").count() == 0
     given = form.get_by_label(re.compile(r"^Given names: "))
     family = form.get_by_label(re.compile(r"^Family name: "))
     assert not given.is_checked()

@@ -685,10 +685,13 @@
         outer.append(fold);
         groups.set(disclosure.digest, group);
         host = group;
-        text = "This record (that you have it): " + name;
+        text = "That you hold this record: " + name;
       } else {
         const name = String(at.path[at.path.length - 1]);
-        text = (labels[name] || name.replace(/_/g, " ")) + ": " + shown(disclosure.value);
+        // A coded value in words ("fire_safety" is "Fire safety"), as the registry names it.
+        const words = data.values && data.values[name];
+        const value = words && typeof disclosure.value === "string" && words[disclosure.value];
+        text = (labels[name] || name.replace(/_/g, " ")) + ": " + (value || shown(disclosure.value));
       }
       choiceCounter += 1;
       const id = "disclose-" + choiceCounter;
