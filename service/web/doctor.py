@@ -26,6 +26,7 @@ from service import audit
 from service.audit import DbSession
 from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.credentials import service as credentials
+from service.credentials.controllers import issuer_of
 from service.credentials.schemas import KINDS, HolderCredentialSummary
 from service.errors import FieldError, Forbidden, ServiceError
 from service.oid4vc import service as oid4vc
@@ -42,7 +43,6 @@ from service.web.views import FormErrors, field_name, problems_to_form
 from service.workforce import service as workforce
 
 HOLDERS: Final = (Role.HOLDER,)
-_ISSUER_KEY: Final = "credential_issuer"  # the same cached issuer as the API's (credentials.controllers)
 ADD_LABELS: Final = {"types": "Credentials to add"}
 CHECKS_PAGE: Final = 50
 """Verifications per page of "Who checked my passport"."""
@@ -91,13 +91,6 @@ def _keys(request: Request[Any, Any, Any]) -> DataKeyRing:
     keys: DataKeyRing = request.app.state.data_keys
     return keys
 
-
-def _issuer(request: Request[Any, Any, Any]) -> credentials.Issuer:
-    found: credentials.Issuer | None = request.app.state.get(_ISSUER_KEY)
-    if found is None:
-        found = credentials.issuer_from_state(request.app.state)
-        request.app.state[_ISSUER_KEY] = found
-    return found
 
 
 def _linked_person(principal: Principal) -> uuid.UUID:
@@ -179,7 +172,7 @@ async def my_credentials(
 ) -> Response[str]:
     person_id = _linked_person(principal)
     now = _now(request)
-    found = await credentials.holder_summaries(db_session, _issuer(request), person_id)
+    found = await credentials.holder_summaries(db_session, issuer_of(request), person_id)
     issuances = await oid4vc.wallet_issuances(db_session, person_id)
     rows = []
     for credential in found:
@@ -211,7 +204,7 @@ async def my_credentials(
 
 async def _addable(request: Request[Any, Any, Any], session: AsyncSession, person_id: uuid.UUID) -> list[str]:
     """The credential types the registry has something to state in for me today (what a wallet can get)."""
-    issuer = _issuer(request)
+    issuer = issuer_of(request)
     found = await passport.credentials_claims(
         session,
         [person_id],
@@ -271,7 +264,7 @@ async def make_wallet_offer(
         try:
             offer = await oid4vc.create_offer(
                 db_session,
-                _issuer(request),
+                issuer_of(request),
                 principal,
                 OfferCreate(person_id=person_id, credential_configuration_ids=list(dict.fromkeys(chosen))),
                 now=_now(request),

@@ -25,6 +25,7 @@ from service import audit
 from service.audit import DbSession
 from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.credentials import service as credentials
+from service.credentials.controllers import issuer_of
 from service.credentials.schemas import CredentialRead
 from service.errors import NotFound, ServiceError
 from service.passport import service as passport
@@ -317,15 +318,7 @@ ACTIONS: Final = ("revoke", "suspend", "reinstate")
 REASON_HINT: Final = "Give the reason, in 3 to 500 characters: it is recorded and audited"
 ACTION_LABELS: Final = {"revoke": "Revoke", "suspend": "Suspend", "reinstate": "Reinstate"}
 ACTION_DONE: Final = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
-_ISSUER_KEY: Final = "credential_issuer"  # the same cached issuer as the API's (credentials.controllers)
 
-
-def _issuer(request: Request[Any, Any, Any]) -> credentials.Issuer:
-    found: credentials.Issuer | None = request.app.state.get(_ISSUER_KEY)
-    if found is None:
-        found = credentials.issuer_from_state(request.app.state)
-        request.app.state[_ISSUER_KEY] = found
-    return found
 
 
 async def _credentials(
@@ -368,7 +361,7 @@ async def credential_action(
             if credential_id not in shown:  # not this person's, or not one the caller may act on
                 raise NotFound("No such credential among this person's that you may act on.")
             await credentials.change_state(
-                db_session, _issuer(request), principal, credential_id, action, reason, now=_now(request)
+                db_session, issuer_of(request), principal, credential_id, action, reason, now=_now(request)
             )
         except ServiceError as exc:
             errors.add(None, exc.detail)
