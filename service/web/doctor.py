@@ -94,7 +94,6 @@ def _keys(request: Request[Any, Any, Any]) -> DataKeyRing:
     return keys
 
 
-
 def _linked_person(principal: Principal) -> uuid.UUID:
     """The person a holder is linked to; 403 for an account that is not linked to one."""
     try:
