@@ -25,7 +25,8 @@ ICON_LOADS = """async () => {
     image.src = src;
   });
   const link = document.querySelector("link[rel=icon]");
-  return { link: link && link.href, icon: await loads(link ? link.href : "/"), favicon: await loads("/favicon.ico") };
+  const icon = await loads(link ? link.href : "/");
+  return { link: link && link.href, icon: icon, favicon: await loads("/favicon.ico") };
 }"""
 
 ROLES = [Role.ISSUER, Role.COORDINATOR, Role.ANALYST, Role.VERIFIER, Role.HOLDER, Role.ADMIN]

@@ -520,20 +520,58 @@
     return found;
   }
 
-  /** One type's copies in words: "Valid", "Revoked", "3 valid, 2 revoked", "Status not checked". */
-  function statesInWords(records, found) {
+  /** RFC 7638 thumbprint of a copy's public key (members in lexicographic order, as JSON.stringify keeps them). */
+  function thumbprint(jwk) {
+    return sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }));
+  }
+
+  /**
+   * When the registry revoked or suspended each copy the status lists show withdrawn (by copy id), from
+   * its own list of the doctor's credentials (the status list says nothing of when). Asked only when some
+   * copy is withdrawn; empty when the registry cannot say: the page then says "revoked" without a day.
+   */
+  async function whenWithdrawn(data, records, found) {
+    const when = new Map();
+    const withdrawn = records.filter((r) => !STATES[found.get(r.id).state].offered);
+    if (!withdrawn.length || !data.changes_url) return when;
+    let items;
+    try {
+      items = (await json(data.changes_url, { redirect: "error" }, "Asking when")).body.items || [];
+    } catch (error) {
+      return when;
+    }
+    const byKey = new Map(items.map((item) => [item.thumbprint, item]));
+    for (const record of withdrawn) {
+      const change = record.publicJwk && byKey.get(await thumbprint(record.publicJwk));
+      if (change && change.state === found.get(record.id).state) when.set(record.id, change);
+    }
+    return when;
+  }
+
+  /** " on 1 December 2026 (a newer one replaced it)", or "" when the day is not known. */
+  function changedOn(change) {
+    if (!change || !change.changed_on) return "";
+    return " on " + change.changed_on + (change.superseded ? " (a newer one replaced it after a record changed)" : "");
+  }
+
+  /** One type's copies in words: "Valid", "Revoked on 1 December 2026", "3 valid, 2 revoked", "Status not checked". */
+  function statesInWords(records, found, when) {
     const counts = new Map();
     for (const record of records) {
       const state = (found.get(record.id) || { state: "unchecked" }).state;
       counts.set(state, (counts.get(state) || 0) + 1);
     }
-    if (counts.size === 1) return STATES[[...counts.keys()][0]].words;
+    if (counts.size === 1) {
+      const state = [...counts.keys()][0];
+      const change = records.map((r) => when.get(r.id)).find((c) => c);
+      return STATES[state].words + (STATES[state].offered ? "" : changedOn(change));
+    }
     return [...counts].map(([state, n]) => n + " " + STATES[state].words.toLowerCase()).join(", ");
   }
 
-  /** Why a type's copies are not offered, in the doctor's words. */
-  function withdrawnInWords(name, state) {
-    return name + ": this copy was " + state + " by the issuer, so it is not offered. My credentials (/passport/credentials) says when and why; add your credentials again on the My wallet page for new ones.";
+  /** Why a type's copy is not offered, in the doctor's words. */
+  function withdrawnInWords(name, state, change) {
+    return name + ": this copy was " + state + " by the issuer" + changedOn(change) + ", so it is not offered.";
   }
 
   // ------------------------------------------------------------ the wallet page
@@ -565,6 +603,7 @@
     }
     // Each copy against its status list (a revoked copy would only be found invalid by a provider).
     const found = await statuses(held);
+    const when = await whenWithdrawn(data, held, found);
     const summary = { withdrawn: [], unchecked: new Set() };
     body.replaceChildren();
     for (const [kind, records] of kinds) {
@@ -574,7 +613,7 @@
         day(Math.min(...records.map((r) => r.issuedAt))),
         expiry(Math.min(...records.map((r) => r.expiresAt))),
         String(records.length),
-        statesInWords(records, found),
+        statesInWords(records, found, when),
       ];
       cells.forEach((text, i) => {
         const cell = document.createElement("td");
@@ -617,7 +656,7 @@
   function sayStatuses(summary) {
     const parts = [];
     if (summary.withdrawn.length) {
-      parts.push("Not usable, withdrawn by the issuer: " + summary.withdrawn.join(", ") + ". Add your credentials again for new ones; My credentials says when and why.");
+      parts.push("Not usable, withdrawn by the issuer: " + summary.withdrawn.join(", ") + ". Add your credentials again for new ones (My credentials says why).");
     }
     if (summary.unchecked.size) {
       parts.push("The status of some copies was not checked (" + [...summary.unchecked].join(" ") + ") You can still share them: the provider checks it.");
@@ -995,6 +1034,7 @@
     // Every copy against its status list: a revoked or suspended one would only be found invalid.
     say("Checking your credentials against the registry's status lists…", "busy");
     const found = await statuses(held);
+    const when = await whenWithdrawn(data, held, found);
     // Each credential query of the request, answered by the least used copy of the type it names.
     const answers = [];
     const missing = [];
@@ -1013,7 +1053,7 @@
       const kinds = [...new Set(pool.map((r) => r.kind))];
       const record = kinds.length ? copyToUse(pool, kinds[0]) : null;
       if (!record) {
-        if (inDate.length) withdrawn.push(withdrawnInWords(kindName(data, inDate[0].kind), found.get(inDate[0].id).state));
+        if (inDate.length) withdrawn.push(withdrawnInWords(kindName(data, inDate[0].kind), found.get(inDate[0].id).state, when.get(inDate[0].id)));
         else if (matching.length) expired.push(kindName(data, matching[0].kind));
         else missing.push(kindName(data, query.id));
         continue;
@@ -1037,7 +1077,7 @@
     const left = [];
     if (missing.length) left.push("Not in this browser, so not shared: " + missing.join(", ") + ".");
     if (expired.length) left.push("Expired in this browser, so not shared: " + expired.join(", ") + ". Add your credentials again on the My wallet page for new ones.");
-    left.push(...withdrawn);
+    if (withdrawn.length) left.push(...withdrawn, "Add your credentials again on the My wallet page for new ones (My credentials says why).");
     if (unchecked.length) left.push("Status not checked for: " + unchecked.join(", ") + ". You can still share: the provider checks it.");
     if (!answers.length) {
       if (withdrawn.length) throw new WalletProblem("the credentials this request asks for were withdrawn by the issuer. " + left.join(" "));
