@@ -5,11 +5,12 @@
  *
  * - /wallet (element #wallet): makes holder keys with WebCrypto (ECDSA P-256, not extractable), gets the
  *   signed-in doctor's credentials with OpenID4VCI 1.0 (pre-authorized code flow) from the registry's
- *   public endpoints, keeps keys and credentials in IndexedDB, lists them, removes them.
+ *   public endpoints, keeps keys and credentials in IndexedDB, lists them with the state each copy's
+ *   status list gives (valid, revoked, suspended), removes them.
  * - /wallet/share (element #share): fetches a provider's signed OpenID4VP request object, checks its
  *   signature against the registry's did:web document and its members against what the page was told,
- *   lets the doctor choose the disclosures, builds SD-JWT presentations with key-binding JWTs and
- *   answers by direct_post.
+ *   offers only copies their status lists do not show revoked or suspended, lets the doctor choose the
+ *   disclosures, builds SD-JWT presentations with key-binding JWTs and answers by direct_post.
  *
  * The private keys never leave the browser: the page can sign with them but nobody, the page included,
  * can read them out (crypto.subtle.exportKey refuses). The page's Content-Security-Policy lets it talk
@@ -170,9 +171,13 @@
         if (event.oldVersion < 1) db.createObjectStore(STORE, { keyPath: "id" }).createIndex("holder", "holder");
         if (event.oldVersion < 2) db.createObjectStore(LISTS, { keyPath: "uri" }); // verified status lists
       };
-      opening.onsuccess = () => resolve(opening.result);
+      opening.onsuccess = () => {
+        const db = opening.result;
+        db.onversionchange = () => db.close(); // a newer page upgrading the storage goes first
+        resolve(db);
+      };
       opening.onerror = () => reject(new WalletProblem("This browser refused to open the wallet's storage."));
-      opening.onblocked = () => reject(new WalletProblem("Another tab holds an older copy of this page open: close it, then reload this one."));
+      // Blocked (another tab has it open for a moment): the upgrade goes on once that tab closes it.
     });
   }
 
