@@ -6,9 +6,11 @@ HR sees the verified result on its request page with exactly those claims.
 
 One test per database: this module has its own seeded server per database (see ``conftest.py``)."""
 
+import base64
 import datetime as dt
 import json
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -316,6 +318,25 @@ STATUS_LISTS_STALE = """async () => {
 """Make the status lists kept by the wallet look as they do once their ttl has run out."""
 
 
+def _b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forge(route: Any, how: str) -> None:
+    """Answer with the real status list token altered: every entry valid (the signature left as it was),
+    or unsigned with ``alg: none``."""
+    token = route.fetch().text().strip()
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["status_list"]["lst"] = _b64u(zlib.compress(bytes(131_072 * 2 // 8), 9))
+    forged_payload = _b64u(json.dumps(claims).encode())
+    if how == "alg none":
+        header = _b64u(json.dumps({"alg": "none", "typ": "statuslist+jwt"}).encode())
+        signature = ""
+    body = f"{header}.{forged_payload}.{signature}"
+    route.fulfill(status=200, headers={"Content-Type": "application/statuslist+jwt"}, body=body)
+
+
 def _withdraw(server: DemoServer, person: str, copies: list[dict[str, Any]]) -> dict[str, str]:
     """As the registry operator, revoke the copies of one type kept in the browser and suspend those of
     another; which type got what."""
@@ -397,6 +418,17 @@ def test_the_wallet_keeps_five_copies_and_checks_each_against_its_status_list(
     assert page.locator("#share-form legend", has_text="Identity link").count() == 0
     assert page.locator("#share-form legend", has_text="Core skills training").count() == 0
     visit.check("withdrawn copies not offered")
+
+    # A list that does not check out (a forged "all valid" list, alg none) never makes a copy valid.
+    for forgery in ("all valid, the registry's signature kept", "alg none"):
+        page.evaluate(STATUS_LISTS_STALE)
+        page.route("**/status-lists/**", lambda route, how=forgery: _forge(route, how))
+        visit.go("/wallet")
+        row = page.get_by_role("row", name=re.compile("^Identity link"))
+        expect(row).to_contain_text("Status not checked")
+        assert "Valid" not in row.inner_text(), forgery
+        status.filter(has_text="The status of some copies was not checked").wait_for()
+        page.unroute("**/status-lists/**")
 
     # The lists cannot be fetched: the page says so, and still lets the doctor share.
     page.evaluate(STATUS_LISTS_STALE)
