@@ -133,7 +133,7 @@ def _pages(base: str, var_dir: Path) -> list[tuple[str, httpx.Client, str]]:
     """(role, signed-in client, path) of every page, after giving the result pages a result."""
     issuer, coordinator, analyst, holder = (_sign_in(base, r) for r in ROLE_LABELS)
     found: list[tuple[str, httpx.Client, str]] = [("holder", holder, "/")]
-    found += [("holder", holder, p) for p in ("/wallet", "/wallet/share")]
+    found += [("holder", holder, p) for p in ("/wallet", "/wallet/changes", "/wallet/share")]
     share = _share_page(base, var_dir)
     if share is not None:
         found.append(("holder", holder, share))

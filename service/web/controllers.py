@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Router, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery, QueryParameter
-from litestar.response import Response
+from litestar.response import Redirect, Response
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
@@ -215,6 +216,24 @@ async def _audit_callback(request: Request[Any, Any, Any], db_session: DbSession
     )
 
 
+ICONS_PATH = "/static/icons"
+ICONS = STATIC / "icons"
+ICON = f"{ICONS_PATH}/registry-1.svg"
+"""The site's icon (``base.html`` links it). Served for a year: change the file's name when it changes."""
+ICON_CACHE = CacheControlHeader(public=True, max_age=365 * 24 * 3600, immutable=True)
+
+
+@get(
+    "/favicon.ico",
+    name="web_favicon",
+    opt=PUBLIC,
+    cache_control=CacheControlHeader(public=True, max_age=86_400),
+)
+async def favicon() -> Redirect:
+    """Browsers (and tools) that ask for ``/favicon.ico`` without reading the page get the SVG icon."""
+    return Redirect(ICON, status_code=301)
+
+
 WEB_ROUTER = Router(
     "/",
     route_handlers=[
@@ -231,7 +250,11 @@ WEB_ROUTER = Router(
         *ADDITIONALITY_PAGES,
         *WALLET_PAGES,
         *HR_PAGES,
+        favicon,
         create_static_files_router(STATIC_PATH, directories=[STATIC], name="web_static", opt=PUBLIC),
+        create_static_files_router(
+            ICONS_PATH, directories=[ICONS], name="web_icons", opt=PUBLIC, cache_control=ICON_CACHE
+        ),
     ],
     exception_handlers=WEB_EXCEPTION_HANDLERS,
     include_in_schema=False,

@@ -15,10 +15,10 @@ Each page calls the domain services, as the API routes it stands for do: ``crede
 import datetime as dt
 import functools
 import uuid
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 from litestar import Request, get, post
-from litestar.params import QueryParameter
+from litestar.params import FromQuery
 from litestar.response import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,8 @@ HOLDERS: Final = (Role.HOLDER,)
 ADD_LABELS: Final = {"types": "Credentials to add"}
 CHECKS_PAGE: Final = 50
 """Verifications per page of "Who checked my passport"."""
+MAX_OFFSET: Final = 1_000_000_000
+"""Largest ``offset`` a page reads (as on provider HR's history); a larger one is read as this."""
 
 SUBPAGES: Final = (
     ("/passport", "My records"),
@@ -90,7 +92,6 @@ def _now(request: Request[Any, Any, Any]) -> dt.datetime:
 def _keys(request: Request[Any, Any, Any]) -> DataKeyRing:
     keys: DataKeyRing = request.app.state.data_keys
     return keys
-
 
 
 def _linked_person(principal: Principal) -> uuid.UUID:
@@ -361,17 +362,29 @@ def disclosed_in_words(disclosed: list[DisclosedNames]) -> list[tuple[str, str]]
     return found
 
 
+def read_offset(text: str) -> int:
+    """Where a page of a list starts, from its ``offset`` query parameter, corrected to the nearest valid
+    value as provider HR's history does: below 0 is 0, above :data:`MAX_OFFSET` is that, and what is not
+    a whole number (a link typed wrong) is the first page. A bad offset never gets an error page."""
+    try:
+        found = int(text.strip()[:20])
+    except ValueError:
+        return 0
+    return max(0, min(found, MAX_OFFSET))
+
+
 @get("/passport/checks", name="web_my_checks", guards=[requires(*HOLDERS)])
 async def my_checks(
     request: Request[Any, Any, Any],
     db_session: DbSession,
     principal: CurrentPrincipal,
-    offset: Annotated[int, QueryParameter(ge=0, le=1_000_000_000)] = 0,
+    offset: FromQuery[str] = "0",
 ) -> Response[str]:
     _linked_person(principal)
+    start = read_offset(offset)
     runtime: verification.Runtime = request.app.state.verification
     page = await verification.holder_verifications(
-        db_session, runtime, principal, limit=CHECKS_PAGE, offset=offset
+        db_session, runtime, principal, limit=CHECKS_PAGE, offset=start
     )
     rows = [
         {
@@ -386,9 +399,9 @@ async def my_checks(
         request,
         "doctor/checks.html",
         rows=rows,
-        offset=offset,
+        offset=start,
         next_offset=page.next_offset,
-        previous_offset=max(0, offset - CHECKS_PAGE) if offset > 0 else None,
+        previous_offset=max(0, start - CHECKS_PAGE) if start > 0 else None,
         page_size=CHECKS_PAGE,
         subpages=SUBPAGES,
     )

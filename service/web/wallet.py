@@ -8,6 +8,9 @@
   doctor's signed-in session is the second channel). CSRF-protected like a form (the script posts the
   page's token as the ``csrf_token`` form field); refusals are problem details, as for the API. The script
   then runs the pre-authorized code flow against the public endpoints, as any wallet does.
+- ``GET /wallet/changes``: JSON for that script: the signed-in doctor's revoked and suspended credentials
+  by holder key, with the day of the change, asked for only once a status list shows a copy withdrawn
+  (the script checks every copy against its status list itself).
 - ``GET /wallet/share?client_id=...&request_uri=...``: "Share with a provider": the query of the
   ``openid4vp://`` link of a provider's request. The page says who asks, why, under which policy and what
   each rule needs (:func:`service.verification.service.holder_view`); the script fetches the signed
@@ -31,6 +34,7 @@ from litestar.response import Response
 from service import audit
 from service.audit import DbSession
 from service.auth import CurrentPrincipal, Principal, Role, requires
+from service.credentials import service as credentials
 from service.credentials.controllers import issuer_of
 from service.errors import EXCEPTION_HANDLERS, NotFound, ServiceError, Unauthorized
 from service.errors import handle_service_error as problem_for
@@ -52,6 +56,7 @@ NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_LINK: Final = 2048
 """Longest pasted link or query parameter read (a real one is under 200 characters)."""
 CHECKS_PAGE: Final = "/passport/checks"
+CHANGES_URL: Final = "/wallet/changes"
 KIND_NAMES: Final = {kind: spec.name for kind, spec in SPECS.items()}
 LABELS: Final = {
     kind: {HOLDER_ID.name: HOLDER_ID.label, spec.container: spec.container_label}
@@ -102,6 +107,7 @@ async def wallet_page(request: Request[Any, Any, Any], principal: CurrentPrincip
     data = {
         "holder": str(person),
         "offer_url": "/wallet/offer",
+        "changes_url": CHANGES_URL,
         "kind_names": KIND_NAMES,
         "labels": LABELS,
     }
@@ -157,6 +163,53 @@ async def wallet_offer(
         credential_configuration_ids=created.credential_configuration_ids,
     )
     return Response(body, status_code=201, headers=NO_STORE)
+
+
+class WalletChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A credential of the signed-in doctor that is no longer valid, named by the key it is bound to (each
+    copy in the browser wallet has its own): the script says when its copy was revoked or suspended."""
+
+    thumbprint: str
+    """RFC 7638 thumbprint of the holder key in the credential's ``cnf``."""
+    state: str
+    changed_on: str | None
+    """The day of the change, in words ("1 December 2026"); never the reason (it may be about health)."""
+    superseded: bool
+    """Revoked because a newer credential replaced it (a record changed)."""
+
+
+class WalletChanges(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[WalletChange]
+
+
+def _day(at: dt.datetime | None) -> str | None:
+    return None if at is None else f"{at.day} {at:%B %Y}"
+
+
+@get(
+    "/wallet/changes",
+    name="web_wallet_changes",
+    guards=[requires(*HOLDERS)],
+)
+async def wallet_changes(
+    request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
+) -> Response[WalletChanges]:
+    """The signed-in doctor's revoked and suspended credentials, by holder key, with the day of the change:
+    asked for by the script only once a status list shows a copy withdrawn (the status list itself says
+    nothing of when), as ``/passport/credentials`` shows them (``credentials.holder_summaries``)."""
+    person = _person(principal)
+    found: dict[str, WalletChange] = {}
+    summaries = await credentials.holder_summaries(db_session, issuer_of(request), person)
+    for summary in sorted(summaries, key=lambda s: s.state_changed_at or s.issued_at):
+        if summary.state == "valid":
+            continue
+        found[summary.holder_key_thumbprint] = WalletChange(
+            thumbprint=summary.holder_key_thumbprint,
+            state=summary.state,
+            changed_on=_day(summary.state_changed_at),
+            superseded=summary.superseded_by is not None,
+        )
+    return Response(WalletChanges(items=list(found.values())), headers=NO_STORE)
 
 
 # ---------------------------------------------------------------- share with a provider
@@ -348,6 +401,7 @@ async def share(
         "labels": LABELS,
         "values": VALUE_WORDS,
         "checks_url": CHECKS_PAGE,
+        "changes_url": CHANGES_URL,
     }
     return await render(
         request,
@@ -377,4 +431,4 @@ async def _closed(request: Request[Any, Any, Any], view: HolderRequestView) -> R
     return await render(request, "wallet/share_closed.html", status=status, heading=heading, detail=detail)
 
 
-WALLET_PAGES: Final = [wallet_page, wallet_offer, share]
+WALLET_PAGES: Final = [wallet_page, wallet_offer, wallet_changes, share]

@@ -180,6 +180,23 @@ class Visit:
     base_url: str
     folder: Path
     findings: Findings
+    console_errors: list[str] = field(default_factory=list)
+    """Every error the page's console showed (a failed load, such as a missing ``/favicon.ico``, and
+    uncaught exceptions), with where it came from: a test asserts there are none it did not cause."""
+
+    def __post_init__(self) -> None:
+        self.watch(self.page)
+
+    def watch(self, page: Any) -> None:
+        """Collect the console errors of ``page`` too (a second tab)."""
+
+        def on_console(message: Any) -> None:
+            if message.type == "error":
+                where = message.location.get("url", "") if message.location else ""
+                self.console_errors.append(f"{message.text} ({where})")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: self.console_errors.append(f"uncaught: {error}"))
 
     def go(self, path: str, *, status: int = 200) -> None:
         """Open ``path`` of the demo server and check the answer's status."""

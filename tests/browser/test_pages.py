@@ -12,9 +12,22 @@ import httpx
 import pytest
 
 from service.auth import Role
+from service.web.controllers import ICON
 from service.web.pages import NAVIGATION, ROLE_LABELS
 from tests.browser.harness import DemoServer, Visit
 from tests.browser.hr import client_token
+
+ICON_LOADS = """async () => {
+  const loads = (src) => new Promise((ok) => {
+    const image = new Image();
+    image.onload = () => ok(image.naturalWidth > 0);
+    image.onerror = () => ok(false);
+    image.src = src;
+  });
+  const link = document.querySelector("link[rel=icon]");
+  const icon = await loads(link ? link.href : "/");
+  return { link: link && link.href, icon: icon, favicon: await loads("/favicon.ico") };
+}"""
 
 ROLES = [Role.ISSUER, Role.COORDINATOR, Role.ANALYST, Role.VERIFIER, Role.HOLDER, Role.ADMIN]
 
@@ -58,6 +71,10 @@ def test_each_role_sees_its_navigation_and_every_page_of_it(role: Role, visit: V
         assert nav.get_by_role("link", name=item.label, exact=True).get_attribute("aria-current") == "page"
         assert page.locator("h1").count() == 1
         visit.check(item.label)
+    # The page's icon and /favicon.ico load as images do (under the page's CSP), and nothing logs an error.
+    loaded = page.evaluate(ICON_LOADS)
+    assert loaded == {"link": visit.base_url + ICON, "icon": True, "favicon": True}, loaded
+    assert visit.console_errors == [], "no page logs an error"
 
 
 def test_issuer_imports_a_file_sees_the_report_then_finds_the_person(
@@ -287,6 +304,8 @@ def test_the_demo_doctor_lists_their_credentials_makes_a_wallet_offer_and_reads_
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "Who checked my passport"
     visit.check("who checked my passport")
+
+
 def test_provider_hr_checks_a_passport_and_sees_the_answer_arrive_without_a_reload(
     visit: Visit, server: DemoServer, tmp_path: Path
 ) -> None:

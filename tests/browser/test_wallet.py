@@ -6,8 +6,11 @@ HR sees the verified result on its request page with exactly those claims.
 
 One test per database: this module has its own seeded server per database (see ``conftest.py``)."""
 
+import base64
+import datetime as dt
 import json
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +20,7 @@ from playwright.sync_api import expect
 
 from service.web.pages import ROLE_LABELS
 from tests.browser.harness import DemoServer, Visit
+from tests.browser.hr import client_token
 
 ADDED = re.compile(r"Added to this browser: .*Core skills training \(\d+ copies\)")
 
@@ -249,3 +253,195 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     status.filter(has_text="there are no credentials in this browser yet").wait_for()
     assert page.locator("#share-form").is_hidden(), "nothing to choose, nothing to send"
     visit.check("nothing to share")
+    # No console errors but the refusals this test asked for (the request already answered: 409).
+    assert [e for e in visit.console_errors if "status of 409" not in e] == []
+
+
+FORGET_WALLET = """() => new Promise((ok, no) => {
+  const deleting = indexedDB.deleteDatabase("staff-passport-wallet");
+  deleting.onsuccess = () => ok(true);
+  deleting.onerror = () => no(deleting.error);
+})"""
+"""Start from an empty wallet (the browser profile is shared by the tests of this module)."""
+
+ANOTHER_TAB_WRITES = """() => {
+  const put = IDBObjectStore.prototype.put;
+  let done = false;
+  IDBObjectStore.prototype.put = function (value, key) {
+    if (!done && this.name === "credentials" && value && value.kind) {
+      done = true;
+      for (let i = 0; i < 5; i += 1) put.call(this, Object.assign({}, value, { id: "other-tab-" + i }));
+    }
+    return put.call(this, value, key);
+  };
+}"""
+"""Five more copies of the first type written in the wallet's own transaction, just before its first copy:
+what another tab adding at the same moment leaves when its write lands between this tab's read and write."""
+
+KEPT_STATUS = """async () => {
+  const db = await new Promise((ok, no) => {
+    const opening = indexedDB.open("staff-passport-wallet");
+    opening.onsuccess = () => ok(opening.result);
+    opening.onerror = () => no(opening.error);
+  });
+  const records = await new Promise((ok, no) => {
+    const reading = db.transaction("credentials").objectStore("credentials").getAll();
+    reading.onsuccess = () => ok(reading.result);
+    reading.onerror = () => no(reading.error);
+  });
+  db.close();
+  const b64 = (part) => atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+  return records.map((r) => {
+    const entry = JSON.parse(b64(r.credential.split("~")[0].split(".")[1])).status.status_list;
+    return { kind: r.kind, uri: entry.uri, idx: entry.idx };
+  });
+}"""
+"""Each copy kept in this browser: its type and its status list entry."""
+
+STATUS_LISTS_STALE = """async () => {
+  const db = await new Promise((ok, no) => {
+    const opening = indexedDB.open("staff-passport-wallet");
+    opening.onsuccess = () => ok(opening.result);
+    opening.onerror = () => no(opening.error);
+  });
+  await new Promise((ok, no) => {
+    const writing = db.transaction("status-lists", "readwrite");
+    const store = writing.objectStore("status-lists");
+    store.getAll().onsuccess = (event) => {
+      for (const list of event.target.result) store.put(Object.assign(list, { until: 0 }));
+    };
+    writing.oncomplete = ok;
+    writing.onerror = () => no(writing.error);
+  });
+  db.close();
+}"""
+"""Make the status lists kept by the wallet look as they do once their ttl has run out."""
+
+
+def _b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forge(route: Any, how: str) -> None:
+    """Answer with the real status list token altered: every entry valid (the signature left as it was),
+    or unsigned with ``alg: none``."""
+    token = route.fetch().text().strip()
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["status_list"]["lst"] = _b64u(zlib.compress(bytes(131_072 * 2 // 8), 9))
+    forged_payload = _b64u(json.dumps(claims).encode())
+    if how == "alg none":
+        header = _b64u(json.dumps({"alg": "none", "typ": "statuslist+jwt"}).encode())
+        signature = ""
+    body = f"{header}.{forged_payload}.{signature}"
+    route.fulfill(status=200, headers={"Content-Type": "application/statuslist+jwt"}, body=body)
+
+
+def _withdraw(server: DemoServer, person: str, copies: list[dict[str, Any]]) -> dict[str, str]:
+    """As the registry operator, revoke the copies of one type kept in the browser and suspend those of
+    another; which type got what."""
+    headers = {"Authorization": f"Bearer {client_token(server, 'admin')}"}
+    listed = httpx.get(
+        server.base_url + "/api/v1/credentials", params={"person_id": person}, headers=headers, timeout=10
+    )
+    assert listed.status_code == 200, listed.text
+    kept = {(c["uri"], c["idx"]) for c in copies}
+    by_kind: dict[str, list[str]] = {}
+    for item in listed.json()["items"]:
+        if (item["status_list_uri"], item["status_idx"]) in kept:
+            by_kind.setdefault(item["kind"], []).append(item["id"])
+    assert {k: len(v) for k, v in by_kind.items()} == {c["kind"]: 5 for c in copies}
+    done = {"identity_link": "revoke", "core_skills": "suspend"}
+    for kind, action in done.items():
+        for credential in by_kind[kind]:
+            changed = httpx.post(
+                f"{server.base_url}/api/v1/credentials/{credential}/{action}",
+                json={"reason": "a record changed: test"},
+                headers=headers,
+                timeout=10,
+            )
+            assert changed.status_code == 200, changed.text
+    return done
+
+
+def test_the_wallet_keeps_five_copies_and_checks_each_against_its_status_list(
+    visit: Visit, server: DemoServer
+) -> None:
+    page = visit.page
+    visit.sign_in_as(ROLE_LABELS["holder"])
+    visit.go("/wallet")
+    page.evaluate(FORGET_WALLET)
+    visit.go("/wallet")
+
+    # Two tabs adding at once: at most five copies of each type stay.
+    page.evaluate(ANOTHER_TAB_WRITES)
+    page.get_by_role("button", name="Add my credentials to this browser").click()
+    status = page.get_by_role("status")
+    status.filter(has_text=ADDED).wait_for(timeout=60_000)
+    table = page.get_by_role("table", name="Credentials in this browser")
+    rows = table.locator("tbody tr").all_inner_texts()
+    copies = page.evaluate(KEPT_STATUS)
+    assert len(copies) == 5 * len(rows), "five copies of each type, however many tabs added them"
+    assert all(r.split("\t")[4] == "Valid" for r in rows), rows
+
+    # Each copy's list is fetched once and kept for its ttl: opening the page again fetches none.
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/status-lists/" in r.url else None)
+    visit.go("/wallet")
+    table.locator("tbody tr").first.wait_for()
+    expect(table.locator("tbody tr").first).to_contain_text("Valid")
+    assert fetched == []
+
+    # The registry revokes the identity link copies and suspends the core skills ones.
+    person = json.loads(page.locator("#wallet").get_attribute("data-wallet") or "{}")["holder"]
+    _withdraw(server, person, copies)
+    today = dt.datetime.now(dt.UTC)
+    on = f"on {today.day} {today:%B %Y}"
+    page.evaluate(STATUS_LISTS_STALE)
+    visit.go("/wallet")
+    expect(page.get_by_role("row", name=re.compile("^Identity link"))).to_contain_text(f"Revoked {on}")
+    expect(page.get_by_role("row", name=re.compile("^Core skills training"))).to_contain_text(
+        f"Suspended {on}"
+    )
+    status.filter(has_text="Not usable, withdrawn by the issuer: ").wait_for()
+    assert fetched, "the lists were fetched again once their ttl had run out"
+    visit.check("copies revoked and suspended")
+
+    # Sharing: the withdrawn copies are not offered, and the page says why.
+    headers, _organisation = _verifier(server)
+    request = _open_request(server, headers)
+    visit.go("/wallet/share?" + urlsplit(request["deep_link"]).query)
+    status.filter(has_text=f"Identity link: this copy was revoked by the issuer {on}").wait_for(
+        timeout=20_000
+    )
+    assert f"Core skills training: this copy was suspended by the issuer {on}" in status.inner_text()
+    assert page.locator("#share-form legend", has_text="Identity link").count() == 0
+    assert page.locator("#share-form legend", has_text="Core skills training").count() == 0
+    visit.check("withdrawn copies not offered")
+
+    # A list that does not check out (a forged "all valid" list, alg none) never makes a copy valid.
+    for forgery in ("all valid, the registry's signature kept", "alg none"):
+        page.evaluate(STATUS_LISTS_STALE)
+        page.route("**/status-lists/**", lambda route, how=forgery: _forge(route, how))
+        visit.go("/wallet")
+        row = page.get_by_role("row", name=re.compile("^Identity link"))
+        expect(row).to_contain_text("Status not checked")
+        assert "Valid" not in row.inner_text(), forgery
+        status.filter(has_text="The status of some copies was not checked").wait_for()
+        page.unroute("**/status-lists/**")
+
+    # The lists cannot be fetched: the page says so, and still lets the doctor share.
+    page.evaluate(STATUS_LISTS_STALE)
+    page.route("**/status-lists/**", lambda route: route.abort())
+    visit.go("/wallet/share?" + urlsplit(request["deep_link"]).query)
+    status.filter(has_text="Status not checked for: ").wait_for(timeout=20_000)
+    form = page.locator("#share-form")
+    expect(form).to_be_visible()
+    assert form.get_by_text(re.compile("^Status not checked: ")).count() >= 1
+    assert form.locator("legend", has_text="Identity link").count() == 1
+    visit.check("status not checked")
+    page.unroute("**/status-lists/**")
+    visit.console_errors[:] = [e for e in visit.console_errors if "ERR_FAILED" not in e]
+
+    page.evaluate(FORGET_WALLET)
+    assert visit.console_errors == []

@@ -10,6 +10,8 @@ import uuid
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -307,7 +309,16 @@ async def test_who_checked_my_passport_lists_each_verification_with_claim_names_
     assert "Theatre list at Oakridge" in older.text
     assert "Bank shift" not in older.text
     assert 'href="/passport/checks" rel="prev">Newer checks</a>' in older.text
-    assert (await client.get("/passport/checks", params={"offset": -1})).status_code == 400
+    # A bad offset is corrected to the nearest valid one, as on provider HR's history: no error page.
+    for bad in ("-1", "abc", "", "1.5"):
+        corrected = await client.get("/passport/checks", params={"offset": bad})
+        assert corrected.status_code == 200, bad
+        assert "Bank shift" in corrected.text, bad
+        assert "Theatre list at Oakridge" not in corrected.text, bad
+    beyond = await client.get("/passport/checks", params={"offset": 10**12})
+    assert beyond.status_code == 200
+    assert "There are no more checks." in beyond.text
+    assert 'rel="prev">Newer checks</a>' in beyond.text
 
     client.cookies.clear()
     await _as_holder(client, app, session, scene.other.id)
@@ -333,3 +344,11 @@ def test_claim_names_in_words_for_typed_and_untyped_presentations() -> None:
         ("Training programme and placement", "Site, End date"),
         ("A credential not recognised", "the credential only"),
     ]
+
+
+@given(st.text(max_size=30) | st.integers().map(str))
+def test_a_page_offset_is_always_corrected_into_the_valid_range(text: str) -> None:
+    found = doctor.read_offset(text)
+    assert 0 <= found <= doctor.MAX_OFFSET
+    if text.isascii() and re.fullmatch(r"\s*-?\d{1,19}\s*", text):
+        assert found == max(0, min(int(text), doctor.MAX_OFFSET))

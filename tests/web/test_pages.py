@@ -67,6 +67,7 @@ PAGES: dict[tuple[str, str], frozenset[Role]] = {
     # the built-in browser wallet (decision 0033)
     ("GET", "/wallet"): frozenset({HOL}),
     ("POST", "/wallet/offer"): frozenset({HOL}),
+    ("GET", "/wallet/changes"): frozenset({HOL}),
     ("GET", "/wallet/share"): frozenset({HOL}),
 }
 """The reviewed matrix of the pages: the same roles as the API routes each page stands for."""

@@ -6,7 +6,9 @@ check; a pasted link is read; unknown, expired and malformed requests get a clea
 What the script does in a browser (WebCrypto keys, OpenID4VCI, the presentation) is tested with Chromium
 in ``tests/browser/test_wallet.py``."""
 
+import base64
 import datetime as dt
+import hashlib
 import html
 import json
 import re
@@ -20,7 +22,9 @@ from litestar import Litestar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth import SESSION_COOKIE, Role, TokenService, User
+from service.auth import SESSION_COOKIE, Principal, Role, TokenService, User
+from service.credentials import service as credentials
+from service.credentials.models import Credential
 from service.keys import KeyRing
 from service.oid4vc.models import CredentialOfferRow
 from service.passport.encryption import DataKeyRing
@@ -28,11 +32,14 @@ from service.verification.models import PresentationRequest
 from service.web import service as web
 from service.workforce.models import Organisation
 from tests.conftest import BASE_URL
+from tests.credentials import factories as cf
+from tests.passport import factories as pf
 from tests.verification.factories import API, Scene, create_scene
-from tests.web.helpers import csrf_token
+from tests.web.helpers import create_user, csrf_token
 from tests.web.pages import count, field_error, sign_in
 
 CLIENT_ID = "decentralized_identifier:did:web:testserver.local"
+ADMIN = Principal(subject="admin-test", kind="client", role=Role.ADMIN, organisation=None)
 
 
 def _data(page: str) -> dict[str, Any]:
@@ -293,3 +300,73 @@ async def test_the_share_link_query_is_read_exactly_as_the_provider_page_builds_
     assert links["deep_link"] == "openid4vp://?" + query
     page = await client.get("/wallet/share?" + query)
     assert page.status_code == 200
+
+
+def _rfc7638(jwk: dict[str, Any]) -> str:
+    """RFC 7638 thumbprint computed as the wallet's script does (members in order, no spaces)."""
+    members = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(hashlib.sha256(members.encode()).digest()).rstrip(b"=").decode()
+
+
+async def test_the_wallet_learns_when_its_copies_were_revoked_or_suspended_and_nothing_else(
+    app: Litestar, client: httpx.AsyncClient, session: AsyncSession, data_keys: DataKeyRing
+) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    later = now + dt.timedelta(days=1)
+    world = await pf.create_world(session)
+    await cf.submit(session, data_keys, cf.records_of(world.doctor, world.tree), world.tree.trust, now)
+    await cf.submit(session, data_keys, [pf.core_skill(world.other)], world.tree.trust, now)
+    issuer = cf.issuer_of(app)
+    first = await cf.add_holder_key(session, world.doctor.id, cf.new_key(), now)
+    theirs = await cf.add_holder_key(session, world.other.id, cf.new_key(), now)
+    await credentials.issue(
+        session, issuer, [(world.doctor.id, "core_skills"), (world.other.id, "core_skills")], now=now
+    )
+    second = await cf.add_holder_key(session, world.doctor.id, cf.new_key(), now + dt.timedelta(seconds=1))
+    await credentials.issue(session, issuer, [(world.doctor.id, "identity_link")], now=now)
+    rows = (await session.scalars(select(Credential))).all()
+    mine = {row.kind: row for row in rows if row.person_id == world.doctor.id}
+    other = next(row for row in rows if row.person_id == world.other.id)
+    await credentials.change_state(
+        session, issuer, ADMIN, mine["core_skills"].id, "revoke", "a reason", now=later
+    )
+    await credentials.change_state(
+        session, issuer, ADMIN, mine["identity_link"].id, "suspend", "fitness for work", now=later
+    )
+    await credentials.change_state(session, issuer, ADMIN, other.id, "revoke", "their reason", now=later)
+    await session.commit()
+
+    user = await create_user(
+        session, "dr@doctor.example", role=Role.HOLDER, name="Dr", person_id=world.doctor.id
+    )
+    tokens: TokenService = app.state.tokens
+    client.cookies.set(SESSION_COOKIE, tokens.issue_session(web.principal_for(user)))
+    page = await client.get("/wallet")
+    assert _data(page.text)["changes_url"] == "/wallet/changes"
+
+    answer = await client.get("/wallet/changes")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    items = {item["thumbprint"]: item for item in answer.json()["items"]}
+    day = f"{later.day} {later:%B %Y}"
+    assert items == {
+        first.thumbprint: {
+            "thumbprint": first.thumbprint,
+            "state": "revoked",
+            "changed_on": day,
+            "superseded": False,
+        },
+        second.thumbprint: {
+            "thumbprint": second.thumbprint,
+            "state": "suspended",
+            "changed_on": day,
+            "superseded": False,
+        },
+    }, "my withdrawn credentials by key, with the day; another doctor's are not there"
+    assert theirs.thumbprint not in items
+    assert first.thumbprint == _rfc7638(first.jwk), "the script can find its copy by its own key"
+    assert "reason" not in answer.text, "never the reason"
+    assert "fitness" not in answer.text, "never the reason"
+
+    client.cookies.clear()
+    assert (await client.get("/wallet/changes")).headers["location"] == "/signin"

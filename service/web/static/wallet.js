@@ -5,11 +5,12 @@
  *
  * - /wallet (element #wallet): makes holder keys with WebCrypto (ECDSA P-256, not extractable), gets the
  *   signed-in doctor's credentials with OpenID4VCI 1.0 (pre-authorized code flow) from the registry's
- *   public endpoints, keeps keys and credentials in IndexedDB, lists them, removes them.
+ *   public endpoints, keeps keys and credentials in IndexedDB, lists them with the state each copy's
+ *   status list gives (valid, revoked, suspended), removes them.
  * - /wallet/share (element #share): fetches a provider's signed OpenID4VP request object, checks its
  *   signature against the registry's did:web document and its members against what the page was told,
- *   lets the doctor choose the disclosures, builds SD-JWT presentations with key-binding JWTs and
- *   answers by direct_post.
+ *   offers only copies their status lists do not show revoked or suspended, lets the doctor choose the
+ *   disclosures, builds SD-JWT presentations with key-binding JWTs and answers by direct_post.
  *
  * The private keys never leave the browser: the page can sign with them but nobody, the page included,
  * can read them out (crypto.subtle.exportKey refuses). The page's Content-Security-Policy lets it talk
@@ -23,11 +24,16 @@
   const PROOF_TYP = "openid4vci-proof+jwt";
   const REQUEST_TYP = "oauth-authz-req+jwt";
   const KB_TYP = "kb+jwt";
+  const STATUS_TYP = "statuslist+jwt";
+  const DEFAULT_TTL = 300; // seconds a status list without a ttl is kept (as the verifier's cache)
+  const MAX_LIST_BYTES = 16 * 1024 * 1024; // the verifier's zip-bomb guard, too
   const FORMAT = "dc+sd-jwt";
   const DID_PREFIX = "decentralized_identifier:";
   const MAX_COPIES = 5; // copies of each credential asked for (the issuer's batch size caps it)
   const DB_NAME = "staff-passport-wallet";
+  const DB_VERSION = 2; // 1: credentials; 2: and the verified status lists
   const STORE = "credentials";
+  const LISTS = "status-lists";
   const ECDSA = { name: "ECDSA", namedCurve: "P-256" };
   const ES256 = { name: "ECDSA", hash: "SHA-256" };
 
@@ -159,27 +165,33 @@
         reject(new WalletProblem("This browser keeps no data for sites (IndexedDB is off, e.g. in a private window)."));
         return;
       }
-      const opening = indexedDB.open(DB_NAME, 1);
-      opening.onupgradeneeded = () => {
-        const store = opening.result.createObjectStore(STORE, { keyPath: "id" });
-        store.createIndex("holder", "holder");
+      const opening = indexedDB.open(DB_NAME, DB_VERSION);
+      opening.onupgradeneeded = (event) => {
+        const db = opening.result;
+        if (event.oldVersion < 1) db.createObjectStore(STORE, { keyPath: "id" }).createIndex("holder", "holder");
+        if (event.oldVersion < 2) db.createObjectStore(LISTS, { keyPath: "uri" }); // verified status lists
       };
-      opening.onsuccess = () => resolve(opening.result);
+      opening.onsuccess = () => {
+        const db = opening.result;
+        db.onversionchange = () => db.close(); // a newer page upgrading the storage goes first
+        resolve(db);
+      };
       opening.onerror = () => reject(new WalletProblem("This browser refused to open the wallet's storage."));
+      // Blocked (another tab has it open for a moment): the upgrade goes on once that tab closes it.
     });
   }
 
   /** Run ``work(store)`` in one transaction; resolves with its result once the transaction is done. */
-  async function inStore(mode, work) {
+  async function inStore(mode, work, name) {
     const db = await openDb();
     try {
       return await new Promise((resolve, reject) => {
-        const transaction = db.transaction(STORE, mode);
+        const transaction = db.transaction(name || STORE, mode);
         let result;
         transaction.oncomplete = () => resolve(result);
         transaction.onerror = () => reject(new WalletProblem("This browser could not update the wallet's storage (is it full?)."));
         transaction.onabort = transaction.onerror;
-        result = work(transaction.objectStore(STORE));
+        result = work(transaction.objectStore(name || STORE));
       });
     } finally {
       db.close();
@@ -201,12 +213,22 @@
     return found;
   }
 
-  /** Replace the copies of one credential type with ``records`` (CryptoKey objects are kept as they are). */
+  /**
+   * Replace the copies of one credential type with ``records`` (CryptoKey objects are kept as they are),
+   * in one transaction: the new copies are written, then every other copy of the type is deleted. Two
+   * tabs adding at once cannot leave more than MAX_COPIES: IndexedDB runs their transactions one after
+   * the other, and whichever runs last leaves only its own copies.
+   */
   async function replaceKind(holder, kind, records) {
-    const old = (await heldBy(holder)).filter((r) => r.kind === kind);
+    const keep = new Set(records.map((r) => r.id));
     await inStore("readwrite", (store) => {
-      for (const record of old) store.delete(record.id);
       for (const record of records) store.put(record);
+      store.index("holder").openCursor(IDBKeyRange.only(holder)).onsuccess = (event) => {
+        const cursor = event.target.result;
+        if (!cursor) return;
+        if (cursor.value.kind === kind && !keep.has(cursor.value.id)) cursor.delete();
+        cursor.continue();
+      };
     });
   }
 
@@ -214,8 +236,13 @@
     await replaceKind(holder, kind, []);
   }
 
+  /** Write back a copy's use count, unless the copy was replaced meanwhile (adding again in another tab). */
   async function save(record) {
-    await inStore("readwrite", (store) => store.put(record));
+    await inStore("readwrite", (store) => {
+      store.get(record.id).onsuccess = (event) => {
+        if (event.target.result) store.put(record);
+      };
+    });
   }
 
   // ------------------------------------------------------------ JWS (ES256 and EdDSA)
@@ -327,6 +354,231 @@
     return prefix.length <= path.length && prefix.every((part, i) => part === path[i]);
   }
 
+  // ------------------------------------------------------------ status lists (Token Status List)
+
+  /*
+   * Each copy's `status.status_list {idx, uri}` points at its entry in a public status list token
+   * (`typ: statuslist+jwt`) signed with the registry's credential keys (/.well-known/jwt-vc-issuer). The
+   * wallet checks a copy before it lists or offers it: the token's type, signature and `sub` (the list's
+   * address), its expiry, then the entry at `idx` (2 bits: 0 valid, 1 revoked, 2 suspended). A verified
+   * list is kept (in memory and in IndexedDB) for its `ttl` (capped by `exp`), as the verifier keeps it.
+   */
+
+  /** A copy's state in words, and whether it may be offered. */
+  const STATES = {
+    valid: { words: "Valid", offered: true },
+    revoked: { words: "Revoked", offered: false },
+    suspended: { words: "Suspended", offered: false },
+    unchecked: { words: "Status not checked", offered: true },
+  };
+  const STATUS_VALUES = ["valid", "revoked", "suspended"]; // the list's 2-bit values 0, 1, 2
+
+  const lists = new Map(); // uri -> a verified list { uri, bits, bytes, until, fetched } (this page)
+  let issuerKeysFor = null; // the credential issuer's keys, fetched once per page
+
+  /** ``status.status_list`` of a kept copy, or null when it has none that can be read. */
+  function statusEntry(record) {
+    let payload;
+    try {
+      payload = decodeJson(record.credential.split("~")[0].split(".")[1] || "");
+    } catch (error) {
+      return null;
+    }
+    const entry = payload && payload.status && payload.status.status_list;
+    if (!entry || !Number.isInteger(entry.idx) || entry.idx < 0 || typeof entry.uri !== "string") return null;
+    return { uri: entry.uri, idx: entry.idx, iss: payload.iss };
+  }
+
+  async function inflate(bytes) {
+    if (typeof DecompressionStream !== "function") throw new WalletProblem("this browser cannot read a status list.");
+    const parts = [];
+    let size = 0;
+    try {
+      const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate")).getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.length;
+        if (size > MAX_LIST_BYTES) {
+          reader.cancel();
+          throw new WalletProblem("the status list is larger than any the registry publishes.");
+        }
+        parts.push(value);
+      }
+    } catch (error) {
+      if (error instanceof WalletProblem) throw error;
+      throw new WalletProblem("the status list is not well formed.");
+    }
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  async function issuerKeys(iss) {
+    if (issuerKeysFor === null || issuerKeysFor.iss !== iss) {
+      const metadata = (await json(iss + "/.well-known/jwt-vc-issuer", {}, "Reading the registry's keys")).body;
+      if (metadata.issuer !== iss || !metadata.jwks || !Array.isArray(metadata.jwks.keys)) {
+        throw new WalletProblem("the registry's key list is not for the issuer of your credentials.");
+      }
+      issuerKeysFor = { iss: iss, keys: metadata.jwks.keys };
+    }
+    return issuerKeysFor.keys;
+  }
+
+  /** A verified list kept from earlier (this page, or IndexedDB) that its ttl still covers, or null. */
+  async function keptList(uri) {
+    const fresh = (entry) => entry && entry.fetched <= Date.now() && Date.now() < entry.until;
+    if (fresh(lists.get(uri))) return lists.get(uri);
+    let stored = null;
+    try {
+      await inStore("readonly", (store) => {
+        store.get(uri).onsuccess = (event) => {
+          stored = event.target.result || null;
+        };
+      }, LISTS);
+    } catch (error) {
+      return null;
+    }
+    if (!fresh(stored)) return null;
+    lists.set(uri, stored);
+    return stored;
+  }
+
+  /** Fetch and check the status list token at ``uri`` (the copies' issuer ``iss``); keep it for its ttl. */
+  async function fetchList(uri, iss) {
+    const what = "Reading the status list";
+    const response = await http(uri, {}, what);
+    if (!response.ok) throw new WalletProblem("the registry answered " + response.status + ".");
+    if ((response.headers.get("content-type") || "").split(";")[0].trim() !== "application/statuslist+jwt") {
+      throw new WalletProblem("the answer is not a status list.");
+    }
+    const token = (await response.text()).trim();
+    const now = serverTime(response);
+    const header = decodeJson(token.split(".")[0] || "");
+    if (header.typ !== STATUS_TYP) throw new WalletProblem("the answer is not a status list token.");
+    const key = (await issuerKeys(iss)).find((k) => k.kid === header.kid);
+    if (!key) throw new WalletProblem("the status list is signed with a key the registry does not publish.");
+    const claims = (await verifyJws(token, key)).payload;
+    if (claims.sub !== uri) throw new WalletProblem("the status list is for another address.");
+    if ("iss" in claims && claims.iss !== iss) throw new WalletProblem("the status list is from another issuer.");
+    if (!Number.isInteger(claims.iat)) throw new WalletProblem("the status list has no time of issue.");
+    if ("exp" in claims && !(Number.isInteger(claims.exp) && claims.exp > now)) throw new WalletProblem("the status list has expired.");
+    let ttl = "ttl" in claims ? claims.ttl : DEFAULT_TTL;
+    if (!Number.isInteger(ttl) || ttl <= 0) throw new WalletProblem("the status list's ttl is not a number of seconds.");
+    if ("exp" in claims) ttl = Math.min(ttl, claims.exp - now);
+    const list = claims.status_list || {};
+    if (![1, 2, 4, 8].includes(list.bits) || typeof list.lst !== "string") throw new WalletProblem("the status list is not well formed.");
+    const fetched = Date.now();
+    const entry = { uri: uri, bits: list.bits, bytes: await inflate(b64uDecode(list.lst)), fetched: fetched, until: fetched + ttl * 1000 };
+    lists.set(uri, entry);
+    try {
+      await inStore("readwrite", (store) => store.put(entry), LISTS);
+    } catch (error) {
+      // Kept for this page only: the next page fetches it again.
+    }
+    return entry;
+  }
+
+  /** The value at ``idx`` of a verified list (least significant bits first), or null past its end. */
+  function listValue(list, idx) {
+    const position = idx * list.bits;
+    const byte = position >> 3;
+    if (byte >= list.bytes.length) return null;
+    return (list.bytes[byte] >> (position & 7)) & ((1 << list.bits) - 1);
+  }
+
+  /**
+   * The state of each copy (by id): ``{ state: valid | revoked | suspended | unchecked, why }``; ``why``
+   * says, for a copy not checked, why not. Each list is fetched at most once per ttl.
+   */
+  async function statuses(records) {
+    const found = new Map();
+    const byList = new Map();
+    for (const record of records) {
+      const entry = statusEntry(record);
+      if (!entry) {
+        found.set(record.id, { state: "unchecked", why: "the credential names no status list" });
+        continue;
+      }
+      if (!byList.has(entry.uri)) byList.set(entry.uri, []);
+      byList.get(entry.uri).push([record, entry]);
+    }
+    for (const [uri, items] of byList) {
+      let list = null;
+      let why = null;
+      try {
+        list = (await keptList(uri)) || (await fetchList(uri, items[0][1].iss));
+      } catch (error) {
+        why = error instanceof WalletProblem ? error.message : "this browser could not read the status list (" + error + ").";
+      }
+      for (const [record, entry] of items) {
+        const value = list === null ? null : listValue(list, entry.idx);
+        const state = value === null ? null : STATUS_VALUES[value];
+        if (state) found.set(record.id, { state: state, why: null });
+        else found.set(record.id, { state: "unchecked", why: why || "the status list has no such entry" });
+      }
+    }
+    return found;
+  }
+
+  /** RFC 7638 thumbprint of a copy's public key (members in lexicographic order, as JSON.stringify keeps them). */
+  function thumbprint(jwk) {
+    return sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }));
+  }
+
+  /**
+   * When the registry revoked or suspended each copy the status lists show withdrawn (by copy id), from
+   * its own list of the doctor's credentials (the status list says nothing of when). Asked only when some
+   * copy is withdrawn; empty when the registry cannot say: the page then says "revoked" without a day.
+   */
+  async function whenWithdrawn(data, records, found) {
+    const when = new Map();
+    const withdrawn = records.filter((r) => !STATES[found.get(r.id).state].offered);
+    if (!withdrawn.length || !data.changes_url) return when;
+    let items;
+    try {
+      items = (await json(data.changes_url, { redirect: "error" }, "Asking when")).body.items || [];
+    } catch (error) {
+      return when;
+    }
+    const byKey = new Map(items.map((item) => [item.thumbprint, item]));
+    for (const record of withdrawn) {
+      const change = record.publicJwk && byKey.get(await thumbprint(record.publicJwk));
+      if (change && change.state === found.get(record.id).state) when.set(record.id, change);
+    }
+    return when;
+  }
+
+  /** " on 1 December 2026 (a newer one replaced it)", or "" when the day is not known. */
+  function changedOn(change) {
+    if (!change || !change.changed_on) return "";
+    return " on " + change.changed_on + (change.superseded ? " (a newer one replaced it after a record changed)" : "");
+  }
+
+  /** One type's copies in words: "Valid", "Revoked on 1 December 2026", "3 valid, 2 revoked", "Status not checked". */
+  function statesInWords(records, found, when) {
+    const counts = new Map();
+    for (const record of records) {
+      const state = (found.get(record.id) || { state: "unchecked" }).state;
+      counts.set(state, (counts.get(state) || 0) + 1);
+    }
+    if (counts.size === 1) {
+      const state = [...counts.keys()][0];
+      const change = records.map((r) => when.get(r.id)).find((c) => c);
+      return STATES[state].words + (STATES[state].offered ? "" : changedOn(change));
+    }
+    return [...counts].map(([state, n]) => n + " " + STATES[state].words.toLowerCase()).join(", ");
+  }
+
+  /** Why a type's copy is not offered, in the doctor's words. */
+  function withdrawnInWords(name, state, change) {
+    return name + ": this copy was " + state + " by the issuer" + changedOn(change) + ", so it is not offered.";
+  }
+
   // ------------------------------------------------------------ the wallet page
 
   function kindName(data, kind) {
@@ -354,6 +606,10 @@
       if (!kinds.has(record.kind)) kinds.set(record.kind, []);
       kinds.get(record.kind).push(record);
     }
+    // Each copy against its status list (a revoked copy would only be found invalid by a provider).
+    const found = await statuses(held);
+    const when = await whenWithdrawn(data, held, found);
+    const summary = { withdrawn: [], unchecked: new Set() };
     body.replaceChildren();
     for (const [kind, records] of kinds) {
       const row = document.createElement("tr");
@@ -362,6 +618,7 @@
         day(Math.min(...records.map((r) => r.issuedAt))),
         expiry(Math.min(...records.map((r) => r.expiresAt))),
         String(records.length),
+        statesInWords(records, found, when),
       ];
       cells.forEach((text, i) => {
         const cell = document.createElement("td");
@@ -369,6 +626,9 @@
         if (i === 3) cell.className = "number";
         row.append(cell);
       });
+      const states = records.map((r) => found.get(r.id));
+      if (!states.some((f) => STATES[f.state].offered)) summary.withdrawn.push(kindName(data, kind) + " (" + states[0].state + ")");
+      for (const f of states) if (f.state === "unchecked") summary.unchecked.add(f.why);
       const action = document.createElement("td");
       const button = document.createElement("button");
       button.type = "button";
@@ -394,6 +654,19 @@
     }
     table.hidden = kinds.size === 0;
     empty.hidden = kinds.size !== 0;
+    return summary;
+  }
+
+  /** What the status lists said about the copies kept here, in words (when the page opens). */
+  function sayStatuses(summary) {
+    const parts = [];
+    if (summary.withdrawn.length) {
+      parts.push("Not usable, withdrawn by the issuer: " + summary.withdrawn.join(", ") + ". Add your credentials again for new ones (My credentials says why).");
+    }
+    if (summary.unchecked.size) {
+      parts.push("The status of some copies was not checked (" + [...summary.unchecked].join(" ") + ") You can still share them: the provider checks it.");
+    }
+    if (parts.length) say(parts.join(" "), "warning");
   }
 
   /** The OpenID4VCI 1.0 pre-authorized code flow, from this browser, against the public endpoints. */
@@ -531,7 +804,7 @@
         keepFocus(button);
       }
     });
-    await showCredentials(data);
+    sayStatuses(await showCredentials(data));
   }
 
   // ------------------------------------------------------------ share with a provider
@@ -763,19 +1036,30 @@
     if (!held.length) {
       throw new WalletProblem("there are no credentials in this browser yet. Add them on the My wallet page first.");
     }
+    // Every copy against its status list: a revoked or suspended one would only be found invalid.
+    say("Checking your credentials against the registry's status lists…", "busy");
+    const found = await statuses(held);
+    const when = await whenWithdrawn(data, held, found);
     // Each credential query of the request, answered by the least used copy of the type it names.
     const answers = [];
     const missing = [];
     const expired = [];
+    const withdrawn = [];
+    const unchecked = [];
     for (const query of request.query.credentials) {
       const vcts = (query.meta && query.meta.vct_values) || [];
       const matching = held.filter((r) => query.format === FORMAT && (!vcts.length || vcts.includes(r.vct)));
       // A copy past its expiry (by the registry's clock) would only be found invalid: it is not offered.
-      const usable = matching.filter((r) => !(typeof r.expiresAt === "number" && r.expiresAt <= request.now));
-      const kinds = [...new Set(usable.map((r) => r.kind))];
-      const record = kinds.length ? copyToUse(usable, kinds[0]) : null;
+      const inDate = matching.filter((r) => !(typeof r.expiresAt === "number" && r.expiresAt <= request.now));
+      // Nor is a copy its status list says is revoked or suspended; one found valid comes first.
+      const usable = inDate.filter((r) => STATES[found.get(r.id).state].offered);
+      const checked = usable.filter((r) => found.get(r.id).state === "valid");
+      const pool = checked.length ? checked : usable;
+      const kinds = [...new Set(pool.map((r) => r.kind))];
+      const record = kinds.length ? copyToUse(pool, kinds[0]) : null;
       if (!record) {
-        if (matching.length) expired.push(kindName(data, matching[0].kind));
+        if (inDate.length) withdrawn.push(withdrawnInWords(kindName(data, inDate[0].kind), found.get(inDate[0].id).state, when.get(inDate[0].id)));
+        else if (matching.length) expired.push(kindName(data, matching[0].kind));
         else missing.push(kindName(data, query.id));
         continue;
       }
@@ -783,12 +1067,25 @@
       const asked = (query.claims || []).filter((c) => c.path.length === 1 && c.path[0] === "holder_id").map((c) => c.path);
       const reasons = neededFor(parsed, record.kind, data.needs, asked);
       const boxes = renderChoices(data, choices, record.kind, parsed, reasons);
+      const status = found.get(record.id);
+      const line = document.createElement("p");
+      line.className = "share-status";
+      if (status.state === "unchecked") {
+        unchecked.push(kindName(data, record.kind) + " (" + status.why + ")");
+        line.textContent = "Status not checked: " + status.why + " You can still share it: " + data.organisation + " checks it.";
+      } else {
+        line.textContent = "Status: " + STATES[status.state].words.toLowerCase() + " (checked against the registry's status list).";
+      }
+      choices.lastElementChild.querySelector("legend").after(line);
       answers.push({ id: query.id, record: record, held: parsed, boxes: boxes });
     }
     const left = [];
     if (missing.length) left.push("Not in this browser, so not shared: " + missing.join(", ") + ".");
     if (expired.length) left.push("Expired in this browser, so not shared: " + expired.join(", ") + ". Add your credentials again on the My wallet page for new ones.");
+    if (withdrawn.length) left.push(...withdrawn, "Add your credentials again on the My wallet page for new ones (My credentials says why).");
+    if (unchecked.length) left.push("Status not checked for: " + unchecked.join(", ") + ". You can still share: the provider checks it.");
     if (!answers.length) {
+      if (withdrawn.length) throw new WalletProblem("the credentials this request asks for were withdrawn by the issuer. " + left.join(" "));
       if (expired.length) throw new WalletProblem("the credentials this request asks for have expired in this browser. " + left.join(" "));
       throw new WalletProblem("none of the credentials this request asks for are in this browser. Add them on the My wallet page first.");
     }
@@ -802,6 +1099,12 @@
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       try {
+        // Checked again just before sending (a list is fetched again only once its ttl has run out).
+        const recheck = await statuses(answers.map((a) => a.record));
+        for (const answer of answers) {
+          const state = recheck.get(answer.record.id).state;
+          if (!STATES[state].offered) throw new WalletProblem(withdrawnInWords(kindName(data, answer.record.kind), state) + " Nothing was sent: open this page again.");
+        }
         say("Signing and sending…", "busy");
         // The registry's time when the request was fetched, plus the time since (not this computer's clock).
         const iat = request.now + Math.floor((performance.now() - request.fetched) / 1000);
