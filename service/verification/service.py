@@ -797,19 +797,8 @@ def open_result(runtime: Runtime, verification: Verification) -> VerificationRea
 
 
 async def _holder_key_thumbprints(session: AsyncSession, runtime: Runtime, person_id: uuid.UUID) -> list[str]:
-    """Thumbprints of the keys the holder's current credentials are bound to (their ``cnf.jwk``)."""
-    issuer = credentials.issuer_from_state(runtime)
-    found: set[str] = set()
-    for held in await credentials.holder_credentials(session, issuer, person_id):
-        try:
-            payload = jws.json_object(
-                jws.b64url_decode(held.credential.split("~", 1)[0].split(".")[1]), "payload"
-            )
-            jwk = payload["cnf"]["jwk"]
-            found.add(jws.jwk_thumbprint(jwk))
-        except (jws.JWSError, KeyError, IndexError, TypeError, ValueError):
-            continue
-    return sorted(found)
+    """Thumbprints of every key a credential of the holder was ever bound to (decision 0040)."""
+    return await credentials.holder_key_thumbprints(session, person_id)
 
 
 async def holder_verifications(
