@@ -78,11 +78,18 @@ def _init(
     gc.freeze()
 
 
+Stale = list[tuple[uuid.UUID, uuid.UUID, str, bool]]
+"""(credential id, person id, kind, a wallet copy?) of live credentials a batch revokes besides those
+its new credentials replace."""
+
+
 async def _build(
     people: list[uuid.UUID], entries: Entries, now: dt.datetime
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], Stale]:
     """The credential rows of a batch; ``entries[n * len(KINDS) + k]`` is the status entry of the ``k``-th
-    type of the ``n``-th person."""
+    type of the ``n``-th person. And the live credentials that no longer state the records (decision
+    0040): every one of a type with nothing left to state; of those bound to a replaced key (OpenID4VCI
+    wallet copies), the ones whose claims differ from the records' (their digest with their own key)."""
     database: Database = _worker["database"]
     data_keys: DataKeyRing = _worker["data_keys"]
     base_url: str = _worker["base_url"]
@@ -98,6 +105,7 @@ async def _build(
             keys=data_keys,
             names=_worker["names"],
         )
+        stale = await _stale(session, bound, {p: keys[p].id for p in bound}, claims)
     rows: list[dict[str, Any]] = []
     iat = int(now.timestamp())
     position = {person: n for n, person in enumerate(people)}
@@ -146,10 +154,32 @@ async def _build(
                     **service.stored(text, kind, credential_id, person, data_keys),
                 }
             )
-    return rows
+    return rows, stale
 
 
-def _task(people: list[uuid.UUID], entries: Entries, now: dt.datetime) -> list[dict[str, Any]]:
+async def _stale(
+    session: AsyncSession,
+    people: list[uuid.UUID],
+    registered: dict[uuid.UUID, uuid.UUID],
+    claims: dict[uuid.UUID, dict[Any, Any]],
+) -> Stale:
+    stale: dict[uuid.UUID, Any] = {}
+    for copy in await repository.live_copies(session, people, registered):
+        found = claims[copy.person_id][copy.kind]
+        digest = None if found is None else issuance.claims_digest(found.claims, found.vct, copy.thumbprint)
+        if copy.claims_digest != digest:
+            stale[copy.id] = (copy.id, copy.person_id, copy.kind, True)
+    empty = [p for p in people if any(claims[p][k] is None for k in KINDS)]
+    for entry in await repository.current_entries(session, empty, KINDS) if empty else []:
+        if claims[entry.person_id][entry.kind] is None and entry.id not in stale:
+            copy = entry.holder_key_id != registered.get(entry.person_id)
+            stale[entry.id] = (entry.id, entry.person_id, entry.kind, copy)
+    return list(stale.values())
+
+
+def _task(
+    people: list[uuid.UUID], entries: Entries, now: dt.datetime
+) -> tuple[list[dict[str, Any]], Stale]:
     """One batch. The cyclic garbage collector is paused while it runs: a batch makes a few hundred
     thousand short-lived containers without cycles (rows, claims, disclosures), and the collector's
     passes over them took as long as building the claims; what cycles a batch leaves (the session's
@@ -223,27 +253,43 @@ class _RunLists:
 
 
 async def _write(
-    session: AsyncSession, issuer: service.Issuer, rows: list[dict[str, Any]], now: dt.datetime, reason: str
+    session: AsyncSession,
+    issuer: service.Issuer,
+    rows: list[dict[str, Any]],
+    stale: Stale,
+    now: dt.datetime,
+    reason: str,
 ) -> tuple[int, int, int]:
-    people = list(dict.fromkeys(r["person_id"] for r in rows))
-    old = {(r.person_id, r.kind): r for r in await repository.current_entries(session, people, KINDS)}
+    """One batch in one transaction: the new credentials; every live credential of their type bound to the
+    same (registered) key revoked, ``superseded_by`` the new one; the batch's ``stale`` credentials revoked
+    (``superseded_by`` the new credential of their type, if any); lists re-signed; one notification each."""
+    people = list(dict.fromkeys([*(r["person_id"] for r in rows), *(s[1] for s in stale)]))
+    new = {(r["person_id"], r["kind"]): r for r in rows}
+    gone = {s[0]: s[3] for s in stale}
+    revoked: list[tuple[Any, uuid.UUID | None]] = []
+    changed: dict[uuid.UUID, set[str]] = {}
+    copies: dict[uuid.UUID, set[str]] = {}
+    for entry in await repository.current_entries(session, people, KINDS):
+        row = new.get((entry.person_id, entry.kind))
+        if row is not None and entry.holder_key_id == row["holder_key_id"]:
+            revoked.append((entry, row["id"]))
+        elif entry.id in gone:
+            revoked.append((entry, row["id"] if row is not None else None))
+            (copies if gone[entry.id] else changed).setdefault(entry.person_id, set()).add(entry.kind)
     await repository.insert_credentials(session, rows)
-    revoked = []
-    for row in rows:
-        previous = old.get((row["person_id"], row["kind"]))
-        if previous is not None:
-            revoked.append((previous, row["id"]))
     await repository.supersede(
         session,
-        [{"b_id": p.id, "b_by": new, "b_reason": f"superseded: {reason}", "b_at": now} for p, new in revoked],
+        [
+            {"b_id": p.id, "b_by": by, "b_reason": service.gone_reason(reason, by), "b_at": now}
+            for p, by in revoked
+        ],
     )
     lists = service.TransactionLists(session, issuer, now)
     await lists.set_status(((p.status_list_id, p.status_idx) for p, _ in revoked), Status.INVALID)
     await lists.publish()
-    changed: dict[uuid.UUID, set[str]] = {}
     for row in rows:
         changed.setdefault(row["person_id"], set()).add(row["kind"])
-    notified = await service.notify(session, changed, reason, now)
+    notified = await service.notify(session, changed, reason, now, copies=copies, base_url=issuer.base)
     return len(rows), len(revoked), notified
 
 
@@ -285,15 +331,15 @@ async def reissue_all(
     async with database.session() as session:
         await service.start_over(session, now)
         await session.commit()
-    pending: list[tuple[list[uuid.UUID], asyncio.Future[list[dict[str, Any]]]]] = []
+    pending: list[tuple[list[uuid.UUID], asyncio.Future[tuple[list[dict[str, Any]], Stale]]]] = []
 
     async def drain(until: int) -> None:
         nonlocal issued, revoked, notified
         while len(pending) > until:
             people, future = pending.pop(0)
-            rows = await future
+            rows, stale = await future
             async with database.session() as session:
-                done = await _write(session, issuer, rows, now, reason)
+                done = await _write(session, issuer, rows, stale, now, reason)
                 await session.commit()
             issued, revoked, notified = issued + done[0], revoked + done[1], notified + done[2]
             gc.collect(1)
@@ -321,4 +367,5 @@ async def reissue_all(
         pool.shutdown(cancel_futures=True)
         if collecting:
             gc.enable()
-    return IssueResult(issued=issued, revoked=revoked, notified=notified)
+    copies = await service.check_copy_holders(database.session, issuer, now=now, reason=reason)
+    return service.add_results(IssueResult(issued=issued, revoked=revoked, notified=notified), copies)

@@ -80,12 +80,22 @@ async def stale_lists(session: AsyncSession, published_before: dt.datetime) -> l
 async def current_credentials(
     session: AsyncSession, person_ids: Sequence[uuid.UUID], kinds: Iterable[str]
 ) -> list[Any]:
-    """Credentials not superseded and not revoked of these people and kinds."""
+    """Credentials not superseded and not revoked of these people and kinds (every copy: the one bound to
+    the registered key, OpenID4VCI batch copies, any bound to a key since replaced)."""
     found: list[Any] = []
     kinds = sorted(set(kinds))
     for chunk in _chunks(person_ids):
         query = select(
-            C.id, C.person_id, C.kind, C.status_list_id, C.status_idx, C.claims_digest, C.expires_at, C.state
+            C.id,
+            C.person_id,
+            C.kind,
+            C.status_list_id,
+            C.status_idx,
+            C.claims_digest,
+            C.expires_at,
+            C.state,
+            C.holder_key_id,
+            C.issued_at,
         ).where(C.person_id.in_(chunk), C.kind.in_(kinds), C.superseded_by_id.is_(None), C.state != "revoked")
         found += list((await session.execute(query)).all())
     return found
@@ -94,23 +104,82 @@ async def current_credentials(
 async def current_entries(
     session: AsyncSession, person_ids: Sequence[uuid.UUID], kinds: Iterable[str]
 ) -> list[Any]:
-    """As :func:`current_credentials`, only ``id``, ``person_id``, ``kind`` and the status entry
-    (``status_list_id``, ``status_idx``): what superseding needs, without converting the rest."""
+    """As :func:`current_credentials`, only ``id``, ``person_id``, ``kind``, ``holder_key_id`` and the
+    status entry (``status_list_id``, ``status_idx``): what superseding needs, without converting the rest."""
     found: list[Any] = []
     kinds = sorted(set(kinds))
     for chunk in _chunks(person_ids):
-        query = select(C.id, C.person_id, C.kind, C.status_list_id, C.status_idx).where(
+        query = select(C.id, C.person_id, C.kind, C.holder_key_id, C.status_list_id, C.status_idx).where(
             C.person_id.in_(chunk), C.kind.in_(kinds), C.superseded_by_id.is_(None), C.state != "revoked"
         )
         found += list((await session.execute(query)).all())
     return found
 
 
+async def live_copies(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID], registered: dict[uuid.UUID, uuid.UUID]
+) -> list[Any]:
+    """Live credentials of these people bound to a replaced key (OpenID4VCI wallet keys are stored
+    replaced) and not to their registered key (``registered``: person -> key id): ``id``, ``person_id``,
+    ``kind``, ``claims_digest`` and the ``thumbprint`` of the key each is bound to. Most people have
+    none: the query finds them through the index and returns nothing."""
+    t = HolderKey.__table__.c
+    found: list[Any] = []
+    for chunk in _chunks(person_ids):
+        query = (
+            select(C.id, C.person_id, C.kind, C.claims_digest, C.holder_key_id, t.thumbprint)
+            .join(HolderKey.__table__, t.id == C.holder_key_id)
+            .where(
+                C.person_id.in_(chunk),
+                C.superseded_by_id.is_(None),
+                C.state != "revoked",
+                t.replaced_at.is_not(None),
+            )
+        )
+        found += [
+            row
+            for row in (await session.execute(query)).all()
+            if registered.get(row.person_id) != row.holder_key_id
+        ]
+    return found
+
+
+async def key_thumbprints(session: AsyncSession, key_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    t = HolderKey.__table__.c
+    wanted = sorted(set(key_ids))
+    found: dict[uuid.UUID, str] = {}
+    for chunk in _chunks(wanted):
+        for row in (await session.execute(select(t.id, t.thumbprint).where(t.id.in_(chunk)))).all():
+            found[row.id] = row.thumbprint
+    return found
+
+
+async def copy_holders(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    """People with live credentials and no registered key (only OpenID4VCI wallet copies), by id."""
+    t = HolderKey.__table__.c
+    registered = select(t.id).where(t.person_id == C.person_id, t.replaced_at.is_(None)).exists()
+    query = (
+        select(C.person_id)
+        .where(C.superseded_by_id.is_(None), C.state != "revoked", ~registered)
+        .group_by(C.person_id)
+        .order_by(C.person_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(C.person_id > after)
+    return [row.person_id for row in (await session.execute(query)).all()]
+
+
 async def expiring(session: AsyncSession, before: dt.datetime, limit: int) -> list[tuple[uuid.UUID, str]]:
-    """(person, type) of current credentials expiring before ``before``."""
+    """(person, type) of current credentials bound to a registered key expiring before ``before`` (a
+    wallet's batch copy cannot be renewed: the wallet collects copies only with a new offer)."""
+    t = HolderKey.__table__.c
     query = (
         select(C.person_id, C.kind)
-        .where(C.superseded_by_id.is_(None), C.state != "revoked", C.expires_at < before)
+        .join(HolderKey.__table__, t.id == C.holder_key_id)
+        .where(
+            C.superseded_by_id.is_(None), C.state != "revoked", C.expires_at < before, t.replaced_at.is_(None)
+        )
         .limit(limit)
     )
     return [(row.person_id, row.kind) for row in (await session.execute(query)).all()]
@@ -252,17 +321,35 @@ async def count_holders(session: AsyncSession) -> int:
     return int((await session.scalar(query)) or 0)
 
 
+async def bound_thumbprints(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
+    """Thumbprints of every key a credential of the person was ever bound to (the registered key, keys
+    since replaced, OpenID4VCI wallet keys), without any key another person holds too."""
+    t = HolderKey.__table__.c
+    mine = (
+        select(t.thumbprint)
+        .join(CREDENTIALS, C.holder_key_id == t.id)
+        .where(C.person_id == person_id, t.person_id == person_id)
+        .distinct()
+    )
+    shared = select(t.thumbprint).where(t.person_id != person_id, t.thumbprint.in_(mine.scalar_subquery()))
+    query = mine.where(t.thumbprint.not_in(shared.scalar_subquery())).order_by(t.thumbprint)
+    return [str(row.thumbprint) for row in (await session.execute(query)).all()]
+
+
 async def key_of(session: AsyncSession, person_id: uuid.UUID, thumbprint: str) -> HolderKey | None:
     query = select(HolderKey).where(HolderKey.person_id == person_id, HolderKey.thumbprint == thumbprint)
     return (await session.scalars(query)).first()
 
 
-async def replace_keys(session: AsyncSession, person_id: uuid.UUID, keep: uuid.UUID, at: dt.datetime) -> None:
-    await session.execute(
-        update(HolderKey)
-        .where(HolderKey.person_id == person_id, HolderKey.id != keep, HolderKey.replaced_at.is_(None))
-        .values(replaced_at=at)
-    )
+async def replace_keys(
+    session: AsyncSession, person_id: uuid.UUID, keep: uuid.UUID, at: dt.datetime
+) -> list[uuid.UUID]:
+    """Mark every other registered key of the person replaced; their ids."""
+    condition = (HolderKey.person_id == person_id, HolderKey.id != keep, HolderKey.replaced_at.is_(None))
+    ids = list((await session.scalars(select(HolderKey.id).where(*condition))).all())
+    if ids:
+        await session.execute(update(HolderKey).where(HolderKey.id.in_(ids)).values(replaced_at=at))
+    return ids
 
 
 async def use_nonce(session: AsyncSession, nonce: str, person_id: uuid.UUID, now: dt.datetime) -> str:

@@ -110,6 +110,9 @@ class IssueResult(msgspec.Struct, frozen=True, kw_only=True):
     unchanged: int = 0
     without_key: int = 0
     notified: int = 0
+    copies_revoked: int = 0
+    """Of ``revoked``: OpenID4VCI wallet copies (and credentials of replaced keys) that no longer state
+    the records (decision 0040)."""
 
 
 class LifecycleResult(msgspec.Struct, frozen=True, kw_only=True):

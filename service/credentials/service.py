@@ -15,6 +15,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -291,7 +292,12 @@ class _Plan:
     """The old credential each new one replaces (or None), in job order."""
     dropped: list[Any] = field(default_factory=list)
     """Current credentials with nothing left to state: revoked without a successor."""
+    copies: list[tuple[Any, uuid.UUID | None]] = field(default_factory=list)
+    """Other live credentials of a kind (OpenID4VCI batch copies, any bound to a key since replaced) that
+    no longer state the records, each with the new registered-key credential of its kind (or None)."""
     changed_people: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    copy_people: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    """The kinds whose wallet copies each person lost (the notification tells them to add them again)."""
     unchanged: int = 0
     without_key: int = 0
 
@@ -312,19 +318,44 @@ def _sign_job(
     return issuance.SignJob(payload, tuple(claim_set.disclosable), jwk)
 
 
+def _copies_gone(
+    plan: _Plan,
+    others: Sequence[Any],
+    claim_set: ClaimSet | None,
+    successor: uuid.UUID | None,
+    thumbprints: dict[uuid.UUID, str],
+    retired: AbstractSet[uuid.UUID],
+) -> None:
+    """Revoke the live credentials of a kind other than the registered key's (decision 0040) that no
+    longer state the records: nothing left to state, other claims (their digest over the current claims
+    and their own key differs), or bound to a key the holder has just replaced."""
+    for other in others:
+        if claim_set is not None and other.holder_key_id not in retired:
+            digest = issuance.claims_digest(claim_set.claims, claim_set.vct, thumbprints[other.holder_key_id])
+            if other.claims_digest == digest:
+                continue
+        plan.copies.append((other, successor if claim_set is not None else None))
+        plan.copy_people.setdefault(other.person_id, set()).add(other.kind)
+
+
 async def _plan(
     session: AsyncSession,
     issuer: Issuer,
     pairs: Sequence[tuple[uuid.UUID, str]],
     now: dt.datetime,
     force: bool,
+    retired: AbstractSet[uuid.UUID] = frozenset(),
 ) -> _Plan:
     plan = _Plan()
     people = list(dict.fromkeys(person for person, _ in pairs))
     kinds: list[Any] = sorted({kind for _, kind in pairs})
     keys = await repository.current_keys(session, people)
-    bound = [p for p in people if p in keys]
     plan.without_key = sum(1 for person, _ in pairs if person not in keys)
+    live: dict[tuple[uuid.UUID, str], list[Any]] = {}
+    for found in await repository.current_credentials(session, people, kinds):
+        live.setdefault((found.person_id, found.kind), []).append(found)
+    # a person without a registered key may still hold OpenID4VCI wallet copies to check
+    bound = [p for p in people if p in keys or any((p, k) in live for k in kinds)]
     if not bound:
         return plan
     claims = await passport.credentials_claims(
@@ -336,53 +367,90 @@ async def _plan(
         keys=issuer.data_keys,
         names=issuer.names,
     )
-    current = {(r.person_id, r.kind): r for r in await repository.current_credentials(session, bound, kinds)}
+    registered_key = {p: keys[p].id for p in keys}
+    others_of = {
+        pair: [r for r in rows if r.holder_key_id != registered_key.get(pair[0])]
+        for pair, rows in live.items()
+    }
+    thumbprints = await repository.key_thumbprints(
+        session, {r.holder_key_id for rows in others_of.values() for r in rows}
+    )
     signing = issuer.key()
     iat = int(now.timestamp())
     for person, kind in dict.fromkeys(pairs):
-        if person not in keys:
+        if person not in bound:
             continue
         claim_set = claims[person][kind]  # type: ignore[index]
-        old = current.get((person, kind))
+        others = others_of.get((person, kind), [])
+        mine = sorted(
+            (r for r in live.get((person, kind), []) if r.holder_key_id == registered_key.get(person)),
+            key=lambda r: r.issued_at,
+        )
+        # the newest credential of the registered key is the one the lifecycle keeps current; any older
+        # one still live goes with it when it is replaced
+        old, older = (mine[-1], mine[:-1]) if mine else (None, [])
         if claim_set is None:
             if old is not None:
-                plan.dropped.append(old)
+                plan.dropped += [*older, old]
                 plan.changed_people.setdefault(person, set()).add(kind)
+            _copies_gone(plan, others, None, None, thumbprints, retired)
             continue
-        holder = keys[person]
-        digest = issuance.claims_digest(claim_set.claims, claim_set.vct, holder.thumbprint)
-        expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
-        # Unchanged claims, type and key: keep it, unless it expires within a week and a new one would
-        # live longer (a credential capped by a record's lapse is not re-issued again and again).
-        renewal = old is not None and old.expires_at <= now + RENEW_BEFORE and expires > old.expires_at
-        if old is not None and not force and old.claims_digest == digest and not renewal:
-            plan.unchanged += 1
-            continue
-        credential_id = uuid.uuid4()
-        plan.jobs.append(_sign_job(issuer, claim_set, iat, expires, holder.jwk))
-        plan.rows.append(
-            {
-                "id": credential_id,
-                "person_id": person,
-                "kind": kind,
-                "vct": claim_set.vct,
-                "alg": signing.alg,
-                "kid": signing.kid,
-                "holder_key_id": holder.id,
-                "issued_at": now,
-                "expires_at": expires,
-                "refresh_on": claim_set.refresh_on,
-                "state": "valid",
-                "state_reason": None,
-                "state_changed_at": None,
-                "superseded_by_id": None,
-                "origins": origins(claim_set.claims),
-                "claims_digest": digest,
-            }
-        )
-        plan.replaced.append(old)
-        plan.changed_people.setdefault(person, set()).add(kind)
+        successor = None
+        if person in keys:
+            successor = _plan_one(plan, issuer, claim_set, keys[person], old, now, iat, force, signing, kind)
+            if successor is not None:
+                plan.copies.extend((o, successor) for o in older)
+        _copies_gone(plan, others, claim_set, successor, thumbprints, retired)
     return plan
+
+
+def _plan_one(
+    plan: _Plan,
+    issuer: Issuer,
+    claim_set: ClaimSet,
+    holder: Any,
+    old: Any,
+    now: dt.datetime,
+    iat: int,
+    force: bool,
+    signing: SigningKey,
+    kind: str,
+) -> uuid.UUID | None:
+    """The new credential of the registered key for one (person, kind), or None when the current one is
+    kept (same claims, type and key, and not about to expire)."""
+    digest = issuance.claims_digest(claim_set.claims, claim_set.vct, holder.thumbprint)
+    expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
+    # Unchanged claims, type and key: keep it, unless it expires within a week and a new one would
+    # live longer (a credential capped by a record's lapse is not re-issued again and again).
+    renewal = old is not None and old.expires_at <= now + RENEW_BEFORE and expires > old.expires_at
+    if old is not None and not force and old.claims_digest == digest and not renewal:
+        plan.unchanged += 1
+        return None
+    credential_id = uuid.uuid4()
+    plan.jobs.append(_sign_job(issuer, claim_set, iat, expires, holder.jwk))
+    plan.rows.append(
+        {
+            "id": credential_id,
+            "person_id": holder.person_id,
+            "kind": kind,
+            "vct": claim_set.vct,
+            "alg": signing.alg,
+            "kid": signing.kid,
+            "holder_key_id": holder.id,
+            "issued_at": now,
+            "expires_at": expires,
+            "refresh_on": claim_set.refresh_on,
+            "state": "valid",
+            "state_reason": None,
+            "state_changed_at": None,
+            "superseded_by_id": None,
+            "origins": origins(claim_set.claims),
+            "claims_digest": digest,
+        }
+    )
+    plan.replaced.append(old)
+    plan.changed_people.setdefault(holder.person_id, set()).add(kind)
+    return credential_id
 
 
 async def issue(
@@ -394,16 +462,20 @@ async def issue(
     reason: str = "re-issued",
     force: bool = False,
     tell: bool = True,
+    retired: AbstractSet[uuid.UUID] = frozenset(),
 ) -> IssueResult:
     """Issue the credentials of these (person, credential type) pairs from their current records.
 
     For each pair: with a registered holder key and something to state, a new credential bound to that
     key replaces the current one (revoked, ``superseded_by`` the new one) unless the claims, type and key
     are unchanged and it is not about to expire (``force`` re-issues anyway: the August changeover);
-    with nothing left to state the current one is revoked. People without a holder key are skipped.
-    Each person whose credentials changed gets one notification.
+    with nothing left to state the current one is revoked. Every other live credential of the pair (the
+    copies of OpenID4VCI batches, each bound to a wallet key, with or without a registered key; any bound
+    to a key in ``retired``, the keys just replaced) is revoked in the same transaction when it no longer
+    states the records (decision 0040), ``superseded_by`` the new registered-key credential if there is
+    one. Each person whose credentials changed gets one notification, which says when wallet copies went.
     """
-    plan = await _plan(session, issuer, pairs, now, force)
+    plan = await _plan(session, issuer, pairs, now, force, retired)
     lists = _Lists(session, issuer, now)
     entries = await lists.allocate(len(plan.jobs))
     for job, row, (list_id, index) in zip(plan.jobs, plan.rows, entries, strict=True):
@@ -421,35 +493,77 @@ async def issue(
     revoked += [
         {"b_id": old.id, "b_by": None, "b_reason": "nothing to state", "b_at": now} for old in plan.dropped
     ]
+    revoked += [
+        {"b_id": old.id, "b_by": by, "b_reason": gone_reason(reason, by), "b_at": now}
+        for old, by in plan.copies
+    ]
     await repository.supersede(session, revoked)
-    gone = [old for old in plan.replaced if old is not None] + plan.dropped
+    gone = [old for old in plan.replaced if old is not None] + plan.dropped + [old for old, _ in plan.copies]
     await lists.set_status(((old.status_list_id, old.status_idx) for old in gone), Status.INVALID)
     await lists.publish()
-    notified = await notify(session, plan.changed_people, reason, now) if tell else 0
+    notified = (
+        await notify(session, plan.changed_people, reason, now, copies=plan.copy_people, base_url=issuer.base)
+        if tell
+        else 0
+    )
     return IssueResult(
         issued=len(plan.rows),
         revoked=len(revoked),
         unchanged=plan.unchanged,
         without_key=plan.without_key,
         notified=notified,
+        copies_revoked=len(plan.copies),
     )
 
 
+def gone_reason(reason: str, successor: uuid.UUID | None) -> str:
+    """The ``state_reason`` of a credential the lifecycle revokes, with or without a successor."""
+    return f"superseded: {reason}" if successor is not None else f"no longer states the records: {reason}"
+
+
+def _names(kinds: AbstractSet[str]) -> str:
+    return ", ".join(SPECS[kind].name.lower() for kind in KINDS if kind in kinds)
+
+
+def notification_body(reason: str, changed: AbstractSet[str], copies: AbstractSet[str], base_url: str) -> str:
+    """What a holder is told: which credentials changed and why, and, when the copies a wallet app
+    collected (OpenID4VCI) were revoked, that they no longer verify and where to add them again."""
+    lines = []
+    if changed:
+        lines.append(
+            f"Your {_names(changed)} credential(s) changed ({reason}). Open your wallet and fetch your "
+            "credentials again (passport wallet fetch) before you next share them."
+        )
+    if copies:
+        lines.append(
+            f"The copies of your {_names(copies)} credential(s) in your wallet app were replaced "
+            f"({reason}): they no longer verify. Add your credentials to your wallet again at "
+            f"{base_url}/passport/add."
+        )
+    return " ".join(lines)
+
+
 async def notify(
-    session: AsyncSession, people: dict[uuid.UUID, set[str]], reason: str, now: dt.datetime
+    session: AsyncSession,
+    people: dict[uuid.UUID, set[str]],
+    reason: str,
+    now: dt.datetime,
+    *,
+    copies: dict[uuid.UUID, set[str]] | None = None,
+    base_url: str = "",
 ) -> int:
+    """One notification per person in ``people`` (kinds re-issued or revoked) or ``copies`` (kinds whose
+    wallet copies were revoked)."""
     rows = []
-    for person, kinds in people.items():
-        names = ", ".join(SPECS[kind].name.lower() for kind in KINDS if kind in kinds)
+    copies = copies or {}
+    for person in dict.fromkeys([*people, *copies]):
+        body = notification_body(reason, people.get(person, set()), copies.get(person, set()), base_url)
         rows.append(
             {
                 "id": uuid.uuid4(),
                 "person_id": person,
                 "subject": "Your staff passport credentials have changed",
-                "body": (
-                    f"Your {names} credential(s) changed ({reason}). Open your wallet and fetch your "
-                    "credentials again (passport wallet fetch) before you next share them."
-                ),
+                "body": body,
                 "created_at": now,
                 "sent_at": None,
                 "attempts": 0,
@@ -653,7 +767,7 @@ async def register_key(
         session.add(key)
     key.replaced_at = None
     await session.flush()
-    await repository.replace_keys(session, person_id, key.id, now)
+    replaced = await repository.replace_keys(session, person_id, key.id, now)
     result = await issue(
         session,
         issuer,
@@ -661,6 +775,7 @@ async def register_key(
         now=now,
         reason="holder key registered",
         tell=False,
+        retired=set(replaced),
     )
     return HolderKeyRead(
         id=key.id,
@@ -690,6 +805,14 @@ async def holder_credentials(
             )
         )
     return found
+
+
+async def holder_key_thumbprints(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
+    """Thumbprints (RFC 7638) of every key the registry ever bound a credential of the holder to: the
+    registered key, keys since replaced and the wallet keys of OpenID4VCI batches (decision 0040), so a
+    verification made with ``holder_id`` withheld is linked to its holder. A key another person holds too
+    is left out: no verification is ever linked to the wrong holder."""
+    return await repository.bound_thumbprints(session, person_id)
 
 
 def _document_text(issuer: Issuer, row: Credential, document: CredentialDocument) -> str:
@@ -857,12 +980,35 @@ async def reissue_all(
             pairs = [(person, kind) for person in people for kind in KINDS]
             done = await issue(session, issuer, pairs, now=now, reason="the August changeover", force=True)
             await session.commit()
-        total = IssueResult(
-            **{k: getattr(total, k) + getattr(done, k) for k in IssueResult.__struct_fields__}
-        )
+        total = add_results(total, done)
         after = people[-1]
         if progress is not None:
             progress(len(people))
+    copies = await check_copy_holders(session_factory, issuer, now=now, reason="the August changeover")
+    return add_results(total, copies)
+
+
+def add_results(a: IssueResult, b: IssueResult) -> IssueResult:
+    return IssueResult(**{k: getattr(a, k) + getattr(b, k) for k in IssueResult.__struct_fields__})
+
+
+async def check_copy_holders(
+    session_factory: Callable[[], Any], issuer: Issuer, *, now: dt.datetime, reason: str, batch: int = BATCH
+) -> IssueResult:
+    """After re-issuing everything: the people with live OpenID4VCI wallet copies and no registered key,
+    whom re-issuing does not reach (and whose record changes the moved feed cursor skips): each copy
+    that no longer states the records is revoked and its holder told (decision 0040)."""
+    total = IssueResult()
+    after: uuid.UUID | None = None
+    while True:
+        async with session_factory() as session:
+            people = await repository.copy_holders(session, after, batch)
+            if not people:
+                break
+            pairs = [(person, kind) for person in people for kind in KINDS]
+            total = add_results(total, await issue(session, issuer, pairs, now=now, reason=reason))
+            await session.commit()
+        after = people[-1]
     return total
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -92,6 +93,33 @@ class PolicyOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 Disclosed = Mapping[str, Mapping[str, Any]]
 """The disclosed claims of each presented credential, by credential type (record kind)."""
+
+ENGLAND: Final = ZoneInfo("Europe/London")
+"""The day of a request is the day in England (GMT or BST), as HR and the doctor read it."""
+
+
+# ---------------------------------------------------------------- the day to judge on
+
+
+def day_in_england(now: dt.datetime) -> dt.date:
+    """The date in England (Europe/London) at the instant ``now`` (timezone-aware)."""
+    return now.astimezone(ENGLAND).date()
+
+
+def judging_day_refusal(on: dt.date, now: dt.datetime) -> str | None:
+    """Why a policy may not be judged on ``on`` when the request is made at ``now``; None when it may.
+
+    A day before the day the request is made (in England) is refused. The rules read only what a
+    credential states about the day itself (a record's ``date_to``, a review date, a placement's dates),
+    never when a record was awarded, so on a past day a record awarded since would count as held then
+    (decision 0040); a record in a credential is never dated after the day it was issued, so on the
+    request's day or later every rule means what it says. A request made on one day for a later day is
+    judged on its own day whenever it is answered.
+    """
+    first = day_in_england(now)
+    if on < first:
+        return f"must not be before {first.isoformat()}, the day the request is made"
+    return None
 
 
 # ---------------------------------------------------------------- reading claims defensively

@@ -271,6 +271,17 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _refuse_past_day(on: dt.date | None, now: dt.datetime) -> None:
+    """A 422 naming ``evaluate_on`` for a day before the day of the request (decision 0040)."""
+    reason = None if on is None else policies.judging_day_refusal(on, now)
+    if reason is not None:
+        raise InvalidInput(
+            f"The date to judge on {reason} (in England).",
+            errors=[FieldError("body.evaluate_on", reason)],
+            code="evaluate_on_in_the_past",
+        )
+
+
 async def create_request(
     session: AsyncSession,
     runtime: Runtime,
@@ -279,6 +290,7 @@ async def create_request(
     now: dt.datetime,
 ) -> PresentationRequestRead:
     organisation = _verifier_organisation(principal)
+    _refuse_past_day(data.evaluate_on, now)
     policy = await _find_policy(session, runtime, organisation, data.policy, data.policy_version)
     request = PresentationRequest(
         id=uuid.uuid4(),
@@ -723,6 +735,7 @@ async def verify(
                 "Without request_id, say which policy, nonce and purpose.",
                 errors=[FieldError(f"body.{name}", "required without request_id") for name in missing],
             )
+        _refuse_past_day(data.evaluate_on, now)
         # a remembered policy needs no database session (the common case: one policy, many checks)
         policy = _known_policy(runtime, organisation, data.policy or "", data.policy_version)
         if policy is None:
@@ -784,19 +797,8 @@ def open_result(runtime: Runtime, verification: Verification) -> VerificationRea
 
 
 async def _holder_key_thumbprints(session: AsyncSession, runtime: Runtime, person_id: uuid.UUID) -> list[str]:
-    """Thumbprints of the keys the holder's current credentials are bound to (their ``cnf.jwk``)."""
-    issuer = credentials.issuer_from_state(runtime)
-    found: set[str] = set()
-    for held in await credentials.holder_credentials(session, issuer, person_id):
-        try:
-            payload = jws.json_object(
-                jws.b64url_decode(held.credential.split("~", 1)[0].split(".")[1]), "payload"
-            )
-            jwk = payload["cnf"]["jwk"]
-            found.add(jws.jwk_thumbprint(jwk))
-        except (jws.JWSError, KeyError, IndexError, TypeError, ValueError):
-            continue
-    return sorted(found)
+    """Thumbprints of every key a credential of the holder was ever bound to (decision 0040)."""
+    return await credentials.holder_key_thumbprints(session, person_id)
 
 
 async def holder_verifications(

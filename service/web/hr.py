@@ -40,6 +40,7 @@ from service.oid4vc import offers
 from service.oid4vc import service as oid4vc
 from service.passport.claims import SPECS
 from service.passport.cstf import subject_name
+from service.passport.policy import day_in_england
 from service.passport.schemas import OH_ITEM_NAMES, PolicyRead
 from service.verification import service as verification
 from service.verification.schemas import (
@@ -153,9 +154,10 @@ async def verify_page(
 
 
 def read_request_form(
-    form: Mapping[str, Any], policies: Sequence[tuple[str, str]]
+    form: Mapping[str, Any], policies: Sequence[tuple[str, str]], now: dt.datetime | None = None
 ) -> tuple[dict[str, Any], FormErrors, dict[str, str]]:
-    """The request body from the form, what is wrong with it, and the values typed (shown again)."""
+    """The request body from the form, what is wrong with it, and the values typed (shown again).
+    ``now``: a date to judge on before that day (in England) is refused (decision 0040)."""
     chosen = {name: str(form.get(name) or "").strip() for name in LABELS}
     chosen["subject_hint"] = chosen["subject_hint"].replace(" ", "")
     errors = FormErrors()
@@ -185,6 +187,11 @@ def read_request_form(
     day = parse_date(chosen["evaluate_on"])
     if isinstance(day, str):
         errors.add("evaluate_on", day)
+    elif day is not None and now is not None and day < (today := day_in_england(now)):
+        errors.add(
+            "evaluate_on",
+            f"Enter today ({today.isoformat()}) or a later date: a day already past is not judged",
+        )
     elif day is not None:
         body["evaluate_on"] = day
     return body, errors, chosen
@@ -201,7 +208,7 @@ async def create_request(
 ) -> Response[Any]:
     runtime = _runtime(request)
     context = await _form_context(db_session, runtime, principal)
-    body, errors, chosen = read_request_form(await request.form(), context["policies"])
+    body, errors, chosen = read_request_form(await request.form(), context["policies"], _now(request))
     created, status = None, 422
     if not errors:
         try:
