@@ -167,8 +167,9 @@ async def test_a_request_is_made_and_its_page_shows_both_qr_codes_links_expiry_a
     app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
 ) -> None:
     csrf = await hr(client, app, session, scene)
+    start = dt.date.today() + dt.timedelta(days=250)  # a placement start some months ahead
     request_id = await make_request(
-        client, csrf, subject_hint=scene.doctor.gmc_number or "", evaluate_on="2027-08-04"
+        client, csrf, subject_hint=scene.doctor.gmc_number or "", evaluate_on=start.isoformat()
     )
     page = await client.get(f"/verify/requests/{request_id}")
     assert page.status_code == 200
@@ -186,11 +187,11 @@ async def test_a_request_is_made_and_its_page_shows_both_qr_codes_links_expiry_a
     assert f'href="{BASE_URL}/wallet/share?{query}"'.replace("&", "&amp;") in page.text
     made = await session.get(PresentationRequest, uuid.UUID(request_id))
     assert made is not None
-    assert (made.subject_hint, made.evaluate_on) == (scene.doctor.gmc_number, dt.date(2027, 8, 4))
+    assert (made.subject_hint, made.evaluate_on) == (scene.doctor.gmc_number, start)
     words = text_of(page.text)
     assert f"Expires {made.expires_at.strftime('%Y-%m-%d %H:%M')} UTC" in words
     assert "Waiting for the doctor" in words
-    assert "Judged on 2027-08-04" in words
+    assert f"Judged on {start.isoformat()}" in words
     assert "Check again" in words
     assert 'aria-live="polite"' in page.text
     assert '<script src="/static/web/hr-live.js" defer></script>' in page.text
