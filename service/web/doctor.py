@@ -39,15 +39,13 @@ from service.verification import service as verification
 from service.verification.schemas import DisclosedNames
 from service.web.pages import FormRejected, csrf_guard, render
 from service.web.records import KIND_LABELS, group_records
-from service.web.views import FormErrors, field_name, problems_to_form
+from service.web.views import FormErrors, field_name, problems_to_form, read_offset
 from service.workforce import service as workforce
 
 HOLDERS: Final = (Role.HOLDER,)
 ADD_LABELS: Final = {"types": "Credentials to add"}
 CHECKS_PAGE: Final = 50
 """Verifications per page of "Who checked my passport"."""
-MAX_OFFSET: Final = 1_000_000_000
-"""Largest ``offset`` a page reads (as on provider HR's history); a larger one is read as this."""
 
 SUBPAGES: Final = (
     ("/passport", "My records"),
@@ -360,17 +358,6 @@ def disclosed_in_words(disclosed: list[DisclosedNames]) -> list[tuple[str, str]]
         text = ", ".join(ranked) if ranked else "the credential only"
         found.append((KIND_LABELS[kind] if kind is not None else "A credential not recognised", text))
     return found
-
-
-def read_offset(text: str) -> int:
-    """Where a page of a list starts, from its ``offset`` query parameter, corrected to the nearest valid
-    value as provider HR's history does: below 0 is 0, above :data:`MAX_OFFSET` is that, and what is not
-    a whole number (a link typed wrong) is the first page. A bad offset never gets an error page."""
-    try:
-        found = int(text.strip()[:20])
-    except ValueError:
-        return 0
-    return max(0, min(found, MAX_OFFSET))
 
 
 @get("/passport/checks", name="web_my_checks", guards=[requires(*HOLDERS)])

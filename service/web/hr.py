@@ -51,7 +51,7 @@ from service.verification.schemas import (
     VerificationRead,
 )
 from service.web.pages import SECURITY_HEADERS, TEMPLATES, FormRejected, csrf_guard, redirect, render
-from service.web.views import FormErrors, parse_date, problems_to_form
+from service.web.views import FormErrors, parse_date, problems_to_form, read_offset
 
 VERIFIERS: Final = (Role.VERIFIER,)
 """As ``/api/v1/presentation-requests`` (create, list, read) and ``.../openid4vp``: verifier only."""
@@ -503,16 +503,16 @@ async def history_page(
     created_from: FromQuery[str] = "",
     created_to: FromQuery[str] = "",
     verdict: FromQuery[str] = "",
-    offset: FromQuery[int] = 0,
+    offset: FromQuery[str] = "0",
 ) -> Response[str]:
     given = {"created_from": created_from.strip(), "created_to": created_to.strip(), "verdict": verdict}
     found, errors = read_history_filter(created_from, created_to, verdict)
-    offset = max(0, min(offset, 1_000_000_000))
+    start = read_offset(offset)
     items: list[PresentationRequestSummary] = []
     next_offset = None
     if not errors:
         items, next_offset = await _history_page(
-            request, db_session, principal, found, limit=HISTORY_PAGE, offset=offset
+            request, db_session, principal, found, limit=HISTORY_PAGE, offset=start
         )
     return await render(
         request,
@@ -524,8 +524,8 @@ async def history_page(
         given=given,
         verdicts=[("", "Any verdict")] + [(v, VERDICT_LABELS[v]) for v in VERDICTS],
         me=principal.subject,
-        offset=offset,
-        newer=_query(given, offset=max(0, offset - HISTORY_PAGE)) if offset > 0 else None,
+        offset=start,
+        newer=_query(given, offset=max(0, start - HISTORY_PAGE)) if start > 0 else None,
         older=_query(given, offset=next_offset) if next_offset is not None else None,
         export=_query(given),
         verdict_labels=VERDICT_LABELS,

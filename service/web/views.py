@@ -160,3 +160,18 @@ def parse_date(text: str) -> dt.date | str | None:
 
 def _not_a_date() -> dt.date:
     raise ValueError
+
+
+MAX_OFFSET: Final = 1_000_000_000
+"""Largest ``offset`` a list page reads; a larger one is read as this."""
+
+
+def read_offset(text: str) -> int:
+    """Where a page of a list starts, from its ``offset`` query parameter, corrected to the nearest valid
+    value: below 0 is 0, above :data:`MAX_OFFSET` is that, and what is not a whole number (a link typed
+    wrong) is the first page. A bad offset never gets an error page (the doctor's checks, HR's history)."""
+    try:
+        found = int(text.strip()[:20])
+    except ValueError:
+        return 0
+    return max(0, min(found, MAX_OFFSET))

@@ -26,7 +26,7 @@ from service.keys import KeyRing
 from service.oid4vc.models import CredentialOfferRow
 from service.passport.encryption import DataKeyRing
 from service.verification.schemas import DisclosedNames
-from service.web import doctor
+from service.web import doctor, views
 from service.web import service as web
 from tests.conftest import BASE_URL, ConnectionDatabase, asgi_transport
 from tests.credentials import factories as cf
@@ -348,7 +348,7 @@ def test_claim_names_in_words_for_typed_and_untyped_presentations() -> None:
 
 @given(st.text(max_size=30) | st.integers().map(str))
 def test_a_page_offset_is_always_corrected_into_the_valid_range(text: str) -> None:
-    found = doctor.read_offset(text)
-    assert 0 <= found <= doctor.MAX_OFFSET
+    found = views.read_offset(text)
+    assert 0 <= found <= views.MAX_OFFSET
     if text.isascii() and re.fullmatch(r"\s*-?\d{1,19}\s*", text):
-        assert found == max(0, min(int(text), doctor.MAX_OFFSET))
+        assert found == max(0, min(int(text), views.MAX_OFFSET))

@@ -167,7 +167,7 @@ async def test_a_request_is_made_and_its_page_shows_both_qr_codes_links_expiry_a
     app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
 ) -> None:
     csrf = await hr(client, app, session, scene)
-    start = dt.date.today() + dt.timedelta(days=250)  # a placement start some months ahead
+    start = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=250)  # a placement start months ahead
     request_id = await make_request(
         client, csrf, subject_hint=scene.doctor.gmc_number or "", evaluate_on=start.isoformat()
     )
@@ -393,6 +393,11 @@ async def test_history_lists_newest_first_filters_by_verdict_and_date_and_export
     family = scene.doctor.family_name
     assert family not in export.text
     assert family not in (await client.get("/verify/history.csv")).text
+    # a link typed wrong gets the nearest page, never an error page (as on the doctor's checks)
+    for typed in ("abc", "-1", "1.5", ""):
+        corrected = await client.get("/verify/history", params={"offset": typed})
+        assert corrected.status_code == 200, typed
+        assert _history_ids(corrected.text) == _history_ids(history.text), typed
 
 
 async def test_history_shows_a_bad_filter_next_to_its_field(
