@@ -216,7 +216,7 @@ def _refused(code: str) -> Unauthorized:
     return Unauthorized(_REFUSALS.get(code, "The token is invalid."), code="invalid_token")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Checked:
     """A token whose signature, ``typ``, ``iss``, ``aud`` and required claims have passed."""
 
@@ -226,6 +226,8 @@ class _Checked:
     payload: bytes
     """The claims as signed: each caller gets its own copy decoded from these."""
     issued_at: float
+    principal: "Principal | None" = None
+    """Who the token names, made from the claims once (:meth:`TokenService.principal`)."""
 
 
 class TokenService:
@@ -286,6 +288,24 @@ class TokenService:
 
     def verify(self, token: str, *, typ: str) -> dict[str, Any]:
         """Claims of a token of kind ``typ``; :class:`Unauthorized` for anything else."""
+        return jws.json_object(self._checked_now(token, typ).payload, "payload")
+
+    def principal(self, token: str, *, typ: str) -> Principal:
+        """The caller a token of kind ``typ`` names, after the same checks as :meth:`verify`.
+
+        Made from the claims once per remembered token (a :class:`Principal` is immutable); the checks
+        that depend on time run on every call."""
+        checked = self._checked_now(token, typ)
+        principal = checked.principal
+        if principal is None:
+            claims = checked.claims
+            kind: Literal["client", "user"] = (
+                "user" if typ == SESSION_TYP or claims.get("kind") == "user" else "client"
+            )
+            principal = checked.principal = _principal_from_claims(claims, kind)
+        return principal
+
+    def _checked_now(self, token: str, typ: str) -> _Checked:
         checked = self._checked.get(token)
         if checked is None:
             checked = self._check(token, typ)
@@ -302,7 +322,7 @@ class TokenService:
             if len(self._checked) >= VERIFIED_CACHE_SIZE:
                 del self._checked[next(iter(self._checked))]  # the oldest entry
             self._checked[token] = checked
-        return jws.json_object(checked.payload, "payload")
+        return checked
 
     def _verification_key(self, key: SigningKey) -> jws.VerificationKey:
         public = self._public.get(key.kid)
@@ -444,8 +464,12 @@ async def is_still_allowed(app_state: Any, principal: Principal) -> bool:
 
 
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
-    if header is None:
+    """The bearer token of the first ``Authorization`` header (ASGI gives header names in lower case)."""
+    for name, value in connection.scope["headers"]:
+        if name == b"authorization":
+            header = value.decode("latin-1")
+            break
+    else:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -463,11 +487,10 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     principal: Principal | None = None
     token = _bearer(connection)
     if token is not None:
-        claims = tokens.verify(token, typ=TOKEN_TYP)
-        principal = _principal_from_claims(claims, "user" if claims.get("kind") == "user" else "client")
+        principal = tokens.principal(token, typ=TOKEN_TYP)
     elif not connection.url.path.startswith("/api/") and (cookie := connection.cookies.get(SESSION_COOKIE)):
         try:
-            principal = _principal_from_claims(tokens.verify(cookie, typ=SESSION_TYP), "user")
+            principal = tokens.principal(cookie, typ=SESSION_TYP)
         except Unauthorized:
             principal = None  # a stale cookie on a page is the same as being signed out
     if principal is not None and not await is_still_allowed(connection.app.state, principal):
