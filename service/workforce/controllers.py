@@ -18,7 +18,7 @@ from litestar.types import ControllerRouterHandler
 
 from service import audit
 from service.audit import DbSession
-from service.auth import ALL_ROLES, CurrentPrincipal, Role, requires
+from service.auth import ALL_ROLES, CurrentPrincipal, Role, get_guarded, requires
 from service.errors import FieldError, InvalidInput, ServiceError
 from service.workforce import service
 from service.workforce.schemas import (
@@ -146,7 +146,7 @@ async def list_organisations(
     return await service.list_organisations(db_session, kind=kind, parent=parent, limit=limit, offset=offset)
 
 
-@get(
+@get_guarded(
     "/organisations/{code:str}",
     guards=[requires(*ALL_ROLES)],
     tags=TAGS,
