@@ -20,6 +20,7 @@ from service import audit
 from service.audit import DbSession
 from service.auth import ALL_ROLES, CurrentPrincipal, Role, get_guarded, requires
 from service.errors import FieldError, InvalidInput, ServiceError
+from service.serving import LeanJSONResponse
 from service.workforce import service
 from service.workforce.schemas import (
     GMC_PATTERN,
@@ -152,6 +153,7 @@ async def list_organisations(
     tags=TAGS,
     operation_id="get_organisation",
     summary="One organisation by ODS code",
+    response_class=LeanJSONResponse,
 )
 async def get_organisation(request: Request[Any, Any, Any], code: FromPath[str]) -> OrganisationRead:
     # One row of reference data: read alone, outside a transaction (decision 0036).
