@@ -693,7 +693,7 @@ def print_summary(runs: Sequence[RunResult], rounds: int, compare: bool) -> None
 
 
 def print_cpu_summary(runs: Sequence[RunResult]) -> None:
-    """Median server CPU per request over the measured seconds: less sensitive to other load on the machine than req/s."""
+    """Median server CPU per request over the measured seconds: less sensitive to other load than req/s."""
     cpu: dict[tuple[str, str], list[float]] = {}
     for run in runs:
         for result in run.results:

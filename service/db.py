@@ -451,7 +451,9 @@ class LoopReader:
         self._compiled[key] = compiled
         return compiled
 
-    def read(self, statement: Select[Any], parameters: Mapping[str, Any] | None) -> list[tuple[Any, ...]] | None:
+    def read(
+        self, statement: Select[Any], parameters: Mapping[str, Any] | None
+    ) -> list[tuple[Any, ...]] | None:
         """The rows, or None when this read must run on aiosqlite's thread instead."""
         compiled = self._compile(statement)
         if compiled is None:

@@ -80,7 +80,7 @@ class LeanJSONResponse(Response[Any]):
     same two headers (``content-type``, ``content-length``); otherwise it is Litestar's own.
     """
 
-    def to_asgi_response(  # noqa: PLR0913 - Litestar's signature
+    def to_asgi_response(
         self,
         app: Any,
         request: Request[Any, Any, Any],

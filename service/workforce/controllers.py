@@ -11,14 +11,14 @@ from typing import Annotated, Any, Final
 
 from litestar import Request, get, post
 from litestar.datastructures import CacheControlHeader, UploadFile
-from litestar.enums import RequestEncodingType
+from litestar.enums import HttpMethod, RequestEncodingType
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from service import audit
 from service.audit import DbSession
-from service.auth import ALL_ROLES, CurrentPrincipal, Role, get_guarded, requires
+from service.auth import ALL_ROLES, CurrentPrincipal, Role, RoleGuardedRoute, requires
 from service.errors import FieldError, InvalidInput, ServiceError
 from service.serving import LeanJSONResponse
 from service.workforce import service
@@ -147,8 +147,9 @@ async def list_organisations(
     return await service.list_organisations(db_session, kind=kind, parent=parent, limit=limit, offset=offset)
 
 
-@get_guarded(
+@RoleGuardedRoute(  # as @get; its guard gets the handler, not a copy per request
     "/organisations/{code:str}",
+    http_method=HttpMethod.GET,
     guards=[requires(*ALL_ROLES)],
     tags=TAGS,
     operation_id="get_organisation",
