@@ -347,7 +347,7 @@ LOOP_READ_BUDGET = 0.002
 LOOP_BUSY_TIMEOUT_MS = 50
 """How long a read on the loop waits for a lock in the rare cases a WAL reader waits at all."""
 _PROGRESS_STEPS = 1000
-"""SQLite virtual-machine steps between two looks at the clock (a one-row read takes about 50)."""
+"""SQLite virtual-machine steps between two looks at the clock (a one-row read takes about 25)."""
 _COMPILED_CACHE_SIZE = 256
 
 
