@@ -412,6 +412,8 @@ class LoopReader:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._compiled: dict[int, _Compiled | None] = {}
+        self._no_wal = False
+        """The file cannot be put in WAL mode (readers would wait for writers): every read on the thread."""
 
     def _progress(self) -> int:
         """SQLite's progress handler: non-zero interrupts the statement (it ran past the budget)."""
@@ -422,6 +424,8 @@ class LoopReader:
         raw: sqlite3.Connection | None = getattr(local, "raw", None)
         if raw is not None and local.pid == os.getpid():
             return raw
+        if self._no_wal:
+            return None
         raw = sqlite3.connect(
             self.path, timeout=LOOP_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
@@ -431,8 +435,9 @@ class LoopReader:
         except sqlite3.Error:
             raw.close()
             raise
-        if mode is None or str(mode[0]).lower() != "wal":  # readers would wait for writers: use the thread
+        if mode is None or str(mode[0]).lower() != "wal":
             raw.close()
+            self._no_wal = True
             return None
         raw.set_progress_handler(self._progress, _PROGRESS_STEPS)
         local.raw, local.pid = raw, os.getpid()
