@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import itertools
 import json
 import math
 import os
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -439,6 +441,7 @@ async def _loadgen(spec: LoadSpec) -> dict[str, Any]:
     request = build_request(spec.path, spec.port, spec.headers)
     stats = _Stats()
     record_from = time.perf_counter() + spec.warmup
+    record_from_epoch = time.time() + spec.warmup  # for the server's CPU time over the same seconds
     deadline = record_from + spec.duration
     tasks = [
         asyncio.create_task(_connection(spec, request, stats, record_from, deadline))
@@ -448,7 +451,7 @@ async def _loadgen(spec: LoadSpec) -> dict[str, Any]:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    return {**stats.to_json(), "seconds": float(spec.duration)}
+    return {**stats.to_json(), "seconds": float(spec.duration), "record_from_epoch": record_from_epoch}
 
 
 def _loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
@@ -513,7 +516,47 @@ def _collect(procs: list[subprocess.Popen[str]], limit: float) -> list[dict[str,
     return outputs
 
 
-def run_builtin(spec: LoadSpec, processes: int, show_secrets: bool) -> PathResult:
+class _CpuSampler:
+    """The server's CPU time sampled every 0.1 s in a thread, to read it between two moments later."""
+
+    def __init__(self, cpu: Callable[[], float | None]) -> None:
+        self._cpu = cpu
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if (value := self._cpu()) is not None:
+                self.samples.append((time.time(), value))
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> _CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if (value := self._cpu()) is not None:  # the generators have exited: after the measured seconds
+            self.samples.append((time.time(), value))
+
+    def at(self, moment: float) -> float | None:
+        """The CPU time at ``moment`` (epoch seconds), interpolated between the samples around it."""
+        for (t0, c0), (t1, c1) in itertools.pairwise(self.samples):
+            if t0 <= moment <= t1:
+                return c0 + (c1 - c0) * ((moment - t0) / (t1 - t0) if t1 > t0 else 0.0)
+        return None
+
+    def between(self, start: float, seconds: float) -> float | None:
+        before, after = self.at(start), self.at(start + seconds)
+        return None if before is None or after is None else after - before
+
+
+def run_builtin(
+    spec: LoadSpec, processes: int, show_secrets: bool, cpu: Callable[[], float | None] = lambda: None
+) -> PathResult:
+    """The built-in generator; the server's CPU time is counted over the measured seconds only."""
     processes = max(1, min(processes, spec.concurrency))
     shares = _split(spec.concurrency, processes)
     command = [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG]
@@ -529,7 +572,8 @@ def run_builtin(spec: LoadSpec, processes: int, show_secrets: bool) -> PathResul
                 proc.stdin.write(_worker_input(spec, share))
                 proc.stdin.close()
                 proc.stdin = None  # so that communicate() does not flush the closed pipe
-        outputs = _collect(procs, spec.warmup + spec.duration + spec.timeout + GRACE)
+        with _CpuSampler(cpu) as sampler:
+            outputs = _collect(procs, spec.warmup + spec.duration + spec.timeout + GRACE)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -555,6 +599,9 @@ def run_builtin(spec: LoadSpec, processes: int, show_secrets: bool) -> PathResul
         p50_ms=_percentile_ms(histogram, 0.50),
         p99_ms=_percentile_ms(histogram, 0.99),
         command=shown,
+        server_cpu_s=sampler.between(
+            statistics.fmean(out["record_from_epoch"] for out in outputs), float(spec.duration)
+        ),
     )
 
 
@@ -591,7 +638,7 @@ def measure(plan: Plan, server: Server, args: argparse.Namespace, wrk: str | Non
         if wrk is not None:
             result = run_wrk(wrk, spec, args.show_secrets, server.cpu_seconds)
         else:
-            result = run_builtin(spec, args.client_procs, args.show_secrets)
+            result = run_builtin(spec, args.client_procs, args.show_secrets, server.cpu_seconds)
         print_result(result)
         results.append(result)
     if server.log_tail() and args.verbose:
@@ -646,7 +693,7 @@ def print_summary(runs: Sequence[RunResult], rounds: int, compare: bool) -> None
 
 
 def print_cpu_summary(runs: Sequence[RunResult]) -> None:
-    """Median server CPU per request (wrk only): less sensitive to other load on the machine than req/s."""
+    """Median server CPU per request over the measured seconds: less sensitive to other load than req/s."""
     cpu: dict[tuple[str, str], list[float]] = {}
     for run in runs:
         for result in run.results:

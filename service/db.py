@@ -5,8 +5,12 @@ URL alone. The schema is built only by the alembic migrations in ``migrations/``
 """
 
 import collections
+import contextlib
 import datetime as dt
+import os
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, Row, Select, event
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -317,6 +321,192 @@ def _read_engine(engine: AsyncEngine) -> Engine:
     return engine.sync_engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ALONE: True})
 
 
+# ---------------------------------------------------------------- SQLite: small reads on the loop thread
+#
+# On SQLite a read through aiosqlite is a hop to the connection's thread and back: a queue put, a
+# futex wake-up, the self-pipe write that wakes the event loop and two GIL hand-overs, about ten times
+# what a one-row primary-key SELECT costs SQLite itself; under 64 concurrent requests the hops queue
+# behind each other (decision 0038). ``LoopReader`` runs ``Database.read``'s statement on the calling
+# thread instead, on a connection of its own (one per thread and process, opened on first use):
+# - autocommit (no BEGIN): the statement runs in SQLite's own read transaction, which ends when its
+#   rows are fetched, all at once, before the call returns. In WAL mode a reader neither waits for a
+#   writer nor blocks one, and sees every transaction committed when it started (any process).
+# - ``PRAGMA query_only``: SQLite itself refuses anything that would write, whatever the SQL says.
+# - the event loop waits while the statement runs: a progress handler interrupts any statement that
+#   runs longer than ``LOOP_READ_BUDGET`` seconds and the read is then run again on aiosqlite's thread
+#   (one statement outside a transaction either way), so the loop is never held longer than that.
+# - ``busy_timeout`` is ``LOOP_BUSY_TIMEOUT_MS``: a reader in WAL mode waits only in rare cases (another
+#   connection recovering the WAL after a crash, an exclusive lock of a migration); the error is then
+#   the same ``OperationalError`` (a 503) as on the thread.
+# - the SELECT is compiled once per statement object by SQLAlchemy's SQLite dialect and its bind and
+#   result processors applied as SQLAlchemy would; statements SQLAlchemy must render per call
+#   (expanding IN lists, literal_execute) go to the thread.
+
+LOOP_READ_BUDGET = 0.002
+"""Seconds a read may hold the event loop before it is interrupted and run on aiosqlite's thread."""
+LOOP_BUSY_TIMEOUT_MS = 50
+"""How long a read on the loop waits for a lock in the rare cases a WAL reader waits at all."""
+_PROGRESS_STEPS = 1000
+"""SQLite virtual-machine steps between two looks at the clock (a one-row read takes about 25)."""
+_COMPILED_CACHE_SIZE = 256
+
+
+class _Compiled:
+    """A SELECT compiled for the sqlite3 module, with SQLAlchemy's bind and result processors."""
+
+    __slots__ = ("binds", "compiled", "defaults", "required", "results", "sql", "statement")
+
+    def __init__(self, statement: Select[Any], compiled: Any, dialect: Dialect) -> None:
+        self.statement = statement  # kept alive: the cache is keyed by its id
+        self.sql = compiled.string
+        processors = compiled._bind_processors
+        self.binds = tuple((name, processors.get(name)) for name in compiled.positiontup or ())
+        self.compiled = compiled
+        self.defaults = compiled.construct_params(_check=False)
+        self.required = frozenset(key for key, bind in compiled.binds.items() if bind.required)
+        self.results = tuple(
+            (index, processor)
+            for index, column in enumerate(statement.selected_columns)
+            if (processor := column.type._cached_result_processor(dialect, None)) is not None
+        )
+
+    @classmethod
+    def of(cls, statement: Select[Any], dialect: Dialect) -> "_Compiled | None":
+        """The compiled statement, or None if SQLAlchemy must render it per call (``IN`` lists)."""
+        compiled = statement.compile(dialect=dialect)
+        if compiled.literal_execute_params or compiled.post_compile_params or compiled.escaped_bind_names:
+            return None
+        return cls(statement, compiled, dialect)
+
+    def parameters(self, given: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        if self.required and (not given or not self.required.issubset(given)):
+            self.compiled.construct_params(given)  # raises SQLAlchemy's error naming the missing one
+        values = self.defaults if not given else {**self.defaults, **given}
+        return tuple(
+            values[name] if processor is None else processor(values[name]) for name, processor in self.binds
+        )
+
+    def rows(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if not self.results:
+            return raw
+        out = []
+        for row in raw:
+            values = list(row)
+            for index, processor in self.results:
+                values[index] = processor(values[index])
+            out.append(tuple(values))
+        return out
+
+
+class _Interrupted(Exception):
+    """The read ran past :data:`LOOP_READ_BUDGET`: it goes to aiosqlite's thread instead."""
+
+
+class LoopReader:
+    """``Database.read`` for a SQLite file, on the calling thread (see the comment above)."""
+
+    def __init__(self, path: str, dialect: Dialect, budget: float = LOOP_READ_BUDGET) -> None:
+        self.path = path
+        self.dialect = dialect
+        self.budget = budget
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._compiled: dict[int, _Compiled | None] = {}
+        self._no_wal = False
+        """The file cannot be put in WAL mode (readers would wait for writers): every read on the thread."""
+
+    def _progress(self) -> int:
+        """SQLite's progress handler: non-zero interrupts the statement (it ran past the budget)."""
+        return 1 if time.perf_counter() - self._local.started > self.budget else 0
+
+    def _connection(self) -> sqlite3.Connection | None:
+        local = self._local
+        raw: sqlite3.Connection | None = getattr(local, "raw", None)
+        if raw is not None and local.pid == os.getpid():
+            return raw
+        if self._no_wal:
+            return None
+        raw = sqlite3.connect(
+            self.path, timeout=LOOP_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
+            mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()
+            raw.execute("PRAGMA query_only=ON")
+        except sqlite3.Error:
+            raw.close()
+            raise
+        if mode is None or str(mode[0]).lower() != "wal":
+            raw.close()
+            self._no_wal = True
+            return None
+        raw.set_progress_handler(self._progress, _PROGRESS_STEPS)
+        local.raw, local.pid = raw, os.getpid()
+        self._opened.append(raw)
+        return raw
+
+    def _compile(self, statement: Select[Any]) -> _Compiled | None:
+        key = id(statement)
+        if key in self._compiled:
+            found = self._compiled[key]
+            if found is None or found.statement is statement:
+                return found
+        compiled = _Compiled.of(statement, self.dialect)
+        if len(self._compiled) >= _COMPILED_CACHE_SIZE:
+            del self._compiled[next(iter(self._compiled))]
+        self._compiled[key] = compiled
+        return compiled
+
+    def read(
+        self, statement: Select[Any], parameters: Mapping[str, Any] | None
+    ) -> list[tuple[Any, ...]] | None:
+        """The rows, or None when this read must run on aiosqlite's thread instead."""
+        compiled = self._compile(statement)
+        if compiled is None:
+            return None
+        try:
+            raw = self._connection()
+            if raw is None:
+                return None
+            values = compiled.parameters(parameters)
+            self._local.started = time.perf_counter()
+            try:
+                fetched = raw.execute(compiled.sql, values).fetchall()
+            except sqlite3.OperationalError as error:
+                if str(error) == "interrupted" and self._progress():
+                    raise _Interrupted from error
+                raise
+        except _Interrupted:
+            return None
+        except sqlite3.Error as error:
+            self._drop()
+            raise DBAPIError.instance(
+                compiled.sql, None, error, sqlite3.Error, hide_parameters=True, dialect=self.dialect
+            ) from error
+        return compiled.rows(fetched)
+
+    def _drop(self) -> None:
+        """Forget this thread's connection after an error (the next read opens a new one)."""
+        raw: sqlite3.Connection | None = getattr(self._local, "raw", None)
+        self._local.raw = None
+        if raw is not None:
+            with contextlib.suppress(ValueError):
+                self._opened.remove(raw)
+            raw.close()
+
+    def close(self) -> None:
+        for raw in self._opened:
+            raw.close()
+        self._opened.clear()
+        self._local = threading.local()
+
+
+def _loop_reader(engine: AsyncEngine) -> LoopReader | None:
+    url = engine.url
+    if engine.dialect.name != "sqlite" or url.query or url.database in (None, "", ":memory:"):
+        return None
+    return LoopReader(str(url.database), engine.dialect)
+
+
 class Database:
     """The engine and a session factory. Tests substitute one bound to a rolled-back connection."""
 
@@ -324,23 +514,35 @@ class Database:
         self.engine = engine
         self._sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
         self._read_engine = _read_engine(engine)
+        self._loop_reader = _loop_reader(engine)
 
     def session(self) -> AsyncSession:
         return self._sessionmaker()
 
     async def read(
         self, statement: Select[Any], parameters: Mapping[str, Any] | None = None
-    ) -> list[Row[Any]]:
-        """The rows of one SELECT run alone, outside any transaction (decision 0036).
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of one SELECT run alone, outside any transaction (decisions 0036 and 0038).
 
         For hot reads that are one statement: what it returns was committed when it started. Anything
         that must see a consistent picture across statements, write, or lock uses :meth:`session`.
-        ``parameters`` fill the statement's ``bindparam``s (a statement built once, at import).
+        ``parameters`` fill the statement's ``bindparam``s (a statement built once, at import). Rows
+        are sequences of the statement's columns, in order.
+
+        On a SQLite file the statement runs on the event loop's thread, not aiosqlite's: the loop waits
+        for it (a one-row indexed read: a few microseconds; anything past ``LOOP_READ_BUDGET`` is
+        interrupted and run on aiosqlite's thread instead). Use it for small indexed reads only.
+        PostgreSQL (and SQLite in memory) read through the pool, as sessions do.
         """
         check_read(statement)
+        reader = self._loop_reader
+        if reader is not None and (rows := reader.read(statement, parameters)) is not None:
+            return rows
         return await greenlet_spawn(_read_rows, self._read_engine, statement, parameters)
 
     async def dispose(self) -> None:
+        if self._loop_reader is not None:
+            self._loop_reader.close()
         await self.engine.dispose()
 
 

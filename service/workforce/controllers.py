@@ -11,15 +11,16 @@ from typing import Annotated, Any, Final
 
 from litestar import Request, get, post
 from litestar.datastructures import CacheControlHeader, UploadFile
-from litestar.enums import RequestEncodingType
+from litestar.enums import HttpMethod, RequestEncodingType
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from service import audit
 from service.audit import DbSession
-from service.auth import ALL_ROLES, CurrentPrincipal, Role, requires
+from service.auth import ALL_ROLES, CurrentPrincipal, Role, RoleGuardedRoute, requires
 from service.errors import FieldError, InvalidInput, ServiceError
+from service.serving import LeanJSONResponse
 from service.workforce import service
 from service.workforce.schemas import (
     GMC_PATTERN,
@@ -146,12 +147,14 @@ async def list_organisations(
     return await service.list_organisations(db_session, kind=kind, parent=parent, limit=limit, offset=offset)
 
 
-@get(
+@RoleGuardedRoute(  # as @get; its guard gets the handler, not a copy per request
     "/organisations/{code:str}",
+    http_method=HttpMethod.GET,
     guards=[requires(*ALL_ROLES)],
     tags=TAGS,
     operation_id="get_organisation",
     summary="One organisation by ODS code",
+    response_class=LeanJSONResponse,
 )
 async def get_organisation(request: Request[Any, Any, Any], code: FromPath[str]) -> OrganisationRead:
     # One row of reference data: read alone, outside a transaction (decision 0036).

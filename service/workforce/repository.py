@@ -55,16 +55,19 @@ async def get_organisation(session: AsyncSession, code: str) -> Organisation | N
 
 
 _ORGANISATIONS = Organisation.__table__.c
-_ORGANISATION_BY_CODE: Final = select(
-    *(_ORGANISATIONS[name] for name in OrganisationRead.__struct_fields__)
-).where(_ORGANISATIONS.code == bindparam("code"))
-"""Built once: the statement's SQL comes from SQLAlchemy's cache on every call."""
+_ORGANISATION_FIELDS: Final = OrganisationRead.__struct_fields__
+_ORGANISATION_BY_CODE: Final = select(*(_ORGANISATIONS[name] for name in _ORGANISATION_FIELDS)).where(
+    _ORGANISATIONS.code == bindparam("code")
+)
+"""Built once: compiled once (SQLAlchemy's cache; on SQLite, ``Database.read``'s own), not per call."""
 
 
 async def read_organisation(database: Database, code: str) -> OrganisationRead | None:
     """One organisation read alone, outside a transaction (``Database.read``, decision 0036)."""
     rows = await database.read(_ORGANISATION_BY_CODE, {"code": code})
-    return OrganisationRead(**rows[0]._mapping) if rows else None
+    if not rows:
+        return None
+    return OrganisationRead(**dict(zip(_ORGANISATION_FIELDS, rows[0], strict=True)))
 
 
 async def organisation_kinds(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
