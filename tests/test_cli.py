@@ -6,6 +6,8 @@ import getpass
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +280,23 @@ def test_clients_create_list_revoke_and_audit_verify(
     ]
     code, out, _ = run(capsys, "audit", "verify")
     assert (code, out) == (0, "audit chain intact: 7 events\n")
+
+
+def test_clients_revoke_in_a_fresh_process(migrated: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's ``passport clients revoke`` as an operator runs it: its own process, where nothing but the
+    command has imported the models (an in-process test has them all loaded already)."""
+    code, out, _ = run(capsys, "clients", "create", "--name", "R2U HR", "--role", "admin")
+    assert code == 0
+    client_id = json.loads(out)["client_id"]
+
+    command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
+    revoked = subprocess.run(  # noqa: S603
+        [*command, "clients", "revoke", client_id], capture_output=True, text=True, check=False
+    )
+
+    assert (revoked.returncode, revoked.stdout, revoked.stderr) == (0, f"revoked {client_id}\n", "")
+    code, out, _ = run(capsys, "clients", "list")
+    assert next(line for line in out.splitlines() if line.startswith(client_id)).split()[3] == "revoked"
 
 
 def test_clients_create_for_an_unknown_organisation_is_one_line(
