@@ -128,6 +128,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         _out(f"  Demo API client credentials: {settings.var_dir / 'demo-clients.json'}")
     from service.serving import HTTP_PROTOCOL
 
+    sys.stdout.flush()  # a pipe or a log file is block-buffered, and the server runs until it is stopped
     uvicorn.run(
         "service.app:create_app_from_env",
         factory=True,
