@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from service.config import ConfigError, Settings, load_settings
-from service.db import Database, make_engine, upgrade, utcnow
+from service.db import Database, import_models, make_engine, upgrade, utcnow
 from service.keys import ALGORITHMS, PURPOSES, KeyProblem, KeyStore, demo_passphrase
 
 T = TypeVar("T")
@@ -30,6 +30,9 @@ def _out(text: str = "") -> None:
 
 def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``work(session)`` in one transaction, committed if it returns."""
+    # Every table, so a flush can resolve any foreign key (api_clients -> organisations) whichever
+    # modules the command itself happened to import.
+    import_models()
 
     async def main() -> T:
         database = Database(make_engine(settings.database_url, pool_size=2))
@@ -125,6 +128,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         _out(f"  Demo API client credentials: {settings.var_dir / 'demo-clients.json'}")
     from service.serving import HTTP_PROTOCOL
 
+    sys.stdout.flush()  # a pipe or a log file is block-buffered, and the server runs until it is stopped
     uvicorn.run(
         "service.app:create_app_from_env",
         factory=True,

@@ -3,9 +3,12 @@
 import asyncio
 import datetime as dt
 import getpass
+import io
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,6 +281,48 @@ def test_clients_create_list_revoke_and_audit_verify(
     ]
     code, out, _ = run(capsys, "audit", "verify")
     assert (code, out) == (0, "audit chain intact: 7 events\n")
+
+
+def test_serve_prints_its_addresses_before_the_server_runs(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make run | tee run.log``, a service manager, a container log: stdout is not a terminal, so it is
+    block-buffered, and the server runs until it is stopped. The addresses must be out before it starts."""
+    import uvicorn
+
+    import service.app
+
+    written = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(written, encoding="utf-8", line_buffering=False))
+    monkeypatch.setattr(service.app, "open_keyring", lambda settings, clock: None)
+    seen_when_serving: list[bytes] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen_when_serving.append(written.getvalue()))
+    monkeypatch.setenv("PASSPORT_DEMO_MODE", "true")
+
+    assert main(["serve", "--host", "127.0.0.1", "--port", "8123"]) == 0
+
+    assert len(seen_when_serving) == 1
+    shown = seen_when_serving[0].decode()
+    assert "Staff Passport Registry on http://127.0.0.1:8123\n" in shown
+    assert "http://127.0.0.1:8123/schema" in shown
+    assert "demo-clients.json" in shown
+
+
+def test_clients_revoke_in_a_fresh_process(migrated: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's ``passport clients revoke`` as an operator runs it: its own process, where nothing but the
+    command has imported the models (an in-process test has them all loaded already)."""
+    code, out, _ = run(capsys, "clients", "create", "--name", "R2U HR", "--role", "admin")
+    assert code == 0
+    client_id = json.loads(out)["client_id"]
+
+    command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
+    revoked = subprocess.run(  # noqa: S603
+        [*command, "clients", "revoke", client_id], capture_output=True, text=True, check=False
+    )
+
+    assert (revoked.returncode, revoked.stdout, revoked.stderr) == (0, f"revoked {client_id}\n", "")
+    code, out, _ = run(capsys, "clients", "list")
+    assert next(line for line in out.splitlines() if line.startswith(client_id)).split()[3] == "revoked"
 
 
 def test_clients_create_for_an_unknown_organisation_is_one_line(
