@@ -424,7 +424,7 @@ async def export_additionality(
     filename = f"additionality-{year}-{level}.csv"
     return Response(
         content,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
@@ -442,7 +442,7 @@ async def additionality_report(
     request: Request[Any, Any, Any], db_session: DbSession, year: Year
 ) -> Response[str]:
     html = await service.report_html(db_session, year, _now(request))
-    return Response(html, media_type="text/html; charset=utf-8", headers=report.REPORT_HEADERS)
+    return Response(html, media_type="text/html", headers=report.REPORT_HEADERS)
 
 
 ADDITIONALITY_HANDLERS: Sequence[ControllerRouterHandler] = [

@@ -170,7 +170,7 @@ async def download_benchmark(
     name = f"benchmark-{benchmark_id}.{found.format}"
     return Response(
         found.content,
-        media_type=found.media_type,
+        media_type=found.media_type.partition(";")[0],  # Litestar adds the charset of text/*
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Link": f'<{service.API_PREFIX}/{benchmark_id}/{found.format}/signature>; rel="signature"',

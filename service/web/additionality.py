@@ -88,7 +88,7 @@ async def report_page(
     html = await additionality.report_html(db_session, _year(year), _now(request))
     headers = {**SECURITY_HEADERS, **REPORT_HEADERS}
     headers["Content-Security-Policy"] += "; frame-ancestors 'none'"
-    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
+    return Response(html, media_type="text/html", headers=headers)
 
 
 @get("/additionality/{year:int}/export.csv", name="web_additionality_csv", guards=[requires(*CHECKERS)])
@@ -100,7 +100,7 @@ async def export_page(
     content = await additionality.export_csv(db_session, _year(year), level)  # type: ignore[arg-type]
     return Response(
         content,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={
             **SECURITY_HEADERS,
             "Content-Disposition": f'attachment; filename="additionality-{year}-{level}.csv"',

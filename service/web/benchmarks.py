@@ -112,7 +112,7 @@ async def benchmark_file(
     name = f"benchmark-{benchmark_id}.{found.format}"
     return Response(
         found.content,
-        media_type=found.media_type,
+        media_type=found.media_type.partition(";")[0],  # Litestar adds the charset of text/*
         headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
     )
 

@@ -609,7 +609,7 @@ async def history_csv(
         writer.writerows(export_row(item) for item in items)
     return Response(
         out.getvalue().encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={
             **SECURITY_HEADERS,
             "Content-Disposition": 'attachment; filename="verification-history.csv"',

@@ -180,7 +180,7 @@ async def run_csv(
     content = await placements.run_result(db_session, principal, run_id, as_csv=True)
     return Response(
         content,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={
             **SECURITY_HEADERS,
             "Content-Disposition": f'attachment; filename="placement-run-{run_id}.csv"',

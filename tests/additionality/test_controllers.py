@@ -561,7 +561,7 @@ async def test_the_csv_export_has_a_row_per_offer_and_rule_and_per_evidence_row(
     analyst = await _checked_year(client, session, app, england)
     results = await client.get(f"{API}/export.csv", params={"year": 2026}, headers=analyst)
     assert results.status_code == 200
-    assert results.headers["content-type"].startswith("text/csv")
+    assert results.headers["content-type"] == "text/csv; charset=utf-8"  # one charset, not two
     assert "attachment" in results.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(results.text)))
     checked = [r for r in rows if r["check_id"]]
@@ -588,7 +588,7 @@ async def test_the_html_report_is_self_contained(
     analyst = await _checked_year(client, session, app, england)
     response = await client.get(f"{API}/report.html", params={"year": 2026}, headers=analyst)
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     policy = response.headers["content-security-policy"]
     assert policy.startswith("default-src 'none'; style-src 'sha256-")
     html = response.text

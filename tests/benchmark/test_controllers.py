@@ -183,6 +183,7 @@ async def test_an_analyst_publishes_and_anyone_can_check_the_files(
         content = await client.get(summary["href"], headers=analyst)
         assert content.status_code == 200
         assert hashlib.sha256(content.content).hexdigest() == summary["sha256"]
+        assert content.headers["content-type"].count("charset") <= 1, content.headers["content-type"]
         signature = await client.get(summary["signature_href"], headers=analyst)
         assert signature.headers["content-type"].startswith("application/jose")
         verdict = signing.verify(content.content, signature.text, jwks)

@@ -50,7 +50,7 @@ async def test_a_run_through_the_api_matches_the_cli_on_the_same_files(
     assert api.summary.total_value == cli.summary.total_value
     assert set(msgspec.json.decode(result.content)) == {"summary", "placements", "unmatched"}
     csv_result = await client.get(f"/api/v1/placements/runs/{run['id']}?format=csv", headers=headers)
-    assert csv_result.headers["content-type"].startswith("text/csv")
+    assert csv_result.headers["content-type"] == "text/csv; charset=utf-8"
     assert csv_result.text.splitlines()[0] == ",".join(engine.CSV_COLUMNS)
 
 

@@ -375,6 +375,7 @@ async def test_history_lists_newest_first_filters_by_verdict_and_date_and_export
     assert export.status_code == 200
     assert export.headers["content-disposition"] == 'attachment; filename="verification-history.csv"'
     assert export.headers["x-content-type-options"] == "nosniff"
+    assert export.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert [r["request_id"] for r in rows] == [made["not_compliant"]]
 

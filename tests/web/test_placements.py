@@ -62,7 +62,7 @@ async def test_a_coordinator_runs_a_match_and_reads_the_result_with_its_explanat
     assert f'href="/placements/runs/{run_id}"' in listing.text
     csv = await client.get(f"/placements/runs/{run_id}/result.csv")
     assert csv.status_code == 200
-    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.headers["content-type"] == "text/csv; charset=utf-8"  # one charset, not two
     assert csv.text.splitlines()[0].startswith("trainee_id")
 
 
