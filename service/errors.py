@@ -82,8 +82,9 @@ class ServiceError(Exception):
     ) -> None:
         super().__init__(detail)
         self.detail = detail
-        if status is not None:
+        if status is not None and status != self.status:
             self.status = status
+            self.title = _TITLES.get(status, self.title)  # a 401 from a 400 class is not titled "Bad request"
         if code is not None:
             self.code = code
         self.errors = list(errors) if errors else None

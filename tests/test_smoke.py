@@ -35,3 +35,4 @@ async def test_token(client: httpx.AsyncClient, session: AsyncSession) -> None:
     )
     assert bad.status_code == 401, bad.text
     assert bad.json()["error"] == "invalid_client"
+    assert bad.json()["title"] == "Authentication required"  # not the 400 class's "Bad request"
