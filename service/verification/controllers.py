@@ -65,6 +65,8 @@ async def _body(request: Request[Any, Any, Any], kind: type[T]) -> T:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise PresentationTooLarge(f"The submission is larger than {MAX_BODY_BYTES} bytes.")
+    if length is not None and length.isdigit():  # the server reads exactly that many bytes
+        return _decode(await request.body(), kind)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -72,8 +74,12 @@ async def _body(request: Request[Any, Any, Any], kind: type[T]) -> T:
         if size > MAX_BODY_BYTES:
             raise PresentationTooLarge(f"The submission is larger than {MAX_BODY_BYTES} bytes.")
         chunks.append(chunk)
+    return _decode(b"".join(chunks), kind)
+
+
+def _decode(body: bytes, kind: type[T]) -> T:
     try:
-        return msgspec.json.decode(b"".join(chunks), type=kind)
+        return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise ServiceError(
             "The request has invalid fields.",

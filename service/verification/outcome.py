@@ -48,8 +48,10 @@ class Conclusion(NamedTuple):
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def check_read(check: Check) -> CheckRead:
-    """The wire form of a check (remembered: most checks are the same few passed ones)."""
+    """The wire form of a check (remembered: most checks are the same few passed ones; a wire struct
+    is never changed once made, so one can serve many results)."""
     return CheckRead(name=check.name, outcome=check.outcome, code=check.code, reason=check.reason)
 
 
@@ -87,10 +89,34 @@ def holder_key_thumbprint(report: VerificationReport) -> str | None:
 
 def claim_names(paths: Sequence[sdjwt.ConcretePath]) -> list[str]:
     """Disclosed paths as names: array positions become ``*`` (no value, not even a position)."""
+    return list(_claim_names(tuple(paths)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _claim_names(paths: tuple[sdjwt.ConcretePath, ...]) -> tuple[str, ...]:
+    """:func:`claim_names` of a tuple of paths, remembered (the same credential type disclosed the same
+    way gives the same names: names of claims, never values)."""
     names: dict[str, None] = {}
     for path in paths:
         names[sdjwt.format_path([sdjwt.ANY if isinstance(p, int) else p for p in path])] = None
-    return list(names)
+    return tuple(names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_text(path: sdjwt.ConcretePath) -> str:
+    """``sdjwt.format_path``, remembered per path (claim names and array positions, never values)."""
+    return sdjwt.format_path(path)
+
+
+_ONE_PER_TYPE_PASSED: Final = CheckRead(
+    name=ONE_PER_TYPE, outcome="passed", code="ok", reason="one credential of each type"
+)
+_ONE_HOLDER_KEY: Final = CheckRead(
+    name=SAME_HOLDER, outcome="passed", code="ok", reason="every credential is bound to one holder key"
+)
+_ONE_HOLDER_ID: Final = CheckRead(
+    name=SAME_HOLDER, outcome="passed", code="ok", reason="every credential names the same holder"
+)
 
 
 def _submission_checks(reports: Sequence[VerificationReport], kinds: Sequence[str | None]) -> list[CheckRead]:
@@ -104,21 +130,14 @@ def _submission_checks(reports: Sequence[VerificationReport], kinds: Sequence[st
             reason="two presentations are of the same credential type",
         )
     else:
-        once = CheckRead(name=ONE_PER_TYPE, outcome="passed", code="ok", reason="one credential of each type")
+        once = _ONE_PER_TYPE_PASSED
     keys = {holder_key_thumbprint(r) for r, _ in signed}
     ids = [r.claims.get("holder_id") for r, _ in signed if r.claims is not None]
     shown = {i for i in ids if i is not None}
     if len(signed) <= 1 or (len(keys) == 1 and None not in keys and len(shown) <= 1):
-        same = CheckRead(
-            name=SAME_HOLDER,
-            outcome="passed",
-            code="ok",
-            reason="every credential is bound to one holder key",
-        )
+        same = _ONE_HOLDER_KEY
     elif len(shown) == 1 and None not in ids:
-        same = CheckRead(
-            name=SAME_HOLDER, outcome="passed", code="ok", reason="every credential names the same holder"
-        )
+        same = _ONE_HOLDER_ID
     else:
         same = CheckRead(
             name=SAME_HOLDER,
@@ -162,7 +181,7 @@ def conclude(
                 credential_type=kind,
                 vct=report.vct,
                 checks=checks,
-                disclosed=[sdjwt.format_path(p) for p in report.disclosed],
+                disclosed=[_path_text(p) for p in report.disclosed],
             )
         )
     submission = _submission_checks(reports, kinds)

@@ -22,6 +22,7 @@ async def get_request(session: AsyncSession, request_id: uuid.UUID) -> Presentat
 
 
 VERIFICATIONS = cast(Table, Verification.__table__)
+PRESENTATION_REQUESTS = cast(Table, PresentationRequest.__table__)
 
 
 def claim_statement(ids: Collection[uuid.UUID], now: dt.datetime) -> Any:

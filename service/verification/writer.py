@@ -13,24 +13,44 @@ replay is "invalid", decided inside the transaction that recorded the nonce. The
 item beforehand for the use it expects (:meth:`Item.prepare`, decision 0037), so the transaction only
 writes; it finishes an item again only when the database answers otherwise (a replay).
 
-:func:`write_batch` is the transaction, written once as plain synchronous SQLAlchemy Core and run
-through ``AsyncSession.run_sync`` (five statements a batch, whatever its size).
+On PostgreSQL (and wherever sessions join a transaction the caller opened, as in the tests) the batch
+is SQLAlchemy Core in a session, run through ``AsyncSession.run_sync`` (:class:`_CoreStore`). On an
+SQLite file the writer keeps a connection of its own and runs the whole batch on it, on the event
+loop's thread, as plain ``sqlite3`` calls (:class:`_SQLiteStore`, decision 0039): no thread hop, no
+SQLAlchemy statement machinery, and no wait for the GIL between statements (a thread that gives the
+GIL up for every SQLite step waited up to the 5 ms switch interval each time to get it back while the
+loop verified). Around it, an exclusive lock on a file beside the database (:class:`_BatchLock`)
+queues the batch writers of every worker process in the kernel, which wakes a waiter when the lock is
+released; without it they met in SQLite's busy handler, which polls with sleeps of up to 100 ms and
+let one worker's batch wait 0.1 to 2.4 s while the other committed batch after batch (the p99 of
+450 ms over HTTP: docs/PERFORMANCE.md). Both stores run :func:`write_batch`, the one copy of the
+batch's logic.
 """
 
 import asyncio
 import datetime as dt
+import fcntl
+import logging
+import operator
+import os
+import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from service import audit
 from service.db import Database
 from service.verification import repository
 from service.verification.errors import RequestAnswered, RequestExpired
+
+_log = logging.getLogger("service.verification")
 
 MAX_BATCH: Final = 256
 PRUNE_EVERY: Final = 1000
@@ -70,16 +90,14 @@ class Item:
 
 
 class BatchWriter:
-    def __init__(
-        self, database: Database, clock: Callable[[], dt.datetime], *, one_hop: bool = False
-    ) -> None:
+    def __init__(self, database: Database, clock: Callable[[], dt.datetime]) -> None:
         self.database = database
         self.clock = clock
-        self.one_hop = one_hop
-        """SQLite only: run each batch in one call on the connection's thread."""
         self._queue: list[Item] = []
         self._task: asyncio.Task[None] | None = None
         self._batches = 0
+        path = own_connection_path(database)
+        self._own = _OwnConnection(path, database.engine.dialect) if path is not None else None
 
     async def submit(self, item: Item) -> Any:
         """Queue ``item``; return its answer once its transaction has committed (or raise its error)."""
@@ -111,34 +129,59 @@ class BatchWriter:
         now = self.clock()
         self._batches += 1
         prune = self._batches % PRUNE_EVERY == 0
+        if self._own is not None:
+            return await self._own.write(batch, now, prune)
         async with self.database.session() as session:
-            answers = await session.run_sync(write_batch, batch, now, prune)
+            answers = await session.run_sync(_write_core, batch, now, prune)
             await session.commit()
         return answers
 
+    def close(self) -> None:
+        """Close the writer's own SQLite connection and lock file, if open (reopened when needed)."""
+        if self._own is not None:
+            self._own.close()
 
-def write_batch(session: Session, batch: list[Item], now: dt.datetime, prune: bool) -> list[Any]:
-    """One batch in the caller's transaction (synchronous: run with ``AsyncSession.run_sync``): claim the
-    requests and the nonces, finish each item, insert the rows and the audit events. Each item's answer,
-    or the exception its request gets."""
-    dialect = session.get_bind().dialect.name
+
+def own_connection_path(database: Database) -> str | None:
+    """The SQLite file the writer keeps its own connection to, or None: PostgreSQL, an in-memory
+    database, or sessions that join a transaction the caller opened (the tests' rolled-back one)."""
+    engine = database.engine
+    if engine.dialect.name != "sqlite" or not isinstance(database.session().bind, AsyncEngine):
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+# ---------------------------------------------------------------- the batch, over either store
+
+
+class _Store(Protocol):
+    def claim_requests(self, ids: Collection[uuid.UUID], now: dt.datetime) -> set[uuid.UUID]: ...
+    def claim_nonces(self, expiry: dict[str, dt.datetime], now: dt.datetime) -> set[str]: ...
+    def request_state(self, request_id: uuid.UUID) -> str | None: ...
+    def insert(self, rows: list[dict[str, Any]], entries: list[audit.Entry]) -> None: ...
+    def prune(self, now: dt.datetime) -> None: ...
+
+
+def write_batch(store: _Store, batch: list[Item], now: dt.datetime, prune: bool) -> list[Any]:
+    """One batch in the store's transaction: claim the requests and the nonces, finish each item, insert
+    the rows and the audit events. Each item's answer, or the exception its request gets."""
     wanted = {item.request_id for item in batch if item.request_id is not None}
-    claimed = set(session.scalars(repository.claim_statement(wanted, now)).all()) if wanted else set()
+    claimed = store.claim_requests(wanted, now) if wanted else set()
     expiry: dict[str, dt.datetime] = {}
     for item in batch:
         if item.nonce is not None and (item.request_id is None or item.request_id in claimed):
             expiry.setdefault(item.nonce, item.nonce_expires)
-    fresh: set[str] = set()
-    if expiry:
-        rows_in = repository.nonce_rows(list(expiry.items()), now)
-        fresh = set(session.scalars(repository.NONCE_INSERT[dialect], rows_in).all())
+    fresh = store.claim_nonces(expiry, now) if expiry else set()
     answers: list[Any] = []
     rows: list[dict[str, Any]] = []
     entries: list[audit.Entry] = []
     taken: set[uuid.UUID] = set()
     for item in batch:
         if item.request_id is not None and item.request_id not in claimed:
-            state = session.scalar(repository.request_state_statement(item.request_id))
+            state = store.request_state(item.request_id)
             answers.append(
                 RequestAnswered("The request has already been answered; a nonce is used once.")
                 if state == "answered"
@@ -157,18 +200,279 @@ def write_batch(session: Session, batch: list[Item], now: dt.datetime, prune: bo
         rows.append(row)
         entries.append(entry)
         answers.append(answer)
-    _insert(session, dialect, rows, entries)
+    store.insert(rows, entries)
     if prune:
-        session.execute(repository.prune_statement(now))
+        store.prune(now)
     return answers
 
 
-def _insert(session: Session, dialect: str, rows: list[dict[str, Any]], entries: list[audit.Entry]) -> None:
-    """The verification rows, then their audit events chained from the tail (locked on PostgreSQL)."""
-    if rows:
-        session.execute(repository.VERIFICATIONS.insert(), rows)
-    if entries:
-        if dialect == "postgresql":
-            session.execute(audit.PG_LOCK)
-        prev = session.scalar(_LAST_HASH) or audit.GENESIS
-        session.execute(audit.AUDIT_TABLE.insert(), audit.chained(entries, prev))
+# ---------------------------------------------------------------- SQLAlchemy Core in a session
+
+
+@dataclass
+class _CoreStore:
+    session: Session
+
+    def claim_requests(self, ids: Collection[uuid.UUID], now: dt.datetime) -> set[uuid.UUID]:
+        return set(self.session.scalars(repository.claim_statement(ids, now)).all())
+
+    def claim_nonces(self, expiry: dict[str, dt.datetime], now: dt.datetime) -> set[str]:
+        dialect = self.session.get_bind().dialect.name
+        rows_in = repository.nonce_rows(list(expiry.items()), now)
+        return set(self.session.scalars(repository.NONCE_INSERT[dialect], rows_in).all())
+
+    def request_state(self, request_id: uuid.UUID) -> str | None:
+        state: str | None = self.session.scalar(repository.request_state_statement(request_id))
+        return state
+
+    def insert(self, rows: list[dict[str, Any]], entries: list[audit.Entry]) -> None:
+        """The verification rows, then their audit events chained from the tail (locked on PostgreSQL)."""
+        if rows:
+            self.session.execute(repository.VERIFICATIONS.insert(), rows)
+        if entries:
+            if self.session.get_bind().dialect.name == "postgresql":
+                self.session.execute(audit.PG_LOCK)
+            prev = self.session.scalar(_LAST_HASH) or audit.GENESIS
+            self.session.execute(audit.AUDIT_TABLE.insert(), audit.chained(entries, prev))
+
+    def prune(self, now: dt.datetime) -> None:
+        self.session.execute(repository.prune_statement(now))
+
+
+def _write_core(session: Session, batch: list[Item], now: dt.datetime, prune: bool) -> list[Any]:
+    """:func:`write_batch` in the session's transaction (synchronous: run with ``run_sync``)."""
+    return write_batch(_CoreStore(session), batch, now, prune)
+
+
+# ---------------------------------------------------------------- SQLite: the writer's own connection
+
+
+class _Insert:
+    """A static ``INSERT`` for the ``sqlite3`` connection and, for its columns in order, each column's
+    SQLAlchemy bind processor: a row is stored exactly as a Core insert of the same table stores it
+    (UUIDs as text, UTC times, dates, JSON)."""
+
+    def __init__(self, sql: str, table: Table, dialect: Dialect) -> None:
+        self.sql = sql
+        self.columns = tuple(sql[sql.index("(") + 1 : sql.index(")")].split(", "))
+        processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.columns
+        ]
+        self._values = operator.itemgetter(*self.columns)
+        self._process = [(index, process) for index, process in enumerate(processors) if process is not None]
+
+    def params(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """Each row's values in column order, processed as SQLAlchemy would bind them."""
+        found = []
+        for row in rows:
+            values = list(self._values(row))
+            for index, process in self._process:
+                values[index] = process(values[index])
+            found.append(values)
+        return found
+
+
+def _processor(table: Table, column: str, dialect: Dialect) -> Callable[[Any], Any]:
+    process = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
+class SQLiteStatements:
+    """The batch's statements as static SQL for the ``sqlite3`` connection, with the processors of their
+    parameters (tests/verification/test_writer.py checks the inserts name every column of their table)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        requests = repository.PRESENTATION_REQUESTS
+        self.request_id = _processor(requests, "id", dialect)
+        self.time = _processor(requests, "expires_at", dialect)
+        self.claim = (
+            "UPDATE presentation_requests SET state = 'answered', answered_at = ? "
+            "WHERE id = ? AND state = 'pending' AND expires_at > ?"
+        )
+        self.state = "SELECT state FROM presentation_requests WHERE id = ?"
+        self.nonce = _Insert(
+            "INSERT INTO used_nonces (nonce, used_at, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            repository.USED_NONCES,
+            dialect,
+        )
+        self.prune = "DELETE FROM used_nonces WHERE expires_at < ?"
+        self.verification = _Insert(
+            "INSERT INTO verifications (id, request_id, organisation_code, verifier, submitted_by, "
+            "policy_id, purpose, evaluated_on, verdict, holder_id, holder_jkt, disclosed, result_key_id, "
+            "result_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            repository.VERIFICATIONS,
+            dialect,
+        )
+        self.audit = _Insert(
+            "INSERT INTO audit_events (at, actor, organisation, action, subject, request_id, outcome, "
+            "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            audit.AUDIT_TABLE,
+            dialect,
+        )
+        self.last_hash = "SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1"
+
+
+@dataclass
+class _SQLiteStore:
+    """The batch's statements on a ``sqlite3`` connection."""
+
+    raw: sqlite3.Connection
+    sql: SQLiteStatements
+
+    def claim_requests(self, ids: Collection[uuid.UUID], now: dt.datetime) -> set[uuid.UUID]:
+        at = self.sql.time(now)
+        return {
+            request_id
+            for request_id in ids
+            if self.raw.execute(self.sql.claim, (at, self.sql.request_id(request_id), at)).rowcount == 1
+        }
+
+    def claim_nonces(self, expiry: dict[str, dt.datetime], now: dt.datetime) -> set[str]:
+        rows = repository.nonce_rows(list(expiry.items()), now)
+        fresh = set()
+        for row, params in zip(rows, self.sql.nonce.params(rows), strict=True):
+            if self.raw.execute(self.sql.nonce.sql, params).rowcount == 1:
+                fresh.add(row["nonce"])
+        return fresh
+
+    def request_state(self, request_id: uuid.UUID) -> str | None:
+        found = self.raw.execute(self.sql.state, (self.sql.request_id(request_id),)).fetchone()
+        return None if found is None else str(found[0])
+
+    def insert(self, rows: list[dict[str, Any]], entries: list[audit.Entry]) -> None:
+        if rows:
+            self.raw.executemany(self.sql.verification.sql, self.sql.verification.params(rows))
+        if entries:
+            found = self.raw.execute(self.sql.last_hash).fetchone()
+            prev = str(found[0]) if found is not None else audit.GENESIS
+            self.raw.executemany(self.sql.audit.sql, self.sql.audit.params(audit.chained(entries, prev)))
+
+    def prune(self, now: dt.datetime) -> None:
+        self.raw.execute(self.sql.prune, (self.sql.time(now),))
+
+
+LOCK_SUFFIX: Final = "-verification-batch.lock"
+CHECKPOINT_EVERY: Final = 64
+"""Commits of the writer's own connection between two WAL checkpoints (run on a thread)."""
+BUSY_SECONDS: Final = 5.0
+"""How long a batch waits for SQLite's write lock held by another kind of writer (as busy_timeout)."""
+
+
+class _BatchLock:
+    """An exclusive ``flock`` on a file beside the database, shared by the batch writers of every process.
+
+    Taken without blocking when free; otherwise waited for on a thread (the event loop goes on), and if
+    the waiting batch is cancelled the lock is given back as soon as the thread has it."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    async def acquire(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self.fd, fcntl.LOCK_EX)
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            waiting.add_done_callback(lambda done: None if done.exception() else self.release())
+            raise
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _OwnConnection:
+    """The writer's own ``sqlite3`` connection to the database file, used on the event loop's thread.
+
+    Its busy timeout is 0, so no call can block the loop waiting for a lock: ``BEGIN IMMEDIATE`` is
+    retried with asynchronous sleeps while another kind of writer holds SQLite's write lock (the batch
+    writers of other processes wait on the :class:`_BatchLock` first). Once it has begun, the
+    transaction holds the write lock, so its statements cannot meet a lock. Its commits never
+    checkpoint the WAL (a checkpoint writes the pages back and syncs the file: 10 to 40 ms on the loop,
+    every few dozen commits); every :data:`CHECKPOINT_EVERY` commits a passive checkpoint runs on a
+    thread instead, beside the writers and readers."""
+
+    def __init__(self, path: str, dialect: Dialect) -> None:
+        self.path = path
+        self.statements = SQLiteStatements(dialect)
+        self.dialect = dialect
+        self._raw: sqlite3.Connection | None = None
+        self._lock: _BatchLock | None = None
+        self._commits = 0
+        self._checkpoint: asyncio.Future[None] | None = None
+
+    def _open(self) -> tuple[sqlite3.Connection, _BatchLock]:
+        if self._raw is None or self._lock is None:
+            raw = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+            raw.execute("PRAGMA foreign_keys=ON")
+            raw.execute("PRAGMA synchronous=NORMAL")
+            raw.execute("PRAGMA wal_autocheckpoint=0")
+            self._raw, self._lock = raw, _BatchLock(self.path + LOCK_SUFFIX)
+        return self._raw, self._lock
+
+    async def write(self, batch: list[Item], now: dt.datetime, prune: bool) -> list[Any]:
+        try:
+            raw, lock = self._open()
+            await lock.acquire()
+            try:
+                await _begin_immediate(raw)
+                try:
+                    answers = write_batch(_SQLiteStore(raw, self.statements), batch, now, prune)
+                    raw.execute("COMMIT")
+                except BaseException:
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
+            finally:
+                lock.release()
+        except sqlite3.Error as exc:  # as SQLAlchemy reports it (a locked database is a 503)
+            raise DBAPIError.instance(
+                "verification batch", None, exc, sqlite3.Error, dialect=self.dialect
+            ) from exc
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and (self._checkpoint is None or self._checkpoint.done()):
+            self._checkpoint = asyncio.get_running_loop().run_in_executor(None, _checkpoint, self.path)
+            self._checkpoint.add_done_callback(_checkpoint_done)
+        return answers
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+        if self._lock is not None:
+            self._lock.close()
+        self._raw = self._lock = None
+
+
+def _checkpoint(path: str) -> None:
+    """A passive WAL checkpoint on a connection of its own (it waits for no one and blocks no one)."""
+    raw = sqlite3.connect(path, timeout=1, isolation_level=None)
+    try:
+        raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        raw.close()
+
+
+def _checkpoint_done(done: "asyncio.Future[None]") -> None:
+    if not done.cancelled() and done.exception() is not None:  # the next one tries again
+        _log.warning("WAL checkpoint failed: %s", type(done.exception()).__name__)
+
+
+async def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting (asynchronously, up to :data:`BUSY_SECONDS`) for SQLite's write lock."""
+    delay, waited = 0.0005, 0.0
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or waited >= BUSY_SECONDS:
+                raise
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.02)

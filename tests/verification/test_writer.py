@@ -1,0 +1,291 @@
+"""service/verification/writer.py: group commit across worker processes, on committed databases.
+
+Each test has a database of its own (an SQLite file, or a fresh PostgreSQL database), and two
+``BatchWriter``s on two engines play the two worker processes of ``passport serve --workers 2``. On an
+SQLite file each writer keeps its own connection, used on the event loop, behind the batch lock file
+(decision 0039); on PostgreSQL the batch is SQLAlchemy Core in a session. The other verification
+tests run the in-session path on the tests' rolled-back connection.
+"""
+
+import asyncio
+import datetime as dt
+import secrets
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite.core
+import msgspec
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.engine import make_url
+
+from service import audit, auth
+from service.db import Database, make_engine, upgrade
+from service.passport import service as passport
+from service.passport.schemas import PolicyCreate
+from service.verification import repository, writer
+from service.verification.errors import RequestAnswered
+from service.verification.models import PresentationRequest, Verification
+from service.workforce.models import Organisation
+from tests.conftest import ConnectionDatabase
+
+NOW = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, for committed work (the shared one is rolled back per test)."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"passport_writer_{secrets.token_hex(4)}"
+
+    async def run(statement: str) -> None:
+        engine = make_engine(database_url, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+class Scene:
+    """An organisation, a policy, and two writers on two engines (two worker processes)."""
+
+    def __init__(self, url: str) -> None:
+        self.databases = [Database(make_engine(url, pool_size=2)) for _ in range(2)]
+        self.writers = [writer.BatchWriter(database, lambda: NOW) for database in self.databases]
+        self.policy_id = uuid.uuid4()
+
+    async def seed(self) -> None:
+        async with self.databases[0].session() as session:
+            session.add(
+                Organisation(
+                    code="NT301",
+                    name="Theatre site",
+                    kind="independent_site",
+                    parent_code=None,
+                    icb_code=None,
+                    postcode=None,
+                    latitude=None,
+                    longitude=None,
+                    created_at=NOW,
+                )
+            )
+            await session.flush()
+            admin = auth.Principal(subject="admin", kind="client", role=auth.Role.ADMIN, organisation=None)
+            policy = {
+                "organisation_code": "NT301",
+                "name": "fire",
+                "title": "Fire safety in date",
+                "role": "anyone",
+                "rules": [{"type": "core_skills", "subjects": [{"subject": "fire_safety"}]}],
+            }
+            made = await passport.create_policy(session, admin, msgspec.convert(policy, PolicyCreate), NOW)
+            self.policy_id = made.id
+            await session.commit()
+
+    async def add_request(self) -> uuid.UUID:
+        request = PresentationRequest(
+            id=uuid.uuid4(),
+            organisation_code="NT301",
+            verifier="hr",
+            audience="hr",
+            nonce=secrets.token_urlsafe(16),
+            policy_id=self.policy_id,
+            purpose="checks",
+            subject_hint=None,
+            evaluate_on=None,
+            created_at=NOW,
+            expires_at=NOW + dt.timedelta(minutes=10),
+            state="pending",
+            answered_at=None,
+        )
+        async with self.databases[0].session() as session:
+            session.add(request)
+            await session.commit()
+        return request.id
+
+    def item(self, nonce: str, request_id: uuid.UUID | None = None) -> writer.Item:
+        verification_id = uuid.uuid4()
+
+        def finish(first_use: bool) -> tuple[dict[str, Any], audit.Entry, Any]:
+            row = {
+                "id": verification_id,
+                "request_id": request_id,
+                "organisation_code": "NT301",
+                "verifier": "hr",
+                "submitted_by": "verifier",
+                "policy_id": self.policy_id,
+                "purpose": "checks",
+                "evaluated_on": NOW.date(),
+                "verdict": "valid" if first_use else "invalid",
+                "holder_id": None,
+                "holder_jkt": "jkt",
+                "disclosed": [{"vct": "core_skills", "claims": ["subject"]}],
+                "result_key_id": "k1",
+                "result_sealed": b"\x00sealed\xff",
+                "created_at": NOW,
+            }
+            entry = audit.Entry(
+                at=NOW,
+                actor="hr",
+                organisation="NT301",
+                action="POST verify_presentations",
+                subject=f"verification:{verification_id}",
+                request_id=None,
+                outcome="valid" if first_use else "invalid",
+            )
+            return row, entry, (verification_id, nonce, first_use)
+
+        return writer.Item(
+            finish=finish, nonce=nonce, nonce_expires=NOW + dt.timedelta(minutes=5), request_id=request_id
+        ).prepare()
+
+    async def close(self) -> None:
+        for each in self.writers:
+            each.close()
+        for database in self.databases:
+            await database.dispose()
+
+
+@pytest.fixture
+async def scene(own_database_url: str) -> AsyncIterator[Scene]:
+    found = Scene(own_database_url)
+    await found.seed()
+    yield found
+    await found.close()
+
+
+async def test_two_workers_accept_each_nonce_once_and_keep_one_audit_chain(scene: Scene) -> None:
+    shared = [f"shared-{i}" for i in range(10)]
+    work = [
+        scene.writers[w].submit(scene.item(nonce))
+        for w in (0, 1)
+        for nonce in [*shared, *(f"own-{w}-{i}" for i in range(30))]
+    ]
+    answers = await asyncio.gather(*work)
+    firsts = [nonce for _, nonce, first_use in answers if first_use]
+    assert len(answers) == 80
+    assert sorted(firsts) == sorted({nonce for _, nonce, _ in answers}), "every nonce accepted exactly once"
+    async with scene.databases[1].session() as session:
+        stored = await session.scalar(select(func.count()).select_from(Verification))
+        grouped = await session.execute(
+            select(Verification.verdict, func.count()).group_by(Verification.verdict)
+        )
+        verdicts = {verdict: number for verdict, number in grouped.all()}
+        checked, broken = await audit.verify_chain(session)
+    assert stored == 80
+    assert verdicts == {"valid": 70, "invalid": 10}, "the second use of each shared nonce is a replay"
+    assert (checked, broken) == (80, None)
+
+
+async def test_a_request_is_answered_once_across_workers(scene: Scene) -> None:
+    request_id = await scene.add_request()
+    answers: tuple[Any, ...] = await asyncio.gather(
+        scene.writers[0].submit(scene.item("n-0", request_id)),
+        scene.writers[1].submit(scene.item("n-1", request_id)),
+        return_exceptions=True,
+    )
+    outcomes = sorted(type(answer).__name__ for answer in answers)
+    assert outcomes == ["RequestAnswered", "tuple"]
+    async with scene.databases[0].session() as session:
+        request = await session.get(PresentationRequest, request_id)
+        rows = (
+            await session.scalars(select(Verification).where(Verification.request_id == request_id))
+        ).all()
+    assert request is not None
+    assert (request.state, request.answered_at) == ("answered", NOW)
+    assert len(rows) == 1
+    with pytest.raises(RequestAnswered):
+        await scene.writers[1].submit(scene.item("n-2", request_id))
+
+
+async def test_what_the_own_connection_stores_reads_back_as_written(
+    scene: Scene, own_database_url: str
+) -> None:
+    item = scene.item("n-read")
+    verification_id, _, first_use = await scene.writers[0].submit(item)
+    assert first_use
+    row = item.finish(True)[0]
+    async with scene.databases[1].session() as session:
+        stored = await session.get(Verification, verification_id)
+        nonce = await session.scalar(
+            select(repository.USED_NONCES).where(repository.USED_NONCES.c.nonce == "n-read")
+        )
+    assert stored is not None
+    assert nonce == "n-read"
+    assert {name: getattr(stored, name) for name in row} == row
+
+
+def test_the_sqlite_inserts_name_every_column_of_their_tables() -> None:
+    statements = writer.SQLiteStatements(SQLiteDialect_aiosqlite())
+    assert set(statements.verification.columns) == set(repository.VERIFICATIONS.c.keys())
+    assert set(statements.audit.columns) == set(audit.AUDIT_TABLE.c.keys()) - {"id"}
+    assert set(statements.nonce.columns) == set(repository.USED_NONCES.c.keys())
+
+
+def test_the_writer_keeps_its_own_connection_only_on_an_sqlite_file_it_may_commit_to(
+    tmp_path: Path, database: ConnectionDatabase
+) -> None:
+    file_url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    assert writer.own_connection_path(Database(make_engine(file_url))) == str(tmp_path / "x.db")
+    assert writer.own_connection_path(database) is None, "a test's rolled-back connection: in its session"
+
+
+async def test_a_batch_waits_for_another_writer_without_holding_up_the_loop(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
+    await asyncio.to_thread(upgrade, url)
+    scene = Scene(url)
+    await scene.seed()
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another kind of writer holds SQLite's write lock
+        waiting = asyncio.create_task(scene.writers[0].submit(scene.item("n-busy")))
+        await asyncio.sleep(0.1)
+        # a batch that waited on the loop's thread (a busy timeout) would have blocked this sleep and
+        # then failed; it waits asynchronously instead, and commits once the lock is free
+        assert not waiting.done(), "the batch cannot commit while another writer holds the lock"
+        other.execute("COMMIT")
+        _, _, first_use = await asyncio.wait_for(waiting, timeout=10)
+        assert first_use
+    finally:
+        other.close()
+        await scene.close()
+
+
+async def test_on_an_sqlite_file_a_batch_makes_no_hop_to_a_driver_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hops.db'}"
+    await asyncio.to_thread(upgrade, url)
+    scene = Scene(url)
+    await scene.seed()
+    calls: list[str] = []
+    original: Any = aiosqlite.core.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
+    try:
+        answers = await asyncio.gather(*(scene.writers[0].submit(scene.item(f"n-{i}")) for i in range(5)))
+        assert all(first_use for _, _, first_use in answers)
+        assert calls == [], "the batch runs on the writer's own connection, on the event loop"
+    finally:
+        await scene.close()
