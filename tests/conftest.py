@@ -5,7 +5,9 @@ Every test that touches the database runs once on SQLite and once on PostgreSQL:
 migrations once per backend, and each test runs inside a transaction that is rolled back.
 """
 
+import asyncio
 import datetime as dt
+import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -14,7 +16,7 @@ import httpx
 import pytest
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
-from sqlalchemy import Row, Select
+from sqlalchemy import Row, Select, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.app import create_app
@@ -50,6 +52,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield found.url
     finally:
         found.stop()
+
+
+@pytest.fixture
+def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, for committed work (the shared one is rolled back per test)."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"passport_own_{secrets.token_hex(4)}"
+
+    async def run(statement: str) -> None:
+        engine = make_engine(database_url, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 @pytest.fixture(scope="session")

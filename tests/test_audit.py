@@ -3,14 +3,11 @@
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +24,7 @@ from service.audit import (
     verify_chain,
 )
 from service.auth import Role
-from service.db import Database, make_engine, upgrade
+from service.db import Database, make_engine
 from tests.factories import create_client, create_organisation
 
 T0 = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
@@ -172,33 +169,6 @@ async def test_two_events_cannot_follow_the_same_hash(session: AsyncSession) -> 
     with pytest.raises(IntegrityError):
         async with session.begin_nested():
             await session.execute(insert(AuditEvent).values(**duplicate))
-
-
-@pytest.fixture
-def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own, for committed work (the shared one is rolled back per test)."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
-        upgrade(url)
-        yield url
-        return
-    name = f"passport_audit_{secrets.token_hex(4)}"
-
-    async def run(statement: str) -> None:
-        engine = make_engine(database_url, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 async def test_concurrent_appenders_wait_for_each_other_and_never_share_a_place(

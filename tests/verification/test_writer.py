@@ -12,16 +12,15 @@ import datetime as dt
 import secrets
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiosqlite.core
 import msgspec
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
-from sqlalchemy.engine import make_url
 
 from service import audit, auth
 from service.db import Database, make_engine, upgrade
@@ -34,33 +33,6 @@ from service.workforce.models import Organisation
 from tests.conftest import ConnectionDatabase
 
 NOW = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own, for committed work (the shared one is rolled back per test)."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
-        upgrade(url)
-        yield url
-        return
-    name = f"passport_writer_{secrets.token_hex(4)}"
-
-    async def run(statement: str) -> None:
-        engine = make_engine(database_url, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 class Scene:
