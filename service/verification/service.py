@@ -712,7 +712,9 @@ async def _submit(
     reports = await _examine(
         runtime, presentations, audience=audience, nonce=nonce, now=int(context.now.timestamp())
     )
-    context = replace(context, linked_holder=await _linked_holder(runtime, reports))
+    linked = await _linked_holder(runtime, reports)
+    if linked is not None:  # only a genuine identity link names one: otherwise the context as it is
+        context = replace(context, linked_holder=linked)
     margin = runtime.policy.kb_max_age + 2 * runtime.policy.leeway
     item = Item(
         finish=_finish(runtime, context, reports),
