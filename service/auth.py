@@ -470,10 +470,11 @@ class StatusCache:
         self._pending[key] = (task, now)
 
         def done(finished: asyncio.Future[bool]) -> None:
+            failed = finished.cancelled() or finished.exception() is not None  # retrieved in any case
             if self._pending.get(key, (None,))[0] is not finished:
                 return  # forgotten, or replaced, meanwhile: its answer is not remembered
             del self._pending[key]
-            if not finished.cancelled() and finished.exception() is None:
+            if not failed:
                 self.put(principal, finished.result(), checked_at=now)
 
         task.add_done_callback(done)
