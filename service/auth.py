@@ -410,8 +410,13 @@ class StatusCache:
 
     Looking the caller up costs a database session on every request. With a ``ttl`` of N seconds a
     revoked client or a disabled user is refused by every worker at most N seconds after the change
-    (``PASSPORT_AUTH_CACHE_SECONDS``); with 0 each request looks it up (refused at once). Refusals are
-    remembered too, and the cache holds at most ``size`` callers (the oldest entry goes first).
+    (``PASSPORT_AUTH_CACHE_SECONDS``), counted from when the look-up that answered began; with 0 each
+    request looks it up (refused at once). Refusals are remembered too, and the cache holds at most
+    ``size`` callers (the oldest entry goes first).
+
+    When a caller's answer runs out, the requests of that caller in flight do not each read it again:
+    the first starts the look-up and the others wait for its answer (:meth:`refresh`, one look-up per
+    caller at a time), which began less than ``ttl`` before any of them uses it.
     """
 
     def __init__(self, ttl: float, clock: Clock, size: int = 10_000) -> None:
@@ -419,6 +424,7 @@ class StatusCache:
         self._clock = clock
         self._size = size
         self._entries: dict[tuple[str, str, str], tuple[bool, dt.datetime]] = {}
+        self._pending: dict[tuple[str, str, str], tuple[asyncio.Future[bool], dt.datetime]] = {}
 
     @staticmethod
     def _key(principal: Principal) -> tuple[str, str, str]:
@@ -435,33 +441,69 @@ class StatusCache:
         del self._entries[self._key(principal)]
         return None
 
-    def put(self, principal: Principal, allowed: bool) -> None:
+    def put(self, principal: Principal, allowed: bool, checked_at: dt.datetime | None = None) -> None:
+        """Remember ``allowed`` as of ``checked_at`` (when its look-up began; by default now)."""
         if not self.ttl:
             return
         key = self._key(principal)
         self._entries.pop(key, None)
         if len(self._entries) >= self._size:
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = (allowed, self._clock())
+        self._entries[key] = (allowed, checked_at if checked_at is not None else self._clock())
+
+    async def refresh(self, principal: Principal, look_up: Callable[[], Awaitable[bool]]) -> bool:
+        """Look ``principal`` up with ``look_up`` and remember the answer, once per caller at a time.
+
+        A request arriving while a look-up of the same caller is in flight, begun less than ``ttl``
+        ago, waits for that one's answer; otherwise it starts its own. The look-up runs as a task of its
+        own, so a request cancelled while waiting cancels neither it nor the others; if it fails, every
+        request waiting for it gets its error (and nothing is remembered). With a ``ttl`` of 0 each
+        request looks the caller up itself."""
+        if not self.ttl:
+            return await look_up()
+        key = self._key(principal)
+        now = self._clock()
+        pending = self._pending.get(key)
+        if pending is not None and pending[1] <= now < pending[1] + self.ttl:
+            return await asyncio.shield(pending[0])
+        task = asyncio.ensure_future(look_up())
+        self._pending[key] = (task, now)
+
+        def done(finished: asyncio.Future[bool]) -> None:
+            failed = finished.cancelled() or finished.exception() is not None  # retrieved in any case
+            if self._pending.get(key, (None,))[0] is not finished:
+                return  # forgotten, or replaced, meanwhile: its answer is not remembered
+            del self._pending[key]
+            if not failed:
+                self.put(principal, finished.result(), checked_at=now)
+
+        task.add_done_callback(done)
+        return await asyncio.shield(task)
 
     def forget(self, subject: str) -> None:
-        """Drop what is remembered about ``subject`` (after revoking or disabling it in this process)."""
+        """Drop what is remembered about ``subject`` (after revoking or disabling it in this process),
+        and let no look-up of it already in flight be remembered."""
         for key in [key for key in self._entries if key[1] == subject]:
             del self._entries[key]
+        for key in [key for key in self._pending if key[1] == subject]:
+            del self._pending[key]
+
+
+async def _look_up(database: Database, principal: Principal) -> bool:
+    async with database.session() as session:
+        return await _still_allowed(session, principal)
 
 
 async def is_still_allowed(app_state: Any, principal: Principal) -> bool:
     """Whether ``principal``'s client or user still exists, is not revoked or disabled, and has its role."""
+    database: Database = app_state.database
     cache: StatusCache | None = getattr(app_state, "status_cache", None)
-    remembered = cache.get(principal) if cache is not None else None
+    if cache is None:
+        return await _look_up(database, principal)
+    remembered = cache.get(principal)
     if remembered is not None:
         return remembered
-    database: Database = app_state.database
-    async with database.session() as session:
-        allowed = await _still_allowed(session, principal)
-    if cache is not None:
-        cache.put(principal, allowed)
-    return allowed
+    return await cache.refresh(principal, lambda: _look_up(database, principal))
 
 
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

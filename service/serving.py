@@ -52,14 +52,25 @@ _JSON: Final = MediaType.JSON.value
 _ENCODER: Final = msgspec.json.Encoder()
 
 
+_BODYLESS: Final = frozenset({204, 304})
+_OWN_HEADERS: Final = frozenset({"content-type", "content-length"})
+
+
 class _EncodedJSON(ASGIResponse):
-    """An :class:`ASGIResponse` of a body already encoded as JSON, with only its two headers."""
+    """An :class:`ASGIResponse` of a body already encoded as JSON: the route's fixed headers, then its two."""
 
     __slots__ = ()
 
-    def __init__(self, body: bytes, status_code: int) -> None:  # no super().__init__: set here
+    def __init__(self, body: bytes, status_code: int, fixed: list[tuple[bytes, bytes]]) -> None:
+        # no super().__init__: set here, as Litestar's would for a JSON body with these headers
         self.headers = MutableScopeHeaders(
-            {"headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]}
+            {
+                "headers": [
+                    *fixed,
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                ]
+            }
         )
         self.background = None
         self.body = body
@@ -70,14 +81,38 @@ class _EncodedJSON(ASGIResponse):
         self.status_code = status_code
 
 
+_NO_HEADERS: Final[list[tuple[bytes, bytes]]] = []
+_fixed_cache: dict[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]] | None] = {}
+
+
+def _fixed_headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]] | None:
+    """The route's own headers (``cache_control``, ``response_headers``) as Litestar encodes them, in
+    order; None when one of them is ``content-type`` or ``content-length`` (Litestar's rules then)."""
+    if not headers:
+        return _NO_HEADERS
+    key = tuple(headers.items())
+    if key in _fixed_cache:
+        return _fixed_cache[key]
+    encoded: list[tuple[bytes, bytes]] | None = [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in key
+    ]
+    if any(name.lower() in _OWN_HEADERS for name, _ in key):
+        encoded = None
+    if len(_fixed_cache) < 256:  # a route's headers are fixed: a handful of distinct sets
+        _fixed_cache[key] = encoded
+    return encoded
+
+
 class LeanJSONResponse(Response[Any]):
     """The response class of hot JSON routes: what Litestar sends, with less work per response.
 
     Litestar's response renders the content, merges headers, cookies and type encoders, and builds a
     header structure with look-ups for each default header: about a sixth of the authenticated read in
-    process. When none of those is in play (no headers, cookies, background task or type encoders, JSON,
-    not HEAD) this one encodes the content with msgspec (as Litestar does: same bytes) and sends the
-    same two headers (``content-type``, ``content-length``); otherwise it is Litestar's own.
+    process. When none of those is in play (no cookies, background task or type encoders, no headers
+    set on the response itself, JSON, not HEAD, a status with a body) this one encodes the content with
+    msgspec (as Litestar does: same bytes; content already ``bytes`` is sent as it is, as Litestar
+    does) and sends the route's fixed headers (such as ``cache-control``) and the same two headers
+    (``content-type``, ``content-length``), in Litestar's order; otherwise it is Litestar's own.
     """
 
     def to_asgi_response(
@@ -95,6 +130,9 @@ class LeanJSONResponse(Response[Any]):
         type_encoders: TypeEncodersMap | None = None,
     ) -> ASGIResponse:
         chosen = self.media_type or media_type or _JSON
+        code = self.status_code or status_code or 200
+        fixed = _fixed_headers(headers)
+        content = self.content
         if (
             app is not None
             or background is not None
@@ -102,12 +140,16 @@ class LeanJSONResponse(Response[Any]):
             or cookies
             or self.cookies
             or encoded_headers is not None
-            or headers
+            or fixed is None
             or self.headers
             or is_head_response
             or type_encoders
             or self.response_type_encoders
             or chosen != _JSON
+            or code in _BODYLESS
+            or code < 200  # informational statuses carry no body
+            or self.encoding != "utf-8"
+            or isinstance(content, str)
         ):
             return super().to_asgi_response(
                 app,
@@ -121,4 +163,5 @@ class LeanJSONResponse(Response[Any]):
                 status_code=status_code,
                 type_encoders=type_encoders,
             )
-        return _EncodedJSON(_ENCODER.encode(self.content), self.status_code or status_code or 200)
+        body = content if isinstance(content, bytes) else _ENCODER.encode(content)
+        return _EncodedJSON(body, code, fixed)

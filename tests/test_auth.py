@@ -6,6 +6,7 @@ foreign key behind a known ``kid``, a tampered payload, wrong ``aud`` or ``iss``
 expired, issued in the future, a retired key.
 """
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -442,3 +443,101 @@ def test_the_status_cache_forgets_a_subject_and_ignores_a_clock_that_went_back()
     off = auth.StatusCache(0, clock)
     off.put(CLIENT, True)
     assert off.get(CLIENT) is None
+
+
+# ---------------------------------------------------------------- one status look-up per caller at a time
+
+
+async def test_requests_in_flight_when_the_window_ends_make_one_look_up(
+    settings: Settings,
+    database: Database,
+    keyring: KeyRing,
+    session: AsyncSession,
+    issuer: auth.ClientCreated,
+    real_time_clock: SteppedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = app_with_whoami(settings, database, keyring, real_time_clock)
+    token = token_for(app, issuer)
+    assert (await whoami(app, token)).status_code == 200
+    looked_up: list[str] = []
+    real_still_allowed = auth._still_allowed
+
+    async def counting(session: AsyncSession, principal: auth.Principal) -> bool:
+        looked_up.append(principal.subject)
+        return await real_still_allowed(session, principal)
+
+    monkeypatch.setattr(auth, "_still_allowed", counting)
+    real_time_clock.advance(5)
+    answers = await asyncio.gather(*(whoami(app, token) for _ in range(16)))
+    assert [answer.status_code for answer in answers] == [200] * 16
+    assert looked_up == [issuer.client_id], "one look-up for the 16 requests"
+
+    await revoke(session, issuer.client_id)
+    real_time_clock.advance(5)
+    refused = await asyncio.gather(*(whoami(app, token) for _ in range(16)))
+    assert [answer.status_code for answer in refused] == [401] * 16, "revoked: refused 5 s after the check"
+    assert looked_up == [issuer.client_id] * 2
+
+
+async def settle() -> None:
+    """Let every task ready to run take its turn (a few passes of the event loop)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_waiting_request_shares_the_look_up_its_error_and_not_its_cancellation() -> None:
+    clock = SteppedClock()
+    cache = auth.StatusCache(5, clock)
+    release = asyncio.Event()
+    calls: list[int] = []
+
+    async def look_up() -> bool:
+        calls.append(1)
+        await release.wait()
+        return True
+
+    first = asyncio.ensure_future(cache.refresh(CLIENT, look_up))
+    waiting = [asyncio.ensure_future(cache.refresh(CLIENT, look_up)) for _ in range(3)]
+    await asyncio.sleep(0)
+    first.cancel()  # the request that started it goes away: the others still get the answer
+    release.set()
+    assert await asyncio.gather(*waiting) == [True, True, True]
+    assert len(calls) == 1
+    assert cache.get(CLIENT) is True
+
+    async def failing() -> bool:
+        calls.append(1)
+        await asyncio.sleep(0)
+        raise OSError("database unavailable")
+
+    clock.advance(5)
+    results = await asyncio.gather(
+        *(cache.refresh(CLIENT, failing) for _ in range(3)), return_exceptions=True
+    )
+    assert [type(result) for result in results] == [OSError] * 3
+    assert len(calls) == 2
+    assert cache.get(CLIENT) is None, "a failed look-up is not remembered"
+
+
+async def test_a_look_up_older_than_the_window_is_not_joined_and_a_forgotten_one_not_remembered() -> None:
+    clock = SteppedClock()
+    cache = auth.StatusCache(5, clock)
+    releases: list[asyncio.Event] = []
+
+    async def look_up() -> bool:
+        releases.append(event := asyncio.Event())
+        await event.wait()
+        return True
+
+    slow = asyncio.ensure_future(cache.refresh(CLIENT, look_up))
+    await settle()
+    clock.advance(5)  # still in flight 5 s later: its answer may predate a revocation by 5 s
+    fresh = asyncio.ensure_future(cache.refresh(CLIENT, look_up))
+    await settle()
+    assert len(releases) == 2, "a new look-up, not the old one"
+    cache.forget(CLIENT.subject)  # revoked in this process meanwhile
+    for event in releases:
+        event.set()
+    assert (await slow, await fresh) == (True, True)
+    assert cache.get(CLIENT) is None, "what was in flight when it was forgotten is not remembered"

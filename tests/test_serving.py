@@ -16,10 +16,10 @@ import msgspec
 import pytest
 import uvicorn
 from litestar import Litestar, get
-from litestar.datastructures import Cookie
+from litestar.datastructures import CacheControlHeader, Cookie
 from litestar.response import Response
 
-from service.serving import HTTP_PROTOCOL, LeanJSONResponse
+from service.serving import HTTP_PROTOCOL, LeanJSONResponse, _EncodedJSON
 
 
 async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -126,3 +126,57 @@ async def test_the_lean_response_sends_what_litestar_sends() -> None:
 async def test_anything_else_is_litestars_own_response(route: dict[str, Any]) -> None:
     lean, plain = await _sent(_asgi_app(LeanJSONResponse, **route)), await _sent(_asgi_app(None, **route))
     assert lean == plain
+
+
+_ENCODED = b'{"id":"r-1","verdict":"valid"}'
+
+
+def _answering_app(response_class: type[Response[Any]], **route: Any) -> Litestar:
+    """A route answering 201 with JSON its handler encoded itself, as ``POST /api/v1/verifications`` does."""
+
+    @get("/thing", sync_to_thread=False, cache_control=CacheControlHeader(no_store=True), **route)
+    def thing() -> Response[Any]:
+        return response_class(_ENCODED, status_code=201, media_type="application/json")
+
+    return Litestar([thing], debug=False)
+
+
+async def test_a_route_with_cache_control_and_encoded_json_gets_the_same_answer() -> None:
+    lean, plain = await _sent(_answering_app(LeanJSONResponse)), await _sent(_answering_app(Response))
+    assert lean == plain
+    assert lean[0]["status"] == 201
+    assert lean[0]["headers"] == [
+        (b"cache-control", b"no-store"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(_ENCODED)),
+    ]
+    assert lean[1]["body"] == _ENCODED  # sent as it is, not encoded again
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"response_headers": {"X-Extra": "1"}},
+        {"response_headers": {"Content-Type": "application/problem+json"}},
+        {"response_headers": {"content-length": "3"}},
+    ],
+    ids=["more-headers", "own-content-type", "own-content-length"],
+)
+async def test_route_headers_are_sent_as_litestar_sends_them(route: dict[str, Any]) -> None:
+    lean, plain = (
+        await _sent(_answering_app(LeanJSONResponse, **route)),
+        await _sent(_answering_app(Response, **route)),
+    )
+    assert lean == plain
+
+
+def test_the_lean_path_is_taken_only_without_per_response_settings() -> None:
+    route_headers = {"cache-control": "no-store"}
+    lean = LeanJSONResponse(_ENCODED, status_code=201).to_asgi_response(None, None, headers=route_headers)  # type: ignore[arg-type]
+    assert type(lean) is _EncodedJSON
+    for response in (
+        LeanJSONResponse(_ENCODED, status_code=201, headers={"x-one": "1"}),
+        LeanJSONResponse(b"", status_code=204),
+        LeanJSONResponse("text", status_code=200),
+    ):
+        assert type(response.to_asgi_response(None, None, headers=route_headers)) is not _EncodedJSON  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ Services never commit (the batch writer owns the transaction of a verification; 
 others).
 """
 
+import asyncio
 import datetime as dt
 import secrets
 import uuid
@@ -89,6 +90,8 @@ class Runtime:
     policy: presentation.VerificationPolicy
     _policies: dict[Any, _Cached] = field(default_factory=dict)
     _organisations: dict[str, _Cached] = field(default_factory=dict)
+    _policy_look_ups: dict[Any, tuple["asyncio.Future[PolicyRead]", float]] = field(default_factory=dict)
+    """The look-up of a policy by name in flight, with when it began (:func:`_named_policy`)."""
 
     @property
     def base_url(self) -> str:
@@ -202,6 +205,40 @@ async def _find_policy(
         f"Your organisation has no compliance policy {wanted}.",
         errors=[FieldError("body.policy", f"no policy {wanted} for {organisation} or its parent")],
     )
+
+
+async def _named_policy(runtime: Runtime, organisation: str, name: str, version: int | None) -> PolicyRead:
+    """:func:`_find_policy` in a session of its own, once per policy at a time.
+
+    When the newest version of a policy is no longer remembered (after :data:`POLICY_CACHE_SECONDS`),
+    the requests naming it then do not each open a session to read it again: the first starts the
+    look-up and the others wait for its answer (or its refusal), if it began less than
+    :data:`POLICY_CACHE_SECONDS` ago, so what they get is as fresh as the cache promises. The look-up
+    runs as a task of its own: a request cancelled while waiting cancels neither it nor the others."""
+    known = _known_policy(runtime, organisation, name, version)
+    if known is not None:
+        return known
+    key = ("name", organisation, name, version)
+    now = runtime.clock().timestamp()
+    pending = runtime._policy_look_ups.get(key)
+    if pending is not None and pending[1] <= now < pending[1] + POLICY_CACHE_SECONDS:
+        return await asyncio.shield(pending[0])
+
+    async def look_up() -> PolicyRead:
+        async with runtime.database.session() as session:
+            return await _find_policy(session, runtime, organisation, name, version)
+
+    task = asyncio.ensure_future(look_up())
+    runtime._policy_look_ups[key] = (task, now)
+
+    def done(finished: "asyncio.Future[PolicyRead]") -> None:
+        if runtime._policy_look_ups.get(key, (None, 0.0))[0] is finished:
+            del runtime._policy_look_ups[key]
+        if not finished.cancelled():
+            finished.exception()  # retrieved: every waiter got it, or none was left to
+
+    task.add_done_callback(done)
+    return await asyncio.shield(task)
 
 
 async def _policy_by_id(session: AsyncSession, runtime: Runtime, policy_id: uuid.UUID) -> PolicyRead:
@@ -675,7 +712,9 @@ async def _submit(
     reports = await _examine(
         runtime, presentations, audience=audience, nonce=nonce, now=int(context.now.timestamp())
     )
-    context = replace(context, linked_holder=await _linked_holder(runtime, reports))
+    linked = await _linked_holder(runtime, reports)
+    if linked is not None:  # only a genuine identity link names one: otherwise the context as it is
+        context = replace(context, linked_holder=linked)
     margin = runtime.policy.kb_max_age + 2 * runtime.policy.leeway
     item = Item(
         finish=_finish(runtime, context, reports),
@@ -737,12 +776,7 @@ async def verify(
             )
         _refuse_past_day(data.evaluate_on, now)
         # a remembered policy needs no database session (the common case: one policy, many checks)
-        policy = _known_policy(runtime, organisation, data.policy or "", data.policy_version)
-        if policy is None:
-            async with runtime.database.session() as session:
-                policy = await _find_policy(
-                    session, runtime, organisation, data.policy or "", data.policy_version
-                )
+        policy = await _named_policy(runtime, organisation, data.policy or "", data.policy_version)
     else:
         extra = [
             name
