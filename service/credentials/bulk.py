@@ -177,9 +177,7 @@ async def _stale(
     return list(stale.values())
 
 
-def _task(
-    people: list[uuid.UUID], entries: Entries, now: dt.datetime
-) -> tuple[list[dict[str, Any]], Stale]:
+def _task(people: list[uuid.UUID], entries: Entries, now: dt.datetime) -> tuple[list[dict[str, Any]], Stale]:
     """One batch. The cyclic garbage collector is paused while it runs: a batch makes a few hundred
     thousand short-lived containers without cycles (rows, claims, disclosures), and the collector's
     passes over them took as long as building the claims; what cycles a batch leaves (the session's

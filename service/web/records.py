@@ -320,7 +320,6 @@ ACTION_LABELS: Final = {"revoke": "Revoke", "suspend": "Suspend", "reinstate": "
 ACTION_DONE: Final = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
 
 
-
 async def _credentials(
     request: Request[Any, Any, Any], session: AsyncSession, principal: Principal, person_id: uuid.UUID
 ) -> list[CredentialRead]:

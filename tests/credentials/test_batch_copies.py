@@ -243,9 +243,7 @@ async def _seed(url: str, keys: Path, now: dt.datetime) -> dict[str, Any]:
             for person in (world.doctor, world.other):
                 await cf.submit(session, data_keys, cf.records_of(person, world.tree), world.tree.trust, now)
             await cf.add_holder_key(session, world.doctor.id, cf.new_key(), now)
-            await service.issue(
-                session, issuer, [(world.doctor.id, k) for k in KINDS], now=now, tell=False
-            )
+            await service.issue(session, issuer, [(world.doctor.id, k) for k in KINDS], now=now, tell=False)
             for name, person in (("doctor", world.doctor), ("other", world.other)):
                 for kind in ("core_skills", "identity_link"):
                     found[f"{name}_{kind}"] = await copies_of_at(session, issuer, person.id, kind, now)

@@ -60,7 +60,7 @@ async def test_a_batch_copy_presented_without_holder_id_stays_in_the_log_after_i
         session, issuer, scene.doctor.id, "core_skills", [jws.public_jwk(key.public_key())], now=now
     )
     await session.commit()
-    (copy_id, text), = copies
+    ((copy_id, text),) = copies
     result = await present_copy(client, scene, text, key, "Bank shift, copy in a wallet app")
     presentations: list[dict[str, Any]] = result["presentations"]  # type: ignore[assignment]
     (presented,) = presentations
