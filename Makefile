@@ -34,6 +34,7 @@ run: install
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check service tests bench migrations
 
 typecheck: install-dev
 	$(BIN)/mypy
