@@ -261,6 +261,20 @@ async def holder_every(session: AsyncSession, person_id: uuid.UUID, limit: int =
     return list((await session.execute(query)).all())
 
 
+async def holder_withdrawn(session: AsyncSession, person_id: uuid.UUID, limit: int = 500) -> list[Any]:
+    """The holder's credentials that are no longer valid, latest change first, without their documents:
+    (thumbprint, state, state_changed_at, superseded_by_id) rows."""
+    query = (
+        select(HolderKey.thumbprint, C.state, C.state_changed_at, C.superseded_by_id)
+        .select_from(CREDENTIALS)
+        .join(HolderKey, HolderKey.id == C.holder_key_id)
+        .where(C.person_id == person_id, C.state != "valid")
+        .order_by(func.coalesce(C.state_changed_at, C.issued_at).desc(), C.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())
+
+
 async def revocable(session: AsyncSession, limit: int) -> list[Any]:
     """Valid current credentials (for the revocation bench)."""
     query = select(C.id).where(C.state == "valid", C.superseded_by_id.is_(None)).limit(limit)

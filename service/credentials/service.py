@@ -846,6 +846,12 @@ def _stated_records(kind: str, text: str) -> list[str]:
     return [_record_label(kind, record) for record in records]
 
 
+async def holder_withdrawn(session: AsyncSession, person_id: uuid.UUID) -> list[Any]:
+    """The holder's credentials no longer valid (revoked, suspended) by holder key, latest change first, read
+    without opening any credential: (thumbprint, state, state_changed_at, superseded_by_id) rows."""
+    return await repository.holder_withdrawn(session, person_id)
+
+
 async def holder_summaries(
     session: AsyncSession, issuer: Issuer, person_id: uuid.UUID
 ) -> list[HolderCredentialSummary]:

@@ -191,24 +191,21 @@ def _day(at: dt.datetime | None) -> str | None:
     name="web_wallet_changes",
     guards=[requires(*HOLDERS)],
 )
-async def wallet_changes(
-    request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
-) -> Response[WalletChanges]:
+async def wallet_changes(db_session: DbSession, principal: CurrentPrincipal) -> Response[WalletChanges]:
     """The signed-in doctor's revoked and suspended credentials, by holder key, with the day of the change:
     asked for by the script only once a status list shows a copy withdrawn (the status list itself says
-    nothing of when), as ``/passport/credentials`` shows them (``credentials.holder_summaries``)."""
+    nothing of when), read without opening any credential (``credentials.holder_withdrawn``)."""
     person = _person(principal)
     found: dict[str, WalletChange] = {}
-    summaries = await credentials.holder_summaries(db_session, issuer_of(request), person)
-    for summary in sorted(summaries, key=lambda s: s.state_changed_at or s.issued_at):
-        if summary.state == "valid":
-            continue
-        found[summary.holder_key_thumbprint] = WalletChange(
-            thumbprint=summary.holder_key_thumbprint,
-            state=summary.state,
-            changed_on=_day(summary.state_changed_at),
-            superseded=summary.superseded_by is not None,
-        )
+    withdrawn = await credentials.holder_withdrawn(db_session, person)
+    for thumbprint, state, changed_at, superseded_by in withdrawn:
+        if thumbprint not in found:  # the latest change of each key (they come latest first)
+            found[thumbprint] = WalletChange(
+                thumbprint=thumbprint,
+                state=state,
+                changed_on=_day(changed_at),
+                superseded=superseded_by is not None,
+            )
     return Response(WalletChanges(items=list(found.values())), headers=NO_STORE)
 
 
