@@ -5,7 +5,6 @@ Thin routes over :mod:`service.additionality.service` (the same rules as ``/api/
 ``/report.html`` and ``/export.csv``).
 """
 
-import datetime as dt
 from typing import Any, Final
 
 from litestar import Request, get
@@ -18,7 +17,7 @@ from service.additionality.schemas import FIRST_YEAR, LAST_YEAR
 from service.audit import DbSession
 from service.auth import Role, requires
 from service.errors import NotFound
-from service.web.pages import SECURITY_HEADERS, render
+from service.web.pages import SECURITY_HEADERS, now_of, render
 from service.web.views import FormErrors, financial_year, parse_year, year_label
 
 CHECKERS: Final = (Role.ANALYST, Role.COORDINATOR, Role.ADMIN)
@@ -34,11 +33,6 @@ RULE_LABELS: Final = {
 LEVELS: Final = ("results", "evidence")
 
 
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
-
-
 def _year(value: int) -> int:
     if not FIRST_YEAR <= value <= LAST_YEAR:
         raise NotFound(f"There is no financial year {value} here: {FIRST_YEAR} to {LAST_YEAR}.")
@@ -49,7 +43,7 @@ def _year(value: int) -> int:
 async def summary_page(
     request: Request[Any, Any, Any], db_session: DbSession, year: FromQuery[str | None] = None
 ) -> Response[str]:
-    current = financial_year(_now(request).date())
+    current = financial_year(now_of(request).date())
     chosen = parse_year(year, first=FIRST_YEAR, last=LAST_YEAR) if year is not None else current
     errors = FormErrors()
     if isinstance(chosen, str):
@@ -85,7 +79,7 @@ async def report_page(
     request: Request[Any, Any, Any], db_session: DbSession, year: FromPath[int]
 ) -> Response[str]:
     """The report as the API serves it: self-contained, under its own strict policy (its one style hash)."""
-    html = await additionality.report_html(db_session, _year(year), _now(request))
+    html = await additionality.report_html(db_session, _year(year), now_of(request))
     headers = {**SECURITY_HEADERS, **REPORT_HEADERS}
     headers["Content-Security-Policy"] += "; frame-ancestors 'none'"
     return Response(html, media_type="text/html", headers=headers)

@@ -4,7 +4,6 @@ Thin routes over :mod:`service.benchmark.service` (the same rules as ``/api/v1/b
 are served as downloads; their detached signatures beside them, to check against ``/.well-known/jwks.json``.
 """
 
-import datetime as dt
 import uuid
 from typing import Any, Final
 
@@ -19,7 +18,7 @@ from service.benchmark import service as benchmark
 from service.benchmark.schemas import FORMATS
 from service.errors import NotFound, ServiceError
 from service.keys import KeyRing
-from service.web.pages import SECURITY_HEADERS, FormRejected, csrf_guard, redirect, render
+from service.web.pages import SECURITY_HEADERS, FormRejected, csrf_guard, now_of, redirect, render
 from service.web.views import FormErrors, financial_year, parse_year, problems_to_form, year_label
 
 ANALYSTS: Final = (Role.ANALYST, Role.ADMIN)
@@ -35,11 +34,6 @@ FORMAT_LABELS: Final = {
 }
 
 
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
-
-
 def _format(value: str) -> str:
     if value not in FORMATS:
         raise NotFound(f"There is no {value[:10]!r} format: the formats are {', '.join(FORMATS)}.")
@@ -48,7 +42,7 @@ def _format(value: str) -> str:
 
 async def _index_context(request: Request[Any, Any, Any], session: Any) -> dict[str, Any]:
     page = await benchmark.list_benchmarks(session, year=None, limit=LIST_LIMIT, offset=0)
-    latest = financial_year(_now(request).date())
+    latest = financial_year(now_of(request).date())
     return {
         "benchmarks": page.items,
         "more": page.next_offset is not None,
@@ -70,7 +64,7 @@ async def publish_benchmark(
 ) -> Response[Any]:
     """Compute a financial year's benchmark from the registry's data and publish it, every format signed."""
     given = str((await request.form()).get("financial_year") or "")
-    latest = financial_year(_now(request).date())
+    latest = financial_year(now_of(request).date())
     year = parse_year(given, first=FIRST_YEAR, last=latest)
     errors, status, published = FormErrors(), 422, None
     if isinstance(year, str):
@@ -79,7 +73,7 @@ async def publish_benchmark(
         keyring: KeyRing = request.app.state.keyring
         try:
             published = await benchmark.publish(
-                db_session, principal, year, keyring=keyring, now=_now(request)
+                db_session, principal, year, keyring=keyring, now=now_of(request)
             )
         except ServiceError as exc:
             await db_session.rollback()

@@ -33,11 +33,10 @@ from service.oid4vc import service as oid4vc
 from service.oid4vc.schemas import OfferCreate, OfferCreated, WalletIssuance
 from service.passport import service as passport
 from service.passport.claims import ASSURANCE_FIELDS, HOLDER_ID, SPECS
-from service.passport.encryption import DataKeyRing
 from service.passport.schemas import OH_ITEM_NAMES, RECORD_KINDS
 from service.verification import service as verification
 from service.verification.schemas import DisclosedNames
-from service.web.pages import FormRejected, csrf_guard, render
+from service.web.pages import FormRejected, csrf_guard, data_keys_of, now_of, render
 from service.web.records import KIND_LABELS, group_records
 from service.web.views import FormErrors, field_name, problems_to_form, read_offset
 from service.workforce import service as workforce
@@ -82,16 +81,6 @@ VERDICTS: Final = {
 SUBMITTERS: Final = {"holder": "You, from your wallet", "verifier": "The provider, with what you gave them"}
 
 
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
-
-
-def _keys(request: Request[Any, Any, Any]) -> DataKeyRing:
-    keys: DataKeyRing = request.app.state.data_keys
-    return keys
-
-
 def _linked_person(principal: Principal) -> uuid.UUID:
     """The person a holder is linked to; 403 for an account that is not linked to one."""
     try:
@@ -108,9 +97,9 @@ async def my_passport(
     request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
 ) -> Response[str]:
     person_id = _linked_person(principal)
-    found = await passport.holder_records(db_session, [person_id], RECORD_KINDS, _keys(request))
+    found = await passport.holder_records(db_session, [person_id], RECORD_KINDS, data_keys_of(request))
     person = (await workforce.people_by_ids(db_session, [person_id])).get(person_id)
-    today: dt.date = _now(request).date()
+    today: dt.date = now_of(request).date()
     grouped = group_records(found.get(person_id, []), today)
     return await render(
         request,
@@ -170,7 +159,7 @@ async def my_credentials(
     request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal
 ) -> Response[str]:
     person_id = _linked_person(principal)
-    now = _now(request)
+    now = now_of(request)
     found = await credentials.holder_summaries(db_session, issuer_of(request), person_id)
     issuances = await oid4vc.wallet_issuances(db_session, person_id)
     rows = []
@@ -208,7 +197,7 @@ async def _addable(request: Request[Any, Any, Any], session: AsyncSession, perso
         session,
         [person_id],
         KINDS,
-        on=_now(request).date(),
+        on=now_of(request).date(),
         base_url=issuer.base_url,
         keys=issuer.data_keys,
         names=issuer.names,
@@ -266,14 +255,14 @@ async def make_wallet_offer(
                 issuer_of(request),
                 principal,
                 OfferCreate(person_id=person_id, credential_configuration_ids=list(dict.fromkeys(chosen))),
-                now=_now(request),
+                now=now_of(request),
             )
         except ServiceError as exc:
             errors = problems_to_form(exc.detail, _on_types(exc.errors), ADD_LABELS)
             status = exc.status
         else:
             audit.set_subject(request, f"person:{person_id} offer:{offer.id}")
-            context = _offer_context(addable, chosen, offer, _now(request))
+            context = _offer_context(addable, chosen, offer, now_of(request))
             return await render(request, "doctor/add.html", **context)
     await db_session.rollback()  # nothing half-done: no offer row
     raise FormRejected(

@@ -50,7 +50,7 @@ from service.verification.schemas import (
     Verdict,
     VerificationRead,
 )
-from service.web.pages import SECURITY_HEADERS, TEMPLATES, FormRejected, csrf_guard, redirect, render
+from service.web.pages import SECURITY_HEADERS, TEMPLATES, FormRejected, csrf_guard, now_of, redirect, render
 from service.web.views import FormErrors, parse_date, problems_to_form, read_offset
 
 VERIFIERS: Final = (Role.VERIFIER,)
@@ -100,11 +100,6 @@ _fragments = Environment(
     lstrip_blocks=True,
 )
 """The live part of the request page, rendered alone for the status route (same settings as pages)."""
-
-
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
 
 
 def _runtime(request: Request[Any, Any, Any]) -> verification.Runtime:
@@ -208,12 +203,12 @@ async def create_request(
 ) -> Response[Any]:
     runtime = _runtime(request)
     context = await _form_context(db_session, runtime, principal)
-    body, errors, chosen = read_request_form(await request.form(), context["policies"], _now(request))
+    body, errors, chosen = read_request_form(await request.form(), context["policies"], now_of(request))
     created, status = None, 422
     if not errors:
         try:
             data = msgspec.convert(body, PresentationRequestCreate)
-            created = await verification.create_request(db_session, runtime, principal, data, _now(request))
+            created = await verification.create_request(db_session, runtime, principal, data, now_of(request))
         except msgspec.ValidationError as exc:
             await db_session.rollback()
             errors = problems_to_form(
@@ -368,7 +363,7 @@ async def _request_context(
     *,
     with_links: bool = True,
 ) -> dict[str, Any]:
-    runtime, now = _runtime(request), _now(request)
+    runtime, now = _runtime(request), now_of(request)
     read = await verification.get_request(session, runtime, principal, request_id, now)
     links = None
     if read.state == "pending" and with_links:
@@ -484,7 +479,7 @@ async def _history_page(
         verdict=found.verdict,
         limit=limit,
         offset=offset,
-        now=_now(request),
+        now=now_of(request),
     )
     return page.items, page.next_offset
 

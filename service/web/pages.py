@@ -46,6 +46,7 @@ from service.errors import Forbidden, ServiceError, Unauthorized
 from service.errors import handle_http_exception as api_http_exception
 from service.errors import handle_unexpected as problem_for_unexpected
 from service.keys import KeyRing
+from service.passport.encryption import DataKeyRing
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -137,6 +138,18 @@ def _within(path: str, href: str) -> bool:
 def settings_of(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def now_of(request: ASGIConnection[Any, Any, Any, Any]) -> dt.datetime:
+    """The app's clock (tests inject one): what every page takes as now."""
+    now: dt.datetime = request.app.state.clock()
+    return now
+
+
+def data_keys_of(request: ASGIConnection[Any, Any, Any, Any]) -> DataKeyRing:
+    """The data keys that open sealed records and credentials (occupational health)."""
+    keys: DataKeyRing = request.app.state.data_keys
+    return keys
 
 
 def is_https(settings: Settings) -> bool:

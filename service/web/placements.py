@@ -8,7 +8,6 @@ coordinator sees the datasets of its own organisation, an admin every one).
   placement with its explanation, the unmatched trainees with the reason, and the publish form.
 """
 
-import datetime as dt
 import uuid
 from typing import Any, Final
 
@@ -24,7 +23,7 @@ from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.errors import ServiceError
 from service.placements import service as placements
 from service.placements.schemas import MODES, MatchResult, PublishRequest, RunCreate
-from service.web.pages import SECURITY_HEADERS, FormRejected, csrf_guard, redirect, render
+from service.web.pages import SECURITY_HEADERS, FormRejected, csrf_guard, now_of, redirect, render
 from service.web.views import FormErrors, parse_date, problems_to_form, site_counts
 from service.workforce import service as workforce
 
@@ -51,11 +50,6 @@ RUN_FIELDS: Final = (
     ),
 )
 PUBLISH_LABELS: Final = {"start_date": "Start date", "end_date": "End date"}
-
-
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
 
 
 async def _index_context(session: AsyncSession, principal: Principal) -> dict[str, Any]:
@@ -120,7 +114,7 @@ async def run_match(
     if not errors:
         try:
             run = await placements.create_run(
-                db_session, principal, dataset_id, msgspec.convert(body, RunCreate), _now(request)
+                db_session, principal, dataset_id, msgspec.convert(body, RunCreate), now_of(request)
             )
         except ServiceError as exc:
             await db_session.rollback()  # nothing half-done; the page below reads afresh
@@ -219,7 +213,7 @@ async def publish_run(
     if not errors:
         try:
             published = await placements.publish(
-                db_session, principal, run_id, msgspec.convert(body, PublishRequest), _now(request)
+                db_session, principal, run_id, msgspec.convert(body, PublishRequest), now_of(request)
             )
         except ServiceError as exc:
             await db_session.rollback()  # nothing half-done; the page below reads afresh

@@ -40,7 +40,7 @@ from service.passport.schemas import (
     RecordRead,
     TrainingPlacementRead,
 )
-from service.web.pages import FormRejected, csrf_guard, redirect, render
+from service.web.pages import FormRejected, csrf_guard, data_keys_of, now_of, redirect, render
 from service.web.views import STATUS_LABELS, FormErrors, record_status
 from service.workforce import service as workforce
 from service.workforce.schemas import PersonRead
@@ -68,16 +68,6 @@ SEARCH_LIMIT: Final = 50
 RECORDS_LIMIT: Final = passport.MAX_LIMIT
 _GMC = re.compile(r"^\d{7}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
-
-
-def _keys(request: Request[Any, Any, Any]) -> DataKeyRing:
-    keys: DataKeyRing = request.app.state.data_keys
-    return keys
 
 
 def _kind_options() -> list[tuple[str, str]]:
@@ -128,7 +118,7 @@ async def import_records(
     chosen: RecordKind = kind  # type: ignore[assignment]  # checked against RECORD_KINDS above
     try:
         result = await passport.import_records(
-            db_session, principal, chosen, payload, now=_now(request), keys=_keys(request)
+            db_session, principal, chosen, payload, now=now_of(request), keys=data_keys_of(request)
         )
     except passport.ImportRejected as exc:
         await db_session.rollback()  # nothing half-done
@@ -208,7 +198,7 @@ async def search_people(
         )
         people, more = list(page.items), page.next_offset is not None
         if gmc is not None and not people:
-            people = await _people_with_records(db_session, principal, _keys(request), gmc)
+            people = await _people_with_records(db_session, principal, data_keys_of(request), gmc)
     context = _upload_context(principal, query=query, search_errors=errors or None)
     return await render(
         request,
@@ -256,7 +246,7 @@ async def _person_context(
     every: bool = False,
 ) -> dict[str, Any]:
     """What the person page shows: the person, the records the caller may see, their credentials."""
-    keys = _keys(request)
+    keys = data_keys_of(request)
     page = await passport.list_records(
         session,
         principal,
@@ -276,7 +266,7 @@ async def _person_context(
         if not await _any_record(session, principal, keys, person_id):
             raise
         person = (await workforce.people_by_ids(session, [person_id]))[person_id]
-    today = _now(request).date()
+    today = now_of(request).date()
     return {
         "person": person,
         "grouped": group_records(list(page.items), today),
@@ -360,7 +350,7 @@ async def credential_action(
             if credential_id not in shown:  # not this person's, or not one the caller may act on
                 raise NotFound("No such credential among this person's that you may act on.")
             await credentials.change_state(
-                db_session, issuer_of(request), principal, credential_id, action, reason, now=_now(request)
+                db_session, issuer_of(request), principal, credential_id, action, reason, now=now_of(request)
             )
         except ServiceError as exc:
             errors.add(None, exc.detail)

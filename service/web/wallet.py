@@ -47,7 +47,7 @@ from service.passport.policy import OUTCOME_LABELS, RuleRequirement
 from service.passport.schemas import OH_ITEM_NAMES
 from service.verification import service as verification
 from service.verification.schemas import HolderRequestView
-from service.web.pages import csrf_guard, redirect, render, settings_of
+from service.web.pages import csrf_guard, now_of, redirect, render, settings_of
 from service.web.views import FormErrors
 
 HOLDERS: Final = (Role.HOLDER,)
@@ -77,11 +77,6 @@ VALUE_WORDS: Final = {
     },
 }
 """The words of coded values ("fire_safety" is "Fire safety"), by field, for the share page's checkboxes."""
-
-
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
 
 
 def _person(principal: Principal) -> uuid.UUID:
@@ -154,7 +149,7 @@ async def wallet_offer(
         issuer_of(request),
         principal,
         OfferCreate(person_id=person, credential_configuration_ids=metadata.configuration_ids()),
-        now=_now(request),
+        now=now_of(request),
     )
     body = WalletOffer(
         credential_offer_uri=created.credential_offer_uri,
@@ -373,7 +368,7 @@ async def share(
         return await _paste_form(request, link=shown[:MAX_LINK], errors=_link_errors(exc), status=400)
     runtime: verification.Runtime = request.app.state.verification
     try:
-        view = await verification.holder_view(db_session, runtime, principal, request_id, _now(request))
+        view = await verification.holder_view(db_session, runtime, principal, request_id, now_of(request))
     except NotFound:
         return await render(
             request,
