@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -133,3 +134,21 @@ def test_list_says_when_a_status_could_not_be_checked(
     listed = capsys.readouterr().out
     unchecked = "status valid as fetched, not checked: the status list could not be fetched: ConnectError;"
     assert listed.count(unchecked) == len(KINDS), listed
+
+
+def test_fetch_keeps_the_copies_bound_to_the_wallet_key_valid_and_newest_first(
+    scene: Scene, tmp_path: Path
+) -> None:
+    wallet = wallet_of(scene, tmp_path / "wallet")
+    key = wallet.key()
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    claim_set, index = scene.claim_sets["core_skills"], scene.indexes["core_skills"]
+    mine = stored(scene, "core_skills", issue(scene.keyring, claim_set, key, index))
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    listed = [
+        msgspec.structs.replace(mine, id="old", issued_at="2026-01-01T00:00:00Z"),
+        stored(scene, "core_skills", issue(scene.keyring, claim_set, other_key, index)),
+        msgspec.structs.replace(mine, id="suspended", state="suspended", issued_at="2026-03-01T00:00:00Z"),
+        msgspec.structs.replace(mine, id="new", issued_at="2026-02-01T00:00:00Z"),
+    ]
+    assert [c.id for c in wallet_cli._own_copies(wallet, listed)] == ["new", "old", "suspended"]
