@@ -13,27 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
-from service import auth, jws
+from service import jws
 from service.auth import SESSION_COOKIE, TokenService, User
 from service.db import Database, make_engine
 from service.keys import KeyStore
-from service.passport import service as passport
 from service.passport.encryption import DataKeyStore
-from service.passport.schemas import PolicyCreate
 from service.wallet import cli as wallet_cli
 from service.wallet import present
 from service.wallet.store import Wallet, WalletError
 from service.web import service as web
+from service.workforce.models import Person
 from tests.credentials import factories as cf
 from tests.factories import TEST_PASSPHRASE
 from tests.live import LiveServer, live_server
+from tests.oid4vc.test_live import _seed as seed_live
 from tests.passport import factories as pf
-from tests.verification.factories import THEATRE_POLICY
 from tests.web.helpers import csrf_token
-from tests.workforce.factories import create_person, create_tree
 
 pytestmark = pytest.mark.slow
 
@@ -148,42 +145,17 @@ def test_wallet_init_fetch_list_verify_against_a_live_server(tmp_path: Path) -> 
 
 
 async def _seed_for_presenting(url: str) -> dict[str, Any]:
-    """A doctor who can sign in as a holder, their issuer and a verifier at the site whose policy the
-    records meet (as in tests/oid4vc/test_live.py); the records go in through the API."""
+    """The doctor, issuer, verifier, policy and records of tests/oid4vc/test_live.py (the records meet the
+    verifier site's policy; they go in through the API), and a user who signs in as that doctor."""
+    seeded = await seed_live(url)
     database = Database(make_engine(url, pool_size=1))
-    now = dt.datetime.now(dt.UTC)
     try:
         async with database.session() as session:
-            tree = await create_tree(session)
-            doctor = await create_person(
-                session, grade="CT2", specialty="general surgery", family_name="Okafor"
-            )
-            issuer = await auth.create_client(
-                session, name="live issuer", role=auth.Role.ISSUER, organisation_code=tree.trust, now=now
-            )
-            verifier = await auth.create_client(
-                session, name="live verifier", role=auth.Role.VERIFIER, organisation_code=tree.site, now=now
-            )
-            admin = auth.Principal(
-                subject="admin-test", kind="client", role=auth.Role.ADMIN, organisation=None
-            )
-            await passport.create_policy(session, admin, msgspec.convert(THEATRE_POLICY, PolicyCreate), now)
-            user = await cf.holder_user(session, doctor, now)
+            doctor = await session.get(Person, seeded["doctor"])
+            assert doctor is not None
+            user = await cf.holder_user(session, doctor, dt.datetime.now(dt.UTC))
             await session.commit()
-            records = [
-                pf.core_skill(doctor),
-                pf.core_skill(doctor, subject="resuscitation", level=2),
-                pf.health(
-                    doctor,
-                    item="epp_clearance",
-                    outcome="cleared",
-                    review_date=(pf.TODAY + dt.timedelta(days=365)).isoformat(),
-                ),
-                pf.health(doctor),
-                pf.placement(doctor, tree),
-                pf.identity(doctor),
-            ]
-            return {"user": user, "issuer": issuer, "verifier": verifier, "records": records}
+            return {**seeded, "user": user}
     finally:
         await database.dispose()
 
