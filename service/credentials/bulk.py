@@ -129,31 +129,20 @@ async def _build(
             job = issuance.SignJob(payload, tuple(claim_set.disclosable), holder.jwk)
             text = issuance.sign_one(job, _worker["key"], _worker["kid"])
             credential_id = uuid.uuid4()
-            rows.append(
-                {
-                    "id": credential_id,
-                    "person_id": person,
-                    "kind": kind,
-                    "vct": claim_set.vct,
-                    "alg": _worker["alg"],
-                    "kid": _worker["kid"],
-                    "holder_key_id": holder.id,
-                    "status_list_id": list_id,
-                    "status_idx": index,
-                    "issued_at": now,
-                    "expires_at": expires,
-                    "refresh_on": claim_set.refresh_on,
-                    "state": "valid",
-                    "state_reason": None,
-                    "state_changed_at": None,
-                    "superseded_by_id": None,
-                    "origins": service.origins(claim_set.claims),
-                    "claims_digest": issuance.claims_digest(
-                        claim_set.claims, claim_set.vct, holder.thumbprint
-                    ),
-                    **service.stored(text, kind, credential_id, person, data_keys),
-                }
+            row = service.credential_row(
+                credential_id,
+                person,
+                kind,
+                claim_set,
+                alg=_worker["alg"],
+                kid=_worker["kid"],
+                holder_key_id=holder.id,
+                digest=issuance.claims_digest(claim_set.claims, claim_set.vct, holder.thumbprint),
+                issued_at=now,
+                expires_at=expires,
+                status=(list_id, index),
             )
+            rows.append(row | service.stored(text, kind, credential_id, person, data_keys))
     return rows, stale
 
 

@@ -284,6 +284,46 @@ def stored(
     return {"sd_jwt": None, "sealed": sealed.blob, "sealed_key_id": sealed.kid}
 
 
+def credential_row(
+    credential_id: uuid.UUID,
+    person_id: uuid.UUID,
+    kind: str,
+    claim_set: ClaimSet,
+    *,
+    alg: str,
+    kid: str,
+    holder_key_id: uuid.UUID,
+    digest: str,
+    issued_at: dt.datetime,
+    expires_at: dt.datetime,
+    status: tuple[str, int] | None = None,
+) -> dict[str, Any]:
+    """The columns of a new, valid credential (``repository.insert_credentials``) bound to the holder key
+    ``holder_key_id``: ``digest`` is ``issuance.claims_digest`` of its claims under that key, ``status`` its
+    (list id, index) once drawn. Its document (:func:`stored`) is added once it is signed."""
+    list_id, index = status if status is not None else (None, None)
+    return {
+        "id": credential_id,
+        "person_id": person_id,
+        "kind": kind,
+        "vct": claim_set.vct,
+        "alg": alg,
+        "kid": kid,
+        "holder_key_id": holder_key_id,
+        "status_list_id": list_id,
+        "status_idx": index,
+        "issued_at": issued_at,
+        "expires_at": expires_at,
+        "refresh_on": claim_set.refresh_on,
+        "state": "valid",
+        "state_reason": None,
+        "state_changed_at": None,
+        "superseded_by_id": None,
+        "origins": origins(claim_set.claims),
+        "claims_digest": digest,
+    }
+
+
 @dataclass
 class _Plan:
     jobs: list[issuance.SignJob] = field(default_factory=list)
@@ -429,24 +469,18 @@ def _plan_one(
     credential_id = uuid.uuid4()
     plan.jobs.append(_sign_job(issuer, claim_set, iat, expires, holder.jwk))
     plan.rows.append(
-        {
-            "id": credential_id,
-            "person_id": holder.person_id,
-            "kind": kind,
-            "vct": claim_set.vct,
-            "alg": signing.alg,
-            "kid": signing.kid,
-            "holder_key_id": holder.id,
-            "issued_at": now,
-            "expires_at": expires,
-            "refresh_on": claim_set.refresh_on,
-            "state": "valid",
-            "state_reason": None,
-            "state_changed_at": None,
-            "superseded_by_id": None,
-            "origins": origins(claim_set.claims),
-            "claims_digest": digest,
-        }
+        credential_row(
+            credential_id,
+            holder.person_id,
+            kind,
+            claim_set,
+            alg=signing.alg,
+            kid=signing.kid,
+            holder_key_id=holder.id,
+            digest=digest,
+            issued_at=now,
+            expires_at=expires,
+        )
     )
     plan.replaced.append(old)
     plan.changed_people.setdefault(holder.person_id, set()).add(kind)
@@ -739,6 +773,32 @@ def check_proof(proof: str, *, audience: str, now: dt.datetime) -> tuple[dict[st
     return jws.public_jwk(key.public_key), nonce
 
 
+async def _holder_key(
+    session: AsyncSession,
+    person_id: uuid.UUID,
+    jwk: dict[str, Any],
+    *,
+    now: dt.datetime,
+    replaced_at: dt.datetime | None = None,
+) -> HolderKey:
+    """The person's holder key of this public JWK, added (registered ``now``, ``replaced_at`` as given) if
+    the registry does not hold it yet."""
+    thumbprint = jws.jwk_thumbprint(jwk)
+    key = await repository.key_of(session, person_id, thumbprint)
+    if key is None:
+        key = HolderKey(
+            id=uuid.uuid4(),
+            person_id=person_id,
+            jwk=dict(jwk),
+            thumbprint=thumbprint,
+            alg=jws.key_from_jwk(jwk).alg,
+            registered_at=now,
+            replaced_at=replaced_at,
+        )
+        session.add(key)
+    return key
+
+
 async def register_key(
     session: AsyncSession, issuer: Issuer, person_id: uuid.UUID, proof: str, *, now: dt.datetime
 ) -> HolderKeyRead:
@@ -753,18 +813,8 @@ async def register_key(
             "expired": "the nonce has expired",
         }
         raise _proof_refused(reasons[used], f"proof_nonce_{used}")
-    thumbprint = jws.jwk_thumbprint(jwk)
-    key = await repository.key_of(session, person_id, thumbprint)
-    if key is None:
-        key = HolderKey(
-            id=uuid.uuid4(),
-            person_id=person_id,
-            jwk=jwk,
-            thumbprint=thumbprint,
-            alg=jws.key_from_jwk(jwk).alg,
-            registered_at=now,
-        )
-        session.add(key)
+    key = await _holder_key(session, person_id, jwk, now=now)
+    thumbprint = key.thumbprint
     key.replaced_at = None
     await session.flush()
     replaced = await repository.replace_keys(session, person_id, key.id, now)
@@ -1061,39 +1111,22 @@ async def issue_to_keys(
     jobs: list[issuance.SignJob] = []
     rows: list[dict[str, Any]] = []
     for jwk in jwks:
-        thumbprint = jws.jwk_thumbprint(jwk)
-        key = await repository.key_of(session, person_id, thumbprint)
-        if key is None:
-            key = HolderKey(
-                id=uuid.uuid4(),
-                person_id=person_id,
-                jwk=dict(jwk),
-                thumbprint=thumbprint,
-                alg=jws.key_from_jwk(jwk).alg,
-                registered_at=now,
-                replaced_at=now,
-            )
-            session.add(key)
+        key = await _holder_key(session, person_id, jwk, now=now, replaced_at=now)
+        thumbprint = key.thumbprint
         jobs.append(_sign_job(issuer, claim_set, iat, expires, dict(jwk)))
         rows.append(
-            {
-                "id": uuid.uuid4(),
-                "person_id": person_id,
-                "kind": kind,
-                "vct": claim_set.vct,
-                "alg": signing.alg,
-                "kid": signing.kid,
-                "holder_key_id": key.id,
-                "issued_at": now,
-                "expires_at": expires,
-                "refresh_on": claim_set.refresh_on,
-                "state": "valid",
-                "state_reason": None,
-                "state_changed_at": None,
-                "superseded_by_id": None,
-                "origins": origins(claim_set.claims),
-                "claims_digest": issuance.claims_digest(claim_set.claims, claim_set.vct, thumbprint),
-            }
+            credential_row(
+                uuid.uuid4(),
+                person_id,
+                kind,
+                claim_set,
+                alg=signing.alg,
+                kid=signing.kid,
+                holder_key_id=key.id,
+                digest=issuance.claims_digest(claim_set.claims, claim_set.vct, thumbprint),
+                issued_at=now,
+                expires_at=expires,
+            )
         )
     await session.flush()
     lists = _Lists(session, issuer, now)

@@ -21,7 +21,8 @@ import msgspec
 from service import jws
 from service.passport import presentation, sdjwt
 from service.wallet import present
-from service.wallet.store import KINDS, StoredCredential, Wallet, WalletError
+from service.wallet.status import StatusChecker, issuer_keys
+from service.wallet.store import JWKS_FILE, KINDS, StoredCredential, Wallet, WalletError, bound_to
 
 CLIENT_ID: Final = "passport-wallet"
 GRANT: Final = "urn:ietf:params:oauth:grant-type:device_code"
@@ -106,11 +107,20 @@ def register_key(client: httpx.Client, wallet: Wallet, token: str) -> dict[str, 
     return result
 
 
+def _own_copies(wallet: Wallet, items: list[StoredCredential]) -> list[StoredCredential]:
+    """The copies bound to this wallet's key (the registry also lists those a wallet app holds, which this
+    wallet cannot present), valid before suspended and newest first within a type."""
+    thumbprint = jws.jwk_thumbprint(wallet.public_jwk())
+    own = [i for i in items if bound_to(i.credential, thumbprint)]
+    own.sort(key=lambda i: i.issued_at, reverse=True)
+    return sorted(own, key=lambda i: i.state != "valid")
+
+
 def download(client: httpx.Client, wallet: Wallet, token: str) -> list[StoredCredential]:
     listed = client.get("/api/v1/holder/credentials", headers={"Authorization": f"Bearer {token}"})
     if listed.status_code != 200:
         raise WalletError(f"could not download credentials: {_problem(listed)}")
-    items = msgspec.convert(listed.json()["items"], list[StoredCredential])
+    items = _own_copies(wallet, msgspec.convert(listed.json()["items"], list[StoredCredential]))
     wallet.save_credentials(items)
     issuer = client.get("/.well-known/jwt-vc-issuer")
     if issuer.status_code == 200:
@@ -157,20 +167,6 @@ def _claim_names(held: sdjwt.HeldCredential) -> list[str]:
     return names
 
 
-def _status(held: sdjwt.HeldCredential, wallet: Wallet, stored: StoredCredential) -> str:
-    from service.passport.status_list import StatusListError, StatusReference, verify_token
-
-    try:
-        ref = StatusReference.from_claim(held.payload.get("status"))
-        response = httpx.get(ref.uri, timeout=10)
-        response.raise_for_status()
-        keys = _keys(wallet.folder / "issuer-jwks.json")
-        token = verify_token(response.text, keys, uri=ref.uri, now=int(time.time()))
-        return token.status_list.status_of(ref.idx).value
-    except (httpx.HTTPError, StatusListError, WalletError) as exc:
-        return f"{stored.state} (status list unavailable: {type(exc).__name__})"
-
-
 def list_credentials(folder: Path, *, check_status: bool = False) -> None:
     wallet = Wallet(folder)
     items = wallet.credentials()
@@ -178,33 +174,23 @@ def list_credentials(folder: Path, *, check_status: bool = False) -> None:
         _out("no credentials: run `passport wallet fetch --registry URL`")
         return
     now = dt.datetime.now(dt.UTC)
-    for stored in items:
-        held = sdjwt.HeldCredential.parse(stored.credential)
-        expires = dt.datetime.fromtimestamp(int(held.payload["exp"]), dt.UTC)
-        status = _status(held, wallet, stored) if check_status else stored.state
-        if expires <= now:
-            status += ", expired"
-        _out(f"{stored.kind}  ({held.payload.get('vct')})")
-        _out(f"  expires {expires:%Y-%m-%d %H:%M} UTC; status {status}; {len(held.disclosures)} disclosures")
-        for line in _claim_names(held):
-            _out(f"  claims: {line}")
-
-
-def _keys(path: Path) -> Any:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise WalletError(f"{path}: not a readable JWKS file") from None
-    keys = []
-    for jwk in document.get("keys", []) if isinstance(document, dict) else []:
-        try:
-            public = {k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y", "alg", "kid")}
-            keys.append(jws.key_from_jwk(public))
-        except jws.JWSError:
-            continue
-    if not keys:
-        raise WalletError(f"{path}: no usable ES256 or EdDSA key")
-    return presentation.keys_by_kid(keys)
+    with StatusChecker(wallet) as checker:
+        for stored in items:
+            held = sdjwt.HeldCredential.parse(stored.credential)
+            expires = dt.datetime.fromtimestamp(int(held.payload["exp"]), dt.UTC)
+            status = stored.state
+            if check_status:
+                checked = checker.check(held)
+                status = checked.status.value
+                if checked.reason:
+                    status = f"{stored.state} as fetched, not checked: {checked.reason}"
+            if expires <= now:
+                status += ", expired"
+            disclosures = len(held.disclosures)
+            _out(f"{stored.kind}  ({held.payload.get('vct')})")
+            _out(f"  expires {expires:%Y-%m-%d %H:%M} UTC; status {status}; {disclosures} disclosures")
+            for line in _claim_names(held):
+                _out(f"  claims: {line}")
 
 
 def verify(folder: Path, credential: str, jwks: Path | None) -> bool:
@@ -219,7 +205,7 @@ def verify(folder: Path, credential: str, jwks: Path | None) -> bool:
             raise WalletError(f"{credential}: neither a credential type nor a readable file") from None
         text = json.loads(raw)["credential"] if raw.startswith("{") else raw
     report = presentation.verify_credential(
-        text, issuer_keys=_keys(jwks or folder / "issuer-jwks.json"), now=int(time.time())
+        text, issuer_keys=issuer_keys(jwks or folder / JWKS_FILE), now=int(time.time())
     )
     for check in report.checks:
         if check.outcome != "skipped":

@@ -5,16 +5,21 @@ The wallet signs in (the device grant, as ``fetch``), reads the holder view of t
 looks at builds a presentation of the wallet's credential with exactly the disclosures those needs ask
 for (the records they pick and the fields they name: ``policy.disclosures_for``), plus any
 ``--disclose`` the holder adds, and a key-binding JWT (``kb+jwt``) for the request's nonce and audience,
-signed with the wallet's key. It shows which claims each presentation discloses; with ``--submit`` it
+signed with the wallet's key. Before that it checks each copy it would present against its status list
+(:func:`pick`, :mod:`service.wallet.status`): a revoked, suspended or expired copy is passed over for
+another valid copy of the same type; a type with none stops the answer before anything is sent, naming
+each such type; a copy whose list cannot be fetched or checked is presented with a warning ("status not
+checked"). It shows which claims each presentation discloses; with ``--submit`` it
 posts them to the request's ``response_uri`` and prints the verdict, otherwise it writes the
 submission (``{"presentations": [...]}``) to standard output for the holder to pass on.
 """
 
 import argparse
+import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -22,10 +27,13 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
+from service import jws
 from service.passport import policy as policies
 from service.passport import sdjwt
 from service.passport.claims import ClaimSet
-from service.wallet.store import Wallet, WalletError
+from service.passport.status_list import CredentialStatus
+from service.wallet.status import StatusChecker
+from service.wallet.store import StoredCredential, Wallet, WalletError, bound_to
 
 ConcretePath = tuple[str | int, ...]
 REQUEST_SUFFIX: Final = "/request"
@@ -101,17 +109,82 @@ def leaves(paths: set[ConcretePath]) -> list[ConcretePath]:
     )
 
 
+def kinds_of(view: dict[str, Any], extra: Mapping[str, object]) -> list[str]:
+    """The credential types to present: those the request looks at, then those the holder adds."""
+    return list(dict.fromkeys([*view["credential_types"], *extra]))
+
+
+def pick(
+    wallet: Wallet, kinds: Sequence[str], checker: StatusChecker, *, now: int
+) -> tuple[dict[str, StoredCredential], list[str]]:
+    """The copy of each type to present, and what the holder should be told about the choice.
+
+    For each type, the first of the wallet's copies (``<kind>.json`` first) that is bound to the wallet's
+    key, in date and valid in its status list; failing that, one whose status could not be checked (told:
+    "status not checked"); a type with only revoked, suspended or expired copies stops the answer with a
+    :class:`WalletError` naming each such type, before anything is sent (the request stays open)."""
+    thumbprint = jws.jwk_thumbprint(wallet.public_jwk())
+    chosen: dict[str, StoredCredential] = {}
+    notes: list[str] = []
+    refused: list[str] = []
+    for kind in kinds:
+        unchecked: tuple[StoredCredential, str] | None = None
+        passed: list[str] = []
+        for copy in wallet.copies(kind):
+            held = sdjwt.HeldCredential.parse(copy.credential)
+            exp = held.payload.get("exp")
+            if type(exp) is int and exp <= now:
+                passed.append(f"expired on {dt.datetime.fromtimestamp(exp, dt.UTC):%Y-%m-%d}")
+                continue
+            if not bound_to(copy.credential, thumbprint):
+                passed.append("bound to another wallet's key")
+                continue
+            checked = checker.check(held)
+            if checked.status is CredentialStatus.VALID:
+                chosen[kind] = copy
+                break
+            if checked.withdrawn:
+                passed.append(checked.words)
+            elif unchecked is None:
+                unchecked = (copy, checked.reason)
+        else:
+            if unchecked is not None:
+                chosen[kind] = unchecked[0]
+                notes.append(f"{kind}: status not checked ({unchecked[1]}); presenting it anyway")
+            elif passed:
+                refused.append(f"{kind} ({', '.join(dict.fromkeys(passed))})")
+            else:
+                refused.append(f"{kind} (the wallet holds none)")
+            continue
+        if passed:
+            notes.append(f"{kind}: presenting another copy (the wallet's first is {passed[0]})")
+    if refused:
+        raise WalletError(
+            "not presented, nothing was sent: the wallet has no valid copy of "
+            + "; ".join(refused)
+            + ". Run `passport wallet fetch` for the current credentials (a revoked or suspended one: "
+            "ask its issuer), then answer the request again"
+        )
+    return chosen, notes
+
+
 def build(
-    wallet: Wallet, view: dict[str, Any], *, extra: dict[str, list[sdjwt.PathSpec]], now: int
+    wallet: Wallet,
+    view: dict[str, Any],
+    *,
+    extra: dict[str, list[sdjwt.PathSpec]],
+    now: int,
+    copies: Mapping[str, StoredCredential] | None = None,
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """The presentations for a request's holder view, and the claims each discloses (by type)."""
+    """The presentations for a request's holder view, and the claims each discloses (by type). ``copies``:
+    the copy of each type to present (:func:`pick`); by default the wallet's first."""
     needs = msgspec.convert(view["needs"], list[policies.ClaimNeed])
-    kinds = list(dict.fromkeys([*view["credential_types"], *extra]))
     key = wallet.key()
     presentations: list[str] = []
     shown: dict[str, list[str]] = {}
-    for kind in kinds:
-        held = sdjwt.HeldCredential.parse(wallet.credential(kind).credential)
+    for kind in kinds_of(view, extra):
+        copy = copies[kind] if copies is not None and kind in copies else wallet.credential(kind)
+        held = sdjwt.HeldCredential.parse(copy.credential)
         paths: list[sdjwt.PathSpec] = [*choose(held, kind, needs), *extra.get(kind, [])]
         try:
             text = held.present(paths, holder_key=key, aud=view["audience"], nonce=view["nonce"], iat=now)
@@ -152,11 +225,15 @@ def present(
         view: dict[str, Any] = read.json()
         if view.get("state") != "pending":
             raise WalletError(f"the request is {view.get('state')}: ask the verifier for a new one")
-        presentations, shown = build(wallet, view, extra=extra, now=int(time.time()))
         _err(
             f"{view['verifier_organisation_name']} ({view['verifier_organisation_code']}) asks, for "
             f"{view['policy']['title']}: {view['purpose']}"
         )
+        now = int(time.time())
+        copies, notes = pick(wallet, kinds_of(view, extra), StatusChecker(wallet, client=client), now=now)
+        for note in notes:
+            _err(f"  {note}")
+        presentations, shown = build(wallet, view, extra=extra, now=now, copies=copies)
         for kind, names in shown.items():
             _err(f"  {kind}: discloses {', '.join(names) or 'nothing but the credential itself'}")
         if not submit:

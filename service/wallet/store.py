@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import jws
+from service.passport import sdjwt
 
 FORMAT: Final = 1
 KEY_FILE: Final = "holder-key.pem"
@@ -102,31 +103,68 @@ class Wallet:
         _write(self.folder / JWKS_FILE, json.dumps(jwks, indent=2).encode("utf-8"), mode=0o644)
 
     def save_credentials(self, items: list[StoredCredential]) -> None:
+        """Replace the stored copies with ``items``: the first of each type in ``<kind>.json``, any other
+        copy of that type in ``<kind>.2.json``, ``<kind>.3.json``, ... in the order given."""
         folder = self.folder / CREDENTIALS
         folder.mkdir(exist_ok=True, mode=0o700)
-        kept = set()
+        by_kind: dict[str, list[StoredCredential]] = {}
         for item in items:
-            if item.kind not in KINDS:
-                continue
-            _write(folder / f"{item.kind}.json", msgspec.json.format(msgspec.json.encode(item)))
-            kept.add(item.kind)
+            if item.kind in KINDS:
+                by_kind.setdefault(item.kind, []).append(item)
         for kind in KINDS:
-            if kind not in kept:
-                (folder / f"{kind}.json").unlink(missing_ok=True)
+            kept = set()
+            for n, item in enumerate(by_kind.get(kind, []), start=1):
+                path = folder / _file_name(kind, n)
+                _write(path, msgspec.json.format(msgspec.json.encode(item)))
+                kept.add(path.name)
+            for path in _copy_files(folder, kind):
+                if path.name not in kept:
+                    path.unlink(missing_ok=True)
 
-    def credentials(self) -> list[StoredCredential]:
+    def copies(self, kind: str) -> list[StoredCredential]:
+        """Every stored copy of a type, the one in ``<kind>.json`` first."""
         found = []
-        for kind in KINDS:
-            path = self.folder / CREDENTIALS / f"{kind}.json"
-            if path.is_file():
-                try:
-                    found.append(msgspec.json.decode(path.read_bytes(), type=StoredCredential))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    raise WalletError(f"{path} is not a stored credential") from None
+        for path in _copy_files(self.folder / CREDENTIALS, kind):
+            try:
+                found.append(msgspec.json.decode(path.read_bytes(), type=StoredCredential))
+            except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+                raise WalletError(f"{path} is not a stored credential") from None
         return found
 
+    def credentials(self) -> list[StoredCredential]:
+        return [item for kind in KINDS for item in self.copies(kind)]
+
     def credential(self, kind: str) -> StoredCredential:
-        for item in self.credentials():
-            if item.kind == kind:
-                return item
+        """The first copy of a type (``<kind>.json``)."""
+        for item in self.copies(kind):
+            return item
         raise WalletError(f"the wallet holds no {kind} credential: run `passport wallet fetch`")
+
+
+def _file_name(kind: str, n: int) -> str:
+    return f"{kind}.json" if n == 1 else f"{kind}.{n}.json"
+
+
+def _copy_files(folder: Path, kind: str) -> list[Path]:
+    """The files of a type's copies, in order: ``<kind>.json``, then ``<kind>.<n>.json`` by ``n``."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        if path.name == f"{kind}.json":
+            found.append((1, path))
+        elif path.name.startswith(f"{kind}.") and path.name.endswith(".json"):
+            middle = path.name[len(kind) + 1 : -len(".json")]
+            if middle.isdigit() and int(middle) > 1:
+                found.append((int(middle), path))
+    return [path for _, path in sorted(found)]
+
+
+def bound_to(credential: str, thumbprint: str) -> bool:
+    """Whether a credential's ``cnf.jwk`` is the key of this thumbprint (the wallet's)."""
+    try:
+        cnf = sdjwt.HeldCredential.parse(credential).payload.get("cnf")
+        jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
+        return isinstance(jwk, dict) and jws.jwk_thumbprint(jwk) == thumbprint
+    except (KeyError, TypeError, ValueError, jws.JWSError):
+        return False

@@ -4,7 +4,8 @@
   form's fields, in plain words (field paths such as ``body.start_date`` become the field's label).
 - :func:`record_status`: in date / expiring within 30 days / expired, from a record's ``lapses_on``.
 - :func:`site_counts`: per-site summary of a placement run.
-- :func:`financial_year`, :func:`parse_year`, :func:`parse_date`: form values.
+- :func:`financial_year`, :func:`parse_year`, :func:`parse_date`: form values; :func:`example_date`: the
+  example date the forms show (months ahead of today, so it never goes stale).
 """
 
 import datetime as dt
@@ -147,15 +148,28 @@ def parse_year(text: str, *, first: int, last: int) -> int | str:
     return year
 
 
-def parse_date(text: str) -> dt.date | str | None:
-    """A date from ``YYYY-MM-DD`` (what a date input sends); ``None`` when empty; else why not."""
+EXAMPLE_MONTHS_AHEAD: Final = 8
+"""A form's example date is this many months after today: a date the reader could plausibly mean."""
+
+
+def example_date(today: dt.date) -> dt.date:
+    """The date a form shows as an example: :data:`EXAMPLE_MONTHS_AHEAD` months after ``today``, on the
+    same day of the month (the 28th at most, so every month has it). Never in the past, never stale."""
+    months = today.year * 12 + today.month - 1 + EXAMPLE_MONTHS_AHEAD
+    return dt.date(months // 12, months % 12 + 1, min(today.day, 28))
+
+
+def parse_date(text: str, *, today: dt.date | None = None) -> dt.date | str | None:
+    """A date from ``YYYY-MM-DD`` (what a date input sends); ``None`` when empty; else why not, with an
+    example date relative to ``today`` (by default today in UTC)."""
     value = text.strip()
     if not value:
         return None
     try:
         return dt.date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else _not_a_date()
     except ValueError:
-        return "Enter a real date, like 2027-08-04"
+        example = example_date(today or dt.datetime.now(dt.UTC).date())
+        return f"Enter a real date, like {example.isoformat()}"
 
 
 def _not_a_date() -> dt.date:

@@ -15,7 +15,7 @@ from service.credentials.models import HolderKey
 from service.keys import KeyStore
 from service.passport import presentation
 from service.passport.encryption import DataKeyStore
-from service.wallet.cli import _keys
+from service.wallet.status import issuer_keys
 from service.wallet.store import Wallet
 from tests.credentials import factories as cf
 from tests.factories import TEST_PASSPHRASE
@@ -49,7 +49,7 @@ async def test_the_demo_doctor_gets_a_wallet_with_credentials_once(
         "occupational_health",
         "training_placement",
     ]
-    lookup = _keys(wallet.folder / "issuer-jwks.json")
+    lookup = issuer_keys(wallet.folder / "issuer-jwks.json")
     for item in held:
         report = presentation.verify_credential(item.credential, issuer_keys=lookup, now=int(NOW.timestamp()))
         assert report.valid

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,10 +20,15 @@ from service.auth import SESSION_COOKIE, TokenService, User
 from service.db import Database, make_engine
 from service.keys import KeyStore
 from service.passport.encryption import DataKeyStore
+from service.wallet import cli as wallet_cli
+from service.wallet import present
+from service.wallet.store import Wallet, WalletError
 from service.web import service as web
+from service.workforce.models import Person
 from tests.credentials import factories as cf
 from tests.factories import TEST_PASSPHRASE
 from tests.live import LiveServer, live_server
+from tests.oid4vc.test_live import _seed as seed_live
 from tests.passport import factories as pf
 from tests.web.helpers import csrf_token
 
@@ -136,3 +142,92 @@ def test_wallet_init_fetch_list_verify_against_a_live_server(tmp_path: Path) -> 
         refused = wallet(live, folder, "verify", str(tampered), "--jwks", str(folder / "issuer-jwks.json"))
         assert refused.returncode == 1
         assert "bad_signature" in refused.stdout
+
+
+async def _seed_for_presenting(url: str) -> dict[str, Any]:
+    """The doctor, issuer, verifier, policy and records of tests/oid4vc/test_live.py (the records meet the
+    verifier site's policy; they go in through the API), and a user who signs in as that doctor."""
+    seeded = await seed_live(url)
+    database = Database(make_engine(url, pool_size=1))
+    try:
+        async with database.session() as session:
+            doctor = await session.get(Person, seeded["doctor"])
+            assert doctor is not None
+            user = await cf.holder_user(session, doctor, dt.datetime.now(dt.UTC))
+            await session.commit()
+            return {**seeded, "user": user}
+    finally:
+        await database.dispose()
+
+
+def test_present_refuses_revoked_and_suspended_copies_and_prefers_a_valid_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys_dir = tmp_path / "keys"
+    DataKeyStore(keys_dir, TEST_PASSPHRASE).init(dt.datetime.now(dt.UTC))
+    with live_server(tmp_path) as live, httpx.Client(base_url=live.base_url + "/api/v1", timeout=30) as api:
+        seeded = asyncio.run(_seed_for_presenting(live.env["PASSPORT_DATABASE_URL"]))
+        issuer = {"Authorization": f"Bearer {live.token(seeded['issuer'])}"}
+        verifier = {"Authorization": f"Bearer {live.token(seeded['verifier'])}"}
+        posted = api.post("/records", json=seeded["records"], headers=issuer)
+        assert posted.status_code == 201, posted.text
+        folder = tmp_path / "wallet"
+        Wallet(folder).init()
+
+        def sign_in(grant: dict[str, Any]) -> None:
+            approve(live, keys_dir, seeded["user"], grant["user_code"])
+
+        def ask() -> dict[str, Any]:
+            made = api.post(
+                "/presentation-requests",
+                json={"policy": "theatre-surgical-trainee", "purpose": "Theatre list on Monday"},
+                headers=verifier,
+            )
+            assert made.status_code == 201, made.text
+            found: dict[str, Any] = made.json()
+            return found
+
+        def act(credential_id: str, action: str) -> None:
+            done = api.post(
+                f"/credentials/{credential_id}/{action}", json={"reason": "checking"}, headers=issuer
+            )
+            assert done.status_code == 200, done.text
+
+        wallet_cli.fetch(folder, live.base_url, timeout=60, on_code=sign_in)
+        revoked = Wallet(folder).credential("core_skills")
+        act(revoked.id, "revoke")
+        act(Wallet(folder).credential("identity_link").id, "suspend")
+        request = ask()
+        with pytest.raises(WalletError) as refused:
+            present.present(folder, request["request_uri"], submit=True, timeout=60, on_code=sign_in)
+        message = str(refused.value)
+        assert "not presented, nothing was sent" in message
+        assert "core_skills (revoked)" in message
+        assert "identity_link (suspended)" in message
+        assert "training_placement" not in message
+        state = api.get(f"/presentation-requests/{request['id']}", headers=verifier).json()["state"]
+        assert state == "pending", "the request is still open for a good answer"
+
+        capsys.readouterr()
+        wallet_cli.list_credentials(folder, check_status=True)
+        listed = capsys.readouterr().out
+        assert re.search(r"core_skills .*\n  expires [^\n]*; status invalid;", listed), listed
+        assert re.search(r"identity_link .*\n  expires [^\n]*; status suspended;", listed), listed
+        assert listed.count("status valid;") == 2
+
+        # The issuer reinstates the identity link; a new fetch brings a new core skills credential, and the
+        # wallet keeps the revoked one as its first copy: present passes over it for the valid one.
+        act(Wallet(folder).credential("identity_link").id, "reinstate")
+        wallet_cli.fetch(folder, live.base_url, timeout=60, on_code=sign_in)
+        fresh = Wallet(folder).credentials()
+        assert revoked.id not in {c.id for c in fresh}
+        Wallet(folder).save_credentials([revoked, *fresh])
+        assert [c.id for c in Wallet(folder).copies("core_skills")] == [revoked.id, fresh[0].id]
+        assert (folder / "credentials" / "core_skills.2.json").is_file()
+        capsys.readouterr()
+        request = ask()
+        result = present.present(folder, request["request_uri"], submit=True, timeout=60, on_code=sign_in)
+        assert result["verdict"] == "valid", result["summary"]
+        told = capsys.readouterr().err
+        assert "core_skills: presenting another copy (the wallet's first is revoked)" in told
+        assert "status not checked" not in told

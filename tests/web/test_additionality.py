@@ -32,6 +32,7 @@ async def test_the_summary_per_icb_matches_the_api_and_links_the_report_and_expo
     page = await client.get("/additionality", params={"year": "2026-27"})
     assert page.status_code == 200
     assert "Additionality checks, 2026-27" in page.text
+    assert '<p class="field-hint" id="hint-year">The year it starts, like 2026 for 2026-27</p>' in page.text
     for icb in summary["icbs"]:
         assert f"({icb['commissioner_code']})</th>" in page.text
         cells = f'<td class="number">{icb["offers"]}</td><td class="number">{icb["checked"]}</td>'
@@ -61,6 +62,7 @@ async def test_a_bad_year_is_named_next_to_the_field(
     page = await client.get("/additionality", params={"year": "twenty"})
     assert page.status_code == 422
     assert (field_error(page.text, "year") or "").startswith("Enter a financial year as 4 digits")
+    assert '<p class="field-hint" id="hint-year">The year it starts, as 4 digits</p>' in page.text
     empty = await client.get("/additionality", params={"year": "2031"})
     assert "No offer of capacity overlaps 2031-32." in empty.text
     assert (await client.get("/additionality/1999/report.html")).status_code == 404

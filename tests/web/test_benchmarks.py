@@ -1,5 +1,6 @@
 """Analyst pages: publishing a benchmark, its page, its files and signatures as the API serves them."""
 
+import datetime as dt
 import hashlib
 import re
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth import Role
 from service.benchmark import signing
 from service.benchmark.models import PublishedBenchmark
+from service.web.views import financial_year, year_label
 from tests.conftest import BASE_URL
 from tests.factories import client_headers, create_organisation
 from tests.web.pages import count, field_error, notice, sign_in
@@ -35,7 +37,11 @@ async def test_an_analyst_publishes_a_benchmark_and_downloads_what_the_api_serve
 ) -> None:
     await _england(session)
     csrf = await sign_in(client, app, session, Role.ANALYST, "NT3")
-    assert "No benchmark has been published yet." in (await client.get("/benchmarks")).text
+    home = (await client.get("/benchmarks")).text
+    assert "No benchmark has been published yet." in home
+    latest = financial_year(dt.datetime.now(dt.UTC).date())
+    hint = f'<p class="field-hint" id="hint-financial_year">The year it starts, like {latest} for '
+    assert hint + f"{year_label(latest)}</p>" in home, "the example is this year, not one gone by"
     response = await _publish(client, csrf, "2025-26")
     assert response.status_code == 303, response.text
     page = await client.get(response.headers["location"])

@@ -24,11 +24,14 @@ from service.passport.cstf import subject_name
 from service.passport.encryption import DataKeyRing
 from service.passport.schemas import OH_ITEM_NAMES
 from service.verification.models import PresentationRequest
+from service.web.views import example_date
 from tests.conftest import BASE_URL
 from tests.verification.factories import API, Scene, create_scene
 from tests.web.pages import count, field_error, notice, sign_in
 
 POLICY = "theatre-surgical-trainee:1"
+DATE_HINT = f"Enter a real date, like {example_date(dt.datetime.now(dt.UTC).date()).isoformat()}"
+"""What a date field that cannot be read says: an example date months ahead of today."""
 LABELS_OF_FORM = ("policy", "purpose", "subject_hint", "evaluate_on")
 
 
@@ -139,8 +142,8 @@ MISTAKES: list[tuple[dict[str, str], str, str]] = [
         "subject_hint",
         "Enter a GMC number of 7 digits, like 7123456, or leave it blank",
     ),
-    ({"evaluate_on": "4 August"}, "evaluate_on", "Enter a real date, like 2027-08-04"),
-    ({"evaluate_on": "2027-02-30"}, "evaluate_on", "Enter a real date, like 2027-08-04"),
+    ({"evaluate_on": "4 August"}, "evaluate_on", DATE_HINT),
+    ({"evaluate_on": "2027-02-30"}, "evaluate_on", DATE_HINT),
 ]
 """Each mistake a form can carry, the field it is shown next to, and the message."""
 
@@ -407,7 +410,7 @@ async def test_history_shows_a_bad_filter_next_to_its_field(
     await hr(client, app, session, scene)
     bad = await client.get("/verify/history", params={"created_from": "yesterday"})
     assert bad.status_code == 400
-    assert field_error(bad.text, "created_from") == "Enter a real date, like 2027-08-04"
+    assert field_error(bad.text, "created_from") == DATE_HINT
     reversed_range = await client.get(
         "/verify/history", params={"created_from": "2026-05-02", "created_to": "2026-05-01"}
     )

@@ -1,6 +1,7 @@
 """The pure functions behind the pages: record status, per-site counts, form values, plain words."""
 
 import datetime as dt
+import re
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 from service.errors import FieldError
 from service.web.views import (
     EXPIRING_DAYS,
+    example_date,
     field_name,
     financial_year,
     parse_date,
@@ -81,8 +83,18 @@ def test_a_year_out_of_range_or_mislabelled_says_why() -> None:
 def test_dates_are_read_from_what_a_date_field_sends() -> None:
     assert parse_date(" 2027-08-04 ") == dt.date(2027, 8, 4)
     assert parse_date("") is None
-    assert parse_date("2027-02-30") == "Enter a real date, like 2027-08-04"
-    assert parse_date("04/08/2027") == "Enter a real date, like 2027-08-04"
+    assert parse_date("2027-02-30", today=dt.date(2026, 12, 1)) == "Enter a real date, like 2027-08-01"
+    assert parse_date("04/08/2027", today=dt.date(2026, 12, 1)) == "Enter a real date, like 2027-08-01"
+
+
+def test_the_example_date_is_about_eight_months_ahead_of_today_so_never_in_the_past() -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    found = re.fullmatch(r"Enter a real date, like (\d{4}-\d{2}-\d{2})", str(parse_date("4 August")))
+    assert found, "the message gives a date in the form the field takes"
+    example = dt.date.fromisoformat(found.group(1))
+    assert today + dt.timedelta(days=200) <= example <= today + dt.timedelta(days=250)
+    assert example_date(dt.date(2026, 12, 31)) == dt.date(2027, 8, 28), "every month has a 28th"
+    assert example_date(dt.date(2027, 5, 4)) == dt.date(2028, 1, 4), "across the new year"
 
 
 def test_problems_are_put_next_to_their_fields_in_plain_words() -> None:
