@@ -158,6 +158,8 @@ _CODES = {
 }
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
+_MISSING_PARAMETER = re.compile(r"^Missing required (?P<source>\w+) parameter '(?P<name>[^']*)'")
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
@@ -169,10 +171,19 @@ def field_errors_from_msgspec(message: str, *, root: str = "body") -> list[Field
     path = match.group("path")
     field = root if not path else root + path[1:]
     reason = match.group("reason")
-    unknown = _UNKNOWN_FIELD.search(reason)
-    if unknown is not None:
-        field = f"{field}.{unknown.group(1)}"
+    named = _UNKNOWN_FIELD.search(reason) or _MISSING_FIELD.search(reason)
+    if named is not None:
+        field = f"{field}.{named.group(1)}"
     return [FieldError(field=field, reason=reason)]
+
+
+def _missing_parameter(message: str) -> FieldError | None:
+    """Litestar's "Missing required query parameter 'kind' for path ...": the parameter, without the URL."""
+    match = _MISSING_PARAMETER.match(message)
+    if match is None:
+        return None
+    source = match.group("source")
+    return FieldError(field=f"{source}.{match.group('name')}", reason=f"missing required {source} parameter")
 
 
 def _problem_response(
@@ -217,10 +228,13 @@ def _validation_errors(exc: ValidationException) -> list[FieldError]:
         if key is not None and source is not None and not (source == "body" and key == "data"):
             errors.append(FieldError(field=f"{source}.{key}", reason=message))
         else:
-            errors.extend(field_errors_from_msgspec(message))
-    if not errors:
-        errors = field_errors_from_msgspec(exc.detail)
-    return errors
+            errors.extend(_field_errors(message))
+    return errors or _field_errors(exc.detail)
+
+
+def _field_errors(message: str) -> list[FieldError]:
+    missing = _missing_parameter(message)
+    return [missing] if missing is not None else field_errors_from_msgspec(message)
 
 
 def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Problem]:

@@ -57,8 +57,9 @@ async def test_malformed_json_is_400_and_writes_nothing(
         ({"code": "RAB", "name": 12, "kind": "nhs_trust"}, "body.name"),
         ({"code": "RAB", "name": "A trust", "kind": "castle"}, "body.kind"),
         ({"code": "RAB", "name": "A trust", "kind": "nhs_trust", "colour": "blue"}, "body.colour"),
+        ({"code": "RAB", "kind": "nhs_trust"}, "body.name"),
     ],
-    ids=["wrong-type", "bad-enum", "unknown-field"],
+    ids=["wrong-type", "bad-enum", "unknown-field", "missing-field"],
 )
 async def test_invalid_fields_are_named(
     client: httpx.AsyncClient,
@@ -75,6 +76,13 @@ async def test_invalid_fields_are_named(
     assert isinstance(errors, list)
     assert field in [e["field"] for e in errors], errors
     assert await _count(session) == before
+
+
+async def test_missing_query_parameter_is_named(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    response = await client.get("/api/v1/credentials?limit=5", headers=admin)
+    assert response.status_code == 422
+    errors = _problem(response)["errors"]
+    assert errors == [{"field": "query.person_id", "reason": "missing required query parameter"}]
 
 
 async def test_oversize_body_is_413(
