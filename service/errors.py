@@ -17,6 +17,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -261,6 +262,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         status = 400 if malformed else 422
         detail = "The request body is not valid JSON." if malformed else "The request has invalid fields."
         return _problem_response(request, status=status, detail=detail, errors=errors, headers=headers)
+    if isinstance(exc.__cause__, SerializationException):  # a JSON body that does not decode
+        return _undecodable_body(request, str(exc.__cause__), headers)
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", 'Bearer realm="passport"')
     detail = exc.detail
@@ -271,6 +274,23 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if isinstance(exc, PermissionDeniedException) and detail in ("Forbidden", ""):
         detail = "Your role does not allow this."
     return _problem_response(request, status=status, detail=detail, headers=headers)
+
+
+def _undecodable_body(
+    request: Request[Any, Any, Any], reason: str, headers: dict[str, str]
+) -> Response[Problem]:
+    """415 when the body was sent as something other than JSON (a form, text), else 400 saying why."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        return _problem_response(
+            request,
+            status=415,
+            detail=f"Send the body as JSON (Content-Type: application/json), not {media_type}.",
+            headers=headers,
+        )
+    return _problem_response(
+        request, status=400, detail=f"The request body is not valid JSON ({reason}).", headers=headers
+    )
 
 
 def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

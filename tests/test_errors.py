@@ -52,6 +52,46 @@ async def test_malformed_json_is_400_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
+    ("content_type", "status", "detail"),
+    [
+        (
+            "application/x-www-form-urlencoded",
+            415,
+            "Send the body as JSON (Content-Type: application/json), not application/x-www-form-urlencoded.",
+        ),
+        (
+            "text/plain; charset=utf-8",
+            415,
+            "Send the body as JSON (Content-Type: application/json), not text/plain.",
+        ),
+        (
+            "application/json",
+            400,
+            "The request body is not valid JSON (JSON is malformed: invalid character (byte 0)).",
+        ),
+    ],
+    ids=["form", "text", "json"],
+)
+async def test_a_body_that_is_not_json_says_so_and_writes_nothing(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    session: AsyncSession,
+    content_type: str,
+    status: int,
+    detail: str,
+) -> None:
+    before = await _count(session)
+    response = await client.post(
+        "/api/v1/organisations",
+        content=b"code=RAB&name=A+trust&kind=nhs_trust",
+        headers={**admin, "content-type": content_type},
+    )
+    assert response.status_code == status
+    assert _problem(response)["detail"] == detail
+    assert await _count(session) == before
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"code": "RAB", "name": 12, "kind": "nhs_trust"}, "body.name"),
