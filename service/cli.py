@@ -7,6 +7,7 @@ line naming the variable and exits 2; other refusals exit 1.
 import argparse
 import asyncio
 import datetime as dt
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -22,6 +23,13 @@ T = TypeVar("T")
 
 class CommandError(Exception):
     """A refusal to print as one line (exit 1)."""
+
+
+BUSY = (
+    "the database is busy: another process (the running server, for one) wrote to it while this command "
+    "was writing, and SQLite refused this command's transaction; its database changes were not made: "
+    "run it again"
+)
 
 
 def _out(text: str = "") -> None:
@@ -634,11 +642,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, KeyProblem) as exc:
         sys.stderr.write(f"passport: {exc}\n")
         return 1
+    except BrokenPipeError:  # `passport ... | head`: the reader has gone; no traceback, nothing more to write
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
         from service.errors import ServiceError
 
         if isinstance(exc, ServiceError):
             sys.stderr.write(f"passport: {exc.detail}\n")
+            return 1
+        if isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower():
+            sys.stderr.write(f"passport: {BUSY}\n")
             return 1
         raise
     return 0

@@ -17,6 +17,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -158,6 +159,8 @@ _CODES = {
 }
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
+_MISSING_PARAMETER = re.compile(r"^Missing required (?P<source>\w+) parameter '(?P<name>[^']*)'")
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
@@ -169,10 +172,19 @@ def field_errors_from_msgspec(message: str, *, root: str = "body") -> list[Field
     path = match.group("path")
     field = root if not path else root + path[1:]
     reason = match.group("reason")
-    unknown = _UNKNOWN_FIELD.search(reason)
-    if unknown is not None:
-        field = f"{field}.{unknown.group(1)}"
+    named = _UNKNOWN_FIELD.search(reason) or _MISSING_FIELD.search(reason)
+    if named is not None:
+        field = f"{field}.{named.group(1)}"
     return [FieldError(field=field, reason=reason)]
+
+
+def _missing_parameter(message: str) -> FieldError | None:
+    """Litestar's "Missing required query parameter 'kind' for path ...": the parameter, without the URL."""
+    match = _MISSING_PARAMETER.match(message)
+    if match is None:
+        return None
+    source = match.group("source")
+    return FieldError(field=f"{source}.{match.group('name')}", reason=f"missing required {source} parameter")
 
 
 def _problem_response(
@@ -217,10 +229,13 @@ def _validation_errors(exc: ValidationException) -> list[FieldError]:
         if key is not None and source is not None and not (source == "body" and key == "data"):
             errors.append(FieldError(field=f"{source}.{key}", reason=message))
         else:
-            errors.extend(field_errors_from_msgspec(message))
-    if not errors:
-        errors = field_errors_from_msgspec(exc.detail)
-    return errors
+            errors.extend(_field_errors(message))
+    return errors or _field_errors(exc.detail)
+
+
+def _field_errors(message: str) -> list[FieldError]:
+    missing = _missing_parameter(message)
+    return [missing] if missing is not None else field_errors_from_msgspec(message)
 
 
 def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Problem]:
@@ -247,6 +262,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         status = 400 if malformed else 422
         detail = "The request body is not valid JSON." if malformed else "The request has invalid fields."
         return _problem_response(request, status=status, detail=detail, errors=errors, headers=headers)
+    if isinstance(exc.__cause__, SerializationException):  # a JSON body that does not decode
+        return _undecodable_body(request, str(exc.__cause__), headers)
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", 'Bearer realm="passport"')
     detail = exc.detail
@@ -257,6 +274,23 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if isinstance(exc, PermissionDeniedException) and detail in ("Forbidden", ""):
         detail = "Your role does not allow this."
     return _problem_response(request, status=status, detail=detail, headers=headers)
+
+
+def _undecodable_body(
+    request: Request[Any, Any, Any], reason: str, headers: dict[str, str]
+) -> Response[Problem]:
+    """415 when the body was sent as something other than JSON (a form, text), else 400 saying why."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        return _problem_response(
+            request,
+            status=415,
+            detail=f"Send the body as JSON (Content-Type: application/json), not {media_type}.",
+            headers=headers,
+        )
+    return _problem_response(
+        request, status=400, detail=f"The request body is not valid JSON ({reason}).", headers=headers
+    )
 
 
 def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

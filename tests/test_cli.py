@@ -334,6 +334,36 @@ def test_clients_create_for_an_unknown_organisation_is_one_line(
     assert err == "passport: unknown organisation ZZZ\n"
 
 
+def test_a_write_refused_by_a_busy_database_is_one_line(
+    migrated: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another process holding SQLite's write lock (the server's lifecycle pass, say): one line, no traceback,
+    nothing written."""
+    holder = sqlite3.connect(migrated.db_path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        code, out, err = run(capsys, "clients", "create", "--name", "x", "--role", "admin")
+    finally:
+        holder.close()
+    assert (code, out) == (1, "")
+    assert err.startswith("passport: the database is busy: ")
+    assert err.endswith(": run it again\n")
+    assert err.count("\n") == 1
+    assert migrated.sql("SELECT count(*) FROM api_clients") == [(0,)]
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(migrated: Env) -> None:
+    """`passport clients list | head -1` when head has gone: exit 1, nothing on stderr."""
+    command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
+    with subprocess.Popen(  # noqa: S603
+        [*command, "clients", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
+        assert child.stdout is not None
+        child.stdout.close()  # the reader leaves before the command writes
+        _, err = child.communicate(timeout=60)
+    assert (child.returncode, err.decode()) == (1, "")
+
+
 def test_audit_verify_reports_a_tampered_event(migrated: Env, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "keys", "init")[0] == 0
     app = app_with_protected_route()

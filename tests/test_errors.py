@@ -52,13 +52,54 @@ async def test_malformed_json_is_400_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
+    ("content_type", "status", "detail"),
+    [
+        (
+            "application/x-www-form-urlencoded",
+            415,
+            "Send the body as JSON (Content-Type: application/json), not application/x-www-form-urlencoded.",
+        ),
+        (
+            "text/plain; charset=utf-8",
+            415,
+            "Send the body as JSON (Content-Type: application/json), not text/plain.",
+        ),
+        (
+            "application/json",
+            400,
+            "The request body is not valid JSON (JSON is malformed: invalid character (byte 0)).",
+        ),
+    ],
+    ids=["form", "text", "json"],
+)
+async def test_a_body_that_is_not_json_says_so_and_writes_nothing(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    session: AsyncSession,
+    content_type: str,
+    status: int,
+    detail: str,
+) -> None:
+    before = await _count(session)
+    response = await client.post(
+        "/api/v1/organisations",
+        content=b"code=RAB&name=A+trust&kind=nhs_trust",
+        headers={**admin, "content-type": content_type},
+    )
+    assert response.status_code == status
+    assert _problem(response)["detail"] == detail
+    assert await _count(session) == before
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"code": "RAB", "name": 12, "kind": "nhs_trust"}, "body.name"),
         ({"code": "RAB", "name": "A trust", "kind": "castle"}, "body.kind"),
         ({"code": "RAB", "name": "A trust", "kind": "nhs_trust", "colour": "blue"}, "body.colour"),
+        ({"code": "RAB", "kind": "nhs_trust"}, "body.name"),
     ],
-    ids=["wrong-type", "bad-enum", "unknown-field"],
+    ids=["wrong-type", "bad-enum", "unknown-field", "missing-field"],
 )
 async def test_invalid_fields_are_named(
     client: httpx.AsyncClient,
@@ -75,6 +116,13 @@ async def test_invalid_fields_are_named(
     assert isinstance(errors, list)
     assert field in [e["field"] for e in errors], errors
     assert await _count(session) == before
+
+
+async def test_missing_query_parameter_is_named(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    response = await client.get("/api/v1/credentials?limit=5", headers=admin)
+    assert response.status_code == 422
+    errors = _problem(response)["errors"]
+    assert errors == [{"field": "query.person_id", "reason": "missing required query parameter"}]
 
 
 async def test_oversize_body_is_413(

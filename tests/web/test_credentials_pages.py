@@ -62,6 +62,10 @@ async def test_an_issuer_suspends_reinstates_then_revokes_a_credential_with_a_re
         field_error(refused.text, field)
         == "Give the reason, in 3 to 500 characters: it is recorded and audited"
     )
+    summary = refused.text.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert f'<a href="#field-{field}">Reason: Give the reason' in summary, (
+        "labelled, not the form field's name"
+    )
     assert await _state(session, world) == ("valid", None), "nothing changed"
     elsewhere = f"/records/people/{world.other.id}/credentials/{credential_id}"
     wrong = await client.post(
