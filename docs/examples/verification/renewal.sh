@@ -32,7 +32,7 @@ START=$("$PYTHON" -c 'import datetime as d; from service.passport.demo import ch
 
 judge() {  # HR asks for a presentation judged on $START, the wallet answers, HR reads the verdict
   local request id
-  request=$(curl -sf -H "Authorization: Bearer $VERIFIER_TOKEN" -H 'Content-Type: application/json' \
+  request=$(curl -sf --retry 3 -H "Authorization: Bearer $VERIFIER_TOKEN" -H 'Content-Type: application/json' \
             -d '{"policy": "theatre-surgical-trainee", "purpose": "Theatre list from '"$START"'", "evaluate_on": "'"$START"'"}' \
             "$REGISTRY/api/v1/presentation-requests")
   id=$(echo "$request" | jq -r .id)
@@ -58,7 +58,8 @@ credentials() {  # the doctor's credentials that state the issuer's records, new
 }
 OLD=$(credentials | jq -r '[.items[] | select(.kind == "core_skills" and .state == "valid")][0].id // empty')
 [ -n "$OLD" ] || { echo "no valid core skills credential: has the doctor's wallet registered its key (walkthrough.sh)?" >&2; exit 1; }
-RECORD=$(curl -s --fail-with-body -H "Authorization: Bearer $ISSUER_TOKEN" -H 'Content-Type: application/json' \
+# --retry: on SQLite a write that meets the lifecycle's pass may be refused (503, Retry-After); nothing changed
+RECORD=$(curl -s --fail-with-body --retry 3 -H "Authorization: Bearer $ISSUER_TOKEN" -H 'Content-Type: application/json' \
          "$REGISTRY/api/v1/records" \
          -d '{"kind": "core_skills", "gmc_number": "'"$GMC_NUMBER"'", "subject": "information_governance",
               "date_awarded": "'"$(date -u +%F)"'", "learning_provider": "e-Learning for Healthcare",
