@@ -36,5 +36,5 @@ echo "request $REQUEST_ID: give the doctor $REQUEST_URI"
 # 4. the verifier reads the result
 curl -sf -H "Authorization: Bearer $TOKEN" "$REGISTRY/api/v1/presentation-requests/$REQUEST_ID" \
   | jq '{state, verdict: .result.verdict, summary: .result.summary,
-         rules: [.result.outcome.rules[] | {passed, reason}],
+         rules: [.result.outcome.rules[] | {type, passed, reason}],
          checks_failed: [.result.presentations[].checks[] | select(.outcome == "failed") | .code]}'
