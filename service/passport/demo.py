@@ -3,9 +3,10 @@
 For every doctor in training of the synthetic world: an identity link, the CSTF subjects a resident doctor
 keeps (most in date, some expiring within weeks, a few expired), occupational health outcomes (EPP clearance
 for surgical specialties) and a placement for their current post. The demo doctor (the holder of the demo
-accounts) is about to rotate to the demo independent site at the next August changeover; their information
-governance expires three weeks before it, so the theatre-list policy fails on that one subject until the
-demo issuer submits a renewal. Three compliance policies are seeded: the theatre list and an outpatient
+accounts) is about to rotate to the demo independent site at their next rotation (:func:`changeover_after`:
+the August changeover, or February's rotation when August is under three weeks or over 11 months away);
+their information governance expires three weeks before it, so the theatre-list policy fails on that one
+subject until the demo issuer submits a renewal. Three compliance policies are seeded: the theatre list and an outpatient
 clinic at the demo site, a ward-based post at the demo trust.
 
 Record ids are drawn from a generator seeded with the demo's seed, policies' are UUID v5 of it; dates are
@@ -71,14 +72,29 @@ DOCTOR_SUBJECTS: Final = (
 PROVIDERS: Final = ("e-Learning for Healthcare", "Resuscitation Council UK", "Skills for Health")
 
 
+CHANGEOVER_MARGIN = dt.timedelta(days=21)
+"""The demo doctor's next rotation is at least this far ahead of the seed: their information governance
+lapses this long before it."""
+CHANGEOVER_HORIZON = dt.timedelta(days=330)
+"""... and at most this far ahead, so a subject renewed on the seed day (12 months at the shortest) still
+holds on the rotation day."""
+
+
 def changeover_after(day: dt.date) -> dt.date:
-    """The first Wednesday of August at least three weeks after ``day`` (the main rotation day)."""
-    for year in (day.year, day.year + 1):
-        first = dt.date(year, 8, 1)
-        wednesday = first + dt.timedelta(days=(2 - first.weekday()) % 7)
-        if wednesday >= day + dt.timedelta(days=21):
-            return wednesday
-    raise AssertionError("unreachable")  # pragma: no cover
+    """The demo doctor's next rotation day: the first Wednesday of August (the main changeover) at least
+    :data:`CHANGEOVER_MARGIN` after ``day``; when that is more than :data:`CHANGEOVER_HORIZON` ahead (from
+    about mid-July to early September), the first Wednesday of February before it (the second rotation)."""
+
+    def first_wednesday(year: int, month: int) -> dt.date:
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(2 - first.weekday()) % 7)
+
+    august = first_wednesday(day.year, 8)
+    if august < day + CHANGEOVER_MARGIN:
+        august = first_wednesday(day.year + 1, 8)
+    if august - day <= CHANGEOVER_HORIZON:
+        return august
+    return first_wednesday(august.year, 2)
 
 
 def _label(specialty: str | None) -> str:
@@ -239,7 +255,7 @@ class _Builder:
             months = SUBJECTS[subject].default_renewal_months[SUBJECTS[subject].levels.index(level)]
             roll = self.rng.random()
             if holder and subject == "information_governance":  # lapses just before the rotation
-                until = changeover_after(self.today) - dt.timedelta(days=21)
+                until = changeover_after(self.today) - CHANGEOVER_MARGIN
                 awarded = add_months(until, -months)
             elif holder:  # in date a month past the rotation, as far as the renewal period allows
                 latest = self.today - dt.timedelta(days=7)

@@ -75,13 +75,39 @@ async def test_every_doctor_gets_records_of_every_kind_and_three_policies(
     assert again.startswith("Nothing to do")
 
 
+def test_the_demo_rotation_is_three_weeks_to_eleven_months_ahead_on_every_day() -> None:
+    day = dt.date(2026, 1, 1)
+    while day < dt.date(2030, 1, 1):
+        start = changeover_after(day)
+        assert start.weekday() == 2, (day, start)
+        assert start.day <= 7, (day, start)
+        assert start.month in (2, 8), (day, start)
+        assert dt.timedelta(days=21) <= start - day <= dt.timedelta(days=330), (day, start)
+        if start.month == 2:  # February only when no August Wednesday fits
+            august = dt.date(start.year, 8, 1)
+            august += dt.timedelta(days=(2 - august.weekday()) % 7)
+            assert not dt.timedelta(days=21) <= august - day <= dt.timedelta(days=330), (day, start)
+        day += dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        NOW,
+        dt.datetime(2027, 7, 20, 9, 30, tzinfo=dt.UTC),  # August's changeover under three weeks away
+        dt.datetime(2027, 8, 5, 9, 30, tzinfo=dt.UTC),  # the day after it
+        dt.datetime(2028, 2, 20, 9, 30, tzinfo=dt.UTC),
+    ],
+    ids=str,
+)
 async def test_the_demo_doctor_fails_the_theatre_list_on_one_subject_until_it_is_renewed(
-    session: AsyncSession, demo_settings: Settings, keys: DataKeyRing
+    session: AsyncSession, demo_settings: Settings, keys: DataKeyRing, now: dt.datetime
 ) -> None:
-    await demo.seed(session, settings=demo_settings, scale=SCALE, seed=SEED, now=NOW)
-    cast = demo_cast(generate(SCALE, SEED, TODAY), seed=SEED)
+    today = now.date()
+    await demo.seed(session, settings=demo_settings, scale=SCALE, seed=SEED, now=now)
+    cast = demo_cast(generate(SCALE, SEED, today), seed=SEED)
     assert cast.holder_id is not None
-    start = changeover_after(TODAY)
+    start = changeover_after(today)
     page = await service.list_policies(
         session,
         organisation=cast.site.code,
@@ -98,12 +124,12 @@ async def test_the_demo_doctor_fails_the_theatre_list_on_one_subject_until_it_is
         claims: dict[str, dict[str, Any]] = {}
         for kind in KINDS:
             built = await service.credential_claims(
-                session, [holder], kind, on=TODAY, base_url="https://r.example", keys=keys
+                session, [holder], kind, on=today, base_url="https://r.example", keys=keys
             )
             if (claim_set := built[holder]) is not None:
                 claims[kind] = claim_set.claims
         outcome = evaluate(
-            theatre.rules, claims, start, organisation_code=theatre.organisation_code, today=TODAY
+            theatre.rules, claims, start, organisation_code=theatre.organisation_code, today=today
         )
         return [r.reason for r in outcome.rules if not r.passed]
 
@@ -115,11 +141,11 @@ async def test_the_demo_doctor_fails_the_theatre_list_on_one_subject_until_it_is
         assurance_outcome="verified",
         verification_method="source_system",
         subject="information_governance",
-        date_awarded=TODAY,
+        date_awarded=today,
         learning_provider="e-Learning for Healthcare",
         learning_method="e_learning",
     )
-    await service.submit(session, issuer_principal(cast.trust.code), [renewal], now=NOW, keys=keys)
+    await service.submit(session, issuer_principal(cast.trust.code), [renewal], now=now, keys=keys)
     assert await judged() == []
 
 

@@ -2,7 +2,7 @@
 # From a renewal to a `valid` verdict, on the demo registry of `make run` (run from the repository folder;
 # after walkthrough.sh, or alone: the demo doctor's wallet var/demo-wallet is seeded with their credentials).
 #
-# HR judges the demo doctor on their placement start, the next August changeover: `not_compliant`, their
+# HR judges the demo doctor on their placement start, their next rotation: `not_compliant`, their
 # information governance lapses three weeks before it. Then:
 # 1. the demo issuer (the issuer client in var/demo-clients.json) submits the renewal, awarded today;
 # 2. the registry's credential lifecycle (a pass every PASSPORT_LIFECYCLE_INTERVAL seconds inside
@@ -27,7 +27,8 @@ token() {  # an access token of the demo client of role $1
 }
 VERIFIER_TOKEN=$(token verifier)
 ISSUER_TOKEN=$(token issuer)
-# the placement start: the first August changeover at least three weeks after today (as the demo seeds it)
+# the placement start: the next rotation (August's, or February's when August is under three weeks or over
+# 11 months away), as the demo seeds it
 START=$("$PYTHON" -c 'import datetime as d; from service.passport.demo import changeover_after as c; print(c(d.date.today()))')
 
 judge() {  # HR asks for a presentation judged on $START, the wallet answers, HR reads the verdict
