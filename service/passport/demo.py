@@ -6,8 +6,8 @@ for surgical specialties) and a placement for their current post. The demo docto
 accounts) is about to rotate to the demo independent site at their next rotation (:func:`changeover_after`:
 the August changeover, or February's rotation when August is under three weeks or over 11 months away);
 their information governance expires three weeks before it, so the theatre-list policy fails on that one
-subject until the demo issuer submits a renewal. Three compliance policies are seeded: the theatre list and an outpatient
-clinic at the demo site, a ward-based post at the demo trust.
+subject until the demo issuer submits a renewal. Three compliance policies are seeded: the theatre list and
+an outpatient clinic at the demo site, a ward-based post at the demo trust.
 
 Record ids are drawn from a generator seeded with the demo's seed, policies' are UUID v5 of it; dates are
 laid out around the demo's ``today``.
