@@ -94,8 +94,11 @@ class DemoServer:
 
 
 @contextlib.contextmanager
-def demo_server(tmp: Path, *, database_url: str, backend: str) -> Iterator[DemoServer]:
-    """Seed a demo registry and serve it over real HTTP on loopback; always stop it."""
+def demo_server(
+    tmp: Path, *, database_url: str, backend: str, settings: Mapping[str, str] | None = None
+) -> Iterator[DemoServer]:
+    """Seed a demo registry and serve it over real HTTP on loopback; always stop it. ``settings``: more
+    ``PASSPORT_*`` variables for every command (e.g. a shorter lifecycle interval)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -106,6 +109,7 @@ def demo_server(tmp: Path, *, database_url: str, backend: str) -> Iterator[DemoS
         "PASSPORT_PUBLIC_BASE_URL": base,
         "PASSPORT_DEMO_MODE": "true",
         "PASSPORT_LOG_LEVEL": "WARNING",
+        **(settings or {}),
     }
     server = DemoServer(base_url=base, backend=backend, env=env)
     server.passport("db", "upgrade")
