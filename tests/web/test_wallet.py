@@ -108,6 +108,7 @@ async def test_only_a_doctor_opens_the_wallet_and_it_loads_its_script_under_a_st
     assert "script-src 'self'; connect-src 'self'" in csp
     assert "default-src 'none'" in csp
     assert "This wallet needs JavaScript" in _text(page.text)
+    assert _text(page.text).count("Credentials in this browser") == 1, "one heading, no repeated caption"
     assert '<div class="wallet-status" id="wallet-status"' in page.text or 'aria-live="polite"' in page.text
     script = await client.get("/static/web/wallet.js")
     assert script.status_code == 200
@@ -172,7 +173,8 @@ async def test_a_signed_out_browser_gets_a_problem_saying_to_sign_in(client: htt
 async def test_the_share_page_shows_who_asks_why_and_each_rule_and_hands_the_script_its_checks(
     app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
 ) -> None:
-    links = await _request(client, scene)
+    start = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    links = await _request(client, scene, evaluate_on=start.isoformat())
     await _as_doctor(client, app, session, scene)
     page = await client.get("/wallet/share?" + links["deep_link"].split("?", 1)[1])
     assert page.status_code == 200, page.text
@@ -180,6 +182,10 @@ async def test_the_share_page_shows_who_asks_why_and_each_rule_and_hands_the_scr
     assert site is not None
     text = _text(page.text)
     assert f"Share with {site.name}" in text
+    # The words and date format of provider HR's page for the same request ("Judged on", YYYY-MM-DD).
+    answer_by = dt.datetime.fromisoformat(links["expires_at"]).strftime("%Y-%m-%d %H:%M")
+    assert f"Judged on {start.isoformat()} Answer by {answer_by} UTC" in text
+    assert "Checked on" not in text
     assert "Theatre list starting Monday" in text
     assert "Independent sector theatre list, surgical trainee (version 1)" in text
     assert "In date on the day: Fire safety, Resuscitation (level 2 or above)" in text
