@@ -553,13 +553,13 @@
     return when;
   }
 
-  /** " on 1 December 2026 (a newer one replaced it)", or "" when the day is not known. */
+  /** " on 2026-12-01 (a newer one replaced it)", or "" when the day is not known. */
   function changedOn(change) {
     if (!change || !change.changed_on) return "";
     return " on " + change.changed_on + (change.superseded ? " (a newer one replaced it after a record changed)" : "");
   }
 
-  /** One type's copies in words: "Valid", "Revoked on 1 December 2026", "3 valid, 2 revoked", "Status not checked". */
+  /** One type's copies in words: "Valid", "Revoked on 2026-12-01", "3 valid, 2 revoked", "Status not checked". */
   function statesInWords(records, found, when) {
     const counts = new Map();
     for (const record of records) {
