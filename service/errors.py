@@ -4,10 +4,11 @@ Domain errors subclass :class:`ServiceError` beside their service. Every excepti
 the application is rendered here as ``application/problem+json``; nothing else leaks a traceback.
 """
 
+import ast
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from litestar import Request, Response
@@ -164,14 +165,72 @@ _MISSING_PARAMETER = re.compile(r"^Missing required (?P<source>\w+) parameter '(
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
+_END = r"$(?!\n)"
+PATTERN_REASONS: Final[dict[str, str]] = {
+    r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?" + _END: (
+        "must not begin or end with a space, nor hold control characters such as line breaks or tabs"
+    ),
+    r"^[^\x00-\x1f\x7f]+" + _END: "must not hold control characters such as line breaks or tabs",
+    r"^[^\x00-\x08\x0b-\x1f\x7f]*" + _END: "must not hold control characters other than tabs and line feeds",
+    r"^[0-9]{7}" + _END: "must be a GMC number of 7 digits",
+    r"^[A-Za-z0-9]{3,6}" + _END: "must be an ODS code of 3 to 6 letters or digits",
+    r"^[0-9]{4}-(?:0[1-9]|1[0-2])" + _END: "must be a month as YYYY-MM",
+    r"^[0-9]{4}-[0-9]{2}" + _END: "must be a financial year such as 2025-26",
+    r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?" + _END: (
+        "must be a name of 1 to 80 lower-case letters, digits and hyphens, not beginning or ending with one"
+    ),
+    r"^[A-Za-z0-9_.~-]{16,128}"
+    + _END: "must be 16 to 128 characters, each a letter, a digit or one of _ . ~ -",
+    r"^[A-Za-z0-9][A-Za-z0-9/\-]{2,39}" + _END: (
+        "must be a post number of 3 to 40 letters, digits, / or -, beginning with a letter or digit"
+    ),
+}
+"""What each string pattern of the wire schemas means, in words: msgspec's own message quotes the regex.
+A pattern of the form ``^(?:a|b|c)$`` needs no entry ("must be one of a, b, c"); any other pattern gets
+:data:`UNKNOWN_PATTERN` (``tests/test_errors.py`` checks that no schema pattern does)."""
+UNKNOWN_PATTERN: Final = "is not in the form this field takes (see its description in the API document)"
+_PLAIN_MESSAGES: Final = {
+    "Invalid RFC3339 encoded date": "must be a date as YYYY-MM-DD",
+    "Invalid RFC3339 encoded datetime": "must be a date and time with its zone, such as 2026-11-23T09:30:00Z",
+    "Invalid UUID": "must be a UUID",
+}
+_MATCHING_REGEX = re.compile(r"^Expected `str` matching regex (?P<quoted>'.*'|\".*\")$", re.DOTALL)
+_CHOICES = re.compile(r"^\^\(\?:(?P<words>[A-Za-z0-9_]+(?:\|[A-Za-z0-9_]+)*)\)\$(?:\(\?!\\n\))?$")
+
+
+def pattern_reason(pattern: str) -> str:
+    """A string pattern of a schema in words, never the regex itself."""
+    known = PATTERN_REASONS.get(pattern)
+    if known is not None:
+        return known
+    choices = _CHOICES.match(pattern)
+    if choices is not None:
+        return "must be one of " + ", ".join(choices.group("words").split("|"))
+    return UNKNOWN_PATTERN
+
+
+def plain_reason(reason: str) -> str:
+    """msgspec's reason in the words the CSV imports use: a pattern or an encoding named, not quoted."""
+    if reason in _PLAIN_MESSAGES:
+        return _PLAIN_MESSAGES[reason]
+    match = _MATCHING_REGEX.match(reason)
+    if match is None:
+        return reason
+    try:
+        pattern = ast.literal_eval(match.group("quoted"))  # msgspec quotes the pattern with repr()
+    except (ValueError, SyntaxError):  # pragma: no cover - msgspec always writes a Python literal
+        return UNKNOWN_PATTERN
+    return pattern_reason(pattern) if isinstance(pattern, str) else UNKNOWN_PATTERN
+
+
 def field_errors_from_msgspec(message: str, *, root: str = "body") -> list[FieldError]:
     """Turn msgspec's "Expected `int`, got `str` - at `$.a[0].b`" into a field path and a reason."""
     match = _MSGSPEC_PATH.match(message.strip())
     if match is None:  # pragma: no cover - the pattern matches any string
-        return [FieldError(field=root, reason=message)]
+        return [FieldError(field=root, reason=plain_reason(message))]
     path = match.group("path")
     field = root if not path else root + path[1:]
-    reason = match.group("reason")
+    reason = plain_reason(match.group("reason"))
     named = _UNKNOWN_FIELD.search(reason) or _MISSING_FIELD.search(reason)
     if named is not None:
         field = f"{field}.{named.group(1)}"
@@ -227,7 +286,7 @@ def _validation_errors(exc: ValidationException) -> list[FieldError]:
         key = item.get("key")
         source = getattr(item.get("source"), "value", item.get("source"))
         if key is not None and source is not None and not (source == "body" and key == "data"):
-            errors.append(FieldError(field=f"{source}.{key}", reason=message))
+            errors.append(FieldError(field=f"{source}.{key}", reason=plain_reason(message)))
         else:
             errors.extend(_field_errors(message))
     return errors or _field_errors(exc.detail)

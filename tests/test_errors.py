@@ -1,5 +1,7 @@
 """Bad input gets a clear problem document, a 4xx, and changes nothing."""
 
+import importlib
+
 import httpx
 import msgspec
 import pytest
@@ -10,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.app import create_app
 from service.auth import Role
 from service.config import Settings
+from service.errors import PATTERN_REASONS, UNKNOWN_PATTERN, pattern_reason, plain_reason
 from service.keys import KeyRing
 from service.workforce.models import Organisation
 from tests.conftest import BASE_URL, ConnectionDatabase, asgi_transport
-from tests.factories import client_headers
+from tests.factories import client_headers, create_organisation
 
 PROBLEM = "application/problem+json"
 
@@ -153,3 +156,126 @@ async def test_bad_authorization_headers_are_401(client: httpx.AsyncClient) -> N
         assert response.status_code == 401, value
         _problem(response)
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def _patterns(info: msgspec.inspect.Type, seen: set[int]) -> set[str]:
+    """Every string pattern reachable from one msgspec type (struct fields, unions, lists, dicts)."""
+    if id(info) in seen:
+        return set()
+    seen.add(id(info))
+    if isinstance(info, msgspec.inspect.StrType):
+        return {info.pattern} if info.pattern is not None else set()
+    found: set[str] = set()
+    if isinstance(info, msgspec.inspect.Metadata):  # a type annotated with a description
+        found |= _patterns(info.type, seen)
+    elif isinstance(info, msgspec.inspect.StructType):
+        for struct_field in info.fields:
+            found |= _patterns(struct_field.type, seen)
+    elif isinstance(info, msgspec.inspect.UnionType):
+        for member in info.types:
+            found |= _patterns(member, seen)
+    elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType | msgspec.inspect.VarTupleType):
+        found |= _patterns(info.item_type, seen)
+    elif isinstance(info, msgspec.inspect.TupleType):
+        for item in info.item_types:
+            found |= _patterns(item, seen)
+    elif isinstance(info, msgspec.inspect.DictType):
+        found |= _patterns(info.key_type, seen) | _patterns(info.value_type, seen)
+    return found
+
+
+def _schema_patterns() -> set[str]:
+    structs = [
+        value
+        for module in (importlib.import_module(f"service.{name}.schemas") for name in SCHEMA_MODULES)
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, msgspec.Struct)
+        and value.__module__ == module.__name__
+    ]
+    seen: set[int] = set()
+    return {p for info in msgspec.inspect.multi_type_info(structs) for p in _patterns(info, seen)}
+
+
+SCHEMA_MODULES = (
+    "additionality",
+    "benchmark",
+    "credentials",
+    "oid4vc",
+    "passport",
+    "placements",
+    "verification",
+    "workforce",
+)
+
+
+def test_every_pattern_of_the_wire_schemas_is_explained_in_words() -> None:
+    patterns = _schema_patterns()
+    assert r"^[0-9]{7}$(?!\n)" in patterns  # the walk reaches the GMC number
+    unexplained = sorted(p for p in patterns if pattern_reason(p) == UNKNOWN_PATTERN)
+    assert unexplained == []
+    assert all("^" not in pattern_reason(p) and "(?" not in pattern_reason(p) for p in patterns)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"subject_hint": "12345"}, "body.subject_hint", "must be a GMC number of 7 digits"),
+        ({"evaluate_on": "2027-13-01"}, "body.evaluate_on", "must be a date as YYYY-MM-DD"),
+        ({"evaluate_on": "4 August 2027"}, "body.evaluate_on", "must be a date as YYYY-MM-DD"),
+        (
+            {"policy": "Theatre list!"},
+            "body.policy",
+            PATTERN_REASONS[r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$(?!\n)"],
+        ),
+        (
+            {"purpose": " leading space"},
+            "body.purpose",
+            "must not begin or end with a space, nor hold control",
+        ),
+    ],
+    ids=["gmc-number", "impossible-date", "date-in-words", "policy-name", "text"],
+)
+async def test_a_refused_field_says_why_in_words_not_as_a_regex(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    app: Litestar,
+    body: dict[str, str],
+    field: str,
+    reason: str,
+) -> None:
+    site = await create_organisation(session, kind="independent_site")
+    verifier = await client_headers(session, app, Role.VERIFIER, site.code)
+    request = {"policy": "theatre-surgical-trainee", "purpose": "Theatre list from Monday", **body}
+    response = await client.post("/api/v1/presentation-requests", json=request, headers=verifier)
+    assert response.status_code == 422, response.text
+    errors = _problem(response)["errors"]
+    assert isinstance(errors, list)
+    assert [e["field"] for e in errors] == [field]
+    assert errors[0]["reason"].startswith(reason)
+    assert "regex" not in errors[0]["reason"]
+    assert "RFC3339" not in errors[0]["reason"]
+
+
+async def test_a_query_parameter_pattern_and_an_ods_code_say_why_in_words(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    listed = await client.get("/api/v1/people?gmc_number=12", headers=admin)
+    assert listed.status_code in (400, 422), listed.text
+    assert _problem(listed)["errors"] == [
+        {"field": "query.gmc_number", "reason": "must be a GMC number of 7 digits"}
+    ]
+    created = await client.post(
+        "/api/v1/organisations", json={"code": "R!", "name": "Trust", "kind": "nhs_trust"}, headers=admin
+    )
+    assert created.status_code == 422, created.text
+    assert _problem(created)["errors"] == [
+        {"field": "body.code", "reason": "must be an ODS code of 3 to 6 letters or digits"}
+    ]
+
+
+def test_a_pattern_of_choices_lists_them_and_an_unknown_one_is_not_quoted() -> None:
+    assert pattern_reason(r"^(?:immune|non_immune)$(?!\n)") == "must be one of immune, non_immune"
+    assert pattern_reason(r"^x+[yz]$") == UNKNOWN_PATTERN
+    assert plain_reason("Expected `str` matching regex '^x+[yz]$'") == UNKNOWN_PATTERN
+    assert plain_reason("Expected `int`, got `str`") == "Expected `int`, got `str`"

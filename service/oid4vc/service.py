@@ -392,8 +392,21 @@ async def wallet_links(
     *,
     now: dt.datetime,
 ) -> OpenId4VpLinks:
-    """The verifier's own request as an OpenID4VP link: QR code (cross-device) and deep link (same device)."""
+    """The verifier's own request as an OpenID4VP link: QR code (cross-device) and deep link (same device).
+
+    Only while the request is open: a wallet could not answer an answered (409) or expired (410) one, so
+    no link is given for it, as the request object and the response endpoints refuse it."""
+    from service.verification.errors import RequestAnswered, RequestExpired
+
     found = await verification.get_request(session, runtime, principal, request_id, now)
+    if found.state == "answered":
+        raise RequestAnswered(
+            "The request has already been answered; a wallet cannot answer it again, so there is no link."
+        )
+    if found.state == "expired":
+        raise RequestExpired(
+            "The request has expired, so there is no wallet link; make a new request for the doctor."
+        )
     identifier = authorization.client_id(runtime.base_url)
     uri = request_uri(runtime.base_url, found.id)
     link = authorization.request_uri_link(identifier, uri)

@@ -168,7 +168,7 @@ class WalletChange(msgspec.Struct, frozen=True, kw_only=True):
     """RFC 7638 thumbprint of the holder key in the credential's ``cnf``."""
     state: str
     changed_on: str | None
-    """The day of the change, in words ("1 December 2026"); never the reason (it may be about health)."""
+    """The day of the change, as pages write a day ("2026-12-01"); never the reason (it may be health)."""
     superseded: bool
     """Revoked because a newer credential replaced it (a record changed)."""
 
@@ -178,7 +178,7 @@ class WalletChanges(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _day(at: dt.datetime | None) -> str | None:
-    return None if at is None else f"{at.day} {at:%B %Y}"
+    return None if at is None else at.date().isoformat()
 
 
 @get(
@@ -411,7 +411,7 @@ async def _closed(request: Request[Any, Any, Any], view: HolderRequestView) -> R
     if view.state == "expired":
         heading, status = "This request has expired", 410
         detail = (
-            f"The request from {who} expired on {view.expires_at:%d %B %Y at %H:%M} UTC: "
+            f"The request from {who} expired on {view.expires_at:%Y-%m-%d} at {view.expires_at:%H:%M} UTC: "
             "ask them for a new link."
         )
     else:

@@ -247,7 +247,7 @@ async def test_activity_is_recorded_once_and_revised_only_with_replace(
         (("RRK", "QMM", "ent", "2099-01", 5), "body.rows[0].month", "is in the future"),
         (("RRK", "QMM", "ent", "1999-12", 5), "body.rows[0].month", "must be in 2000 or later"),
         (("RRK", "QMM", "ent", "0000-01", 5), "body.rows[0].month", "must be in 2000 or later, not 0"),
-        (("RRK", "QMM", "ent", "2025-13", 5), "body.rows[0].month", "matching regex"),
+        (("RRK", "QMM", "ent", "2025-13", 5), "body.rows[0].month", "must be a month as YYYY-MM"),
         (("RRK", "QMM", "ent", "2025-04", -5), "body.rows[0].activity", ">= 0"),
         (
             ("RZZ", "QMM", "ent", "2025-04", 5),

@@ -134,6 +134,22 @@ def test_the_doctor_adds_credentials_to_the_browser_and_shares_them_with_a_provi
     assert any(r.startswith("Identity link\t") for r in rows), rows
     assert all(re.search(r"\t\d{4}-\d\d-\d\d\t\d{4}-\d\d-\d\d\t5\t", r) for r in rows), rows
     visit.check("credentials added")
+    assert page.get_by_text("Credentials in this browser", exact=True).count() == 1
+
+    # On a phone (420 px) each credential's status is on screen, not cut off at the right.
+    page.set_viewport_size({"width": 420, "height": 900})
+    try:
+        for cell in table.locator("tbody tr td:nth-child(5)").all():
+            box = cell.bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= 420, box
+            assert cell.inner_text().startswith("Status")  # the column's heading beside the value
+        scrolls = page.evaluate("document.documentElement.scrollWidth")
+        assert scrolls <= 420, f"the page is {scrolls} px wide at 420 px"
+        visit.check("credentials on a phone")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
 
     # The private keys are in IndexedDB as CryptoKey objects nobody can read out.
     stored = page.evaluate(EXPORT_PRIVATE_KEY)
@@ -396,7 +412,7 @@ def test_the_wallet_keeps_five_copies_and_checks_each_against_its_status_list(
     person = json.loads(page.locator("#wallet").get_attribute("data-wallet") or "{}")["holder"]
     _withdraw(server, person, copies)
     today = dt.datetime.now(dt.UTC)
-    on = f"on {today.day} {today:%B %Y}"
+    on = f"on {today.date().isoformat()}"
     page.evaluate(STATUS_LISTS_STALE)
     visit.go("/wallet")
     expect(page.get_by_role("row", name=re.compile("^Identity link"))).to_contain_text(f"Revoked {on}")

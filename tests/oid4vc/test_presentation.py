@@ -92,6 +92,13 @@ async def test_a_wallet_answers_by_direct_post_and_the_verifier_reads_a_valid_re
     replay = await client.post(request["response_uri"], data=w.direct_post_body(vp_token, request["state"]))
     assert replay.status_code == 409
     assert (await client.get(w.read_request_link(opened["deep_link"])[1])).status_code == 409
+    # The verifier no longer gets a wallet link for it: no doctor is sent to a request they cannot answer.
+    again = await client.get(f"{API}/presentation-requests/{opened['id']}/openid4vp", headers=scene.verifier)
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.json()["code"] == "request_answered"
+    assert "already been answered" in again.json()["detail"]
+    assert "deep_link" not in again.json()
 
 
 async def test_an_expired_request_cannot_be_fetched_or_answered(
@@ -110,6 +117,11 @@ async def test_an_expired_request_cannot_be_fetched_or_answered(
     late = await client.post(request["response_uri"], data=w.direct_post_body(vp_token, request["state"]))
     assert late.status_code == 410
     assert (await client.get(w.read_request_link(opened["deep_link"])[1])).status_code == 410
+    links = await client.get(f"{API}/presentation-requests/{opened['id']}/openid4vp", headers=scene.verifier)
+    assert links.status_code == 410, links.text
+    assert links.json()["code"] == "request_expired"
+    assert "expired" in links.json()["detail"]
+    assert "deep_link" not in links.json()
 
 
 async def test_a_key_binding_for_another_audience_or_an_unmet_query_does_not_pass(

@@ -108,6 +108,7 @@ async def test_only_a_doctor_opens_the_wallet_and_it_loads_its_script_under_a_st
     assert "script-src 'self'; connect-src 'self'" in csp
     assert "default-src 'none'" in csp
     assert "This wallet needs JavaScript" in _text(page.text)
+    assert _text(page.text).count("Credentials in this browser") == 1, "one heading, no repeated caption"
     assert '<div class="wallet-status" id="wallet-status"' in page.text or 'aria-live="polite"' in page.text
     script = await client.get("/static/web/wallet.js")
     assert script.status_code == 200
@@ -172,7 +173,8 @@ async def test_a_signed_out_browser_gets_a_problem_saying_to_sign_in(client: htt
 async def test_the_share_page_shows_who_asks_why_and_each_rule_and_hands_the_script_its_checks(
     app: Litestar, client: httpx.AsyncClient, session: AsyncSession, scene: Scene
 ) -> None:
-    links = await _request(client, scene)
+    start = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    links = await _request(client, scene, evaluate_on=start.isoformat())
     await _as_doctor(client, app, session, scene)
     page = await client.get("/wallet/share?" + links["deep_link"].split("?", 1)[1])
     assert page.status_code == 200, page.text
@@ -180,6 +182,10 @@ async def test_the_share_page_shows_who_asks_why_and_each_rule_and_hands_the_scr
     assert site is not None
     text = _text(page.text)
     assert f"Share with {site.name}" in text
+    # The words and date format of provider HR's page for the same request ("Judged on", YYYY-MM-DD).
+    answer_by = dt.datetime.fromisoformat(links["expires_at"]).strftime("%Y-%m-%d %H:%M")
+    assert f"Judged on {start.isoformat()} Answer by {answer_by} UTC" in text
+    assert "Checked on" not in text
     assert "Theatre list starting Monday" in text
     assert "Independent sector theatre list, surgical trainee (version 1)" in text
     assert "In date on the day: Fire safety, Resuscitation (level 2 or above)" in text
@@ -280,13 +286,14 @@ async def test_an_unknown_another_doctors_or_expired_request_gets_a_clear_page(
     await session.execute(
         update(PresentationRequest)
         .where(PresentationRequest.id == uuid.UUID(links["request_id"]))
-        .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        .values(expires_at=(gone := dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
     )
     await session.commit()
     expired = await client.get(_share(links["client_id"], links["request_uri"]))
     assert expired.status_code == 410
     assert "This request has expired" in expired.text
     assert "ask them for a new link" in _text(expired.text)
+    assert f"expired on {gone:%Y-%m-%d} at {gone:%H:%M} UTC" in _text(expired.text)
 
 
 async def test_the_share_link_query_is_read_exactly_as_the_provider_page_builds_it(
@@ -348,7 +355,7 @@ async def test_the_wallet_learns_when_its_copies_were_revoked_or_suspended_and_n
     assert answer.status_code == 200, answer.text
     assert answer.headers["cache-control"] == "no-store"
     items = {item["thumbprint"]: item for item in answer.json()["items"]}
-    day = f"{later.day} {later:%B %Y}"
+    day = later.date().isoformat()  # as every page writes a day
     assert items == {
         first.thumbprint: {
             "thumbprint": first.thumbprint,

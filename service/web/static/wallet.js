@@ -553,13 +553,13 @@
     return when;
   }
 
-  /** " on 1 December 2026 (a newer one replaced it)", or "" when the day is not known. */
+  /** " on 2026-12-01 (a newer one replaced it)", or "" when the day is not known. */
   function changedOn(change) {
     if (!change || !change.changed_on) return "";
     return " on " + change.changed_on + (change.superseded ? " (a newer one replaced it after a record changed)" : "");
   }
 
-  /** One type's copies in words: "Valid", "Revoked on 1 December 2026", "3 valid, 2 revoked", "Status not checked". */
+  /** One type's copies in words: "Valid", "Revoked on 2026-12-01", "3 valid, 2 revoked", "Status not checked". */
   function statesInWords(records, found, when) {
     const counts = new Map();
     for (const record of records) {
@@ -611,8 +611,10 @@
     const when = await whenWithdrawn(data, held, found);
     const summary = { withdrawn: [], unchecked: new Set() };
     body.replaceChildren();
+    const headings = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
     for (const [kind, records] of kinds) {
       const row = document.createElement("tr");
+      row.setAttribute("role", "row");
       const cells = [
         kindName(data, kind),
         day(Math.min(...records.map((r) => r.issuedAt))),
@@ -622,7 +624,13 @@
       ];
       cells.forEach((text, i) => {
         const cell = document.createElement("td");
-        cell.textContent = text;
+        cell.setAttribute("role", "cell");
+        // The column's heading, shown beside the value only when the rows stack (web.css, narrow screens).
+        const heading = document.createElement("span");
+        heading.className = "cell-heading";
+        heading.setAttribute("aria-hidden", "true");
+        heading.textContent = headings[i];
+        cell.append(heading, document.createTextNode(text));
         if (i === 3) cell.className = "number";
         row.append(cell);
       });
@@ -630,6 +638,7 @@
       if (!states.some((f) => STATES[f.state].offered)) summary.withdrawn.push(kindName(data, kind) + " (" + states[0].state + ")");
       for (const f of states) if (f.state === "unchecked") summary.unchecked.add(f.why);
       const action = document.createElement("td");
+      action.setAttribute("role", "cell");
       const button = document.createElement("button");
       button.type = "button";
       button.className = "button button-secondary";
