@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import jws
-from service.credentials import bulk, repository, service
+from service.credentials import bulk, repository, service, worker
 from service.credentials.models import Credential, CredentialHold, LifecycleCursor, Notification
 from service.credentials.schemas import KINDS
 from service.db import Database, make_engine, upgrade
@@ -397,3 +397,41 @@ async def test_an_idle_lifecycle_pass_writes_nothing(
     await service.lifecycle_step(session, issuer, now=NOW + dt.timedelta(days=1, minutes=2))
     await session.flush()
     assert await writes_so_far(session) == moved
+
+
+async def test_an_idle_lifecycle_pass_commits_no_change_for_other_connections_to_see(
+    own_database_url: str, app: Litestar, data_keys: DataKeyRing
+) -> None:
+    database = Database(make_engine(own_database_url, pool_size=1))
+    issuer = cf.issuer_of(app)
+    try:
+        async with database.session() as session:
+            world = await pf.create_world(session)
+            await cf.submit(
+                session, data_keys, cf.records_of(world.doctor, world.tree), world.tree.trust, NOW
+            )
+            await cf.add_holder_key(session, world.doctor.id, cf.new_key(), NOW)
+            await session.commit()
+        assert (await worker.run_once(database, issuer, NOW)).changes.issued == 4
+        observer = make_engine(own_database_url, pool_size=1)
+        try:
+            # SQLite: data_version changes when another connection commits a change; PostgreSQL: the
+            # cursor row's xmin changes when it is rewritten
+            probe = (
+                "PRAGMA data_version"
+                if own_database_url.startswith("sqlite")
+                else "SELECT xmin::text FROM credential_lifecycle"
+            )
+            async with observer.connect() as seen:
+                before = (await seen.execute(text(probe))).scalar()
+                await seen.commit()
+                idle = await worker.run_once(database, issuer, NOW + dt.timedelta(minutes=1))
+                assert (idle.changes.issued, idle.lapses.issued, idle.lists_refreshed) == (0, 0, 0)
+                assert (await seen.execute(text(probe))).scalar() == before
+                await seen.commit()
+                await worker.run_once(database, issuer, NOW + dt.timedelta(days=1, minutes=1))
+                assert (await seen.execute(text(probe))).scalar() != before  # the next day: written
+        finally:
+            await observer.dispose()
+    finally:
+        await database.dispose()
