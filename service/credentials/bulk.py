@@ -81,15 +81,18 @@ def _init(
 Stale = list[tuple[uuid.UUID, uuid.UUID, str, bool]]
 """(credential id, person id, kind, a wallet copy?) of live credentials a batch revokes besides those
 its new credentials replace."""
+Lifted = list[tuple[uuid.UUID, str]]
+"""(person, kind) of revoked types a batch issues again (a new record is stated): their holds go."""
+Built = tuple[list[dict[str, Any]], Stale, Lifted]
 
 
-async def _build(
-    people: list[uuid.UUID], entries: Entries, now: dt.datetime
-) -> tuple[list[dict[str, Any]], Stale]:
+async def _build(people: list[uuid.UUID], entries: Entries, now: dt.datetime) -> Built:
     """The credential rows of a batch; ``entries[n * len(KINDS) + k]`` is the status entry of the ``k``-th
     type of the ``n``-th person. And the live credentials that no longer state the records (decision
     0040): every one of a type with nothing left to state; of those bound to a replaced key (OpenID4VCI
-    wallet copies), the ones whose claims differ from the records' (their digest with their own key)."""
+    wallet copies), the ones whose claims differ from the records' (their digest with their own key).
+    Issuers' holds (decision 0046): a type its issuer revoked is skipped until a new record is stated
+    (then its hold is lifted); a suspended type is issued suspended."""
     database: Database = _worker["database"]
     data_keys: DataKeyRing = _worker["data_keys"]
     base_url: str = _worker["base_url"]
@@ -106,7 +109,9 @@ async def _build(
             names=_worker["names"],
         )
         stale = await _stale(session, bound, {p: keys[p].id for p in bound}, claims)
+        holds = await repository.holds(session, bound)
     rows: list[dict[str, Any]] = []
+    lifted: Lifted = []
     iat = int(now.timestamp())
     position = {person: n for n, person in enumerate(people)}
     for person in bound:
@@ -116,6 +121,12 @@ async def _build(
             claim_set = claims[person][kind]
             if claim_set is None:
                 continue
+            hold = holds.get((person, kind)) if holds else None
+            if hold is not None and hold.state == "revoked":
+                if service.hold_stands(hold, claim_set):
+                    continue  # revoked by its issuer: its entry stays allocated and valid, never given out
+                lifted.append((person, kind))
+                hold = None
             list_id, index = entries[base + k]
             expires = issuance.expiry(kind, now, claim_set.refresh_on, _worker["lifetime"])
             payload = issuance.payload(
@@ -142,8 +153,10 @@ async def _build(
                 expires_at=expires,
                 status=(list_id, index),
             )
+            if hold is not None:
+                service.held_row(row, hold, now)
             rows.append(row | service.stored(text, kind, credential_id, person, data_keys))
-    return rows, stale
+    return rows, stale, lifted
 
 
 async def _stale(
@@ -166,7 +179,7 @@ async def _stale(
     return list(stale.values())
 
 
-def _task(people: list[uuid.UUID], entries: Entries, now: dt.datetime) -> tuple[list[dict[str, Any]], Stale]:
+def _task(people: list[uuid.UUID], entries: Entries, now: dt.datetime) -> Built:
     """One batch. The cyclic garbage collector is paused while it runs: a batch makes a few hundred
     thousand short-lived containers without cycles (rows, claims, disclosures), and the collector's
     passes over them took as long as building the claims; what cycles a batch leaves (the session's
@@ -246,10 +259,13 @@ async def _write(
     stale: Stale,
     now: dt.datetime,
     reason: str,
+    lifted: Lifted,
 ) -> tuple[int, int, int]:
-    """One batch in one transaction: the new credentials; every live credential of their type bound to the
-    same (registered) key revoked, ``superseded_by`` the new one; the batch's ``stale`` credentials revoked
-    (``superseded_by`` the new credential of their type, if any); lists re-signed; one notification each."""
+    """One batch in one transaction: the new credentials (those under a suspension set suspended in their
+    lists); every live credential of their type bound to the same (registered) key revoked,
+    ``superseded_by`` the new one; the batch's ``stale`` credentials revoked (``superseded_by`` the new
+    credential of their type, if any); the ``lifted`` holds deleted; lists re-signed; one notification
+    each."""
     people = list(dict.fromkeys([*(r["person_id"] for r in rows), *(s[1] for s in stale)]))
     new = {(r["person_id"], r["kind"]): r for r in rows}
     gone = {s[0]: s[3] for s in stale}
@@ -273,7 +289,12 @@ async def _write(
     )
     lists = service.TransactionLists(session, issuer, now)
     await lists.set_status(((p.status_list_id, p.status_idx) for p, _ in revoked), Status.INVALID)
+    suspended = [(r["status_list_id"], r["status_idx"]) for r in rows if r["state"] == "suspended"]
+    if suspended:
+        await lists.set_status(suspended, Status.SUSPENDED)
     await lists.publish()
+    if lifted:
+        await repository.lift_holds(session, lifted)
     for row in rows:
         changed.setdefault(row["person_id"], set()).add(row["kind"])
     notified = await service.notify(session, changed, reason, now, copies=copies, base_url=issuer.base)
@@ -318,15 +339,15 @@ async def reissue_all(
     async with database.session() as session:
         await service.start_over(session, now)
         await session.commit()
-    pending: list[tuple[list[uuid.UUID], asyncio.Future[tuple[list[dict[str, Any]], Stale]]]] = []
+    pending: list[tuple[list[uuid.UUID], asyncio.Future[Built]]] = []
 
     async def drain(until: int) -> None:
         nonlocal issued, revoked, notified
         while len(pending) > until:
             people, future = pending.pop(0)
-            rows, stale = await future
+            rows, stale, lifted = await future
             async with database.session() as session:
-                done = await _write(session, issuer, rows, stale, now, reason)
+                done = await _write(session, issuer, rows, stale, now, reason, lifted)
                 await session.commit()
             issued, revoked, notified = issued + done[0], revoked + done[1], notified + done[2]
             gc.collect(1)

@@ -110,6 +110,31 @@ class Credential(Base):
     """SHA-256 of the claims, vct and holder key: an unchanged credential is not re-issued."""
 
 
+class CredentialHold(Base):
+    """An issuer's suspension or revocation of a holder's credential type (decision 0046): while it
+    stands, no re-issue of the type lifts it. Suspended: every credential of the type is issued suspended
+    until the issuer reinstates. Revoked: the type is not issued again until a record the revoked
+    credential could not state (one not current when it was revoked) is stated."""
+
+    __tablename__ = "credential_holds"
+    __table_args__ = (CheckConstraint("state IN ('suspended', 'revoked')", name="state"),)
+
+    person_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("people.id", ondelete="RESTRICT"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    state: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(String(500))
+    credential_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credentials.id"))
+    """The credential the issuer acted on (reinstating it lifts a suspension even once superseded)."""
+    organisation_code: Mapped[str | None] = mapped_column(String(10))
+    """The issuer's organisation, which alone (or an admin) may lift it; None: placed by an admin."""
+    record_ids: Mapped[list[str]] = mapped_column(JSON)
+    """Revoked: the ids of the type's current records when it was revoked; a stated record not among
+    them is a new fact and lifts the hold."""
+    since: Mapped[dt.datetime]
+
+
 class CredentialDocument(Base):
     """The compact SD-JWT VC of a credential, as issued; the occupational health one only sealed.
 

@@ -5,12 +5,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.credentials.models import (
     Credential,
     CredentialDocument,
+    CredentialHold,
     DeviceAuthorization,
     HolderKey,
     HolderNonce,
@@ -300,6 +301,55 @@ async def set_states(
 
 async def count_credentials(session: AsyncSession) -> int:
     return int((await session.scalar(select(func.count()).select_from(CREDENTIALS))) or 0)
+
+
+async def live_of(session: AsyncSession, person_id: uuid.UUID, kind: str) -> list[Credential]:
+    """Every live credential (valid or suspended, not superseded) of one person and type, locked for this
+    transaction: the registered key's and every wallet copy."""
+    query = (
+        select(Credential)
+        .where(
+            Credential.person_id == person_id,
+            Credential.kind == kind,
+            Credential.superseded_by_id.is_(None),
+            Credential.state != "revoked",
+        )
+        .order_by(Credential.issued_at, Credential.id)
+    )
+    if _for_update(session):
+        query = query.with_for_update()
+    return list((await session.scalars(query)).all())
+
+
+# ---------------------------------------------------------------- issuers' holds (decision 0046)
+
+H = CredentialHold.__table__.c
+
+
+async def holds(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[tuple[uuid.UUID, str], Any]:
+    """The holds on these people's credential types, by (person, type): ``state``, ``reason``,
+    ``record_ids``. Most people have none: one primary-key range read per chunk that finds nothing."""
+    found: dict[tuple[uuid.UUID, str], Any] = {}
+    for chunk in _chunks(person_ids):
+        query = select(H.person_id, H.kind, H.state, H.reason, H.record_ids).where(H.person_id.in_(chunk))
+        for row in (await session.execute(query)).all():
+            found[(row.person_id, row.kind)] = row
+    return found
+
+
+async def hold_of(
+    session: AsyncSession, person_id: uuid.UUID, kind: str, *, lock: bool = False
+) -> CredentialHold | None:
+    query = select(CredentialHold).where(CredentialHold.person_id == person_id, CredentialHold.kind == kind)
+    if lock and _for_update(session):
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def lift_holds(session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """Delete the holds on these (person, type) pairs (the audit keeps what was placed and lifted)."""
+    for chunk in _chunks(list(pairs)):
+        await session.execute(delete(CredentialHold).where(tuple_(H.person_id, H.kind).in_(chunk)))
 
 
 # ---------------------------------------------------------------- holder keys and nonces

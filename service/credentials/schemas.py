@@ -113,6 +113,8 @@ class IssueResult(msgspec.Struct, frozen=True, kw_only=True):
     copies_revoked: int = 0
     """Of ``revoked``: OpenID4VCI wallet copies (and credentials of replaced keys) that no longer state
     the records (decision 0040)."""
+    held: int = 0
+    """(person, type) pairs not issued because their issuer revoked the type (decision 0046)."""
 
 
 class LifecycleResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,6 +28,7 @@ from service.credentials import issuance, repository
 from service.credentials.models import (
     Credential,
     CredentialDocument,
+    CredentialHold,
     HolderKey,
     HolderNonce,
     LifecycleCursor,
@@ -340,6 +341,27 @@ class _Plan:
     """The kinds whose wallet copies each person lost (the notification tells them to add them again)."""
     unchanged: int = 0
     without_key: int = 0
+    held: int = 0
+    """Pairs not issued: their issuer revoked the type and no new record has been stated since."""
+    lifted: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    """Revoked types issued again because a new record is stated: their holds are lifted."""
+
+
+def hold_stands(hold: Any, claim_set: ClaimSet | None) -> bool:
+    """Whether an issuer's hold keeps a type from being issued valid (decision 0046). A suspension
+    always stands (only the issuer's reinstatement lifts it: what is issued meanwhile is suspended). A
+    revocation stands until the claims state a record that was not current when it was revoked: a new
+    fact (a record added, renewed or corrected since; a withdrawal or a lapse is not one)."""
+    if hold.state == "suspended" or claim_set is None:
+        return True
+    held = set(hold.record_ids)
+    return all(str(record) in held for record in claim_set.record_ids)
+
+
+def held_row(row: dict[str, Any], hold: Any, now: dt.datetime) -> dict[str, Any]:
+    """A new credential's columns under a suspension: issued suspended, with the issuer's reason."""
+    row.update(state="suspended", state_reason=hold.reason, state_changed_at=now)
+    return row
 
 
 def _sign_job(
@@ -390,6 +412,7 @@ async def _plan(
     people = list(dict.fromkeys(person for person, _ in pairs))
     kinds: list[Any] = sorted({kind for _, kind in pairs})
     keys = await repository.current_keys(session, people)
+    holds = await repository.holds(session, people)
     plan.without_key = sum(1 for person, _ in pairs if person not in keys)
     live: dict[tuple[uuid.UUID, str], list[Any]] = {}
     for found in await repository.current_credentials(session, people, kinds):
@@ -421,6 +444,13 @@ async def _plan(
         if person not in bound:
             continue
         claim_set = claims[person][kind]  # type: ignore[index]
+        hold = holds.get((person, kind))
+        if hold is not None and hold.state == "revoked":
+            if hold_stands(hold, claim_set):
+                plan.held += 1  # revoked by its issuer: nothing comes back until a new record
+                continue
+            plan.lifted.append((person, kind))
+            hold = None
         others = others_of.get((person, kind), [])
         mine = sorted(
             (r for r in live.get((person, kind), []) if r.holder_key_id == registered_key.get(person)),
@@ -437,7 +467,9 @@ async def _plan(
             continue
         successor = None
         if person in keys:
-            successor = _plan_one(plan, issuer, claim_set, keys[person], old, now, iat, force, signing, kind)
+            successor = _plan_one(
+                plan, issuer, claim_set, keys[person], old, now, iat, force, signing, kind, hold
+            )
             if successor is not None:
                 plan.copies.extend((o, successor) for o in older)
         _copies_gone(plan, others, claim_set, successor, thumbprints, retired)
@@ -455,9 +487,11 @@ def _plan_one(
     force: bool,
     signing: SigningKey,
     kind: str,
+    hold: Any = None,
 ) -> uuid.UUID | None:
     """The new credential of the registered key for one (person, kind), or None when the current one is
-    kept (same claims, type and key, and not about to expire)."""
+    kept (same claims, type and key, and not about to expire). Under a suspension (``hold``) the new one
+    is issued suspended."""
     digest = issuance.claims_digest(claim_set.claims, claim_set.vct, holder.thumbprint)
     expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
     # Unchanged claims, type and key: keep it, unless it expires within a week and a new one would
@@ -468,20 +502,19 @@ def _plan_one(
         return None
     credential_id = uuid.uuid4()
     plan.jobs.append(_sign_job(issuer, claim_set, iat, expires, holder.jwk))
-    plan.rows.append(
-        credential_row(
-            credential_id,
-            holder.person_id,
-            kind,
-            claim_set,
-            alg=signing.alg,
-            kid=signing.kid,
-            holder_key_id=holder.id,
-            digest=digest,
-            issued_at=now,
-            expires_at=expires,
-        )
+    row = credential_row(
+        credential_id,
+        holder.person_id,
+        kind,
+        claim_set,
+        alg=signing.alg,
+        kid=signing.kid,
+        holder_key_id=holder.id,
+        digest=digest,
+        issued_at=now,
+        expires_at=expires,
     )
+    plan.rows.append(row if hold is None else held_row(row, hold, now))
     plan.replaced.append(old)
     plan.changed_people.setdefault(holder.person_id, set()).add(kind)
     return credential_id
@@ -534,7 +567,10 @@ async def issue(
     await repository.supersede(session, revoked)
     gone = [old for old in plan.replaced if old is not None] + plan.dropped + [old for old, _ in plan.copies]
     await lists.set_status(((old.status_list_id, old.status_idx) for old in gone), Status.INVALID)
+    suspended = [(r["status_list_id"], r["status_idx"]) for r in plan.rows if r["state"] == "suspended"]
+    await lists.set_status(suspended, Status.SUSPENDED)
     await lists.publish()
+    await repository.lift_holds(session, plan.lifted)
     notified = (
         await notify(session, plan.changed_people, reason, now, copies=plan.copy_people, base_url=issuer.base)
         if tell
@@ -547,6 +583,7 @@ async def issue(
         without_key=plan.without_key,
         notified=notified,
         copies_revoked=len(plan.copies),
+        held=plan.held,
     )
 
 
@@ -652,6 +689,36 @@ def _may_act(principal: Principal, origins: Sequence[str]) -> bool:
     )
 
 
+def _may_lift(principal: Principal, hold: CredentialHold) -> bool:
+    """Only the organisation that placed a hold, or an admin, lifts it (a hold placed by an admin, or
+    carried over from before holds existed, by any issuer of the credential's records)."""
+    return (
+        principal.role is Role.ADMIN
+        or hold.organisation_code is None
+        or hold.organisation_code == principal.organisation
+    )
+
+
+def hold_notice(action: str, kind: str, by: str | None) -> str:
+    """What the holder is told of an issuer's action on one of their credential types: which type, who,
+    what it means for re-issues. Never the reason (it may say something of their health)."""
+    name = SPECS[kind].name.lower()
+    who = f"its issuer ({by})" if by else "the registry's operator"
+    if action == "suspend":
+        return (
+            f"Your {name} credential was suspended by {who}: it does not verify until they reinstate it. "
+            "A credential of this type issued meanwhile (a record changed, a renewal, a wallet app) is "
+            "suspended too. The reason is on your registry page of credentials."
+        )
+    if action == "revoke":
+        return (
+            f"Your {name} credential was revoked by {who}: it no longer verifies, and it is not issued "
+            f"again until a new {name} record is submitted for you. The reason is on your registry page "
+            "of credentials."
+        )
+    return f"Your {name} credential was reinstated by {who}: it verifies again."
+
+
 async def change_state(
     session: AsyncSession,
     issuer: Issuer,
@@ -662,28 +729,106 @@ async def change_state(
     *,
     now: dt.datetime,
 ) -> CredentialRead:
-    """Revoke, suspend or reinstate one credential, republishing its list in this transaction.
+    """Revoke, suspend or reinstate one credential, and with it the holder's credential type (decision
+    0046), republishing the lists in this transaction.
 
-    An issuer may act only on credentials stating records of its organisation (others are not found);
-    an admin on any. A transition the state does not allow is a 409 naming why.
+    The action applies to every live credential of the holder's type (the registered key's and every
+    wallet copy) and is kept as a hold on (holder, type): while a suspension stands every credential
+    issued of the type is issued suspended; reinstating the suspended credential (or the one the issuer
+    suspended, since superseded) reinstates the current ones and lifts it, and only the organisation that
+    suspended (or an admin) may. A revoked type is not issued again until a new record of it is stated.
+    The holder is told (never the reason). An issuer may act only on credentials stating records of its
+    organisation (others are not found); an admin on any. A transition the state does not allow is a 409.
     """
     allowed, status = TRANSITIONS[action]
     credential = await repository.get_credential(session, credential_id, lock=True)
     if credential is None or not _may_act(principal, credential.origins):
         raise NotFound("No such credential among those you may act on.", code="credential_not_found")
-    target = allowed.get(credential.state)
-    if target is None:
+    person, kind = credential.person_id, credential.kind
+    hold = await repository.hold_of(session, person, kind, lock=True)
+    superseded_held = (
+        action == "reinstate"
+        and hold is not None
+        and hold.state == "suspended"
+        and hold.credential_id == credential.id
+        and credential.state == "revoked"
+    )
+    if allowed.get(credential.state) is None and not superseded_held:
         code, detail = _REFUSALS[(action, credential.state)]
         if credential.superseded_by_id is not None:
             detail += " It was superseded by a newer credential."
         raise Conflict(detail, code=code)
-    credential.state = target
-    credential.state_reason = reason
-    credential.state_changed_at = now
+    if action == "reinstate" and hold is not None and not _may_lift(principal, hold):
+        raise Conflict(
+            f"The credential was suspended by another organisation ({hold.organisation_code}): only it, "
+            "or an admin, may reinstate it.",
+            code="suspended_by_another_organisation",
+        )
+    live = [c for c in await repository.live_of(session, person, kind) if c.state in allowed]
+    for found in live:
+        found.state = allowed[found.state]
+        found.state_reason = reason
+        found.state_changed_at = now
     lists = _Lists(session, issuer, now)
-    await lists.set_status([(credential.status_list_id, credential.status_idx)], status)
+    await lists.set_status([(c.status_list_id, c.status_idx) for c in live], status)
     await lists.publish()
-    return to_read(credential, issuer.base_url)
+    await _place_hold(session, issuer, principal, credential, hold, action, reason, now)
+    body = hold_notice(action, kind, principal.organisation if principal.role is Role.ISSUER else None)
+    await repository.add_notifications(
+        session,
+        [
+            {
+                "id": uuid.uuid4(),
+                "person_id": person,
+                "subject": "Your staff passport credentials have changed",
+                "body": body,
+                "created_at": now,
+                "sent_at": None,
+                "attempts": 0,
+                "last_error": None,
+            }
+        ],
+    )
+    shown = credential if credential in live or not live else live[-1]
+    return to_read(shown, issuer.base_url)
+
+
+async def _place_hold(
+    session: AsyncSession,
+    issuer: Issuer,
+    principal: Principal,
+    credential: Credential,
+    hold: CredentialHold | None,
+    action: str,
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    """Keep the action as the hold on (holder, type): placed or replaced by a suspension or revocation,
+    lifted by a reinstatement. A revocation notes the type's current records (a record not among them
+    lifts it)."""
+    if action == "reinstate":
+        if hold is not None:
+            await session.delete(hold)
+        return
+    record_ids: list[str] = []
+    if action == "revoke":
+        current = await passport.holder_records(
+            session,
+            [credential.person_id],
+            [credential.kind],  # type: ignore[list-item]
+            issuer.data_keys,
+        )
+        record_ids = sorted(str(r.id) for r in current.get(credential.person_id, []))
+    if hold is None:
+        hold = CredentialHold(person_id=credential.person_id, kind=credential.kind)
+        session.add(hold)
+    hold.state = "suspended" if action == "suspend" else "revoked"
+    hold.reason = reason
+    hold.credential_id = credential.id
+    hold.organisation_code = principal.organisation if principal.role is Role.ISSUER else None
+    hold.record_ids = record_ids
+    hold.since = now
+    await session.flush()
 
 
 async def revoke_many(
@@ -991,9 +1136,12 @@ async def lifecycle_step(session: AsyncSession, issuer: Issuer, *, now: dt.datet
         now,
         "a record reached its end date or the credential its expiry",
     )
-    cursor.feed_cursor = position
-    cursor.lapsed_through = today
-    cursor.updated_at = now
+    if (cursor.feed_cursor, cursor.lapsed_through) != (position, today):
+        # only when it moves: an idle pass writes nothing (on SQLite a write would take the database's
+        # write lock every interval, against the requests' transactions)
+        cursor.feed_cursor = position
+        cursor.lapsed_through = today
+        cursor.updated_at = now
     refreshed = await refresh_lists(session, issuer, now)
     return LifecycleResult(
         changes=changes, lapses=lapses, feed_cursor=position, lapsed_through=today, lists_refreshed=refreshed
@@ -1105,6 +1253,17 @@ async def issue_to_keys(
             errors=[FieldError("credential_configuration_id", "no records to state")],
             code="nothing_to_issue",
         )
+    hold = (await repository.holds(session, [person_id])).get((person_id, kind))
+    if hold is not None and hold.state == "revoked":
+        if hold_stands(hold, claim_set):
+            raise InvalidInput(
+                f"The {SPECS[kind].name.lower()} credential of this person was revoked by its issuer; "
+                "it is issued again once a new record of that type is submitted.",
+                errors=[FieldError("credential_configuration_id", "revoked by its issuer")],
+                code="credential_revoked",
+            )
+        await repository.lift_holds(session, [(person_id, kind)])
+        hold = None
     signing = issuer.key()
     iat = int(now.timestamp())
     expires = issuance.expiry(kind, now, claim_set.refresh_on, issuer.lifetime_days)
@@ -1114,20 +1273,19 @@ async def issue_to_keys(
         key = await _holder_key(session, person_id, jwk, now=now, replaced_at=now)
         thumbprint = key.thumbprint
         jobs.append(_sign_job(issuer, claim_set, iat, expires, dict(jwk)))
-        rows.append(
-            credential_row(
-                uuid.uuid4(),
-                person_id,
-                kind,
-                claim_set,
-                alg=signing.alg,
-                kid=signing.kid,
-                holder_key_id=key.id,
-                digest=issuance.claims_digest(claim_set.claims, claim_set.vct, thumbprint),
-                issued_at=now,
-                expires_at=expires,
-            )
+        row = credential_row(
+            uuid.uuid4(),
+            person_id,
+            kind,
+            claim_set,
+            alg=signing.alg,
+            kid=signing.kid,
+            holder_key_id=key.id,
+            digest=issuance.claims_digest(claim_set.claims, claim_set.vct, thumbprint),
+            issued_at=now,
+            expires_at=expires,
         )
+        rows.append(row if hold is None else held_row(row, hold, now))  # suspended: issued suspended
     await session.flush()
     lists = _Lists(session, issuer, now)
     entries = await lists.allocate(len(jobs))
@@ -1138,5 +1296,7 @@ async def issue_to_keys(
     for row, text in zip(rows, texts, strict=True):
         row.update(stored(text, row["kind"], row["id"], row["person_id"], issuer.data_keys))
     await repository.insert_credentials(session, rows)
+    if hold is not None:
+        await lists.set_status([(r["status_list_id"], r["status_idx"]) for r in rows], Status.SUSPENDED)
     await lists.publish()
     return [(row["id"], text) for row, text in zip(rows, texts, strict=True)]

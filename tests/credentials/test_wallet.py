@@ -215,9 +215,13 @@ def test_present_refuses_revoked_and_suspended_copies_and_prefers_a_valid_one(
         assert re.search(r"identity_link .*\n  expires [^\n]*; status suspended;", listed), listed
         assert listed.count("status valid;") == 2
 
-        # The issuer reinstates the identity link; a new fetch brings a new core skills credential, and the
-        # wallet keeps the revoked one as its first copy: present passes over it for the valid one.
+        # The issuer reinstates the identity link and submits the core skills records again (a new fact: a
+        # revoked type is issued again only then, decision 0046); a new fetch brings a new core skills
+        # credential, and the wallet keeps the revoked one as its first copy: present passes over it.
         act(Wallet(folder).credential("identity_link").id, "reinstate")
+        skills = [r for r in seeded["records"] if r["kind"] == "core_skills"]
+        again = api.post("/records", json=skills, headers=issuer)
+        assert again.status_code == 201, again.text
         wallet_cli.fetch(folder, live.base_url, timeout=60, on_code=sign_in)
         fresh = Wallet(folder).credentials()
         assert revoked.id not in {c.id for c in fresh}
