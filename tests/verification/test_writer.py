@@ -14,7 +14,7 @@ import os
 import secrets
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from service.db import Database, make_engine, upgrade
 from service.passport import service as passport
 from service.passport.schemas import PolicyCreate
 from service.verification import repository, writer
+from service.verification import service as verification
 from service.verification.errors import RequestAnswered
 from service.verification.models import PresentationRequest, Verification
 from service.workforce.models import Organisation
@@ -94,8 +95,13 @@ class Scene:
             await session.commit()
         return request.id
 
-    def item(self, nonce: str, request_id: uuid.UUID | None = None) -> writer.Item:
-        verification_id = uuid.uuid4()
+    def item(
+        self,
+        nonce: str,
+        request_id: uuid.UUID | None = None,
+        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    ) -> writer.Item:
+        verification_id = new_id()
 
         def finish(first_use: bool) -> tuple[dict[str, Any], audit.Entry, Any]:
             row = {
@@ -130,9 +136,12 @@ class Scene:
             finish=finish, nonce=nonce, nonce_expires=NOW + dt.timedelta(minutes=5), request_id=request_id
         ).prepare()
 
-    async def close(self) -> None:
+    def close_writers(self) -> None:
         for each in self.writers:
             each.close()
+
+    async def close(self) -> None:
+        self.close_writers()
         for database in self.databases:
             await database.dispose()
 
@@ -313,3 +322,64 @@ async def test_the_wal_starts_again_while_batches_keep_coming(
         await scene.close()
     assert stored == 40 * 3, "nothing accepted is lost across the checkpoints"
     assert len(salts) > 1, "the WAL never started again from its beginning"
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the database's WAL, as a passive checkpoint reports them."""
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        return int(raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        raw.close()
+
+
+async def _pages_per_verification(path: Path, new_id: Callable[[], uuid.UUID]) -> float:
+    """WAL frames a batch of 10 verifications appends (per verification) to a table already holding 3,000,
+    their ids made by ``new_id``."""
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    scene = Scene(url)
+    await scene.seed()
+    try:
+        for batch in range(30):
+            await asyncio.gather(
+                *(scene.writers[0].submit(scene.item(f"f-{batch}-{i}", new_id=new_id)) for i in range(100))
+            )
+        scene.close_writers()
+        raw = sqlite3.connect(path, isolation_level=None)
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # nobody else writes: the WAL starts again, empty
+        raw.close()
+        for batch in range(20):
+            await asyncio.gather(
+                *(scene.writers[0].submit(scene.item(f"m-{batch}-{i}", new_id=new_id)) for i in range(10))
+            )
+        return _wal_frames(path) / 200
+    finally:
+        await scene.close()
+
+
+async def test_a_verification_rewrites_one_page_fewer_of_the_wal_with_time_ordered_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page a batch changes is written to the WAL and copied back by the checkpoint, which holds up
+    every batch for its last part (decision 0039): a verification's id made in time order is appended to
+    the end of the primary key's index, where a random one changed a page of its own (decision 0043)."""
+    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 10_000)  # the WAL keeps every frame of the test
+    ticks = iter(range(10**6))
+
+    def in_time_order() -> uuid.UUID:  # one millisecond apart, as verifications under load are
+        return verification.new_verification_id(NOW + dt.timedelta(milliseconds=next(ticks)))
+
+    ordered = await _pages_per_verification(tmp_path / "ordered.db", in_time_order)
+    random = await _pages_per_verification(tmp_path / "random.db", uuid.uuid4)
+    assert random - ordered >= 0.8, (ordered, random)
+
+
+def test_verification_ids_sort_in_time_order_and_are_uuid7() -> None:
+    made = [verification.new_verification_id(NOW + dt.timedelta(milliseconds=ms)) for ms in range(0, 50, 5)]
+    assert all(made_id.version == 7 and made_id.variant == uuid.RFC_4122 for made_id in made)
+    assert sorted(made) == made, "PostgreSQL's uuid order"
+    assert sorted(made_id.hex for made_id in made) == [made_id.hex for made_id in made], "SQLite's (text)"
+    assert made[0].int >> 80 == int(NOW.timestamp() * 1000), "the first 48 bits: milliseconds since 1970"
+    same = {verification.new_verification_id(NOW) for _ in range(1000)}
+    assert len(same) == 1000, "74 random bits: ids of one millisecond differ"
