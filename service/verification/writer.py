@@ -354,11 +354,11 @@ class _SQLiteStore:
 LOCK_SUFFIX: Final = "-verification-batch.lock"
 CHECKPOINT_EVERY: Final = 64
 """Commits of the writer's own connection between two WAL checkpoints (run on a thread)."""
-CHECKPOINT_BUDGET: Final = 128
+CHECKPOINT_BUDGET: Final = 64
 """WAL frames (pages) a checkpoint pass beside the batches may copy back and still be the last one
 before the pass under the batch lock: a pass that copied more took long enough for the batches to append
 as many again meanwhile, all of which the pass under the lock would copy while every batch waits."""
-CHECKPOINT_PASSES: Final = 4
+CHECKPOINT_PASSES: Final = 6
 """At most this many passes beside the batches before the one under the batch lock."""
 WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 """Bytes the WAL file is cut back to when it starts again (``PRAGMA journal_size_limit``)."""
