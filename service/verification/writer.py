@@ -39,15 +39,14 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-import msgspec
-from sqlalchemy import JSON, Date, Table, select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from service import audit
-from service.db import Database, UTCDateTime
+from service.db import Database
 from service.verification import repository
 from service.verification.errors import RequestAnswered, RequestExpired
 
@@ -256,7 +255,9 @@ class _Insert:
     def __init__(self, sql: str, table: Table, dialect: Dialect) -> None:
         self.sql = sql
         self.columns = tuple(sql[sql.index("(") + 1 : sql.index(")")].split(", "))
-        processors = [bind_processor(table, name, dialect) for name in self.columns]
+        processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.columns
+        ]
         self._values = operator.itemgetter(*self.columns)
         self._process = [(index, process) for index, process in enumerate(processors) if process is not None]
 
@@ -271,63 +272,8 @@ class _Insert:
         return found
 
 
-def _sqlite_time(value: dt.datetime | None) -> str | None:
-    """A UTC time as SQLAlchemy stores it on SQLite (``UTCDateTime``: in UTC, then SQLite's ``DATETIME``
-    text with microseconds), in one C call instead of a format with seven fields."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _sqlite_date(value: dt.date | None) -> str | None:
-    """A date as SQLite's ``DATE`` stores it (``YYYY-MM-DD``)."""
-    return None if value is None else value.isoformat()
-
-
-def _remembered_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """SQLAlchemy's JSON bind processor (``json.dumps``), remembered per value: the JSON a verification
-    stores (the claim names disclosed per credential type) is one of a few values, the same text each
-    time; msgspec's encoding, a tenth of the cost, is the key."""
-    known: dict[bytes, Any] = {}
-    encode = msgspec.json.encode
-
-    def remembered(value: Any) -> Any:
-        try:
-            key = encode(value)
-        except (TypeError, msgspec.EncodeError):
-            return process(value)
-        if b"null" in key:  # None, or NaN and infinities, which msgspec writes as null: not remembered
-            return process(value)
-        found = known.get(key)
-        if found is None:
-            if len(known) >= 4096:
-                known.clear()
-            found = known[key] = process(value)
-        return found
-
-    return remembered
-
-
-def bind_processor(table: Table, column: str, dialect: Dialect) -> Callable[[Any], Any] | None:
-    """What SQLAlchemy does to a value of ``table.column`` before handing it to the driver, the same result
-    (tests/verification/test_writer.py compares them), done faster for the UTC times, dates and JSON a
-    verification writes on SQLite; None: the value as it is."""
-    column_type = table.c[column].type
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
-    if dialect.name == "sqlite" and process is not None:
-        if isinstance(column_type, UTCDateTime):
-            return _sqlite_time
-        if type(column_type) is Date:
-            return _sqlite_date
-        if isinstance(column_type, JSON):
-            return _remembered_json(process)
-    return process
-
-
 def _processor(table: Table, column: str, dialect: Dialect) -> Callable[[Any], Any]:
-    process = bind_processor(table, column, dialect)
+    process = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else (lambda value: value)
 
 

@@ -222,59 +222,6 @@ def test_the_sqlite_inserts_name_every_column_of_their_tables() -> None:
     assert set(statements.nonce.columns) == set(repository.USED_NONCES.c.keys())
 
 
-@pytest.mark.parametrize(
-    ("table", "column", "values"),
-    [
-        (
-            repository.VERIFICATIONS,
-            "created_at",
-            [
-                NOW,
-                NOW.replace(microsecond=0),
-                dt.datetime(987, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
-                dt.datetime(2026, 12, 1, 23, 30, 0, 1, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
-                None,
-            ],
-        ),
-        (repository.USED_NONCES, "expires_at", [NOW + dt.timedelta(minutes=7), None]),
-        (audit.AUDIT_TABLE, "at", [NOW]),
-        (repository.VERIFICATIONS, "evaluated_on", [NOW.date(), dt.date(987, 1, 2), None]),
-        (
-            repository.VERIFICATIONS,
-            "disclosed",
-            [
-                [{"credential_type": "core_skills", "claims": ["core_skills/*/subject", "holder_id"]}],
-                [{"credential_type": "core_skills", "claims": ["core_skills/*/subject", "holder_id"]}],
-                [{"claims": ["holder_id"], "credential_type": "core_skills"}],
-                [{"credential_type": "unknown", "claims": ["é", "\u2028"]}],
-                [],
-                None,
-                [None],
-                [float("nan")],
-                {"1": 2.5, "n": 10**30},
-            ],
-        ),
-    ],
-)
-def test_the_own_connection_binds_each_value_as_sqlalchemy_does(
-    table: Any, column: str, values: list[Any]
-) -> None:
-    dialect = SQLiteDialect_aiosqlite()
-    ours = writer.bind_processor(table, column, dialect)
-    theirs = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-    assert ours is not None
-    assert theirs is not None
-    for value in values:
-        assert ours(value) == theirs(value), value
-
-
-def test_the_own_connection_refuses_a_naive_time_as_sqlalchemy_does() -> None:
-    ours = writer.bind_processor(repository.VERIFICATIONS, "created_at", SQLiteDialect_aiosqlite())
-    assert ours is not None
-    with pytest.raises(ValueError, match="naive"):
-        ours(NOW.replace(tzinfo=None))
-
-
 def test_the_writer_keeps_its_own_connection_only_on_an_sqlite_file_it_may_commit_to(
     tmp_path: Path, database: ConnectionDatabase
 ) -> None:
