@@ -410,9 +410,9 @@ class _OwnConnection:
        frames appended during that pass, while a pass copied more than :data:`CHECKPOINT_BUDGET`
        frames (at most :data:`CHECKPOINT_PASSES` passes): each pass is shorter than the one before, so
        fewer frames are left for the second phase (decision 0043);
-    2. at the next batch after it finished, with the batch lock held and the batch committed: it copies
+    2. at the next batch after it finished, with the batch lock held, before that batch writes: it copies
        back the few frames appended meanwhile (a few milliseconds, on a thread: the loop goes on; every
-       batch waits for it).
+       batch waits for it), and the batch then starts the WAL again.
 
     The second phase is what lets the WAL start again from its beginning: SQLite restarts the WAL only
     when a writer begins after a checkpoint that copied back every frame, which never happens while
@@ -444,6 +444,11 @@ class _OwnConnection:
             raw, lock = self._open()
             await lock.acquire()
             try:
+                if self._checkpoint is not None and self._checkpoint.done():
+                    # phase 2, under the batch lock and before this batch writes (see the class): the
+                    # batch then begins on a WAL copied back whole, and starts it again
+                    self._checkpoint = None
+                    await _run_checkpoint(self.path)
                 await _begin_immediate(raw)
                 try:
                     answers = write_batch(_SQLiteStore(raw, self.statements), batch, now, prune)
@@ -452,9 +457,6 @@ class _OwnConnection:
                     if raw.in_transaction:
                         raw.execute("ROLLBACK")
                     raise
-                if self._checkpoint is not None and self._checkpoint.done():
-                    self._checkpoint = None  # phase 2, under the batch lock (see the class)
-                    await _run_checkpoint(self.path)
             finally:
                 lock.release()
         except sqlite3.Error as exc:  # as SQLAlchemy reports it (a locked database is a 503)
