@@ -324,18 +324,23 @@ async def test_the_wal_starts_again_while_batches_keep_coming(
     assert len(salts) > 1, "the WAL never started again from its beginning"
 
 
-def _wal_frames(path: Path) -> int:
-    """Frames in the database's WAL, as a passive checkpoint reports them."""
+def _wal_pages_of(path: Path, index: str) -> int:
+    """Frames in the database's WAL that hold a page of ``index`` (the WAL file read as SQLite writes it:
+    a 32-byte header, then per frame a 24-byte header starting with the page number, and the page)."""
     raw = sqlite3.connect(path, isolation_level=None)
     try:
-        return int(raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+        page_size = int(raw.execute("PRAGMA page_size").fetchone()[0])
+        pages = {row[0] for row in raw.execute("SELECT pageno FROM dbstat WHERE name = ?", (index,))}
     finally:
         raw.close()
+    wal = Path(f"{path}-wal").read_bytes()
+    frames = range(32, len(wal) - 24, 24 + page_size)
+    return sum(1 for at in frames if int.from_bytes(wal[at : at + 4], "big") in pages)
 
 
-async def _pages_per_verification(path: Path, new_id: Callable[[], uuid.UUID]) -> float:
-    """WAL frames a batch of 10 verifications appends (per verification) to a table already holding 3,000,
-    their ids made by ``new_id``."""
+async def _primary_key_pages(path: Path, new_id: Callable[[], uuid.UUID]) -> int:
+    """WAL frames of the verifications' primary key index that 20 batches of 10 verifications write into a
+    table already holding 3,000, their ids made by ``new_id``."""
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, url)
     scene = Scene(url)
@@ -353,26 +358,28 @@ async def _pages_per_verification(path: Path, new_id: Callable[[], uuid.UUID]) -
             await asyncio.gather(
                 *(scene.writers[0].submit(scene.item(f"m-{batch}-{i}", new_id=new_id)) for i in range(10))
             )
-        return _wal_frames(path) / 200
+        scene.close_writers()
+        return _wal_pages_of(path, "sqlite_autoindex_verifications_1")
     finally:
         await scene.close()
 
 
-async def test_a_verification_rewrites_one_page_fewer_of_the_wal_with_time_ordered_ids(
+async def test_a_batch_rewrites_the_last_pages_of_the_verifications_primary_key_not_one_per_verification(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each page a batch changes is written to the WAL and copied back by the checkpoint, which holds up
-    every batch for its last part (decision 0039): a verification's id made in time order is appended to
-    the end of the primary key's index, where a random one changed a page of its own (decision 0043)."""
+    every batch for its last part (decision 0039): a verification's id made in time order goes to the end
+    of the primary key's index, where a random one changed a page of its own (decision 0043)."""
     monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 10_000)  # the WAL keeps every frame of the test
     ticks = iter(range(10**6))
 
     def in_time_order() -> uuid.UUID:  # one millisecond apart, as verifications under load are
         return verification.new_verification_id(NOW + dt.timedelta(milliseconds=next(ticks)))
 
-    ordered = await _pages_per_verification(tmp_path / "ordered.db", in_time_order)
-    random = await _pages_per_verification(tmp_path / "random.db", uuid.uuid4)
-    assert random - ordered >= 0.8, (ordered, random)
+    ordered = await _primary_key_pages(tmp_path / "ordered.db", in_time_order)
+    random = await _primary_key_pages(tmp_path / "random.db", uuid.uuid4)
+    assert ordered <= 20 * 3, "the last page and, when it splits, its neighbours: 49 here"
+    assert random >= 20 * 6, "a random id lands on a page of its own (about 9 of 10 in a batch): 190 to 210"
 
 
 def test_verification_ids_sort_in_time_order_and_are_uuid7() -> None:
