@@ -352,8 +352,11 @@ class _SQLiteStore:
 
 
 LOCK_SUFFIX: Final = "-verification-batch.lock"
-CHECKPOINT_EVERY: Final = 64
-"""Commits of the writer's own connection between two WAL checkpoints (run on a thread)."""
+CHECKPOINT_EVERY: Final = 128
+"""Commits of the writer's own connection between two WAL checkpoints (run on a thread). Each ends with
+a pass under the batch lock, a pause of every batch writer whatever the WAL holds (two syncs, a thread
+and a core to run on): fewer, with the WAL a little longer (decision 0043; it was 64 when the first
+phase, longer then, often outlasted the next 64 commits and skipped a checkpoint)."""
 CHECKPOINT_BUDGET: Final = 64
 """WAL frames (pages) a checkpoint pass beside the batches may copy back and still be the last one
 before the pass under the batch lock: a pass that copied more took long enough for the batches to append
