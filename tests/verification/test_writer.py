@@ -13,6 +13,7 @@ import fcntl
 import os
 import secrets
 import sqlite3
+import struct
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -322,6 +323,74 @@ async def test_the_wal_starts_again_while_batches_keep_coming(
         await scene.close()
     assert stored == 40 * 3, "nothing accepted is lost across the checkpoints"
     assert len(salts) > 1, "the WAL never started again from its beginning"
+
+
+def _frames_to_copy(path: str) -> int:
+    """Frames of the WAL not yet copied back: ``mxFrame`` less ``nBackfill``, from the WAL index (the
+    ``-shm`` file: the header at 0, ``mxFrame`` at 16; the checkpoint information after two copies of
+    the 48-byte header, ``nBackfill`` first)."""
+    with Path(f"{path}-shm").open("rb") as shm:
+        head = shm.read(100)
+    return int(struct.unpack_from("=I", head, 16)[0]) - int(struct.unpack_from("=I", head, 96)[0])
+
+
+async def test_the_pass_under_the_batch_lock_copies_only_what_the_last_short_pass_let_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every batch of every worker waits for the checkpoint's pass under the batch lock, and it takes
+    about 25 us a frame it copies (decision 0043). Here the first pass beside the batches of each
+    checkpoint has a write beside it of 300 pages that commits after it, as batches do under load, and
+    every later pass one of 20: the passes go on until one copies back at most
+    ``CHECKPOINT_BUDGET`` frames, so the pass under the lock finds the last 20 (and the batches since),
+    not the 300 (a single pass beside the batches left it those)."""
+    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 4)
+    path = tmp_path / "passes.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("CREATE TABLE beside (page BLOB)")
+    setup.close()
+    real, real_first_phase = writer._checkpoint, writer._first_phase
+    found_under_the_lock: list[int] = []
+    first_of_its_checkpoint = [True]
+    beside = [False]
+
+    async def first_phase(at: str) -> None:  # its passes run beside the batches; any other, under the lock
+        beside[0] = True
+        try:
+            await real_first_phase(at)
+        finally:
+            beside[0] = False
+
+    def checkpoint_with_writes_beside_it(at: str) -> int | None:
+        if not beside[0]:
+            found_under_the_lock.append(_frames_to_copy(at))
+            first_of_its_checkpoint[0] = True
+            return real(at)
+        pages = 300 if first_of_its_checkpoint[0] else 20
+        first_of_its_checkpoint[0] = False
+        other = sqlite3.connect(at, timeout=5, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.executemany("INSERT INTO beside VALUES (?)", [(os.urandom(4000),) for _ in range(pages)])
+            frames = real(at)
+            other.execute("COMMIT")  # after the pass: frames it did not copy
+        finally:
+            other.close()
+        return frames
+
+    monkeypatch.setattr(writer, "_checkpoint", checkpoint_with_writes_beside_it)
+    monkeypatch.setattr(writer, "_first_phase", first_phase)
+    scene = Scene(url)
+    await scene.seed()
+    try:
+        for batch in range(40):
+            await asyncio.gather(*(scene.writers[0].submit(scene.item(f"p-{batch}-{i}")) for i in range(3)))
+            await asyncio.sleep(0.05)  # the passes' thread
+    finally:
+        await scene.close()
+    assert len(found_under_the_lock) >= 3, "checkpoints ran to their end"
+    assert max(found_under_the_lock) < 100, found_under_the_lock
 
 
 def _wal_pages_of(path: Path, index: str) -> int:
