@@ -34,9 +34,11 @@ import secrets
 import shlex
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -319,6 +321,60 @@ def token(port: int, data: dict[str, Any]) -> str:
     return value
 
 
+# ---------------------------------------------------------------- the WAL, watched
+
+
+class WalWatch:
+    """Samples an SQLite database's WAL while the registry is loaded: the largest size of the file, and
+    the frames appended (from the WAL index's ``mxFrame``, read from the ``-shm`` file every few
+    milliseconds; a restart of the WAL counts the frames before it and after it), so WAL bytes per
+    verification = frames x (page size + 24) / verifications. A sample can miss the last frames before a
+    restart: the count is a lower bound, close when restarts are far apart in samples."""
+
+    def __init__(self, database: Path, every: float = 0.002) -> None:
+        self.wal = Path(f"{database}-wal")
+        self.shm = Path(f"{database}-shm")
+        self.every = every
+        self.max_bytes = 0
+        self.frames = 0
+        self.page = 4096
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _frame_count(self) -> int | None:
+        with contextlib.suppress(OSError, struct.error):
+            with self.shm.open("rb") as shm:
+                head = shm.read(24)
+            page, frames = struct.unpack_from("=HI", head, 14)  # szPage, mxFrame (native byte order)
+            self.page = 65536 if page == 1 else page or self.page
+            return int(frames)
+        return None
+
+    def _run(self) -> None:
+        last = self._frame_count() or 0
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(OSError):
+                self.max_bytes = max(self.max_bytes, self.wal.stat().st_size)
+            frames = self._frame_count()
+            if frames is None:
+                continue
+            self.frames += frames - last if frames >= last else frames  # smaller: the WAL started again
+            last = frames
+
+    def __enter__(self) -> "WalWatch":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def bytes_written(self) -> int:
+        return self.frames * (self.page + 24)
+
+
 # ---------------------------------------------------------------- load generator (a process each)
 
 
@@ -408,7 +464,9 @@ def worker(raw: str) -> None:
     sys.stdout.write(json.dumps(result) + "\n")
 
 
-def load(spec: dict[str, Any], processes: int, server: "Server | None" = None) -> dict[str, Any]:
+def load(
+    spec: dict[str, Any], processes: int, server: "Server | None" = None, wal: "WalWatch | None" = None
+) -> dict[str, Any]:
     shares = [
         spec["connections"] // processes + (i < spec["connections"] % processes) for i in range(processes)
     ]
@@ -427,14 +485,15 @@ def load(spec: dict[str, Any], processes: int, server: "Server | None" = None) -
         if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise SystemExit("a load generator failed to start")
     cpu_before = server.cpu_seconds() if server is not None else 0.0
-    for proc in procs:
-        if proc.stdin is not None:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=spec["seconds"] + spec["warmup"] + 120)
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    with wal if wal is not None else contextlib.nullcontext():
+        for proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=spec["seconds"] + spec["warmup"] + 120)
+            results.append(json.loads(out.strip().splitlines()[-1]))
     cpu = (server.cpu_seconds() - cpu_before) if server is not None else 0.0
     handled = sum(r["handled"] for r in results)
     latencies = sorted(x for r in results for x in r["latencies"])
@@ -459,7 +518,129 @@ def load(spec: dict[str, Any], processes: int, server: "Server | None" = None) -
         "verdicts": verdicts,
         "cpu_ms": cpu * 1000 / handled if handled and cpu else float("nan"),
         "exhausted": any(r["exhausted"] for r in results),
+        "wal_per_request": wal.bytes_written() / handled if wal is not None and handled else float("nan"),
+        "wal_max": wal.max_bytes if wal is not None else 0,
     }
+
+
+# ---------------------------------------------------------------- in process (no sockets)
+
+
+async def _asgi(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
+    """One HTTP request through the app's ASGI interface: (status, body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent = False
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # no disconnect
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def _in_process(env: dict[str, str], data: dict[str, Any], args: argparse.Namespace) -> None:
+    import base64
+
+    os.environ.update(env)
+    from service.app import create_app_from_env
+
+    app: Any = create_app_from_env()  # driven with plain dicts as ASGI messages
+    database = Path(env["PASSPORT_DATABASE_URL"].partition("///")[2])
+    startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await startup.put({"type": "lifespan.startup"})
+    done: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    life = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, startup.get, done.put))
+    if (await done.get())["type"] != "lifespan.startup.complete":
+        raise SystemExit("the app did not start")
+    basic = base64.b64encode(f"{data['client_id']}:{data['client_secret']}".encode())
+    form = [(b"content-type", b"application/x-www-form-urlencoded"), (b"authorization", b"Basic " + basic)]
+    status, answer = await _asgi(app, "POST", "/oauth/token", form, b"grant_type=client_credentials")
+    if status != 200:
+        raise SystemExit(f"no token: {status} {answer[:200]!r}")
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"authorization", b"Bearer " + json.loads(answer)["access_token"].encode()),
+    ]
+    spec = {"audience": data["client_id"], "credential": data["credential"], "holder_pem": data["holder_pem"]}
+    total = args.in_process * (args.rounds + 1)
+    bodies = make_bodies(spec, total)
+    shm = os.open(f"{database}-shm", os.O_RDONLY)
+
+    def frames() -> int:
+        return int(struct.unpack_from("=I", os.pread(shm, 4, 16))[0])
+
+    position = 0
+
+    async def run(count: int) -> tuple[float, float, int, dict[int, int]]:
+        nonlocal position
+        statuses: dict[int, int] = {}
+        appended, last = 0, frames()
+
+        async def one() -> None:
+            nonlocal position, appended, last
+            while count > 0 and position < stop:
+                body = bodies[position]
+                position += 1
+                status, _ = await _asgi(app, "POST", "/api/v1/verifications", headers, body)
+                statuses[status] = statuses.get(status, 0) + 1
+                now = frames()
+                appended += now - last if now >= last else now  # smaller: the WAL started again
+                last = now
+
+        stop = position + count
+        began = os.times()
+        await asyncio.gather(*(one() for _ in range(args.concurrency)))
+        ended = os.times()
+        return ended.user - began.user, ended.system - began.system, appended, statuses
+
+    await run(args.in_process)  # warm-up
+    print(f"machine: {machine()}")
+    print(
+        f"in process: {args.in_process} verifications a round through the app's ASGI interface, "
+        f"{args.concurrency} at a time, one process (no sockets, no HTTP parsing), SQLite"
+    )
+    for number in range(args.rounds):
+        user, system, appended, statuses = await run(args.in_process)
+        print(
+            f"round {number + 1}: CPU {(user + system) * 1e6 / args.in_process:,.0f} us per verification "
+            f"(user {user * 1e6 / args.in_process:,.0f}, system {system * 1e6 / args.in_process:,.0f}; "
+            f"every thread); WAL {appended / args.in_process:,.2f} frames "
+            f"({appended * (4096 + 24) / args.in_process / 1024:,.1f} KB) per verification; "
+            f"statuses {statuses}"
+        )
+    os.close(shm)
+    await startup.put({"type": "lifespan.shutdown"})
+    await life
+    print("command: " + shlex.join([sys.executable, *sys.argv]))
 
 
 # ---------------------------------------------------------------- main
@@ -483,7 +664,21 @@ def main() -> None:
         "(found as the test suite finds one: tests/postgres.py), dropped afterwards",
     )
     parser.add_argument("--rate-cap", type=int, default=6000, help="presentations made per second of load")
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N verifications a round through the app's ASGI interface in this process (SQLite), "
+        "reporting CPU time and WAL frames per verification: repeatable on a busy machine",
+    )
+    parser.add_argument("--concurrency", type=int, default=16, help="with --in-process: requests at a time")
     args = parser.parse_args()
+    if args.in_process:
+        with tempfile.TemporaryDirectory(prefix="verify-inproc-") as tmp:
+            env, data = setup(Path(tmp), "http://127.0.0.1:8000", None)
+            asyncio.run(_in_process(env, data, args))
+        return
     registry_port, bare_port = free_port(), free_port()
     base = f"http://127.0.0.1:{registry_port}"
     count = int(args.rate_cap * (args.seconds + args.warmup + 1))
@@ -548,6 +743,7 @@ def main() -> None:
             }
             rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
             for _ in range(args.rounds):
+                watch = WalWatch(Path(tmp) / "bench.db") if url is None else None
                 ours = load(
                     {
                         **common,
@@ -558,6 +754,7 @@ def main() -> None:
                     },
                     args.processes,
                     registry,
+                    watch,
                 )
                 floor = load(
                     {**common, "port": bare_port, "path": "/verify", "check": False, "headers": {}},
@@ -588,6 +785,13 @@ def main() -> None:
         )
         if any(f["exhausted"] for f in figures):
             print(f"  WARNING: {name} used every prepared presentation: raise --rate-cap")
+    if args.database == "sqlite":
+        per = ", ".join(f"{o['wal_per_request'] / 1024:,.1f}" for o, _ in rounds)
+        largest = max(o["wal_max"] for o, _ in rounds)
+        print(
+            f"registry WAL: {statistics.median(o['wal_per_request'] for o, _ in rounds) / 1024:,.1f} KB "
+            f"appended per verification (rounds: {per}); the WAL file at most {largest / 2**20:,.1f} MB"
+        )
     ratio = statistics.median(o["rate"] / b["rate"] for o, b in rounds)
     rate = statistics.median(o["rate"] for o, _ in rounds)
     p99 = statistics.median(o["p99"] for o, _ in rounds)

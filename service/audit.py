@@ -44,7 +44,9 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(40))
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """Each hash can precede only one event: two appenders racing for one place cannot both win."""
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    """Not indexed (migration 0017): computed from the fields and ``prev_hash``, which is unique, and
+    recomputed by :func:`verify_chain`; no query looks an event up by it."""
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):

@@ -57,7 +57,7 @@ class Verification(Base):
         CheckConstraint("submitted_by IN ('holder', 'verifier')", name="submitted_by"),
         Index("ix_verifications_holder_id", "holder_id", "created_at"),
         Index("ix_verifications_holder_jkt", "holder_jkt", "created_at"),
-        Index("ix_verifications_verifier_created", "verifier", "created_at"),
+        # no index by verifier: no query reads verifications by verifier (migration 0017)
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -308,6 +308,26 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
+_MS_BITS: Final = (1 << 48) - 1
+
+
+def new_verification_id(now: dt.datetime) -> uuid.UUID:
+    """A new verification's id: a UUID version 7 (RFC 9562), its first 48 bits the milliseconds of
+    ``now`` since 1970 and 74 random bits from :mod:`secrets` (decision 0043).
+
+    Ids made in time order are inserted at the end of the primary key's index, as rows are appended
+    to the table, instead of on a random page of it: a batch of verifications then rewrites one page of
+    that index where it rewrote one page per verification (in SQLite's WAL, 4 KB each). A verification
+    id names a stored result only to callers allowed to read it: it is not a secret, and what it tells,
+    when the verification was made, is in the result anyway. Presentation request ids stay random: a
+    request id is all an OpenID4VP wallet needs to fetch the request."""
+    ms = int(now.timestamp() * 1000)
+    random = secrets.randbits(74)
+    return uuid.UUID(
+        int=(ms & _MS_BITS) << 80 | 0x7 << 76 | (random >> 62) << 64 | 0b10 << 62 | (random & ((1 << 62) - 1))
+    )
+
+
 def _refuse_past_day(on: dt.date | None, now: dt.datetime) -> None:
     """A 422 naming ``evaluate_on`` for a day before the day of the request (decision 0040)."""
     reason = None if on is None else policies.judging_day_refusal(on, now)
@@ -587,7 +607,7 @@ def _holder_context(
 ) -> _Context:
     """The context of a holder's answer to ``request`` (through the registry's API or OpenID4VP)."""
     return _Context(
-        verification_id=uuid.uuid4(),
+        verification_id=new_verification_id(now),
         request_id=request.id,
         organisation_code=request.organisation_code,
         verifier=request.verifier,
@@ -798,7 +818,7 @@ async def verify(
         nonce, purpose = data.nonce or "", data.purpose or ""
         on, audience = data.evaluate_on, principal.subject
     context = _Context(
-        verification_id=uuid.uuid4(),
+        verification_id=new_verification_id(now),
         request_id=request.id if request is not None else None,
         organisation_code=organisation,
         verifier=principal.subject,

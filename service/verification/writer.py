@@ -352,8 +352,17 @@ class _SQLiteStore:
 
 
 LOCK_SUFFIX: Final = "-verification-batch.lock"
-CHECKPOINT_EVERY: Final = 64
-"""Commits of the writer's own connection between two WAL checkpoints (run on a thread)."""
+CHECKPOINT_EVERY: Final = 128
+"""Commits of the writer's own connection between two WAL checkpoints (run on a thread). Each ends with
+a pass under the batch lock, a pause of every batch writer whatever the WAL holds (two syncs, a thread
+and a core to run on): fewer, with the WAL a little longer (decision 0043; it was 64 when the first
+phase, longer then, often outlasted the next 64 commits and skipped a checkpoint)."""
+CHECKPOINT_BUDGET: Final = 64
+"""WAL frames (pages) a checkpoint pass beside the batches may copy back and still be the last one
+before the pass under the batch lock: a pass that copied more took long enough for the batches to append
+as many again meanwhile, all of which the pass under the lock would copy while every batch waits."""
+CHECKPOINT_PASSES: Final = 6
+"""At most this many passes beside the batches before the one under the batch lock."""
 WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 """Bytes the WAL file is cut back to when it starts again (``PRAGMA journal_size_limit``)."""
 BUSY_SECONDS: Final = 5.0
@@ -400,9 +409,13 @@ class _OwnConnection:
     every few dozen commits); every :data:`CHECKPOINT_EVERY` commits a passive checkpoint runs on a
     thread instead, beside the writers and readers, in two phases:
 
-    1. without the batch lock: it copies back most of the WAL while the batches go on;
-    2. at the next batch after it finished, with the batch lock held and the batch committed: it copies
-       back the few frames appended meanwhile (a few milliseconds, on a thread: the loop goes on).
+    1. without the batch lock: it copies back most of the WAL while the batches go on; then again, the
+       frames appended during that pass, while a pass copied more than :data:`CHECKPOINT_BUDGET`
+       frames (at most :data:`CHECKPOINT_PASSES` passes): each pass is shorter than the one before, so
+       fewer frames are left for the second phase (decision 0043);
+    2. at the next batch after it finished, with the batch lock held, before that batch writes: it copies
+       back the few frames appended meanwhile (a few milliseconds, on a thread: the loop goes on; every
+       batch waits for it), and the batch then starts the WAL again.
 
     The second phase is what lets the WAL start again from its beginning: SQLite restarts the WAL only
     when a writer begins after a checkpoint that copied back every frame, which never happens while
@@ -434,6 +447,11 @@ class _OwnConnection:
             raw, lock = self._open()
             await lock.acquire()
             try:
+                if self._checkpoint is not None and self._checkpoint.done():
+                    # phase 2, under the batch lock and before this batch writes (see the class): the
+                    # batch then begins on a WAL copied back whole, and starts it again
+                    self._checkpoint = None
+                    await _run_checkpoint(self.path)
                 await _begin_immediate(raw)
                 try:
                     answers = write_batch(_SQLiteStore(raw, self.statements), batch, now, prune)
@@ -442,9 +460,6 @@ class _OwnConnection:
                     if raw.in_transaction:
                         raw.execute("ROLLBACK")
                     raise
-                if self._checkpoint is not None and self._checkpoint.done():
-                    self._checkpoint = None  # phase 2, under the batch lock (see the class)
-                    await _run_checkpoint(self.path)
             finally:
                 lock.release()
         except sqlite3.Error as exc:  # as SQLAlchemy reports it (a locked database is a 503)
@@ -453,7 +468,7 @@ class _OwnConnection:
             ) from exc
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
-            self._checkpoint = asyncio.ensure_future(_run_checkpoint(self.path))  # phase 1: beside batches
+            self._checkpoint = asyncio.ensure_future(_first_phase(self.path))  # beside the batches
         return answers
 
     def close(self) -> None:
@@ -464,21 +479,37 @@ class _OwnConnection:
         self._raw = self._lock = None
 
 
-def _checkpoint(path: str) -> None:
-    """A passive WAL checkpoint on a connection of its own (it waits for no one and blocks no one)."""
+def _checkpoint(path: str) -> int | None:
+    """A passive WAL checkpoint on a connection of its own (it waits for no one and blocks no one): the
+    frames the WAL held when it ran, all of which it copied back unless a reader held some."""
     raw = sqlite3.connect(path, timeout=1, isolation_level=None)
     try:
-        raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        found = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     finally:
         raw.close()
+    return int(found[1]) if found is not None and found[1] is not None and found[1] >= 0 else None
 
 
-async def _run_checkpoint(path: str) -> None:
+async def _run_checkpoint(path: str) -> int | None:
     """:func:`_checkpoint` on a thread; a failure is logged, not raised (the next one tries again)."""
     try:
-        await asyncio.get_running_loop().run_in_executor(None, _checkpoint, path)
+        return await asyncio.get_running_loop().run_in_executor(None, _checkpoint, path)
     except sqlite3.Error as exc:
         _log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+        return None
+
+
+async def _first_phase(path: str) -> None:
+    """The checkpoint's passes beside the batches: again while the last pass copied back more than
+    :data:`CHECKPOINT_BUDGET` frames (what was appended during it), at most :data:`CHECKPOINT_PASSES`."""
+    before = await _run_checkpoint(path)
+    for _ in range(CHECKPOINT_PASSES - 1):
+        if before is None:
+            return
+        after = await _run_checkpoint(path)
+        if after is None or after - before <= CHECKPOINT_BUDGET:  # fewer: the WAL started again
+            return
+        before = after
 
 
 async def _begin_immediate(raw: sqlite3.Connection) -> None:

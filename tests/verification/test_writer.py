@@ -13,8 +13,9 @@ import fcntl
 import os
 import secrets
 import sqlite3
+import struct
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from service.db import Database, make_engine, upgrade
 from service.passport import service as passport
 from service.passport.schemas import PolicyCreate
 from service.verification import repository, writer
+from service.verification import service as verification
 from service.verification.errors import RequestAnswered
 from service.verification.models import PresentationRequest, Verification
 from service.workforce.models import Organisation
@@ -94,8 +96,13 @@ class Scene:
             await session.commit()
         return request.id
 
-    def item(self, nonce: str, request_id: uuid.UUID | None = None) -> writer.Item:
-        verification_id = uuid.uuid4()
+    def item(
+        self,
+        nonce: str,
+        request_id: uuid.UUID | None = None,
+        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    ) -> writer.Item:
+        verification_id = new_id()
 
         def finish(first_use: bool) -> tuple[dict[str, Any], audit.Entry, Any]:
             row = {
@@ -130,9 +137,12 @@ class Scene:
             finish=finish, nonce=nonce, nonce_expires=NOW + dt.timedelta(minutes=5), request_id=request_id
         ).prepare()
 
-    async def close(self) -> None:
+    def close_writers(self) -> None:
         for each in self.writers:
             each.close()
+
+    async def close(self) -> None:
+        self.close_writers()
         for database in self.databases:
             await database.dispose()
 
@@ -313,3 +323,139 @@ async def test_the_wal_starts_again_while_batches_keep_coming(
         await scene.close()
     assert stored == 40 * 3, "nothing accepted is lost across the checkpoints"
     assert len(salts) > 1, "the WAL never started again from its beginning"
+
+
+def _frames_to_copy(path: str) -> int:
+    """Frames of the WAL not yet copied back: ``mxFrame`` less ``nBackfill``, from the WAL index (the
+    ``-shm`` file: the header at 0, ``mxFrame`` at 16; the checkpoint information after two copies of
+    the 48-byte header, ``nBackfill`` first)."""
+    with Path(f"{path}-shm").open("rb") as shm:
+        head = shm.read(100)
+    return int(struct.unpack_from("=I", head, 16)[0]) - int(struct.unpack_from("=I", head, 96)[0])
+
+
+async def test_the_pass_under_the_batch_lock_copies_only_what_the_last_short_pass_let_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every batch of every worker waits for the checkpoint's pass under the batch lock, and it takes
+    about 25 us a frame it copies (decision 0043). Here the first pass beside the batches of each
+    checkpoint has a write beside it of 300 pages that commits after it, as batches do under load, and
+    every later pass one of 20: the passes go on until one copies back at most
+    ``CHECKPOINT_BUDGET`` frames, so the pass under the lock finds the last 20 (and the batches since),
+    not the 300 (a single pass beside the batches left it those)."""
+    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 4)
+    path = tmp_path / "passes.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("CREATE TABLE beside (page BLOB)")
+    setup.close()
+    real, real_first_phase = writer._checkpoint, writer._first_phase
+    found_under_the_lock: list[int] = []
+    first_of_its_checkpoint = [True]
+    beside = [False]
+
+    async def first_phase(at: str) -> None:  # its passes run beside the batches; any other, under the lock
+        beside[0] = True
+        try:
+            await real_first_phase(at)
+        finally:
+            beside[0] = False
+
+    def checkpoint_with_writes_beside_it(at: str) -> int | None:
+        if not beside[0]:
+            found_under_the_lock.append(_frames_to_copy(at))
+            first_of_its_checkpoint[0] = True
+            return real(at)
+        pages = 300 if first_of_its_checkpoint[0] else 20
+        first_of_its_checkpoint[0] = False
+        other = sqlite3.connect(at, timeout=5, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.executemany("INSERT INTO beside VALUES (?)", [(os.urandom(4000),) for _ in range(pages)])
+            frames = real(at)
+            other.execute("COMMIT")  # after the pass: frames it did not copy
+        finally:
+            other.close()
+        return frames
+
+    monkeypatch.setattr(writer, "_checkpoint", checkpoint_with_writes_beside_it)
+    monkeypatch.setattr(writer, "_first_phase", first_phase)
+    scene = Scene(url)
+    await scene.seed()
+    try:
+        for batch in range(40):
+            await asyncio.gather(*(scene.writers[0].submit(scene.item(f"p-{batch}-{i}")) for i in range(3)))
+            await asyncio.sleep(0.05)  # the passes' thread
+    finally:
+        await scene.close()
+    assert len(found_under_the_lock) >= 3, "checkpoints ran to their end"
+    assert max(found_under_the_lock) < 100, found_under_the_lock
+
+
+def _wal_pages_of(path: Path, index: str) -> int:
+    """Frames in the database's WAL that hold a page of ``index`` (the WAL file read as SQLite writes it:
+    a 32-byte header, then per frame a 24-byte header starting with the page number, and the page)."""
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        page_size = int(raw.execute("PRAGMA page_size").fetchone()[0])
+        pages = {row[0] for row in raw.execute("SELECT pageno FROM dbstat WHERE name = ?", (index,))}
+    finally:
+        raw.close()
+    wal = Path(f"{path}-wal").read_bytes()
+    frames = range(32, len(wal) - 24, 24 + page_size)
+    return sum(1 for at in frames if int.from_bytes(wal[at : at + 4], "big") in pages)
+
+
+async def _primary_key_pages(path: Path, new_id: Callable[[], uuid.UUID]) -> int:
+    """WAL frames of the verifications' primary key index that 20 batches of 10 verifications write into a
+    table already holding 3,000, their ids made by ``new_id``."""
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    scene = Scene(url)
+    await scene.seed()
+    try:
+        for batch in range(30):
+            await asyncio.gather(
+                *(scene.writers[0].submit(scene.item(f"f-{batch}-{i}", new_id=new_id)) for i in range(100))
+            )
+        scene.close_writers()
+        raw = sqlite3.connect(path, isolation_level=None)
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # nobody else writes: the WAL starts again, empty
+        raw.close()
+        for batch in range(20):
+            await asyncio.gather(
+                *(scene.writers[0].submit(scene.item(f"m-{batch}-{i}", new_id=new_id)) for i in range(10))
+            )
+        scene.close_writers()
+        return _wal_pages_of(path, "sqlite_autoindex_verifications_1")
+    finally:
+        await scene.close()
+
+
+async def test_a_batch_rewrites_the_last_pages_of_the_verifications_primary_key_not_one_per_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page a batch changes is written to the WAL and copied back by the checkpoint, which holds up
+    every batch for its last part (decision 0039): a verification's id made in time order goes to the end
+    of the primary key's index, where a random one changed a page of its own (decision 0043)."""
+    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 10_000)  # the WAL keeps every frame of the test
+    ticks = iter(range(10**6))
+
+    def in_time_order() -> uuid.UUID:  # one millisecond apart, as verifications under load are
+        return verification.new_verification_id(NOW + dt.timedelta(milliseconds=next(ticks)))
+
+    ordered = await _primary_key_pages(tmp_path / "ordered.db", in_time_order)
+    random = await _primary_key_pages(tmp_path / "random.db", uuid.uuid4)
+    assert ordered <= 20 * 3, "the last page and, when it splits, its neighbours: 49 here"
+    assert random >= 20 * 6, "a random id lands on a page of its own (about 9 of 10 in a batch): 190 to 210"
+
+
+def test_verification_ids_sort_in_time_order_and_are_uuid7() -> None:
+    made = [verification.new_verification_id(NOW + dt.timedelta(milliseconds=ms)) for ms in range(0, 50, 5)]
+    assert all(made_id.version == 7 and made_id.variant == uuid.RFC_4122 for made_id in made)
+    assert sorted(made) == made, "PostgreSQL's uuid order"
+    assert sorted(made_id.hex for made_id in made) == [made_id.hex for made_id in made], "SQLite's (text)"
+    assert made[0].int >> 80 == int(NOW.timestamp() * 1000), "the first 48 bits: milliseconds since 1970"
+    same = {verification.new_verification_id(NOW) for _ in range(1000)}
+    assert len(same) == 1000, "74 random bits: ids of one millisecond differ"
