@@ -1,7 +1,7 @@
 """credentials: issuers' holds (suspensions, revocations) on a holder's credential type
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-01 18:40:00.000000+00:00
 
 An issuer's suspension or revocation is kept per (person, credential type), so no re-issue (a record
@@ -18,7 +18,7 @@ from alembic import op
 import service.db
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
