@@ -431,7 +431,7 @@ def verify_presentation(
             text = ""
     try:
         parts = sdjwt.split(text)
-        disclosures = [sdjwt.Disclosure.parse(d) for d in parts.disclosures]
+        disclosures = sdjwt.parse_disclosures(parts.disclosures)
         verified = jws.verify(parts.jwt, issuer_keys, typ=policy.typ, algorithms=policy.algorithms)
     except sdjwt.SdJwtError as exc:
         report.fail(FORMAT, "malformed", str(exc))
