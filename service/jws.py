@@ -38,8 +38,11 @@ _ECDSA: Final = ec.ECDSA(hashes.SHA256())
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 _b64decode: Final = pybase64.b64decode
 _B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_UNUSED_BITS: Final = (0, 0, 0x0F, 0x03)
-"""By ``len % 4``: the low bits of the last character that encode no data (2 or 4 of them)."""
+_CANONICAL_LAST: Final = tuple(
+    frozenset(c for i, c in enumerate(_B64URL_ALPHABET) if not i & unused) for unused in (0, 0, 0x0F, 0x03)
+)
+"""By ``len % 4``: the characters that may end a canonical encoding, those whose low bits that encode
+no data (4 of them after 2 characters of a group, 2 after 3) are zero."""
 _PADDING: Final = ("", "", "==", "=")
 _json_decoder: Final = msgspec.json.Decoder()
 _json_encoder: Final = msgspec.json.Encoder()
@@ -73,7 +76,7 @@ def b64url_decode(text: str | bytes) -> bytes:
         if tail == 1 or "=" in text or "+" in text or "/" in text:
             raise JWSError("malformed", "not base64url: unexpected characters, padding or length")
         # The unused low bits of the last character must be zero, so each value has one encoding.
-        if tail and _B64URL_ALPHABET.find(text[-1]) & _UNUSED_BITS[tail]:
+        if tail and text[-1] not in _CANONICAL_LAST[tail]:
             raise JWSError("malformed", "not base64url: non-canonical encoding")
         try:
             return _b64decode(text + _PADDING[tail], b"-_", True)
