@@ -28,7 +28,7 @@ import math
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, NoReturn
 
 import msgspec
 import pybase64
@@ -411,7 +411,7 @@ class _Walker:
         if not _STR_ONLY.issuperset(map(type, digests)):
             raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
         self.digests.extend(digests)
-        get, used = self.by_digest.get, self.used
+        get, used, protected, found = self.by_digest.get, self.used, self.protected, self.found.append
         for digest in digests:
             disclosure = get(digest)
             if disclosure is None:
@@ -419,13 +419,20 @@ class _Walker:
             if digest in used:
                 raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
             used.add(digest)
-            name = self.member_name(disclosure, out, path)
+            name = disclosure.name
+            if name is None or name in RESERVED_NAMES or name in out or (not path and name in protected):
+                self.refuse(disclosure, out, path)
             child = (*path, name)
-            self.found.append(_new_tuple(Found, (disclosure, child, parent)))
-            out[name] = self.value(disclosure.value, child, digest)
+            found(_new_tuple(Found, (disclosure, child, parent)))
+            value, kind = disclosure.value, type(disclosure.value)
+            if kind is dict:
+                value = self.object(value, child, digest)
+            elif kind is list:
+                value = self.array(value, child, digest)
+            out[name] = value
 
-    def member_name(self, disclosure: Disclosure, out: dict[str, Any], path: ConcretePath) -> str:
-        """The claim name of an object-member disclosure found in ``_sd``, if it may go into ``out``."""
+    def refuse(self, disclosure: Disclosure, out: dict[str, Any], path: ConcretePath) -> NoReturn:
+        """The error for an object-member disclosure in ``_sd`` whose name may not go into ``out``."""
         name = disclosure.name
         if name is None:
             raise SdJwtError(
@@ -435,9 +442,7 @@ class _Walker:
             raise SdJwtError("reserved_claim_name", f"a disclosure uses the reserved name {name!r}")
         if name in out:
             raise SdJwtError("claim_clash", f"a disclosure for {name!r} clashes with a claim of that name")
-        if not path and name in self.protected:
-            raise SdJwtError("protected_claim_disclosed", f"{name!r} must never be a selective disclosure")
-        return name
+        raise SdJwtError("protected_claim_disclosed", f"{name!r} must never be a selective disclosure")
 
     def array(self, node: list[Any], path: ConcretePath, parent: str | None) -> list[Any]:
         out: list[Any] = []
