@@ -361,10 +361,11 @@ _STR_ONLY: Final = frozenset({str})
 class _Walker:
     """RFC 9901 section 7.1 steps 3-5: replace digests with disclosed claims, refusing what is unsafe.
 
-    Written for speed (it runs on every verification): each object is copied in C and only its
-    containers and ``_sd`` are then visited in Python; paths are built only for containers; every
-    digest met is collected and duplicates are found at the end in one set, except digests of
-    disclosures, which are checked at once so no disclosure is ever expanded twice.
+    Written for speed (it runs on every verification): each object is copied in C (its plain members
+    are not put back one by one) and only its containers and ``_sd`` are then processed in Python;
+    paths are built only for containers; every digest met is collected and duplicates are found at
+    the end in one set, except digests of disclosures, which are checked at once so no disclosure is
+    ever expanded twice.
     """
 
     __slots__ = ("by_digest", "digests", "found", "in_place", "protected", "used")
