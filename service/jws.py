@@ -17,17 +17,17 @@ Pure module: no web or database imports.
 """
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import msgspec
+import pybase64
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 Algorithm = Literal["ES256", "EdDSA"]
 ALLOWED_ALGORITHMS: Final[frozenset[str]] = frozenset({"ES256", "EdDSA"})
@@ -35,10 +35,15 @@ PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 _ECDSA: Final = ec.ECDSA(hashes.SHA256())
-_B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STRICT: Final = bytes.maketrans(b"-_+/=", b"+/!!!")
-"""base64url to standard base64; '+', '/' and '=' (not base64url) to '!', which strict decoding refuses."""
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+_b64decode: Final = pybase64.b64decode
+_B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_CANONICAL_LAST: Final = tuple(
+    frozenset(c for i, c in enumerate(_B64URL_ALPHABET) if not i & unused) for unused in (0, 0, 0x0F, 0x03)
+)
+"""By ``len % 4``: the characters that may end a canonical encoding, those whose low bits that encode
+no data (4 of them after 2 characters of a group, 2 after 3) are zero."""
+_PADDING: Final = ("", "", "==", "=")
 _json_decoder: Final = msgspec.json.Decoder()
 _json_encoder: Final = msgspec.json.Encoder()
 
@@ -59,20 +64,30 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str | bytes) -> bytes:
-    """Strict base64url without padding (RFC 7515 section 2); :class:`JWSError` ``malformed`` otherwise."""
-    raw = text.encode("ascii", "replace") if isinstance(text, str) else text
-    tail = len(raw) % 4
+    """Strict base64url without padding (RFC 7515 section 2); :class:`JWSError` ``malformed`` otherwise.
+
+    Strict means: only the URL-safe alphabet, no padding, no whitespace, a possible length, and zero
+    unused bits in the last character (so each value has exactly one encoding). The decoding is
+    pybase64's (SIMD: about 8x faster than ``binascii`` on a 1.5 KB payload), which refuses any
+    character outside the alphabet; the checks before it are C-level scans of a ``str``.
+    """
+    if not isinstance(text, str):
+        text = bytes(text).decode("ascii", "replace")  # not ASCII: refused below, as in a str
+    tail = len(text) & 3
     if tail == 1:
-        raise JWSError("malformed", "not base64url: unexpected characters, padding or length")
+        raise JWSError("malformed", _UNEXPECTED)
     # The unused low bits of the last character must be zero, so each value has one encoding.
-    if tail and _B64URL_ALPHABET.find(raw[-1]) & (0x0F if tail == 2 else 0x03):
+    if tail and text[-1] not in _CANONICAL_LAST[tail]:
         raise JWSError("malformed", "not base64url: non-canonical encoding")
-    # One translation to the standard alphabet that also turns '+', '/' and '=' into a character
-    # strict mode refuses, so anything outside the URL-safe alphabet fails in C (no second pass).
+    if "=" in text or "+" in text or "/" in text:  # pybase64 would take the standard alphabet too
+        raise JWSError("malformed", _UNEXPECTED)
     try:
-        return binascii.a2b_base64(raw.translate(_TO_STRICT) + b"=" * (-len(raw) % 4), strict_mode=True)
-    except binascii.Error:
-        raise JWSError("malformed", "not base64url: unexpected characters, padding or length") from None
+        return _b64decode(text + _PADDING[tail], b"-_", True)
+    except ValueError:  # binascii.Error: a character outside the alphabet; or not ASCII
+        raise JWSError("malformed", _UNEXPECTED) from None
+
+
+_UNEXPECTED: Final = "not base64url: unexpected characters, padding or length"
 
 
 def json_object(data: bytes, what: str) -> dict[str, Any]:
@@ -101,6 +116,12 @@ class VerificationKey:
     alg: Algorithm
     public_key: PublicKey
     kid: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked once here, so verification can go by ``alg`` alone (an ABC isinstance costs 0.7 us).
+        expected = ec.EllipticCurvePublicKey if self.alg == "ES256" else ed25519.Ed25519PublicKey
+        if self.alg not in ALLOWED_ALGORITHMS or not isinstance(self.public_key, expected):
+            raise ValueError(f"a {type(self.public_key).__name__} cannot be an {self.alg} verification key")
 
 
 def algorithm_of(key: PrivateKey | PublicKey) -> Algorithm:
@@ -231,10 +252,11 @@ def split(token: str) -> tuple[str, str, str]:
     """The three base64url parts of a compact JWS; :class:`JWSError` ``malformed`` otherwise."""
     if not isinstance(token, str) or not token.isascii():
         raise JWSError("malformed", "a compact JWS is ASCII text")
-    parts = token.split(".")
-    if len(parts) != 3:
+    # find/rfind (memchr) rather than split: a credential is 2 KB and this runs twice a verification
+    first, last = token.find("."), token.rfind(".")
+    if first == last or token.find(".", first + 1, last) >= 0:
         raise JWSError("malformed", "a compact JWS has exactly three parts separated by '.'")
-    return parts[0], parts[1], parts[2]
+    return token[:first], token[first + 1 : last], token[last + 1 :]
 
 
 def unverified_header(token: str) -> dict[str, Any]:
@@ -242,16 +264,30 @@ def unverified_header(token: str) -> dict[str, Any]:
     return json_object(b64url_decode(split(token)[0]), "JWS header")
 
 
+_DER_HEADS: Final = {(r, s): bytes((0x30, r + s + 4, 2, r)) for r in range(1, 34) for s in range(1, 34)}
+_DER_INTEGERS: Final = tuple(bytes((2, n)) for n in range(34))
+
+
+def der_signature(raw: bytes) -> bytes:
+    """An ES256 signature ``r || s`` (32 bytes each, RFC 7518 section 3.4) as the DER
+    ``SEQUENCE { INTEGER r, INTEGER s }`` OpenSSL verifies (leading zeros dropped, a zero byte added
+    before a high bit). The same bytes as ``encode_dss_signature``, without the two big integers."""
+    r, s = raw[:32].lstrip(b"\0"), raw[32:].lstrip(b"\0")
+    if not r or r[0] > 0x7F:
+        r = b"\0" + r
+    if not s or s[0] > 0x7F:
+        s = b"\0" + s
+    return _DER_HEADS[len(r), len(s)] + r + _DER_INTEGERS[len(s)] + s
+
+
 def _check_signature(key: VerificationKey, signature: bytes, signing_input: bytes) -> bool:
     try:
-        if isinstance(key.public_key, ec.EllipticCurvePublicKey):
+        if key.alg == "ES256":
             if len(signature) != 64:
                 return False
-            r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-            der = encode_dss_signature(r, s)
-            key.public_key.verify(der, signing_input, _ECDSA)
+            key.public_key.verify(der_signature(signature), signing_input, _ECDSA)  # type: ignore[call-arg]
         else:
-            key.public_key.verify(signature, signing_input)
+            key.public_key.verify(signature, signing_input)  # type: ignore[call-arg]
     except InvalidSignature:
         return False
     return True
@@ -270,6 +306,19 @@ def verify(
     Raises :class:`JWSError` with ``code`` one of ``malformed``, ``wrong_typ``, ``unsupported_alg``,
     ``unknown_key``, ``crit`` or ``bad_signature``. ``typ`` is compared exactly (``None``: no ``typ``).
     """
+    header, payload, chosen = verify_parts(token, key, typ, algorithms, detached_payload)
+    return Verified(header, payload, chosen)
+
+
+def verify_parts(
+    token: str,
+    key: KeySource,
+    typ: str | None,
+    algorithms: Collection[str] = ALLOWED_ALGORITHMS,
+    detached_payload: bytes | None = None,
+) -> tuple[dict[str, Any], bytes, VerificationKey]:
+    """:func:`verify` returning ``(header, payload, key)`` as a plain tuple: for the presentation
+    verifier's hot path, where building a :class:`Verified` costs more than the rest of the call."""
     protected, encoded, signature_b64 = split(token)
     header = json_object(b64url_decode(protected), "JWS header")
     if header.get("typ") != typ:
@@ -277,9 +326,9 @@ def verify(
     if "crit" in header:
         raise JWSError("crit", "the token requires extensions this registry does not understand")
     alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in algorithms or alg not in ALLOWED_ALGORITHMS:
+    if type(alg) is not str or alg not in algorithms or alg not in ALLOWED_ALGORITHMS:
         raise JWSError("unsupported_alg", "the token's algorithm is not allowed")
-    chosen = key(header) if callable(key) else key
+    chosen = key if type(key) is VerificationKey else key(header)  # type: ignore[operator]
     if chosen is None:
         raise JWSError("unknown_key", "the token is signed with an unknown key")
     if chosen.alg != alg:
@@ -287,14 +336,14 @@ def verify(
     if detached_payload is not None:
         if encoded:
             raise JWSError("malformed", "a detached signature carries no payload")
-        encoded = b64url_encode(detached_payload)
         payload = detached_payload
+        signing_input = f"{protected}.{b64url_encode(detached_payload)}".encode("ascii")
     else:
         payload = b64url_decode(encoded)
-    signing_input = f"{protected}.{encoded}".encode("ascii")
+        signing_input = token[: len(protected) + 1 + len(encoded)].encode("ascii")
     if not _check_signature(chosen, b64url_decode(signature_b64), signing_input):
         raise JWSError("bad_signature", "the signature does not verify")
-    return Verified(header, payload, chosen)
+    return header, payload, chosen
 
 
 def check_times(claims: Mapping[str, Any], *, now: int, leeway: int = 0, require_exp: bool = True) -> None:

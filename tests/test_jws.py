@@ -193,6 +193,52 @@ def test_b64url_round_trip(data: bytes) -> None:
     encoded = jws.b64url_encode(data)
     assert "=" not in encoded
     assert jws.b64url_decode(encoded) == data
+    assert jws.b64url_decode(encoded.encode("ascii")) == data
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("QUJD=", id="padding"),
+        pytest.param("QUI=", id="padding-of-a-short-group"),
+        pytest.param("QU=J", id="padding-inside"),
+        pytest.param("ab+/", id="standard-alphabet"),
+        pytest.param("ab-+", id="one-standard-character"),
+        pytest.param("QUJ", id="unused-bits-set"),
+        pytest.param("QUJDR", id="impossible-length"),
+        pytest.param("QU JD", id="space"),
+        pytest.param("QUJD\n", id="newline"),
+        pytest.param("QUJ\u00e9", id="not-ascii"),
+        pytest.param("QU.D", id="dot"),
+    ],
+)
+def test_b64url_decode_is_strict(text: str) -> None:
+    """Each value has one encoding: anything else is refused, as text or as bytes (pybase64 decodes)."""
+    with pytest.raises(JWSError) as refused:
+        jws.b64url_decode(text)
+    assert refused.value.code == "malformed"
+    with pytest.raises(JWSError):
+        jws.b64url_decode(text.encode("utf-8"))
+
+
+@given(st.binary(min_size=64, max_size=64), st.integers(min_value=0, max_value=31))
+def test_der_signature_is_what_cryptography_encodes(raw: bytes, zeros: int) -> None:
+    """The DER built from ``r || s`` without big integers is byte for byte ``encode_dss_signature``'s,
+    leading zero bytes (dropped) and high bits (a zero byte added) included."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    for signature in (raw, bytes(zeros) + raw[zeros:], raw[:32] + bytes(zeros) + raw[32 + zeros :]):
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        assert jws.der_signature(signature) == encode_dss_signature(r, s)
+
+
+def test_a_verification_key_must_match_its_algorithm() -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    ed_key = ed25519.Ed25519PrivateKey.generate().public_key()
+    with pytest.raises(ValueError, match="cannot be an EdDSA"):
+        VerificationKey("EdDSA", ec_key)
+    with pytest.raises(ValueError, match="cannot be an ES256"):
+        VerificationKey("ES256", ed_key)
 
 
 # ---------------------------------------------------------------- keys and times

@@ -17,6 +17,7 @@ The checks and their codes are listed in ``docs/credentials.md``. Pure module: n
 imports; no PyJWT on this path (two signature checks, one pass over the JSON).
 """
 
+import operator
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, NamedTuple
@@ -110,7 +111,9 @@ class VerificationReport(NamedTuple):
     @property
     def valid(self) -> bool:
         """True only when no check failed and none is pending."""
-        return all(c.outcome in ("passed", "skipped") for c in self.checks)
+        checks = self.checks
+        # every check passed: the one shared tuple of the verifier's success path (checked first: fast)
+        return checks is _ALL_PASSED or all(c.outcome in ("passed", "skipped") for c in checks)
 
     @property
     def failures(self) -> tuple[Check, ...]:
@@ -171,35 +174,71 @@ _PASSED: Final = {
 }
 
 
-class _Report:
-    """Collects checks in order; names not reached are reported as skipped with the reason why."""
+_ALL_PASSED: Final = tuple(_PASSED[name] for name in CHECKS)
+_INDEX: Final = {name: index for index, name in enumerate(CHECKS)}
+_new_tuple: Final = tuple.__new__
 
-    __slots__ = ("checks", "values")
+
+class _Report:
+    """Collects the checks that did not pass; every check before ``reached`` that has none passed,
+    the ones after it were not reached and are reported as skipped with the reason why.
+
+    A passing check costs nothing here (it is the default): a verification that passes them all
+    returns :data:`_ALL_PASSED`, one shared tuple of static checks.
+    """
+
+    __slots__ = (
+        "claims",
+        "disclosed",
+        "header",
+        "issuer",
+        "nonce",
+        "notes",
+        "reached",
+        "status_reference",
+        "vct",
+    )
 
     def __init__(self) -> None:
-        self.checks: dict[str, Check] = {}
-        self.values: dict[str, Any] = {}
+        self.notes: dict[str, Check] = {}
+        self.reached = len(CHECKS)
+        self.claims: dict[str, Any] | None = None
+        self.disclosed: tuple[sdjwt.ConcretePath, ...] = ()
+        self.header: dict[str, Any] | None = None
+        self.issuer: str | None = None
+        self.vct: str | None = None
+        self.status_reference: StatusReference | None = None
+        self.nonce: str | None = None
 
-    def ok(self, name: str) -> None:
-        self.checks[name] = _PASSED[name]
+    def stop_after(self, name: str) -> None:
+        """Checks after ``name`` are not reached (unless a note says otherwise)."""
+        self.reached = _INDEX[name] + 1
 
     def fail(self, name: str, code: str, reason: str) -> None:
-        self.checks[name] = Check(name, "failed", code, reason)
+        self.notes[name] = Check(name, "failed", code, reason)
 
     def skip(self, name: str, reason: str, code: str = "not_checked") -> None:
-        self.checks[name] = Check(name, "skipped", code, reason)
+        self.notes[name] = Check(name, "skipped", code, reason)
 
     def pending(self, name: str, code: str, reason: str) -> None:
-        self.checks[name] = Check(name, "pending", code, reason)
+        self.notes[name] = Check(name, "pending", code, reason)
 
     def finish(self, missing_reason: str) -> VerificationReport:
-        ordered = tuple(map(self.checks.get, CHECKS))
-        if None in ordered:
-            ordered = tuple(
-                self.checks.get(name) or Check(name, "skipped", "not_checked", missing_reason)
-                for name in CHECKS
+        notes, reached = self.notes, self.reached
+        if not notes and reached == len(CHECKS):
+            checks = _ALL_PASSED
+        else:
+            checks = tuple(
+                notes.get(name)
+                or (
+                    _PASSED[name]
+                    if index < reached
+                    else Check(name, "skipped", "not_checked", missing_reason)
+                )
+                for index, name in enumerate(CHECKS)
             )
-        return VerificationReport(ordered, **self.values)  # type: ignore[arg-type]
+        fields = (checks, self.claims, self.disclosed, self.header, self.issuer, self.vct)
+        return _new_tuple(VerificationReport, (*fields, self.status_reference, self.nonce))
 
 
 _SIG_REASONS: Final = {
@@ -216,15 +255,24 @@ _TIME_REASONS: Final = {
 
 
 def _times(report: _Report, claims: dict[str, Any], now: int, policy: VerificationPolicy) -> None:
+    # the usual case first, in line: integer exp and iat, no nbf (the same verdict as check_times)
+    exp, iat = claims.get("exp"), claims.get("iat")
+    leeway = policy.leeway
+    if (
+        type(exp) is int
+        and type(iat) is int
+        and "nbf" not in claims
+        and now - leeway < exp
+        and iat <= now + leeway
+    ):
+        return
     try:
-        jws.check_times(claims, now=now, leeway=policy.leeway, require_exp=policy.require_exp)
+        jws.check_times(claims, now=now, leeway=leeway, require_exp=policy.require_exp)
     except jws.JWSError as exc:
         code = exc.code if exc.code in _TIME_REASONS else "malformed_time"
         report.fail(
             VALIDITY, code, _TIME_REASONS.get(exc.code, f"the credential's validity is unreadable: {exc}")
         )
-        return
-    report.ok(VALIDITY)
 
 
 def _vct(report: _Report, claims: dict[str, Any], policy: VerificationPolicy) -> None:
@@ -234,8 +282,7 @@ def _vct(report: _Report, claims: dict[str, Any], policy: VerificationPolicy) ->
     elif policy.accepted_vct is not None and vct not in policy.accepted_vct:
         report.fail(VCT, "unexpected_vct", f"credentials of type {vct!r} are not accepted here")
     else:
-        report.values["vct"] = vct
-        report.ok(VCT)
+        report.vct = vct
 
 
 _STATUS_OUTCOMES: Final = {
@@ -259,14 +306,12 @@ def _status(
     except StatusListError as exc:
         report.fail(STATUS, exc.code, str(exc))
         return
-    report.values["status_reference"] = reference
+    report.status_reference = reference
     if lookup is None:
         report.skip(STATUS, "no status lookup was configured", "not_required")
         return
     found = lookup(reference)
-    if found == CredentialStatus.VALID:
-        report.ok(STATUS)
-    else:
+    if found != CredentialStatus.VALID:
         code, reason = _STATUS_OUTCOMES.get(found, _STATUS_OUTCOMES[CredentialStatus.UNAVAILABLE])
         report.fail(STATUS, code, reason)
 
@@ -304,28 +349,26 @@ def _kb_claims(
     holder = _holder_key(claims.get("cnf"))
     if holder is None:
         report.fail(KEY_BINDING, "kb_no_holder_key", "the credential has no usable holder key ('cnf.jwk')")
+        report.stop_after(KEY_BINDING)
         return None
     try:
-        verified = jws.verify(parts.kb_jwt, holder, typ=sdjwt.KB_TYP, algorithms=policy.algorithms)
+        payload = jws.verify_parts(parts.kb_jwt, holder, sdjwt.KB_TYP, policy.algorithms)[1]
     except jws.JWSError as exc:
         if exc.code == "malformed":
             report.fail(KEY_BINDING, "kb_malformed", "the key-binding JWT is not a well-formed JWS")
-            return None
-        report.ok(KEY_BINDING)
-        if exc.code == "wrong_typ":
+            report.stop_after(KEY_BINDING)
+        elif exc.code == "wrong_typ":
             report.fail(KB_TYP, "kb_wrong_typ", "the key-binding JWT is not of type kb+jwt")
-            return None
-        report.ok(KB_TYP)
-        code = "kb_unsupported_alg" if exc.code == "unsupported_alg" else "kb_bad_signature"
-        report.fail(KB_SIGNATURE, code, "the key-binding JWT is not signed with the holder's key")
+            report.stop_after(KB_TYP)
+        else:
+            code = "kb_unsupported_alg" if exc.code == "unsupported_alg" else "kb_bad_signature"
+            report.fail(KB_SIGNATURE, code, "the key-binding JWT is not signed with the holder's key")
+            report.stop_after(KB_SIGNATURE)
         return None
-    report.ok(KEY_BINDING)
-    report.ok(KB_TYP)
-    kb = _decode_json_bytes(verified.payload)
+    kb = _decode_json_bytes(payload)
     if kb is None:
         report.fail(KB_SIGNATURE, "kb_malformed", "the key-binding JWT's payload is not a JSON object")
-        return None
-    report.ok(KB_SIGNATURE)
+        report.stop_after(KB_SIGNATURE)
     return kb
 
 
@@ -341,7 +384,6 @@ def _key_binding(
     report: _Report,
     parts: sdjwt.Parts,
     claims: dict[str, Any],
-    *,
     audience: str | None,
     nonce: str | None,
     now: int,
@@ -351,6 +393,7 @@ def _key_binding(
     if not parts.kb_jwt:
         if policy.require_key_binding:
             report.fail(KEY_BINDING, "kb_missing", "the presentation has no key-binding JWT")
+            report.stop_after(KEY_BINDING)
         else:
             report.skip(KEY_BINDING, "key binding is not required", "not_required")
             for name in KB_CHECKS:
@@ -359,21 +402,22 @@ def _key_binding(
     kb = _kb_claims(report, parts, claims, policy)
     if kb is None:
         return
+    matches = True
     if kb.get("aud") != audience:
         report.fail(KB_AUDIENCE, "kb_wrong_audience", "the presentation was made for another verifier")
-    else:
-        report.ok(KB_AUDIENCE)
+        matches = False
     if kb.get("nonce") != nonce:
         report.fail(KB_NONCE, "kb_wrong_nonce", "the presentation answers another request (wrong nonce)")
-    else:
-        report.ok(KB_NONCE)
-    _kb_iat(report, kb.get("iat"), now, policy)
+        matches = False
+    iat = kb.get("iat")
+    if type(iat) is not int or not now - policy.kb_max_age - policy.leeway <= iat <= now + policy.leeway:
+        _kb_iat(report, iat, now, policy)  # the usual case (an int in the window) passes in line
     if kb.get("sd_hash") != sdjwt.b64_digest(parts.presented):
         report.fail(KB_SD_HASH, "kb_wrong_sd_hash", "the key-binding JWT covers other disclosures (sd_hash)")
-    else:
-        report.ok(KB_SD_HASH)
-    if report.checks[KB_AUDIENCE].passed and report.checks[KB_NONCE].passed and isinstance(nonce, str):
+    if matches and type(nonce) is str:
         _nonce_use(report, nonce, nonce_unused)
+    else:
+        report.skip(KB_NONCE_UNUSED, "not checked: an earlier key-binding check failed")
 
 
 def _kb_iat(report: _Report, iat: object, now: int, policy: VerificationPolicy) -> None:
@@ -383,17 +427,13 @@ def _kb_iat(report: _Report, iat: object, now: int, policy: VerificationPolicy) 
         report.fail(KB_IAT, "kb_stale", f"the presentation is older than {policy.kb_max_age} seconds")
     elif iat > now + policy.leeway:
         report.fail(KB_IAT, "kb_future", "the presentation claims to be made in the future")
-    else:
-        report.ok(KB_IAT)
 
 
 def _nonce_use(report: _Report, nonce: str, nonce_unused: NonceHook | None) -> None:
-    report.values["nonce"] = nonce
+    report.nonce = nonce
     if nonce_unused is None:
         report.pending(KB_NONCE_UNUSED, "kb_nonce_unchecked", "waiting for storage to record the nonce")
-    elif nonce_unused(nonce):
-        report.ok(KB_NONCE_UNUSED)
-    else:
+    elif not nonce_unused(nonce):
         report.fail(KB_NONCE_UNUSED, "kb_nonce_replayed", "the nonce was already used: a replay")
 
 
@@ -417,11 +457,10 @@ def verify_presentation(
     if policy.require_key_binding and (audience is None or nonce is None):
         raise ValueError("key binding is required: give the expected audience and nonce")
     report = _Report()
-    size = len(presentation)
-    if size > policy.max_bytes:
+    if len(presentation) > policy.max_bytes:
         report.fail(SIZE, OVERSIZE, f"the presentation is larger than {policy.max_bytes} bytes")
+        report.stop_after(SIZE)
         return report.finish("not checked: the presentation is too large")
-    report.ok(SIZE)
     if isinstance(presentation, str):
         text = presentation
     else:
@@ -429,57 +468,64 @@ def verify_presentation(
             text = bytes(presentation).decode("ascii")
         except UnicodeDecodeError:
             text = ""
+    signed = _issuer_signed(report, text, issuer_keys, policy)
+    if isinstance(signed, str):
+        return report.finish(signed)
+    parts, disclosures, claims = signed
+    issuer = claims.get("iss")
+    report.issuer = issuer if isinstance(issuer, str) else None
+    _times(report, claims, now, policy)
+    try:
+        unblinded, found = sdjwt.unblind_fast(claims, disclosures, policy.protected, in_place=True)
+    except sdjwt.SdJwtError as exc:
+        report.fail(DISCLOSURES, exc.code, str(exc))
+        report.stop_after(DISCLOSURES)
+        return report.finish("not checked: the disclosures do not match the credential")
+    report.claims = unblinded
+    report.disclosed = tuple(map(_PATH, found))
+    _vct(report, unblinded, policy)
+    _status(report, unblinded, status, policy)
+    _key_binding(report, parts, unblinded, audience, nonce, now, policy, nonce_unused)
+    return report.finish("not checked: an earlier key-binding check failed")
+
+
+_PATH: Final = operator.itemgetter(1)
+"""The path of a :class:`sdjwt.Found`."""
+
+
+def _issuer_signed(
+    report: _Report, text: str, issuer_keys: jws.KeySource, policy: VerificationPolicy
+) -> tuple[sdjwt.Parts, list[sdjwt.Disclosure], dict[str, Any]] | str:
+    """The parts, the parsed disclosures and the signed payload once format, ``typ`` and the issuer
+    signature pass; otherwise the failure is reported and the reason the later checks were not
+    reached is returned."""
     try:
         parts = sdjwt.split(text)
-        disclosures = [sdjwt.Disclosure.parse(d) for d in parts.disclosures]
-        verified = jws.verify(parts.jwt, issuer_keys, typ=policy.typ, algorithms=policy.algorithms)
+        disclosures = sdjwt.parse_disclosures(parts.disclosures)
+        header, signed, _ = jws.verify_parts(parts.jwt, issuer_keys, policy.typ, policy.algorithms)
     except sdjwt.SdJwtError as exc:
         report.fail(FORMAT, "malformed", str(exc))
-        return report.finish("not checked: the presentation is malformed")
+        report.stop_after(FORMAT)
+        return "not checked: the presentation is malformed"
     except jws.JWSError as exc:
         if exc.code == "malformed":
             report.fail(FORMAT, "malformed", f"the issuer-signed JWT is malformed: {exc}")
-            return report.finish("not checked: the presentation is malformed")
-        report.ok(FORMAT)
+            report.stop_after(FORMAT)
+            return "not checked: the presentation is malformed"
         if exc.code == "wrong_typ":
             report.fail(TYP, "wrong_typ", f"the credential is not of type {policy.typ}")
-            return report.finish("not checked: the credential has the wrong type")
-        report.ok(TYP)
+            report.stop_after(TYP)
+            return "not checked: the credential has the wrong type"
         report.fail(SIGNATURE, exc.code, _SIG_REASONS.get(exc.code, str(exc)))
-        return report.finish("not checked: the issuer signature did not verify")
-    report.ok(FORMAT)
-    report.ok(TYP)
-    report.values["header"] = verified.header
-    payload = _decode_json_bytes(verified.payload)
+        report.stop_after(SIGNATURE)
+        return "not checked: the issuer signature did not verify"
+    report.header = header
+    payload = _decode_json_bytes(signed)
     if payload is None:
         report.fail(SIGNATURE, "malformed", "the credential's payload is not a JSON object")
-        return report.finish("not checked: the credential's payload is unreadable")
-    report.ok(SIGNATURE)
-    issuer = payload.get("iss")
-    report.values["issuer"] = issuer if isinstance(issuer, str) else None
-    _times(report, payload, now, policy)
-    try:
-        unblinded = sdjwt.unblind(payload, disclosures, protected=policy.protected)
-    except sdjwt.SdJwtError as exc:
-        report.fail(DISCLOSURES, exc.code, str(exc))
-        return report.finish("not checked: the disclosures do not match the credential")
-    claims = unblinded.claims
-    report.ok(DISCLOSURES)
-    report.values["claims"] = claims
-    report.values["disclosed"] = tuple(found.path for found in unblinded.found)
-    _vct(report, claims, policy)
-    _status(report, claims, status, policy)
-    _key_binding(
-        report,
-        parts,
-        claims,
-        audience=audience,
-        nonce=nonce,
-        now=now,
-        policy=policy,
-        nonce_unused=nonce_unused,
-    )
-    return report.finish("not checked: an earlier key-binding check failed")
+        report.stop_after(SIGNATURE)
+        return "not checked: the credential's payload is unreadable"
+    return parts, disclosures, payload
 
 
 def verify_credential(

@@ -22,16 +22,16 @@ reconstruction of the disclosed claims (:func:`unblind`) is shared by both.
 Pure module: no web or database imports.
 """
 
-import binascii
 import hashlib
 import json
 import math
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, NoReturn
 
 import msgspec
+import pybase64
 
 from service import jws
 
@@ -127,14 +127,13 @@ def _prefix_matches(pattern: ClaimPath, path: ConcretePath) -> bool:
 # ---------------------------------------------------------------- disclosures
 
 
-_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+_b64encode: Final = pybase64.b64encode_as_string
 
 
 def b64_digest(data: str) -> str:
     """base64url(SHA-256(ASCII bytes of ``data``)): a disclosure digest or an ``sd_hash``."""
     # 32 bytes encode to 43 characters and one '=' of padding, dropped here.
-    encoded = binascii.b2a_base64(hashlib.sha256(data.encode("ascii")).digest(), newline=False)
-    return encoded[:43].translate(_TO_URLSAFE).decode("ascii")
+    return _b64encode(hashlib.sha256(data.encode("ascii")).digest(), b"-_")[:43]
 
 
 def new_salt() -> str:
@@ -167,19 +166,35 @@ class Disclosure(NamedTuple):
     @classmethod
     def parse(cls, encoded: str) -> "Disclosure":
         """A received disclosure; :class:`SdJwtError` ``malformed_disclosure`` when it is not one."""
+        return parse_disclosures((encoded,))[0]
+
+
+def parse_disclosures(encoded: Iterable[str]) -> list[Disclosure]:
+    """Received disclosures, in order; :class:`SdJwtError` ``malformed_disclosure`` when one is not one.
+
+    One loop with every step inlined: it runs for each disclosure of each verification.
+    """
+    result: list[Disclosure] = []
+    decode, b64decode, sha256, b64encode = _decoder.decode, jws.b64url_decode, hashlib.sha256, _b64encode
+    for text in encoded:
         try:
-            content = _decoder.decode(jws.b64url_decode(encoded))
+            content = decode(b64decode(text))
         except (jws.JWSError, msgspec.DecodeError, RecursionError):
             raise SdJwtError("malformed_disclosure", "a disclosure is not base64url-encoded JSON") from None
         if type(content) is list and type(content[0] if content else None) is str:
+            # the digest: base64url of SHA-256 over the ASCII text (43 characters, the padding dropped)
+            digest = b64encode(sha256(text.encode()).digest(), b"-_")[:43]  # ASCII: base64url decoded
             if len(content) == 3 and type(content[1]) is str:
-                return _new_tuple(cls, (encoded, b64_digest(encoded), content[0], content[1], content[2]))
+                result.append(_new_tuple(Disclosure, (text, digest, content[0], content[1], content[2])))
+                continue
             if len(content) == 2:
-                return _new_tuple(cls, (encoded, b64_digest(encoded), content[0], None, content[1]))
+                result.append(_new_tuple(Disclosure, (text, digest, content[0], None, content[1])))
+                continue
         raise SdJwtError(
             "malformed_disclosure",
             "a disclosure must be [salt, name, value] or [salt, value], salt and name strings",
         )
+    return result
 
 
 _new_tuple: Final = tuple.__new__
@@ -340,19 +355,29 @@ class Found(NamedTuple):
     """Digest of the enclosing disclosure (None: the disclosure sits in the signed payload itself)."""
 
 
-class _Unblinder:
+_STR_ONLY: Final = frozenset({str})
+
+
+class _Walker:
     """RFC 9901 section 7.1 steps 3-5: replace digests with disclosed claims, refusing what is unsafe.
 
-    Written for speed (it runs on every verification): paths are built only for containers; every
-    digest met is appended to ``digests`` and duplicates are found at the end in one set, except for
-    digests of disclosures, which are checked at once so no disclosure is ever expanded twice.
+    Written for speed (it runs on every verification): each object is copied in C (its plain members
+    are not put back one by one) and only its containers and ``_sd`` are then processed in Python;
+    paths are built only for containers; every digest met is collected and duplicates are found at
+    the end in one set, except digests of disclosures, which are checked at once so no disclosure is
+    ever expanded twice.
     """
 
-    __slots__ = ("by_digest", "digests", "found", "protected", "used")
+    __slots__ = ("by_digest", "digests", "found", "in_place", "protected", "used")
 
-    def __init__(self, by_digest: Mapping[str, Disclosure], protected: frozenset[str]) -> None:
+    def __init__(
+        self, by_digest: Mapping[str, Disclosure], protected: frozenset[str], in_place: bool
+    ) -> None:
         self.by_digest = by_digest
         self.protected = protected
+        self.in_place = in_place
+        """Reuse the payload's (and the disclosures') objects instead of copying them: only for
+        objects no one else holds, such as those the verifier has just decoded."""
         self.digests: list[str] = []
         self.used: set[str] = set()
         self.found: list[Found] = []
@@ -366,41 +391,49 @@ class _Unblinder:
         return node
 
     def object(self, node: dict[str, Any], path: ConcretePath, parent: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, member in node.items():
-            if name == "_sd":
-                continue
+        out = node if self.in_place else node.copy()
+        digests = out.pop("_sd", None)
+        if not path:
+            out.pop("_sd_alg", None)
+        for name, member in out.items():  # replacing values of existing keys only: allowed
             kind = type(member)
             if kind is dict:
                 out[name] = self.object(member, (*path, name), parent)
             elif kind is list:
                 out[name] = self.array(member, (*path, name), parent)
-            elif name != "_sd_alg" or path:
-                out[name] = member
-        digests = node.get("_sd")
-        if digests is None:
-            return out
-        if type(digests) is not list:
-            raise SdJwtError("malformed_sd", "an '_sd' member of the credential is not an array")
-        # each digest is recorded; a disclosure's is checked at once (inlined in both loops: the hot path)
-        seen, by_digest = self.digests, self.by_digest
-        for digest in digests:
-            if type(digest) is not str:
-                raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
-            seen.append(digest)
-            disclosure = by_digest.get(digest)
-            if disclosure is not None:
-                if digest in self.used:
-                    raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
-                self.used.add(digest)
-                name = self.member_name(disclosure, out, path)
-                child = (*path, name)
-                self.found.append(Found(disclosure, child, parent))
-                out[name] = self.value(disclosure.value, child, disclosure.digest)
+        if digests is not None:
+            self.disclose(digests, out, path, parent)
         return out
 
-    def member_name(self, disclosure: Disclosure, out: dict[str, Any], path: ConcretePath) -> str:
-        """The claim name of an object-member disclosure found in ``_sd``, if it may go into ``out``."""
+    def disclose(self, digests: Any, out: dict[str, Any], path: ConcretePath, parent: str | None) -> None:
+        """Put the disclosures an ``_sd`` array references into ``out``, in the array's order."""
+        if type(digests) is not list:
+            raise SdJwtError("malformed_sd", "an '_sd' member of the credential is not an array")
+        if not _STR_ONLY.issuperset(map(type, digests)):
+            raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
+        self.digests.extend(digests)
+        get, used, protected, found = self.by_digest.get, self.used, self.protected, self.found.append
+        for digest in digests:
+            disclosure = get(digest)
+            if disclosure is None:
+                continue
+            if digest in used:
+                raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
+            used.add(digest)
+            name = disclosure.name
+            if name is None or name in RESERVED_NAMES or name in out or (not path and name in protected):
+                self.refuse(disclosure, out, path)
+            child = (*path, name)
+            found(_new_tuple(Found, (disclosure, child, parent)))
+            value, kind = disclosure.value, type(disclosure.value)
+            if kind is dict:
+                value = self.object(value, child, digest)
+            elif kind is list:
+                value = self.array(value, child, digest)
+            out[name] = value
+
+    def refuse(self, disclosure: Disclosure, out: dict[str, Any], path: ConcretePath) -> NoReturn:
+        """The error for an object-member disclosure in ``_sd`` whose name may not go into ``out``."""
         name = disclosure.name
         if name is None:
             raise SdJwtError(
@@ -410,42 +443,42 @@ class _Unblinder:
             raise SdJwtError("reserved_claim_name", f"a disclosure uses the reserved name {name!r}")
         if name in out:
             raise SdJwtError("claim_clash", f"a disclosure for {name!r} clashes with a claim of that name")
-        if not path and name in self.protected:
-            raise SdJwtError("protected_claim_disclosed", f"{name!r} must never be a selective disclosure")
-        return name
+        raise SdJwtError("protected_claim_disclosed", f"{name!r} must never be a selective disclosure")
 
     def array(self, node: list[Any], path: ConcretePath, parent: str | None) -> list[Any]:
         out: list[Any] = []
-        seen, by_digest = self.digests, self.by_digest
+        append, met, get = out.append, self.digests.append, self.by_digest.get
         for element in node:
             kind = type(element)
             if kind is dict and len(element) == 1 and "..." in element:
-                # as in object(): record the digest, check a disclosure's at once
+                # as in disclose(): record the digest, check a disclosure's at once
                 digest = element["..."]
                 if type(digest) is not str:
                     raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
-                seen.append(digest)
-                disclosure = by_digest.get(digest)
-                if disclosure is None:
-                    continue
-                if digest in self.used:
-                    raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
-                self.used.add(digest)
-                if disclosure.name is not None:
-                    raise SdJwtError(
-                        "disclosure_kind_mismatch",
-                        "an object-member disclosure is referenced as an array element",
-                    )
-                child = (*path, len(out))
-                self.found.append(Found(disclosure, child, parent))
-                out.append(self.value(disclosure.value, child, disclosure.digest))
+                met(digest)
+                disclosure = get(digest)
+                if disclosure is not None:
+                    append(self.element(disclosure, (*path, len(out)), parent))
             elif kind is dict:
-                out.append(self.object(element, (*path, len(out)), parent))
+                append(self.object(element, (*path, len(out)), parent))
             elif kind is list:
-                out.append(self.array(element, (*path, len(out)), parent))
+                append(self.array(element, (*path, len(out)), parent))
             else:
-                out.append(element)
+                append(element)
         return out
+
+    def element(self, disclosure: Disclosure, child: ConcretePath, parent: str | None) -> Any:
+        """The value of an array-element disclosure met at ``child``."""
+        digest = disclosure.digest
+        if digest in self.used:
+            raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
+        self.used.add(digest)
+        if disclosure.name is not None:
+            raise SdJwtError(
+                "disclosure_kind_mismatch", "an object-member disclosure is referenced as an array element"
+            )
+        self.found.append(_new_tuple(Found, (disclosure, child, parent)))
+        return self.value(disclosure.value, child, digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,11 +490,10 @@ class Unblinded:
 
 def index_disclosures(disclosures: Iterable[Disclosure]) -> dict[str, Disclosure]:
     """Disclosures by digest; :class:`SdJwtError` ``duplicate_disclosure`` when one is given twice."""
-    by_digest: dict[str, Disclosure] = {}
-    for disclosure in disclosures:
-        if disclosure.digest in by_digest:
-            raise SdJwtError("duplicate_disclosure", "the same disclosure is included more than once")
-        by_digest[disclosure.digest] = disclosure
+    items = disclosures if type(disclosures) is list or type(disclosures) is tuple else tuple(disclosures)
+    by_digest = {disclosure.digest: disclosure for disclosure in items}
+    if len(by_digest) != len(items):
+        raise SdJwtError("duplicate_disclosure", "the same disclosure is included more than once")
     return by_digest
 
 
@@ -477,18 +509,35 @@ def unblind(
     ``duplicate_digest``, ``malformed_sd``, ``disclosure_kind_mismatch``, ``reserved_claim_name``,
     ``claim_clash``, ``protected_claim_disclosed`` or ``unreferenced_disclosure``.
     """
+    claims, found = unblind_fast(payload, disclosures, protected)
+    return Unblinded(claims, tuple(found))
+
+
+def unblind_fast(
+    payload: Mapping[str, Any],
+    disclosures: Sequence[Disclosure],
+    protected: frozenset[str],
+    *,
+    in_place: bool = False,
+) -> tuple[dict[str, Any], list[Found]]:
+    """:func:`unblind` returning ``(claims, found)`` as they are built: for the verifier's hot path.
+
+    ``in_place=True`` builds the claims out of ``payload`` and the disclosures' values themselves
+    (changing them) instead of copies: only for objects the caller has just decoded and holds alone.
+    """
     if payload.get("_sd_alg", SD_ALG) != SD_ALG:
         raise SdJwtError("unsupported_sd_alg", "the credential's digests use an algorithm other than sha-256")
     by_digest = index_disclosures(disclosures)
-    walker = _Unblinder(by_digest, protected)
+    walker = _Walker(by_digest, protected, in_place)
     claims = walker.object(payload if type(payload) is dict else dict(payload), (), None)
-    if len(set(walker.digests)) != len(walker.digests):
+    digests, found = walker.digests, walker.found
+    if len(set(digests)) != len(digests):
         raise SdJwtError("duplicate_digest", "a digest appears more than once in the credential")
-    if len(walker.found) != len(by_digest):
+    if len(found) != len(by_digest):
         raise SdJwtError(
             "unreferenced_disclosure", "a disclosure is not referenced by the credential or by its parent"
         )
-    return Unblinded(claims, tuple(walker.found))
+    return claims, found
 
 
 # ---------------------------------------------------------------- serialisation
@@ -505,22 +554,28 @@ class Parts(NamedTuple):
     """Everything up to and including the last ``~``: the input of ``sd_hash``."""
 
 
+def _is_compact_jws(token: str) -> bool:
+    first, last = token.find("."), token.rfind(".")
+    return first != last and token.find(".", first + 1, last) < 0
+
+
 def split(text: str) -> Parts:
     """Split a compact SD-JWT strictly; :class:`SdJwtError` ``malformed`` when it is not one."""
     if not isinstance(text, str) or not text.isascii():
         raise SdJwtError("malformed", "an SD-JWT is ASCII text")
-    end = text.rfind("~")
-    if end < 0:
+    # find/rfind (memchr) and a split of the disclosures alone: the issuer-signed JWT is most of the text
+    first, end = text.find("~"), text.rfind("~")
+    if first < 0:
         raise SdJwtError("malformed", "an SD-JWT has the form <jwt>~<disclosure>~...~ (no '~' found)")
-    parts = text.split("~")
-    jwt, disclosures, kb_jwt = parts[0], parts[1:-1], parts[-1]
-    if jwt.count(".") != 2:
+    jwt, kb_jwt = text[:first], text[end + 1 :]
+    disclosures = tuple(text[first + 1 : end].split("~")) if end > first else ()
+    if not _is_compact_jws(jwt):
         raise SdJwtError("malformed", "the issuer-signed part is not a compact JWS")
     if "" in disclosures:
         raise SdJwtError("malformed", "an SD-JWT has an empty disclosure ('~~')")
-    if kb_jwt and kb_jwt.count(".") != 2:
+    if kb_jwt and not _is_compact_jws(kb_jwt):
         raise SdJwtError("malformed", "the part after the last '~' is not a compact JWS")
-    return Parts(jwt, tuple(disclosures), kb_jwt, text[: end + 1])
+    return _new_tuple(Parts, (jwt, disclosures, kb_jwt, text[: end + 1]))
 
 
 def key_binding_jwt(presented: str, holder_key: jws.PrivateKey, *, aud: str, nonce: str, iat: int) -> str:

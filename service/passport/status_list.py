@@ -78,9 +78,10 @@ class StatusReference:
     @classmethod
     def from_claim(cls, status: object) -> "StatusReference":
         """Read a credential's ``status`` claim; :class:`StatusListError` ``status_malformed`` otherwise."""
-        entry = status.get("status_list") if isinstance(status, dict) else None
-        idx = entry.get("idx") if isinstance(entry, dict) else None
-        uri = entry.get("uri") if isinstance(entry, dict) else None
+        entry = status.get("status_list") if type(status) is dict else None
+        if type(entry) is not dict:
+            entry = {}
+        idx, uri = entry.get("idx"), entry.get("uri")
         if type(idx) is not int or idx < 0 or not isinstance(uri, str) or not uri:
             raise StatusListError(
                 "status_malformed", 'the \'status\' claim is not {"status_list": {"idx": n, "uri": ...}}'
@@ -202,9 +203,12 @@ class StatusList:
 
     def status_of(self, idx: int) -> CredentialStatus:
         """What a verifier concludes for entry ``idx``."""
-        if not 0 <= idx < self.size:
+        if type(idx) is not int or not 0 <= idx < self.size:
             return CredentialStatus.UNAVAILABLE
-        return _FROM_VALUE.get(self[idx], CredentialStatus.UNAVAILABLE)
+        bits = self.bits  # as __getitem__, in line: this runs on every verification
+        position = idx * bits
+        value = (self._data[position >> 3] >> (position & 7)) & ((1 << bits) - 1)
+        return _FROM_VALUE.get(value, CredentialStatus.UNAVAILABLE)
 
 
 # ---------------------------------------------------------------- the status list token
@@ -328,7 +332,15 @@ class StatusListCache:
 
     def lookup_at(self, now: int) -> Callable[[StatusReference], CredentialStatus]:
         """A status lookup for :func:`service.passport.presentation.verify_presentation` at time ``now``."""
-        return lambda ref: self.lookup(ref, now=now)
+        lists = self._lists
+
+        def lookup(ref: StatusReference) -> CredentialStatus:  # lookup() in line
+            entry = lists.get(ref.uri)
+            if entry is None or now >= entry[1]:
+                return CredentialStatus.UNAVAILABLE
+            return entry[0].status_of(ref.idx)
+
+        return lookup
 
 
 # ---------------------------------------------------------------- index allocation
