@@ -8,6 +8,7 @@ delete path in the code, and database triggers (see the migration) refuse UPDATE
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -166,8 +167,9 @@ def _lost_race(exc: IntegrityError | OperationalError) -> bool:
 async def append_retrying(sessions: Any, entry: Entry, attempts: int = 8) -> None:
     """Append in a transaction of its own (for refused requests), retrying a lost race for a place.
 
-    On SQLite a transaction that has read cannot wait for the write lock (the busy timeout does not
-    apply), so a concurrent writer shows up as "database is locked": back off and try again.
+    ``sessions`` opens write sessions: on SQLite they take the write lock first, waiting up to the
+    busy timeout (decision 0045). A race for a place (PostgreSQL) or a lock held longer than that is
+    backed off and tried again.
     """
     for attempt in range(attempts):
         async with sessions() as session:
@@ -282,9 +284,13 @@ def _entry(scope: Scope, outcome: str, now: dt.datetime) -> Entry:
 
 
 async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed with its audit event on success, rolled back on error."""
+    """The request's transaction: committed with its audit event on success, rolled back on error.
+
+    A write session for POST, PUT, PATCH and DELETE, and for a GET whose route says it writes
+    (``opt={"writes": True}``); a read session otherwise (decision 0045)."""
     database: Database = request.app.state.database
-    async with database.session() as session:
+    write = request.method in STATE_CHANGING or request.route_handler.opt.get("writes") is True
+    async with database.session(write=write) as session:
         try:
             yield session
         except BaseException:
@@ -310,7 +316,8 @@ async def record_refusal(exc: Exception, scope: Scope) -> None:
         return
     app = scope["litestar_app"]
     try:
-        await append_retrying(app.state.database.session, _entry(scope, _outcome(exc), app.state.clock()))
+        sessions = functools.partial(app.state.database.session, write=True)
+        await append_retrying(sessions, _entry(scope, _outcome(exc), app.state.clock()))
     except Exception:  # the database may be the reason for the refusal
         log.warning(
             "could not audit a refused request",

@@ -688,7 +688,11 @@ async def token_endpoint(
             "Use grant_type=client_credentials, or the device code grant for the holder's wallet.",
         )
     client_id, secret = _client_credentials(request, data)
-    client = await authenticate_client(db_session, client_id, secret)
+    # In a read session of its own: the slow hash must not hold the request's write transaction, which
+    # on SQLite holds the write lock from its first statement (decision 0045); that is the audit event.
+    database: Database = request.app.state.database
+    async with database.session(write=False) as reading:
+        client = await authenticate_client(reading, client_id, secret)
     request.scope.setdefault("state", {})["audit_actor"] = client_id
     if client is None:
         raise OAuthError(

@@ -26,9 +26,8 @@ class CommandError(Exception):
 
 
 BUSY = (
-    "the database is busy: another process (the running server, for one) wrote to it while this command "
-    "was writing, and SQLite refused this command's transaction; its database changes were not made: "
-    "run it again"
+    "the database is busy: another process (the running server, for one) held its write lock for longer "
+    "than the busy timeout (5 s); this command's database changes were not made: run it again"
 )
 
 
@@ -36,8 +35,11 @@ def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(session)`` in one transaction, committed if it returns."""
+def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]], *, write: bool = True) -> T:
+    """Run ``work(session)`` in one transaction, committed if it returns.
+
+    A write session unless ``write=False`` (a command that only reads: on SQLite it then takes no write
+    lock, so a long read never holds the server's writers back; decision 0045)."""
     # Every table, so a flush can resolve any foreign key (api_clients -> organisations) whichever
     # modules the command itself happened to import.
     import_models()
@@ -45,7 +47,7 @@ def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -
     async def main() -> T:
         database = Database(make_engine(settings.database_url, pool_size=2))
         try:
-            async with database.session() as session:
+            async with database.session(write=write) as session:
                 result = await work(session)
                 await session.commit()
                 return result
@@ -94,30 +96,47 @@ async def _record(
     await audit.append(session, entry)
 
 
-def _audited_key_change(settings: Settings, action: str, change: Callable[[], list[Any]]) -> list[Any]:
-    """Make a change to the keys folder and record one audit event per key it touched.
+def _audited_key_change(
+    settings: Settings, store: KeyStore, action: str, change: Callable[[], list[Any]]
+) -> list[Any]:
+    """Make a change to the keys folder and record one audit event per key it touched: both or neither.
 
-    The audit log is read first, so a database that is missing or not migrated refuses the command
-    before any key changes; the events are committed right after the change.
+    The audit log is read first, in a write transaction (SQLite's write lock is held from there to the
+    commit), so a database that is missing or not migrated refuses the command before any key changes.
+    The change is made, its events inserted and committed; if any of that fails the keys folder is put
+    back as it was (new key files removed, changed ones restored) before the error is reported.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
     from service import audit
 
-    async def work(session: Any) -> list[Any]:
-        try:
-            await audit.chain_tail(session)
-        except SQLAlchemyError as exc:
-            raise CommandError(
-                f"the audit log cannot be written ({type(exc).__name__}): run `passport db upgrade` first; "
-                "no key was changed"
-            ) from None
-        metas = change()
-        for meta in metas:
-            await _record(session, action, f"key:{meta.purpose}:{meta.kid}", None, utcnow())
-        return metas
+    import_models()
 
-    return _run_with_session(settings, work)
+    async def main() -> list[Any]:
+        database = Database(make_engine(settings.database_url, pool_size=2))
+        try:
+            async with database.session(write=True) as session:
+                try:
+                    await audit.chain_tail(session)
+                except SQLAlchemyError as exc:
+                    raise CommandError(
+                        f"the audit log cannot be written ({type(exc).__name__}): "
+                        "run `passport db upgrade` first; no key was changed"
+                    ) from None
+                before = store.files()
+                try:
+                    metas = change()
+                    for meta in metas:
+                        await _record(session, action, f"key:{meta.purpose}:{meta.kid}", None, utcnow())
+                    await session.commit()
+                except BaseException:
+                    store.restore(before)
+                    raise
+                return metas
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
 
 
 # ---------------------------------------------------------------- serve and db
@@ -208,14 +227,14 @@ def _reencrypt(settings: Settings, ring: Any, batch: int) -> None:
         total = 0
         try:
             while True:  # one transaction per batch: an interrupted run resumes where it stopped
-                async with database.session() as session:
+                async with database.session(write=True) as session:
                     done = await passport.reencrypt(session, ring, batch=batch)
                     await session.commit()
                 total += done
                 if done < batch:
                     break
                 sys.stderr.write(f"\rre-encrypted {total:,}")
-            async with database.session() as session:
+            async with database.session(write=False) as session:
                 return total, await passport.sealed_by_key(session)
         finally:
             await database.dispose()
@@ -233,7 +252,7 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
     store = _key_store(settings)
     now = utcnow()
     if args.action == "init":
-        created = _audited_key_change(settings, "keys init", lambda: store.init(now))
+        created = _audited_key_change(settings, store, "keys init", lambda: store.init(now))
         for meta in created:
             _out(f"created {meta.purpose} key {meta.alg} {meta.kid}")
         data_key = _data_store(settings).init(now)
@@ -244,13 +263,13 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
     elif args.action == "rotate":
         publish_for = _publish_for(settings, args.purpose)
         (meta,) = _audited_key_change(
-            settings, "keys rotate", lambda: [store.rotate(args.purpose, args.alg, now, publish_for)]
+            settings, store, "keys rotate", lambda: [store.rotate(args.purpose, args.alg, now, publish_for)]
         )
         _out(f"created {meta.purpose} key {meta.alg} {meta.kid}; the previous one is retired")
     elif args.action == "retire":
         publish_for = _publish_for(settings, store.find(args.kid).purpose)
         (meta,) = _audited_key_change(
-            settings, "keys retire", lambda: [store.retire(args.kid, now, publish_for)]
+            settings, store, "keys retire", lambda: [store.retire(args.kid, now, publish_for)]
         )
         _out(f"retired {meta.kid}; published until {meta.publish_until:%Y-%m-%d %H:%M}Z")
     else:
@@ -293,7 +312,7 @@ def cmd_clients(settings: Settings, args: argparse.Namespace) -> None:
         client = _run_with_session(settings, revoke)
         _out(f"revoked {client.client_id}")
     else:
-        clients = _run_with_session(settings, auth.list_clients)
+        clients = _run_with_session(settings, auth.list_clients, write=False)
         _out(f"{'client_id':<40} {'role':<12} {'organisation':<12} {'status':<8} name")
         for c in clients:
             status = "revoked" if c.revoked_at else "active"
@@ -342,7 +361,7 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
         user = _run_with_session(settings, disable)
         _out(f"disabled {user.email}")
     else:
-        rows = _run_with_session(settings, users.list_users)
+        rows = _run_with_session(settings, users.list_users, write=False)
         _out(f"{'email':<40} {'role':<12} {'organisation':<12} {'status':<9} {'bound':<6} name")
         for u in rows:
             status = "disabled" if u.disabled_at else ("demo" if u.demo else "active")
@@ -357,7 +376,7 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
     from service import audit
 
-    count, broken = _run_with_session(settings, audit.verify_chain)
+    count, broken = _run_with_session(settings, audit.verify_chain, write=False)
     if broken is not None:
         raise CommandError(
             f"audit chain broken at event {broken.event_id}: {broken.reason} ({count} events read)"
@@ -431,19 +450,21 @@ def cmd_additionality(settings: Settings, args: argparse.Namespace) -> None:
 
         _out(_run_with_session(settings, year))
     elif args.action == "reproduce":
-        reproduced = _run_with_session(settings, lambda s: additionality.reproduce(s, operator, args.check))
+        reproduced = _run_with_session(
+            settings, lambda s: additionality.reproduce(s, operator, args.check), write=False
+        )
         _out(msgspec.json.format(msgspec.json.encode(reproduced)).decode())
     elif args.action == "summary":
-        summary = _run_with_session(settings, lambda s: additionality.summary(s, args.year))
+        summary = _run_with_session(settings, lambda s: additionality.summary(s, args.year), write=False)
         _out(msgspec.json.format(msgspec.json.encode(summary)).decode())
     else:
         if args.format == "html":
             content = _run_with_session(
-                settings, lambda s: additionality.report_html(s, args.year, now)
+                settings, lambda s: additionality.report_html(s, args.year, now), write=False
             ).encode()
         else:
             content = _run_with_session(
-                settings, lambda s: additionality.export_csv(s, args.year, args.format)
+                settings, lambda s: additionality.export_csv(s, args.year, args.format), write=False
             )
         args.output.write_bytes(content)
         _out(f"wrote {args.output} ({len(content):,} bytes)")

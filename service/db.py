@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import EMPTY_DICT
@@ -83,7 +84,8 @@ class Base(DeclarativeBase):
 # adapter below does the same work in as few hops as the semantics allow:
 # - a statement, its rows and its cursor's life are one call on the connection's thread;
 # - BEGIN is sent in the same call as the first statement after it (nothing else can run on the
-#   connection in between: it is checked out to one session);
+#   connection in between: it is checked out to one session); a write session's is BEGIN IMMEDIATE
+#   (decision 0045);
 # - COMMIT and ROLLBACK are skipped when SQLite has no transaction open, exactly as the sqlite3
 #   module itself does, only without the hop to find that out.
 # It relies on SQLAlchemy 2.1's asyncio adapter classes and aiosqlite's ``_execute``/``_conn``
@@ -91,11 +93,12 @@ class Base(DeclarativeBase):
 
 
 def _run_statement(
-    raw: sqlite3.Connection, begin: bool, operation: str, parameters: Any, many: bool
+    raw: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool
 ) -> tuple[Any, list[Any], int, int | None]:
-    """On the connection's thread: (description, rows, rowcount, lastrowid) of one statement."""
-    if begin:
-        raw.execute("BEGIN")
+    """On the connection's thread: (description, rows, rowcount, lastrowid) of one statement, after
+    ``begin`` (``BEGIN`` or ``BEGIN IMMEDIATE``) if a transaction is to start with it."""
+    if begin is not None:
+        raw.execute(begin)
     cursor = raw.cursor()
     try:
         if many:
@@ -149,7 +152,7 @@ class _OneHopCursor(sa_aiosqlite.AsyncAdapt_aiosqlite_cursor):
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
         adapt: _OneHopConnection = self._adapt_connection  # type: ignore[assignment]
         async with adapt._execute_mutex:
-            begin, adapt.begin_pending = adapt.begin_pending, False
+            begin, adapt.begin_pending = adapt.begin_pending, None
             aio = self._connection
             result = await aio._execute(_run_statement, aio._conn, begin, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = result
@@ -174,14 +177,15 @@ class _OneHopConnection(sa_aiosqlite.AsyncAdapt_aiosqlite_connection):
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
-        self.begin_pending = False
-        """SQLAlchemy began a transaction; BEGIN goes with the next statement."""
+        self.begin_pending: str | None = None
+        """SQLAlchemy began a transaction: this BEGIN (deferred or IMMEDIATE) goes with the next statement."""
 
     def cursor(self, server_side: bool = False) -> Any:
-        if server_side and self.begin_pending:  # a streaming cursor runs its own calls: BEGIN first
-            self.begin_pending = False
+        begin = self.begin_pending
+        if server_side and begin is not None:  # a streaming cursor runs its own calls: BEGIN first
+            self.begin_pending = None
             try:
-                await_(self._connection.execute("BEGIN"))
+                await_(self._connection.execute(begin))
             except Exception as error:
                 self._handle_exception(error)
         return super().cursor(server_side)
@@ -191,12 +195,12 @@ class _OneHopConnection(sa_aiosqlite.AsyncAdapt_aiosqlite_connection):
         return aio._connection is not None and bool(aio._conn.in_transaction)
 
     def commit(self) -> None:
-        self.begin_pending = False
+        self.begin_pending = None
         if self._transaction_open():
             super().commit()
 
     def rollback(self) -> None:
-        self.begin_pending = False
+        self.begin_pending = None
         if self._transaction_open():
             super().rollback()
 
@@ -219,13 +223,27 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
     cursor.close()
 
 
+def _begin_statement(options: Mapping[str, Any]) -> str | None:
+    """How a transaction of a connection with these execution options begins on SQLite.
+
+    A read (``Database.read``) sends no BEGIN: its one statement runs in SQLite's own statement
+    transaction. A write session begins IMMEDIATE: it takes the write lock first, waiting for it up to
+    the busy timeout, so its reads and writes see one state and a write never fails on the upgrade from
+    a stale read snapshot (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover; decision 0045).
+    Other sessions begin deferred, taking the lock at their first write, as SQLite does by default.
+    """
+    if options.get(READ_ALONE, False):
+        return None
+    return "BEGIN IMMEDIATE" if options.get(WRITES, False) else "BEGIN"
+
+
 def _sqlite_on_begin(conn: Any) -> None:
+    begin = _begin_statement(conn.get_execution_options())
     adapted = conn.connection.dbapi_connection
     if isinstance(adapted, _OneHopConnection):
-        # A read (``Database.read``) runs its one statement in SQLite's own statement transaction.
-        adapted.begin_pending = not conn.get_execution_options().get(READ_ALONE, False)
-    else:
-        conn.exec_driver_sql("BEGIN")
+        adapted.begin_pending = begin
+    elif begin is not None:
+        conn.exec_driver_sql(begin)
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -292,6 +310,8 @@ def _replace_closed_connection(dbapi_connection: Any, record: ConnectionPoolEntr
 
 READ_ALONE = "passport_read_alone"
 """Execution option of the connections ``Database.read`` uses: no BEGIN is sent on SQLite."""
+WRITES = "passport_writes"
+"""Execution option of a write session's connections: BEGIN IMMEDIATE on SQLite (decision 0045)."""
 
 
 class ReadRefused(TypeError):
@@ -507,17 +527,70 @@ def _loop_reader(engine: AsyncEngine) -> LoopReader | None:
     return LoopReader(str(url.database), engine.dialect)
 
 
+# ---------------------------------------------------------------- write and read sessions
+#
+# A session says whether it will write (decision 0045). On SQLite a write session begins IMMEDIATE
+# (see ``_begin_statement``); a read session begins deferred and must not write: a write in it is
+# reported with the warning below (an error in the tests, which turn warnings into errors) and still
+# runs, as a deferred transaction always did. A session that says neither is deferred, unchecked.
+
+
+class WriteInReadSession(UserWarning):
+    """A session opened with ``Database.session(write=False)`` wrote: open it with ``write=True``."""
+
+
+class ReadSession(Session):
+    """The ORM session class of read sessions: its writes are reported (listeners below)."""
+
+
+def _report_write(what: str) -> None:
+    warnings.warn(
+        f"a read session ran {what}; a session that writes is opened with Database.session(write=True)",
+        WriteInReadSession,
+        stacklevel=2,
+    )
+
+
+@event.listens_for(ReadSession, "do_orm_execute")
+def _read_session_execute(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _report_write(type(state.statement).__name__.upper())
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _read_session_flush(session: Session, context: UOWTransaction, instances: object) -> None:
+    if session.new or session.deleted or any(session.is_modified(row) for row in session.dirty):
+        _report_write("a flush of changed rows")
+
+
 class Database:
-    """The engine and a session factory. Tests substitute one bound to a rolled-back connection."""
+    """The engine and session factories. Tests substitute one bound to a rolled-back connection."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+        self._write_sessionmaker = async_sessionmaker(
+            engine.execution_options(**{WRITES: True}), expire_on_commit=False, autoflush=True
+        )
+        self._read_sessionmaker = async_sessionmaker(
+            engine, expire_on_commit=False, autoflush=True, sync_session_class=ReadSession
+        )
         self._read_engine = _read_engine(engine)
         self._loop_reader = _loop_reader(engine)
 
-    def session(self) -> AsyncSession:
-        return self._sessionmaker()
+    def session(self, *, write: bool | None = None) -> AsyncSession:
+        """A session; ``write`` says whether its transaction will write (decision 0045).
+
+        ``write=True``: on SQLite the transaction begins IMMEDIATE, taking the write lock at its first
+        statement (waiting up to the busy timeout for another writer to commit), so it never fails with
+        "database is locked" because another connection committed between its reads and its first
+        write. ``write=False``: it only reads (deferred BEGIN; it waits for no writer); a write in it is
+        reported as :class:`WriteInReadSession`. Unsaid (None): a deferred transaction, unchecked, as
+        before. PostgreSQL is the same for all three (READ COMMITTED, row locks).
+        """
+        if write is None:
+            return self._sessionmaker()
+        return self._write_sessionmaker() if write else self._read_sessionmaker()
 
     async def read(
         self, statement: Select[Any], parameters: Mapping[str, Any] | None = None
@@ -546,9 +619,10 @@ class Database:
         await self.engine.dispose()
 
 
+@contextlib.asynccontextmanager
 async def transaction(database: Database) -> AsyncIterator[AsyncSession]:
-    """A session whose work is committed when the caller finishes without error, else rolled back."""
-    async with database.session() as session:
+    """A write session whose work is committed when the caller finishes without error, else rolled back."""
+    async with database.session(write=True) as session:
         try:
             yield session
         except BaseException:

@@ -362,12 +362,23 @@ def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception)
     )
 
 
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+_SQLITE_WAITED = frozenset({_SQLITE_BUSY, 261, 773})
+"""SQLITE_BUSY, _BUSY_RECOVERY, _BUSY_TIMEOUT: another connection held a lock longer than the busy timeout."""
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, PoolTimeoutError | ConnectionError | TimeoutError):
         return True
     if isinstance(exc, OperationalError | DBAPIError):
         if getattr(exc, "connection_invalidated", False):
             return True
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            # Only a lock held past the busy timeout is "try again later". SQLITE_BUSY_SNAPSHOT (a
+            # transaction that read, then wrote after another commit: a session not opened as a writer,
+            # decision 0045) and SQLITE_LOCKED (a conflict on one connection) are our faults: a 500.
+            return code in _SQLITE_WAITED
         text = str(exc.orig).lower() if exc.orig is not None else ""
         return any(word in text for word in ("locked", "connect", "connection", "closed", "shutdown", "busy"))
     return isinstance(exc, OSError)

@@ -147,6 +147,32 @@ class KeyStore:
         tmp.write_bytes(msgspec.json.format(msgspec.json.encode(meta)))
         tmp.replace(folder / f"{meta.kid}.json")
 
+    def files(self) -> dict[Path, bytes]:
+        """Every key file as it is now (private keys encrypted, as stored): what :meth:`restore` puts back."""
+        return {
+            path: path.read_bytes()
+            for purpose in PURPOSES
+            if (folder := self._folder(purpose)).is_dir()
+            for path in folder.iterdir()
+            if path.suffix in (".pem", ".json") and path.is_file()
+        }
+
+    def restore(self, files: dict[Path, bytes]) -> None:
+        """Undo a change: remove key files made since :meth:`files` gave ``files``, put the others back
+        as they were (each replaced whole, with its own permissions; a private key's stay 0600)."""
+        now = self.files()
+        for path in now.keys() - files.keys():
+            path.unlink()
+        for path, content in files.items():
+            if now.get(path) == content:
+                continue
+            mode = path.stat().st_mode & 0o777 if path in now else 0o600
+            tmp = path.with_name(f".{path.name}.restore.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            tmp.replace(path)
+
     def create(self, purpose: Purpose, alg: Algorithm, now: dt.datetime) -> KeyMeta:
         private_key = generate(alg)
         meta = KeyMeta(

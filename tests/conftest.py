@@ -18,10 +18,11 @@ from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from sqlalchemy import Row, Select, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from service.app import create_app
 from service.config import Settings
-from service.db import Database, check_read, make_engine, upgrade
+from service.db import Database, ReadSession, check_read, make_engine, upgrade
 from service.keys import KeyRing, KeyStore
 from tests.factories import TEST_PASSPHRASE
 from tests.postgres import Skip, provide_postgres
@@ -107,9 +108,14 @@ class ConnectionDatabase(Database):
         self.engine = connection.engine
         self._connection = connection
 
-    def session(self) -> AsyncSession:
+    def session(self, *, write: bool | None = None) -> AsyncSession:
+        """A session on the test's connection; a read one (``write=False``) reports writes, as
+        ``Database.session`` does (an error here: warnings are errors in the tests)."""
         return AsyncSession(
-            bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            bind=self._connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            sync_session_class=ReadSession if write is False else Session,
         )
 
     async def read(

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,15 +84,19 @@ async def _prepare(url: str) -> auth.ClientCreated:
 
 
 @contextlib.contextmanager
-def live_server(tmp: Path, *, database_url: str | None = None, workers: int = 1) -> Iterator[LiveServer]:
-    """Migrate, create keys and an admin client, serve over real HTTP; always stop the server."""
+def live_server(
+    tmp: Path, *, database_url: str | None = None, workers: int = 1, env: Mapping[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Migrate, create keys and an admin client, serve over real HTTP; always stop the server.
+
+    ``env``: more ``PASSPORT_*`` settings for the server (``PASSPORT_LIFECYCLE_INTERVAL``, say)."""
     url = database_url or f"sqlite+aiosqlite:///{tmp / 'live.db'}"
     upgrade(url)
     KeyStore(tmp / "keys", TEST_PASSPHRASE).init(dt.datetime.now(dt.UTC))
     admin = asyncio.run(_prepare(url))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
+    server_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PASSPORT_")},
         "PASSPORT_DATABASE_URL": url,
         "PASSPORT_KEYS_DIR": str(tmp / "keys"),
@@ -100,9 +104,10 @@ def live_server(tmp: Path, *, database_url: str | None = None, workers: int = 1)
         "PASSPORT_PUBLIC_BASE_URL": base,
         "PASSPORT_VAR_DIR": str(tmp / "var"),
         "PASSPORT_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    process = subprocess.Popen(command, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -115,7 +120,7 @@ def live_server(tmp: Path, *, database_url: str | None = None, workers: int = 1)
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become ready in 30 s")
             time.sleep(0.1)
-        yield LiveServer(base_url=base, admin=admin, env=env)
+        yield LiveServer(base_url=base, admin=admin, env=server_env)
     finally:
         process.terminate()
         try:

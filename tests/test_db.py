@@ -8,6 +8,7 @@ plain ``sqlite3`` connection where another process's view is needed.
 
 import asyncio
 import datetime as dt
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy import bindparam, column, func, literal, select, table, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service import db
 from service.db import Database, ReadRefused, make_engine, upgrade, utcnow
 from service.workforce.models import Organisation
 
@@ -68,6 +70,30 @@ async def test_a_small_read_in_a_transaction_is_two_thread_hops(engine: AsyncEng
         await session.execute(text("SELECT v FROM t WHERE id = 1"))
         await session.commit()
     assert hops == ["_run_statement", "commit"], "BEGIN rides with the SELECT; no reset after the commit"
+
+
+@pytest.mark.parametrize(("write", "begin"), [(True, "BEGIN IMMEDIATE"), (False, "BEGIN"), (None, "BEGIN")])
+async def test_a_write_session_begins_immediate_in_the_same_hop(
+    engine: AsyncEngine, hops: list[str], monkeypatch: pytest.MonkeyPatch, write: bool | None, begin: str
+) -> None:
+    """Decision 0045: only the verb changes; BEGIN still rides with the first statement."""
+    async with engine.connect() as warm:
+        await warm.execute(text("SELECT 1"))
+    sent: list[str | None] = []
+    run = db._run_statement
+
+    @functools.wraps(run)
+    def traced(raw: sqlite3.Connection, begin: str | None, *args: Any) -> Any:
+        sent.append(begin)
+        return run(raw, begin, *args)
+
+    monkeypatch.setattr(db, "_run_statement", traced)
+    hops.clear()
+    async with Database(engine).session(write=write) as session:
+        await session.execute(text("SELECT v FROM t WHERE id = 1"))
+        await session.commit()
+    assert hops == ["_run_statement", "commit"]
+    assert sent == [begin]
 
 
 async def test_a_transaction_that_ran_nothing_costs_no_hop(engine: AsyncEngine, hops: list[str]) -> None:

@@ -85,7 +85,7 @@ async def create_offer(
     tags=TAGS,
     summary="A credential offer by reference (served once)",
     operation_id="credential_offer",
-    opt=PUBLIC,
+    opt={**PUBLIC, "writes": True},  # it burns the served copy: a write session (decision 0045)
 )
 async def offer(
     request: Request[Any, Any, Any], db_session: DbSession, offer_id: FromPath[str]

@@ -156,7 +156,13 @@ async def oidc_login(request: Request[Any, Any, Any]) -> Response[Any]:
     return redirect(url, status=302, cookies=[kept])
 
 
-@get(CALLBACK_PATH, name="web_oidc_callback", operation_id="web_oidc_callback", opt=PUBLIC)
+# A GET that writes (the user, the sign-in's audit): its session is a write session (decision 0045).
+@get(
+    CALLBACK_PATH,
+    name="web_oidc_callback",
+    operation_id="web_oidc_callback",
+    opt={**PUBLIC, "writes": True},
+)
 async def oidc_callback(
     request: Request[Any, Any, Any],
     db_session: DbSession,
