@@ -490,7 +490,7 @@ class StatusCache:
 
 
 async def _look_up(database: Database, principal: Principal) -> bool:
-    async with database.session() as session:
+    async with database.session(write=False) as session:
         return await _still_allowed(session, principal)
 
 

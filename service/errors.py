@@ -375,10 +375,13 @@ def _is_unavailable(exc: BaseException) -> bool:
             return True
         code = getattr(exc.orig, "sqlite_errorcode", None)
         if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
-            # Only a lock held past the busy timeout is "try again later". SQLITE_BUSY_SNAPSHOT (a
-            # transaction that read, then wrote after another commit: a session not opened as a writer,
-            # decision 0045) and SQLITE_LOCKED (a conflict on one connection) are our faults: a 500.
-            return code in _SQLITE_WAITED
+            # A lock held past the busy timeout is "try again later". SQLITE_BUSY_SNAPSHOT (a transaction
+            # that read, then wrote after another commit: a session not opened as a writer, decision
+            # 0045) and SQLITE_LOCKED (a conflict on one connection) are our faults, logged as such; the
+            # caller still gets a 503, since the same request sent again succeeds (never a 500).
+            if code not in _SQLITE_WAITED:
+                log.error("SQLite %s: a session that writes was not opened as a writer", code)
+            return True
         text = str(exc.orig).lower() if exc.orig is not None else ""
         return any(word in text for word in ("locked", "connect", "connection", "closed", "shutdown", "busy"))
     return isinstance(exc, OSError)

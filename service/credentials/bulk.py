@@ -96,7 +96,7 @@ async def _build(people: list[uuid.UUID], entries: Entries, now: dt.datetime) ->
     database: Database = _worker["database"]
     data_keys: DataKeyRing = _worker["data_keys"]
     base_url: str = _worker["base_url"]
-    async with database.session() as session:
+    async with database.session(write=False) as session:
         keys = await repository.current_keys(session, people)
         bound = [p for p in people if p in keys]
         claims = await passport.credentials_claims(
@@ -336,7 +336,7 @@ async def reissue_all(
     loop = asyncio.get_running_loop()
     run_lists = _RunLists()
     issued = revoked = notified = 0
-    async with database.session() as session:
+    async with database.session(write=True) as session:
         await service.start_over(session, now)
         await session.commit()
     pending: list[tuple[list[uuid.UUID], asyncio.Future[Built]]] = []
@@ -346,7 +346,7 @@ async def reissue_all(
         while len(pending) > until:
             people, future = pending.pop(0)
             rows, stale, lifted = await future
-            async with database.session() as session:
+            async with database.session(write=True) as session:
                 done = await _write(session, issuer, rows, stale, now, reason, lifted)
                 await session.commit()
             issued, revoked, notified = issued + done[0], revoked + done[1], notified + done[2]
@@ -359,16 +359,18 @@ async def reissue_all(
     try:
         after: uuid.UUID | None = None
         while True:
-            async with database.session() as session:
+            async with database.session(write=False) as session:
                 people = await repository.holders(session, after, batch)
             if not people:
                 break
             after = people[-1]
-            entries = await run_lists.draw(database.session, issuer, len(people) * len(KINDS), now)
+            entries = await run_lists.draw(
+                lambda: database.session(write=True), issuer, len(people) * len(KINDS), now
+            )
             pending.append((people, loop.run_in_executor(pool, _task, people, entries, now)))
             await drain(IN_FLIGHT - 1)
         await drain(0)
-        async with database.session() as session:
+        async with database.session(write=True) as session:
             await run_lists.finish(session)
             await session.commit()
     finally:

@@ -81,7 +81,7 @@ async def _reissue_all(settings: Settings, workers: int, batch: int) -> None:
     issuer = _issuer(settings)
     database = Database(make_engine(settings.database_url, pool_size=2))
     try:
-        async with database.session() as session:
+        async with database.session(write=False) as session:
             total = await repository.count_holders(session)
         bar = tqdm(total=total, desc="re-issuing", unit="holder", file=sys.stderr)
         started = time.perf_counter()
@@ -106,7 +106,7 @@ async def _reissue_all(settings: Settings, workers: int, batch: int) -> None:
                 database.session, issuer, now=now, batch=batch, progress=bar.update
             )
         bar.close()
-        async with database.session() as session:
+        async with database.session(write=True) as session:
             from service.cli import _record
 
             await _record(session, "credentials reissue-all", f"credentials:{result.issued}", None, utcnow())

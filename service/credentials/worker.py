@@ -31,7 +31,7 @@ SENDER = "passport-registry@localhost"
 
 
 async def run_once(database: Database, issuer: service.Issuer, now: dt.datetime) -> LifecycleResult:
-    async with database.session() as session:
+    async with database.session(write=True) as session:
         result = await service.lifecycle_step(session, issuer, now=now)
         await session.commit()
     return result
@@ -59,7 +59,7 @@ async def send_notifications(
     if settings.smtp_url is None and not settings.demo_mode:
         return 0
     sent = 0
-    async with database.session() as session:
+    async with database.session(write=True) as session:
         for note in await repository.unsent(session, limit):
             note.attempts += 1
             try:

@@ -225,7 +225,7 @@ async def _named_policy(runtime: Runtime, organisation: str, name: str, version:
         return await asyncio.shield(pending[0])
 
     async def look_up() -> PolicyRead:
-        async with runtime.database.session() as session:
+        async with runtime.database.session(write=False) as session:
             return await _find_policy(session, runtime, organisation, name, version)
 
     task = asyncio.ensure_future(look_up())
@@ -710,7 +710,7 @@ async def _linked_holder(runtime: Runtime, reports: Sequence[presentation.Verifi
         identity = report.claims.get("identity")
         number = identity.get("gmc_number") if isinstance(identity, dict) else None
         if isinstance(number, str) and len(number) == 7 and number.isdigit():
-            async with runtime.database.session() as session:
+            async with runtime.database.session(write=False) as session:
                 found = (await workforce.person_ids_by_gmc(session, [number])).get(number)
             return claim_model.holder_id(found) if found is not None else None
     return None
@@ -757,7 +757,7 @@ async def respond(
     http_request_id: str | None,
 ) -> Answered:
     """The holder's wallet answers a request."""
-    async with runtime.database.session() as session:
+    async with runtime.database.session(write=False) as session:
         request = await _holder_request(session, principal, request_id)
         policy = await _policy_by_id(session, runtime, request.policy_id)
     _refuse_closed(request, now)
@@ -808,7 +808,7 @@ async def verify(
                 "A request's policy, nonce, purpose and day are the request's own.",
                 errors=[FieldError(f"body.{name}", "not allowed with request_id") for name in extra],
             )
-        async with runtime.database.session() as session:
+        async with runtime.database.session(write=False) as session:
             request = await _owned_request(session, principal, data.request_id)
             policy = await _policy_by_id(session, runtime, request.policy_id)
     if request is not None:
@@ -908,7 +908,7 @@ class WalletRequest:
 async def wallet_request(runtime: Runtime, request_id: uuid.UUID, now: dt.datetime) -> WalletRequest | None:
     """The presentation request ``request_id`` for an anonymous wallet (OpenID4VP ``request_uri``): its
     nonce, expiry, policy and the verifier's name; None when there is no such request."""
-    async with runtime.database.session() as session:
+    async with runtime.database.session(write=False) as session:
         request = await repository.get_request(session, request_id)
         if request is None:
             return None
@@ -938,7 +938,7 @@ async def respond_for_wallet(
     wallet is anonymous (audited as ``openid4vp-wallet``)."""
     from service.auth import Role
 
-    async with runtime.database.session() as session:
+    async with runtime.database.session(write=False) as session:
         request = await repository.get_request(session, request_id)
         if request is None:
             raise NotFound(f"No presentation request {request_id}.")

@@ -131,7 +131,7 @@ class BatchWriter:
         prune = self._batches % PRUNE_EVERY == 0
         if self._own is not None:
             return await self._own.write(batch, now, prune)
-        async with self.database.session() as session:
+        async with self.database.session(write=True) as session:
             answers = await session.run_sync(_write_core, batch, now, prune)
             await session.commit()
         return answers

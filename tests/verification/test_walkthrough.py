@@ -131,7 +131,9 @@ def test_the_readme_walkthrough_then_the_renewal_reach_valid(tmp_path: Path) -> 
     assert "docs/examples/verification/walkthrough.sh" in readme
     assert "docs/examples/verification/renewal.sh" in readme
     url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
-    with demo_server(tmp_path, database_url=url, backend="sqlite") as server:
+    with demo_server(
+        tmp_path, database_url=url, backend="sqlite", settings={"PASSPORT_LIFECYCLE_INTERVAL": "2"}
+    ) as server:
         doctor, gmc_number = asyncio.run(_demo_doctor(url))
         bin_dir = Path(sys.executable).parent
         env = {
