@@ -44,7 +44,7 @@ typecheck: install-dev
 # on live servers, Chromium and the databases (9 min against 11-12 with two). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 pytest: install-dev browser
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The browser tests drive Debian's Chromium: find it, or install it when root with apt-get, or say why
 # those tests will be skipped (tests/browser/ensure-chromium.sh).

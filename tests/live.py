@@ -106,8 +106,16 @@ def live_server(
         "PASSPORT_LOG_LEVEL": "WARNING",
         **(env or {}),
     }
+    with serving(server_env, port, workers=workers):
+        yield LiveServer(base_url=base, admin=admin, env=server_env)
+
+
+@contextlib.contextmanager
+def serving(env: Mapping[str, str], port: int, *, workers: int = 1) -> Iterator[str]:
+    """``passport serve`` on ``port`` with ``env`` until it answers ``/health/ready``; always stopped."""
+    base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    process = subprocess.Popen(command, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -120,7 +128,7 @@ def live_server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become ready in 30 s")
             time.sleep(0.1)
-        yield LiveServer(base_url=base, admin=admin, env=server_env)
+        yield base
     finally:
         process.terminate()
         try:

@@ -16,8 +16,6 @@ import email
 import email.policy
 import os
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +35,7 @@ from service.passport.encryption import DataKeyStore
 from service.passport.status_list import CredentialStatus, verify_token
 from tests.credentials import factories as cf
 from tests.factories import TEST_PASSPHRASE
-from tests.live import free_port
+from tests.live import free_port, serving
 from tests.passport import factories as pf
 
 pytestmark = pytest.mark.slow
@@ -132,34 +130,6 @@ async def _seed(url: str) -> Seeded:
         await database.dispose()
 
 
-@contextlib.contextmanager
-def serve(env: dict[str, str], port: int) -> Iterator[str]:
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"server exited with {process.returncode}: {stderr[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "server did not become ready in 30 s"
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        if process.stderr is not None:
-            process.stderr.close()
-
-
 def eventually(probe: Callable[[], T | None], seconds: float = 60) -> T:
     """Poll ``probe`` until it gives something (a functional deadline, not a measurement)."""
     deadline = time.monotonic() + seconds
@@ -192,7 +162,7 @@ def test_a_record_added_over_http_reissues_revokes_republishes_and_mails_the_hol
             "PASSPORT_LIFECYCLE_INTERVAL": "1",
             "PASSPORT_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
         }
-        with serve(env, port) as base, httpx.Client(base_url=base, timeout=20) as http:
+        with serving(env, port) as base, httpx.Client(base_url=base, timeout=20) as http:
             got = http.post(
                 "/oauth/token",
                 data={"grant_type": "client_credentials"},
