@@ -22,7 +22,7 @@ from service.config import Settings
 from service.credentials import worker
 from service.credentials.models import Notification
 from service.db import Database, make_engine
-from tests.audit.test_issue3_lifecycle_live import Mailbox, _Smtp
+from tests.audit.test_issue3_lifecycle_live import Mailbox, _Smtp, mail_server
 from tests.credentials import factories as cf
 from tests.workforce.factories import create_person
 
@@ -170,13 +170,22 @@ async def test_a_failed_send_is_counted_and_tried_again_up_to_ten_times(
     assert await _notes(own) == [(None, 10, "ConnectionRefusedError")], "ten attempts, then it waits"
 
 
+@pytest.mark.parametrize("by", ["smtp", "demo log"])
 async def test_a_message_another_sender_is_sending_waits_until_its_claim_runs_out(
-    own: Database, settings: Settings
+    own: Database, settings: Settings, by: str
 ) -> None:
     """A sender that stopped mid-send leaves its claim: after ``CLAIM_LEASE`` the message is sent again
     (at least once); before that, nobody else sends it."""
     _, (note_id,) = await _outbox(own, 1)
-    demo = msgspec.structs.replace(settings, demo_mode=True)
+    with mail_server() as (port, _):
+        if by == "smtp":
+            sender = msgspec.structs.replace(settings, smtp_url=f"smtp://127.0.0.1:{port}")
+        else:
+            sender = msgspec.structs.replace(settings, demo_mode=True)
+        await _resent_after_the_lease(own, sender, note_id)
+
+
+async def _resent_after_the_lease(own: Database, sender: Settings, note_id: uuid.UUID) -> None:
 
     async def claimed(ago: dt.timedelta) -> None:
         async with own.session(write=True) as session:
@@ -187,7 +196,7 @@ async def test_a_message_another_sender_is_sending_waits_until_its_claim_runs_ou
             await session.commit()
 
     await claimed(dt.timedelta(minutes=1))
-    assert await worker.send_notifications(own, demo, NOW) == 0
+    assert await worker.send_notifications(own, sender, NOW) == 0
     await claimed(worker.CLAIM_LEASE + dt.timedelta(minutes=1))
-    assert await worker.send_notifications(own, demo, NOW) == 1
+    assert await worker.send_notifications(own, sender, NOW) == 1
     assert await _notes(own) == [(NOW, 2, None)]
