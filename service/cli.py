@@ -16,7 +16,7 @@ import msgspec
 
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database, import_models, make_engine, upgrade, utcnow
-from service.keys import ALGORITHMS, PURPOSES, KeyProblem, KeyStore, demo_passphrase
+from service.keys import ALGORITHMS, PURPOSES, KeyMeta, KeyProblem, KeyStore, demo_passphrase
 
 T = TypeVar("T")
 
@@ -126,8 +126,9 @@ def _audited_key_change(
                 before = store.files()
                 try:
                     metas = change()
-                    for meta in metas:
-                        await _record(session, action, f"key:{meta.purpose}:{meta.kid}", None, utcnow())
+                    for meta in metas:  # a signing key's purpose; a data key (no purpose) is "data"
+                        purpose = meta.purpose if isinstance(meta, KeyMeta) else "data"
+                        await _record(session, action, f"key:{purpose}:{meta.kid}", None, utcnow())
                     await session.commit()
                 except BaseException:
                     store.restore(before)
@@ -252,13 +253,19 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
     store = _key_store(settings)
     now = utcnow()
     if args.action == "init":
-        created = _audited_key_change(settings, store, "keys init", lambda: store.init(now))
+        data_store = _data_store(settings)
+
+        def init() -> list[Any]:
+            data_key = data_store.init(now)
+            return [*store.init(now), *([data_key] if data_key is not None else [])]
+
+        created = _audited_key_change(settings, store, "keys init", init)
         for meta in created:
-            _out(f"created {meta.purpose} key {meta.alg} {meta.kid}")
-        data_key = _data_store(settings).init(now)
-        if data_key is not None:
-            _out(f"created data key {data_key.kid}")
-        if not created and data_key is None:
+            if isinstance(meta, KeyMeta):
+                _out(f"created {meta.purpose} key {meta.alg} {meta.kid}")
+            else:
+                _out(f"created data key {meta.kid}")
+        if not created:
             _out("keys already present; nothing created")
     elif args.action == "rotate":
         publish_for = _publish_for(settings, args.purpose)

@@ -148,11 +148,14 @@ class KeyStore:
         tmp.replace(folder / f"{meta.kid}.json")
 
     def files(self) -> dict[Path, bytes]:
-        """Every key file as it is now (private keys encrypted, as stored): what :meth:`restore` puts back."""
+        """Every key file as it is now (private keys encrypted, as stored): what :meth:`restore` puts back.
+        Every folder of the keys folder: the signing keys' and the data keys' (``data``, wrapped)."""
+        if not self.directory.is_dir():
+            return {}
         return {
             path: path.read_bytes()
-            for purpose in PURPOSES
-            if (folder := self._folder(purpose)).is_dir()
+            for folder in self.directory.iterdir()
+            if folder.is_dir()
             for path in folder.iterdir()
             if path.suffix in (".pem", ".json") and path.is_file()
         }

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from litestar import Litestar, get
+from sqlalchemy.exc import IntegrityError
 
 from service import auth
 from service.app import create_app
@@ -22,6 +23,7 @@ from service.cli import main
 from service.config import load_settings
 from service.db import upgrade
 from service.keys import KeyStore
+from service.passport.encryption import DataKeyStore
 from tests.conftest import asgi_transport
 
 PASSPHRASE = "cli-test-passphrase"
@@ -156,13 +158,40 @@ def test_keys_init_list_rotate_retire(migrated: Env, capsys: pytest.CaptureFixtu
     events = audit_events(env)
     assert {actor for actor, *_ in events} == {f"cli:{getpass.getuser()}"}
     recorded = [(action, subject) for _, _, action, subject, _ in events]
-    assert sorted(recorded[:3]) == sorted(("cli keys init", f"key:{p}:{k}") for k, (p, _) in created.items())
-    assert recorded[3:] == [
+    (data_key,) = DataKeyStore(env.keys_dir, PASSPHRASE).metas()
+    assert sorted(recorded[:4]) == sorted(
+        [("cli keys init", f"key:{p}:{k}") for k, (p, _) in created.items()]
+        + [("cli keys init", f"key:data:{data_key.kid}")]
+    )
+    assert recorded[4:] == [
         ("cli keys rotate", f"key:token:{new_token}"),
         ("cli keys rotate", f"key:credential:{new_credential}"),
         ("cli keys retire", f"key:token:{new_token}"),
     ]
-    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 6 events\n")
+    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 7 events\n")
+
+
+def test_keys_init_audits_the_data_key_with_the_signing_keys(
+    migrated: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The data key (it seals occupational health) is a key change like the others: its audit event is
+    committed with theirs, and a refused event leaves no data key behind (decision 0045)."""
+    env = migrated
+    env.sql("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'no'); END")
+    with pytest.raises(IntegrityError, match="no"):
+        main(["keys", "init"])
+    assert not [p for p in env.keys_dir.rglob("*") if p.is_file()], "no key without its audit event"
+    env.sql("DROP TRIGGER refuse_audit")
+    capsys.readouterr()
+
+    code, out, _ = run(capsys, "keys", "init")
+    assert code == 0
+    (data_key,) = DataKeyStore(env.keys_dir, PASSPHRASE).metas()
+    assert f"created data key {data_key.kid}\n" in out
+    assert ("cli keys init", f"key:data:{data_key.kid}") in [(a, s) for _, _, a, s, _ in audit_events(env)]
+    assert len(audit_events(env)) == 4, "three signing keys and the data key"
+    assert run(capsys, "keys", "init")[:2] == (0, "keys already present; nothing created\n")
+    assert len(audit_events(env)) == 4, "nothing created, nothing recorded"
 
 
 def test_key_changes_wait_for_a_migrated_database(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,7 +213,7 @@ def test_keys_with_a_wrong_passphrase_are_refused_in_one_line(
     assert err.count("\n") == 1
     assert err.startswith("passport: PASSPORT_KEY_PASSPHRASE")
     assert len(env.store().metas()) == 3
-    assert [action for _, _, action, _, _ in audit_events(env)] == ["cli keys init"] * 3, "nothing recorded"
+    assert [action for _, _, action, _, _ in audit_events(env)] == ["cli keys init"] * 4, "nothing recorded"
 
 
 def test_retire_unknown_kid_is_one_line(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
@@ -272,15 +301,15 @@ def test_clients_create_list_revoke_and_audit_verify(
     fresh = app_with_protected_route(clock)
     assert asyncio.run(whoami(fresh, access_token)).status_code == 401, "another process refuses at once"
 
-    # After the key creation (3 events): the two CLI actions and the two token requests, in order.
-    assert [(action, subject, outcome) for _, _, action, subject, outcome in audit_events(migrated)][3:] == [
+    # After the key creation (4 events): the two CLI actions and the two token requests, in order.
+    assert [(action, subject, outcome) for _, _, action, subject, outcome in audit_events(migrated)][4:] == [
         ("cli clients create", f"client:{client_id}", "success"),
         ("POST oauth_token", "/oauth/token", "success"),
         ("cli clients revoke", f"client:{client_id}", "success"),
         ("POST oauth_token", "/oauth/token", "denied 401"),
     ]
     code, out, _ = run(capsys, "audit", "verify")
-    assert (code, out) == (0, "audit chain intact: 7 events\n")
+    assert (code, out) == (0, "audit chain intact: 8 events\n")
 
 
 def test_serve_prints_its_addresses_before_the_server_runs(
@@ -369,7 +398,7 @@ def test_audit_verify_reports_a_tampered_event(migrated: Env, capsys: pytest.Cap
     app = app_with_protected_route()
     for _ in range(3):
         assert asyncio.run(token_request(app, "nobody", "wrong")).status_code == 401
-    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 6 events\n")  # 3 keys, 3 refusals
+    assert run(capsys, "audit", "verify")[:2] == (0, "audit chain intact: 7 events\n")  # 4 keys, 3 refusals
 
     # Someone with file access edits the second event (bypassing the append-only triggers).
     with sqlite3.connect(migrated.db_path) as conn:

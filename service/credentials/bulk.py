@@ -83,7 +83,8 @@ Stale = list[tuple[uuid.UUID, uuid.UUID, str, bool]]
 its new credentials replace."""
 Lifted = list[tuple[uuid.UUID, str]]
 """(person, kind) of revoked types a batch issues again (a new record is stated): their holds go."""
-Built = tuple[list[dict[str, Any]], Stale, Lifted]
+Built = tuple[list[dict[str, Any]], Stale, Lifted, int]
+"""A batch built by a worker: its rows, stale credentials, lifted holds, and how many pairs a hold skipped."""
 
 
 async def _build(people: list[uuid.UUID], entries: Entries, now: dt.datetime) -> Built:
@@ -112,6 +113,7 @@ async def _build(people: list[uuid.UUID], entries: Entries, now: dt.datetime) ->
         holds = await repository.holds(session, bound)
     rows: list[dict[str, Any]] = []
     lifted: Lifted = []
+    held = 0  # (person, type) pairs a revocation's hold skipped: IssueResult.held
     iat = int(now.timestamp())
     position = {person: n for n, person in enumerate(people)}
     for person in bound:
@@ -124,6 +126,7 @@ async def _build(people: list[uuid.UUID], entries: Entries, now: dt.datetime) ->
             hold = holds.get((person, kind)) if holds else None
             if hold is not None and hold.state == "revoked":
                 if service.hold_stands(hold, claim_set):
+                    held += 1
                     continue  # revoked by its issuer: its entry stays allocated and valid, never given out
                 lifted.append((person, kind))
                 hold = None
@@ -156,7 +159,7 @@ async def _build(people: list[uuid.UUID], entries: Entries, now: dt.datetime) ->
             if hold is not None:
                 service.held_row(row, hold, now)
             rows.append(row | service.stored(text, kind, credential_id, person, data_keys))
-    return rows, stale, lifted
+    return rows, stale, lifted, held
 
 
 async def _stale(
@@ -335,21 +338,22 @@ async def reissue_all(
     )
     loop = asyncio.get_running_loop()
     run_lists = _RunLists()
-    issued = revoked = notified = 0
+    issued = revoked = notified = held = 0
     async with database.session(write=True) as session:
         await service.start_over(session, now)
         await session.commit()
     pending: list[tuple[list[uuid.UUID], asyncio.Future[Built]]] = []
 
     async def drain(until: int) -> None:
-        nonlocal issued, revoked, notified
+        nonlocal issued, revoked, notified, held
         while len(pending) > until:
             people, future = pending.pop(0)
-            rows, stale, lifted = await future
+            rows, stale, lifted, skipped = await future
             async with database.session(write=True) as session:
                 done = await _write(session, issuer, rows, stale, now, reason, lifted)
                 await session.commit()
             issued, revoked, notified = issued + done[0], revoked + done[1], notified + done[2]
+            held += skipped
             gc.collect(1)
             if progress is not None:
                 progress(len(people))
@@ -378,4 +382,6 @@ async def reissue_all(
         if collecting:
             gc.enable()
     copies = await service.check_copy_holders(database.session, issuer, now=now, reason=reason)
-    return service.add_results(IssueResult(issued=issued, revoked=revoked, notified=notified), copies)
+    return service.add_results(
+        IssueResult(issued=issued, revoked=revoked, notified=notified, held=held), copies
+    )

@@ -112,7 +112,8 @@ async def _reissue_all(settings: Settings, workers: int, batch: int) -> None:
             await _record(session, "credentials reissue-all", f"credentials:{result.issued}", None, utcnow())
             await session.commit()
         _out(
-            f"re-issued {result.issued} credential(s) of {total} holder(s), {result.revoked} revoked, "
+            f"re-issued {result.issued} credential(s) of {total} holder(s), {result.held} not re-issued "
+            f"(held by an issuer's revocation), {result.revoked} revoked, "
             f"{result.notified} holder(s) notified, in {time.perf_counter() - started:.1f} s"
         )
     finally:

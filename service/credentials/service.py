@@ -834,7 +834,15 @@ async def _place_hold(
 async def revoke_many(
     session: AsyncSession, issuer: Issuer, ids: Sequence[uuid.UUID], reason: str, *, now: dt.datetime
 ) -> int:
-    """Revoke many credentials at once (operator and bench path) and republish their lists."""
+    """Revoke many credentials at once (operator and bench path) and republish their lists.
+
+    A registry action, not an issuer's: it places no hold (decision 0046), and the next issue of the type
+    (a record change, a renewal, the changeover) issues it again if the records still state it. It is for
+    chosen credentials, not for a holder's facts: a copy in a lost phone, a compromised holder key, a batch
+    issued in error, the revocation bench. It has no HTTP route or CLI command and no issuer principal
+    (no ``origins`` check, no audit event, no notification): an issuer who no longer vouches for a type
+    uses ``change_state`` (``POST /api/v1/credentials/{id}/revoke``), which holds the type.
+    """
     entries = await repository.set_states(session, ids, "revoked", reason, now)
     lists = _Lists(session, issuer, now)
     await lists.set_status(((e.status_list_id, e.status_idx) for e in entries), Status.INVALID)

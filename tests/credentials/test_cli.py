@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.cli import main
+from service.credentials import service
 from service.credentials.models import Credential
 from service.db import Database, make_engine, upgrade
 from service.keys import KeyStore
@@ -74,3 +75,57 @@ def test_reissue_all_then_lifecycle(
     assert asyncio.run(_count(url)) == (16, 8)
     assert main(["credentials", "lifecycle", "--once"]) == 0
     assert "changes 0 issued" in capsys.readouterr().out  # reissue-all moved the cursor past the feed
+
+
+async def _revoke_core_skills(url: str, keys: Path, now: dt.datetime) -> None:
+    """An issuer revokes one doctor's core skills ("left the trust"): a hold on that (holder, type)."""
+    database = Database(make_engine(url, pool_size=1))
+    issuer = service.Issuer(
+        keyring=KeyStore(keys, TEST_PASSPHRASE).load(now),
+        data_keys=DataKeyStore(keys, TEST_PASSPHRASE).load(),
+        base_url=cf.BASE_URL,
+    )
+    try:
+        async with database.session(write=True) as session:
+            core = await session.scalar(
+                select(Credential)
+                .where(Credential.kind == "core_skills", Credential.state == "valid")
+                .order_by(Credential.person_id)
+                .limit(1)
+            )
+            assert core is not None
+            principal = pf.issuer_principal(core.origins[0])
+            await service.change_state(
+                session, issuer, principal, core.id, "revoke", "left the trust", now=now
+            )
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_reissue_all_says_how_many_pairs_a_hold_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], workers: int
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    keys = tmp_path / "keys"
+    upgrade(url)
+    KeyStore(keys, TEST_PASSPHRASE).init(now)
+    DataKeyStore(keys, TEST_PASSPHRASE).init(now)
+    asyncio.run(_seed(url, keys, now))
+    for name, value in {
+        "PASSPORT_DATABASE_URL": url,
+        "PASSPORT_KEYS_DIR": str(keys),
+        "PASSPORT_KEY_PASSPHRASE": TEST_PASSPHRASE,
+        "PASSPORT_VAR_DIR": str(tmp_path / "var"),
+        "PASSPORT_PUBLIC_BASE_URL": cf.BASE_URL,
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["credentials", "reissue-all", "--workers", str(workers)]) == 0
+    assert ", 0 not re-issued (held by an issuer's revocation)," in capsys.readouterr().out
+    asyncio.run(_revoke_core_skills(url, keys, now))
+    assert main(["credentials", "reissue-all", "--workers", str(workers)]) == 0
+    out = capsys.readouterr().out
+    assert "re-issued 7 credential(s) of 2 holder(s)" in out, out
+    assert ", 1 not re-issued (held by an issuer's revocation)," in out, out

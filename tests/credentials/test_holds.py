@@ -435,3 +435,25 @@ async def test_an_idle_lifecycle_pass_commits_no_change_for_other_connections_to
             await observer.dispose()
     finally:
         await database.dispose()
+
+
+async def test_revoke_many_is_a_registry_action_that_places_no_hold(
+    session: AsyncSession, app: Litestar, data_keys: DataKeyRing, database: ConnectionDatabase
+) -> None:
+    """The operator's revocation of chosen credentials (a lost phone, a batch issued in error) revokes
+    those tokens only: the type is not held, so the changeover issues it again from the same records."""
+    world, _ = await doctor_with_key(session, data_keys)
+    issuer = cf.issuer_of(app)
+    person = world.doctor.id
+    await service.lifecycle_step(session, issuer, now=NOW)
+    [core] = await held(session, app, person, "core_skills")
+    assert await service.revoke_many(session, issuer, [core.id], "issued in error", now=NOW) == 1
+    await session.commit()
+    session.expire_all()
+    assert (await session.get(Credential, core.id)).state == "revoked"  # type: ignore[union-attr]
+    assert await session.get(CredentialHold, (person, "core_skills")) is None
+    result = await service.reissue_all(database.session, issuer, now=NOW + dt.timedelta(minutes=1))
+    assert result.held == 0
+    [again] = await held(session, app, person, "core_skills")
+    assert again.id != core.id
+    assert again.state == "valid"
