@@ -89,7 +89,7 @@ async def _body(request: Request[Any, Any, Any], kind: type[T]) -> T:
             raise ServiceError(
                 "The client disconnected before the body ended.", status=400, code="bad_request"
             )
-        chunk: bytes = message.get("body", b"")
+        chunk = cast("bytes", message.get("body", b""))  # an http.request message
         if chunk:
             size += len(chunk)
             if size > MAX_BODY_BYTES:
