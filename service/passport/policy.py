@@ -16,7 +16,7 @@ are the same to a verifier: a reason says "not disclosed", never "not held".
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -134,12 +134,18 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, with decoded JSON objects (plain dicts) answered without the ABC's
+    check (about half a microsecond each)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _records(disclosed: Disclosed, kind: str, container: str) -> list[Mapping[str, Any]]:
     claims = disclosed.get(kind)
-    value = claims.get(container) if isinstance(claims, Mapping) else None
+    value = claims.get(container) if _is_mapping(claims) else None
     if not isinstance(value, list):
         return []
-    return [item for item in value if isinstance(item, Mapping)]
+    return [item for item in value if _is_mapping(item)]
 
 
 def _int(value: Any) -> int | None:

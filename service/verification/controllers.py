@@ -19,7 +19,7 @@ from litestar.types import ControllerRouterHandler
 
 from service import audit
 from service.audit import DbSession
-from service.auth import CurrentPrincipal, Role, RoleGuardedRoute, requires
+from service.auth import CurrentPrincipal, Role, RoleGuardedRoute, provide_principal, requires
 from service.errors import ServiceError, field_errors_from_msgspec
 from service.serving import LeanJSONResponse
 from service.verification import service
@@ -61,21 +61,43 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return found if isinstance(found, str) else None
 
 
+def _content_length(request: Request[Any, Any, Any]) -> str | None:
+    """The first ``Content-Length`` header, from the raw ASGI headers (names in lower case): no header
+    structure is built for one look-up."""
+    for name, value in request.scope["headers"]:
+        if name == b"content-length":
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
 async def _body(request: Request[Any, Any, Any], kind: type[T]) -> T:
-    """The JSON body as ``kind``: 413 past :data:`MAX_BODY_BYTES`, 400 malformed, 422 invalid fields."""
-    length = request.headers.get("content-length")
+    """The JSON body as ``kind``: 413 past :data:`MAX_BODY_BYTES`, 400 malformed, 422 invalid fields.
+
+    Read from the ASGI ``receive`` channel directly (as Litestar's ``Request.stream`` does, without its
+    asynchronous generator): an announced length past the limit is refused before reading, and the bytes
+    actually received are counted whatever was announced."""
+    length = _content_length(request)
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise PresentationTooLarge(f"The submission is larger than {MAX_BODY_BYTES} bytes.")
-    if length is not None and length.isdigit():  # the server reads exactly that many bytes
-        return _decode(await request.body(), kind)
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PresentationTooLarge(f"The submission is larger than {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return _decode(b"".join(chunks), kind)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ServiceError(
+                "The client disconnected before the body ended.", status=400, code="bad_request"
+            )
+        chunk = cast("bytes", message.get("body", b""))  # an http.request message
+        if chunk:
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise PresentationTooLarge(f"The submission is larger than {MAX_BODY_BYTES} bytes.")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return _decode(chunks[0] if len(chunks) == 1 else b"".join(chunks), kind)
 
 
 def _decode(body: bytes, kind: type[T]) -> T:
@@ -200,9 +222,9 @@ async def get_presentation_request_for_holder(
 )
 async def respond_to_presentation_request(
     request: Request[Any, Any, Any],
-    principal: CurrentPrincipal,
     request_id: FromPath[uuid.UUID],
 ) -> Response[VerificationRead]:
+    principal = await provide_principal(request)  # checked by the guard: remembered in the scope
     body = await _body(request, PresentationSubmission)
     answer = await service.respond(
         _runtime(request), principal, request_id, body.presentations, _now(request), _request_id(request)
@@ -219,9 +241,8 @@ async def respond_to_presentation_request(
     summary="Verify presentations you received, for your request or ad hoc with a policy and nonce",
     cache_control=NO_STORE,
 )
-async def verify_presentations(
-    request: Request[Any, Any, Any], principal: CurrentPrincipal
-) -> Response[VerificationRead]:
+async def verify_presentations(request: Request[Any, Any, Any]) -> Response[VerificationRead]:
+    principal = await provide_principal(request)  # checked by the guard: remembered in the scope
     body = await _body(request, VerificationCreate)
     answer = await service.verify(_runtime(request), principal, body, _now(request), _request_id(request))
     return _answer(answer)

@@ -103,9 +103,19 @@ def _claim_names(paths: tuple[sdjwt.ConcretePath, ...]) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _path_text(path: sdjwt.ConcretePath) -> str:
-    """``sdjwt.format_path``, remembered per path (claim names and array positions, never values)."""
-    return sdjwt.format_path(path)
+def _paths_text(paths: tuple[sdjwt.ConcretePath, ...]) -> tuple[str, ...]:
+    """``sdjwt.format_path`` of each path, remembered per tuple of paths (claim names and array
+    positions, never values: the same credential type disclosed the same way gives the same texts)."""
+    return tuple(sdjwt.format_path(path) for path in paths)
+
+
+@functools.lru_cache(maxsize=1024)
+def _checks_read(checks: tuple[Check, ...]) -> tuple[tuple[CheckRead, ...], tuple[str, ...]]:
+    """The wire form of a report's checks, and the reasons of those failed or pending, remembered per
+    tuple of checks (most reports have the same few: every check passed; checks hold names, codes and
+    reasons, never claim values)."""
+    read = tuple(check_read(c) for c in checks)
+    return read, tuple(c.reason for c in read if c.outcome in ("failed", "pending"))
 
 
 _ONE_PER_TYPE_PASSED: Final = CheckRead(
@@ -119,8 +129,11 @@ _ONE_HOLDER_ID: Final = CheckRead(
 )
 
 
-def _submission_checks(reports: Sequence[VerificationReport], kinds: Sequence[str | None]) -> list[CheckRead]:
-    signed = [(r, k) for r, k in zip(reports, kinds, strict=True) if r.claims is not None]
+def _submission_checks(
+    signed: Sequence[tuple[VerificationReport, str | None]], thumbprints: Sequence[str | None]
+) -> list[CheckRead]:
+    """The checks of the submission as a whole, over its issuer-signed presentations (``signed``, with
+    their kinds) and the thumbprints of their holder keys, in the same order."""
     seen = [k for _, k in signed if k is not None]
     if len(set(seen)) != len(seen):
         once = CheckRead(
@@ -131,7 +144,7 @@ def _submission_checks(reports: Sequence[VerificationReport], kinds: Sequence[st
         )
     else:
         once = _ONE_PER_TYPE_PASSED
-    keys = {holder_key_thumbprint(r) for r, _ in signed}
+    keys = set(thumbprints)
     ids = [r.claims.get("holder_id") for r, _ in signed if r.claims is not None]
     shown = {i for i in ids if i is not None}
     if len(signed) <= 1 or (len(keys) == 1 and None not in keys and len(shown) <= 1):
@@ -170,21 +183,22 @@ def conclude(
     results = []
     failures: list[str] = []
     for index, (report, kind) in enumerate(zip(reports, kinds, strict=True)):
-        checks = [check_read(c) for c in report.checks]
-        failures += [
-            f"presentation {index}: {c.reason}" for c in checks if c.outcome in ("failed", "pending")
-        ]
+        checks, failing = _checks_read(report.checks)
+        if failing:
+            failures += [f"presentation {index}: {reason}" for reason in failing]
         results.append(
             PresentationResult(
                 index=index,
                 valid=report.valid,
                 credential_type=kind,
                 vct=report.vct,
-                checks=checks,
-                disclosed=[_path_text(p) for p in report.disclosed],
+                checks=list(checks),
+                disclosed=list(_paths_text(tuple(report.disclosed))),
             )
         )
-    submission = _submission_checks(reports, kinds)
+    signed = [(r, k) for r, k in zip(reports, kinds, strict=True) if r.claims is not None]
+    thumbprints = [holder_key_thumbprint(r) for r, _ in signed]
+    submission = _submission_checks(signed, thumbprints)
     failures += [c.reason for c in submission if c.outcome == "failed"]
     genuine: dict[str, dict[str, Any]] = {
         kind: report.claims
@@ -199,10 +213,9 @@ def conclude(
     verdict: Verdict = (
         "invalid" if failures or outcome is None else ("valid" if outcome.passed else "not_compliant")
     )
-    signed = [(r, k) for r, k in zip(reports, kinds, strict=True) if r.claims is not None]
     holder_ids = [r.claims.get("holder_id") for r, _ in signed if r.claims is not None]
     holder_id = next((h for h in holder_ids if isinstance(h, str)), None)
-    holder_jkt = next((t for r, _ in signed if (t := holder_key_thumbprint(r)) is not None), None)
+    holder_jkt = next((t for t in thumbprints if t is not None), None)
     disclosed = [
         DisclosedNames(credential_type=kind or "unknown", claims=claim_names(report.disclosed))
         for report, kind in signed

@@ -26,6 +26,7 @@ from service import jws
 from service.audit import AuditEvent
 from service.passport import sdjwt, status_list
 from service.verification.models import Verification
+from service.verification.schemas import MAX_BODY_BYTES
 from tests.verification.factories import API, KINDS, Scene, issue
 
 Attack = Callable[[Scene, str, str], list[str]]
@@ -294,6 +295,37 @@ async def test_an_oversize_presentation_is_413_and_nothing_is_recorded(
     )
     assert whole.status_code == 413
     assert await session.scalar(select(func.count()).select_from(Verification)) == 0
+
+
+async def test_a_body_sent_in_chunks_without_a_length_is_read_whole_and_counted(
+    client: httpx.AsyncClient, scene: Scene, session: AsyncSession
+) -> None:
+    """No Content-Length (chunked): the chunks make one body; past the limit it is 413, nothing kept."""
+    nonce = secrets.token_urlsafe(16)
+    body = json.dumps(
+        {
+            "presentations": [one(scene, nonce, scene.verifier_id)],
+            "policy": "theatre-surgical-trainee",
+            "nonce": nonce,
+            "purpose": "Bank shift",
+        }
+    ).encode()
+
+    async def chunks(data: bytes, size: int) -> Any:
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    headers = {**scene.verifier, "content-type": "application/json"}
+    sent = await client.post(f"{API}/verifications", content=chunks(body, 100), headers=headers)
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["verdict"] == "not_compliant"  # genuine: core skills alone do not meet the policy
+    assert failed(sent.json()) == {}
+    assert "content-length" not in sent.request.headers
+    huge = b'{"presentations": ["' + b"A" * (MAX_BODY_BYTES + 1) + b'"]}'
+    refused = await client.post(f"{API}/verifications", content=chunks(huge, 65_536), headers=headers)
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["code"] == "oversize"
+    assert await session.scalar(select(func.count()).select_from(Verification)) == 1
 
 
 @pytest.mark.parametrize(
