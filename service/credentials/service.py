@@ -614,6 +614,20 @@ def notification_body(reason: str, changed: AbstractSet[str], copies: AbstractSe
     return " ".join(lines)
 
 
+def _notification_row(person: uuid.UUID, body: str, now: dt.datetime) -> dict[str, Any]:
+    """A waiting notification for ``person``: the outbox's columns (docs/credentials.md)."""
+    return {
+        "id": uuid.uuid4(),
+        "person_id": person,
+        "subject": "Your staff passport credentials have changed",
+        "body": body,
+        "created_at": now,
+        "sent_at": None,
+        "attempts": 0,
+        "last_error": None,
+    }
+
+
 async def notify(
     session: AsyncSession,
     people: dict[uuid.UUID, set[str]],
@@ -629,18 +643,7 @@ async def notify(
     copies = copies or {}
     for person in dict.fromkeys([*people, *copies]):
         body = notification_body(reason, people.get(person, set()), copies.get(person, set()), base_url)
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "person_id": person,
-                "subject": "Your staff passport credentials have changed",
-                "body": body,
-                "created_at": now,
-                "sent_at": None,
-                "attempts": 0,
-                "last_error": None,
-            }
-        )
+        rows.append(_notification_row(person, body, now))
     await repository.add_notifications(session, rows)
     return len(rows)
 
@@ -774,21 +777,7 @@ async def change_state(
     await lists.publish()
     await _place_hold(session, issuer, principal, credential, hold, action, reason, now)
     body = hold_notice(action, kind, principal.organisation if principal.role is Role.ISSUER else None)
-    await repository.add_notifications(
-        session,
-        [
-            {
-                "id": uuid.uuid4(),
-                "person_id": person,
-                "subject": "Your staff passport credentials have changed",
-                "body": body,
-                "created_at": now,
-                "sent_at": None,
-                "attempts": 0,
-                "last_error": None,
-            }
-        ],
-    )
+    await repository.add_notifications(session, [_notification_row(person, body, now)])
     shown = credential if credential in live or not live else live[-1]
     return to_read(shown, issuer.base_url)
 
