@@ -14,11 +14,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from service.keys import KeyStore
-from service.passport.encryption import DataKeyStore
-from tests.credentials import factories as cf
-from tests.credentials.test_cli import _count, _seed
-from tests.factories import TEST_PASSPHRASE
+from tests.credentials.test_cli import _count, seeded_registry
 
 pytestmark = pytest.mark.slow
 
@@ -32,18 +28,7 @@ def test_the_changeover_progress_bar_reaches_every_holder(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = dt.datetime.now(dt.UTC)
-    keys = tmp_path / "keys"
-    KeyStore(keys, TEST_PASSPHRASE).init(now)
-    DataKeyStore(keys, TEST_PASSPHRASE).init(now)
-    asyncio.run(_seed(own_database_url, keys, now))  # two holders with registered keys, four types each
-    for name, value in {
-        "PASSPORT_DATABASE_URL": own_database_url,
-        "PASSPORT_KEYS_DIR": str(keys),
-        "PASSPORT_KEY_PASSPHRASE": TEST_PASSPHRASE,
-        "PASSPORT_VAR_DIR": str(tmp_path / "var"),
-        "PASSPORT_PUBLIC_BASE_URL": cf.BASE_URL,
-    }.items():
-        monkeypatch.setenv(name, value)
+    seeded_registry(own_database_url, tmp_path, monkeypatch, now)  # two holders with keys, four types each
     assert main(["credentials", "reissue-all", "--workers", workers]) == 0
     captured = capsys.readouterr()
     assert "re-issued 8 credential(s) of 2 holder(s)" in captured.out

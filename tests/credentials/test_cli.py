@@ -48,13 +48,10 @@ async def _count(url: str) -> tuple[int, int]:
         await database.dispose()
 
 
-def test_reissue_all_then_lifecycle(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    now = dt.datetime.now(dt.UTC)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+def seeded_registry(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, now: dt.datetime) -> Path:
+    """Keys and the two seeded holders (``_seed``) on the migrated database ``url``, and the settings a
+    ``passport`` command in this process reads; the keys folder."""
     keys = tmp_path / "keys"
-    upgrade(url)
     KeyStore(keys, TEST_PASSPHRASE).init(now)
     DataKeyStore(keys, TEST_PASSPHRASE).init(now)
     asyncio.run(_seed(url, keys, now))
@@ -66,6 +63,16 @@ def test_reissue_all_then_lifecycle(
         "PASSPORT_PUBLIC_BASE_URL": cf.BASE_URL,
     }.items():
         monkeypatch.setenv(name, value)
+    return keys
+
+
+def test_reissue_all_then_lifecycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    seeded_registry(url, tmp_path, monkeypatch, now)
     assert main(["credentials", "reissue-all", "--workers", "1"]) == 0
     captured = capsys.readouterr()
     assert "re-issued 8 credential(s) of 2 holder(s)" in captured.out
@@ -109,19 +116,8 @@ def test_reissue_all_says_how_many_pairs_a_hold_skipped(
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    keys = tmp_path / "keys"
     upgrade(url)
-    KeyStore(keys, TEST_PASSPHRASE).init(now)
-    DataKeyStore(keys, TEST_PASSPHRASE).init(now)
-    asyncio.run(_seed(url, keys, now))
-    for name, value in {
-        "PASSPORT_DATABASE_URL": url,
-        "PASSPORT_KEYS_DIR": str(keys),
-        "PASSPORT_KEY_PASSPHRASE": TEST_PASSPHRASE,
-        "PASSPORT_VAR_DIR": str(tmp_path / "var"),
-        "PASSPORT_PUBLIC_BASE_URL": cf.BASE_URL,
-    }.items():
-        monkeypatch.setenv(name, value)
+    keys = seeded_registry(url, tmp_path, monkeypatch, now)
     assert main(["credentials", "reissue-all", "--workers", str(workers)]) == 0
     assert ", 0 not re-issued (held by an issuer's revocation)," in capsys.readouterr().out
     asyncio.run(_revoke_core_skills(url, keys, now))
