@@ -6,14 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SCALE ?= 1
 
-.PHONY: run test install install-dev lint typecheck pytest browser clean bench
+.PHONY: run test install install-dev native lint typecheck pytest browser clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[native]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
@@ -23,10 +23,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The verifier's hot path compiled with mypyc into build/native/ (decision 0047); a no-op when up to date.
+# Without a C compiler it says so and everything runs as plain Python; `passport native status` tells which.
+native: install
+	$(BIN)/passport native build
+
 # Demo registry on the embedded SQLite database under var/. Safe to run again: it reuses keys and data.
 run: export PASSPORT_DEMO_MODE ?= true
 run: export PASSPORT_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
-run: install
+run: install native
 	$(BIN)/passport db upgrade
 	$(BIN)/passport keys init
 	$(BIN)/passport demo seed --scale $(SCALE)
@@ -43,7 +48,7 @@ typecheck: install-dev
 # each process has its own SQLite file and PostgreSQL database. Three on 2 cores: much of the suite waits
 # on live servers, Chromium and the databases (9 min against 11-12 with two). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
-pytest: install-dev browser
+pytest: install-dev browser native
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The browser tests drive Debian's Chromium: find it, or install it when root with apt-get, or say why
@@ -58,4 +63,4 @@ bench: install-dev
 	$(BIN)/python bench/api_throughput.py && $(BIN)/python bench/seed_demo.py --scale 1
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build

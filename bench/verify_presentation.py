@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
-from service import jws
+from service import jws, native
 from service.passport import presentation, sdjwt, status_list
 
 AUDIENCE = "https://hr.example-isp.nhs.uk"
@@ -204,6 +204,7 @@ def main() -> None:
     vs_floor = statistics.median(o / f for o, f in zip(rates["ours"], rates["floor"], strict=True))
     print(f"machine: {machine()}")
     print(f"clock: {'process CPU time' if args.clock == 'cpu' else 'wall time'}, one thread")
+    print(f"ours: {native.state().describe()}")
     print(f"presentation: {len(text)} bytes, 5 disclosures, ES256 issuer, ES256 key binding, status cached")
     for name in runs:
         rounds = ", ".join(f"{value:,.0f}" for value in rates[name])

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from service import native
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database, import_models, make_engine, upgrade, utcnow
 from service.keys import ALGORITHMS, PURPOSES, KeyMeta, KeyProblem, KeyStore, demo_passphrase
@@ -638,6 +639,18 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=0)
     seed.add_argument("--force", action="store_true", help="seed even outside demo mode")
     demo.set_defaults(func=cmd_demo)
+
+    native_parser = sub.add_parser(
+        "native", help="the verifier's hot path compiled with mypyc (decision 0047)"
+    )
+    native_sub = native_parser.add_subparsers(dest="action", required=True)
+    native_build = native_sub.add_parser(
+        "build", help="compile it unless up to date; without mypyc or a C compiler, say so and go on"
+    )
+    native_build.add_argument("--force", action="store_true", help="compile even when up to date")
+    native_build.add_argument("--strict", action="store_true", help="exit 1 when it cannot be compiled")
+    native_sub.add_parser("status", help="whether the compiled modules are in use, and why")
+    native_parser.set_defaults(func=cmd_native)
     _additionality_parser(sub)
 
     from service.benchmark.cli import add_parser as add_benchmark_parser
@@ -656,6 +669,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_wallet(sub, cmd_wallet)
     return parser
+
+
+def cmd_native(settings: Settings, args: argparse.Namespace) -> None:
+    code, line = native.command(
+        args.action, force=getattr(args, "force", False), strict=getattr(args, "strict", False)
+    )
+    sys.stdout.write(line + "\n")
+    if code:
+        raise CommandError("the native build did not complete (--strict)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

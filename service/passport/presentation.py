@@ -507,16 +507,16 @@ def _issuer_signed(
         report.fail(FORMAT, "malformed", str(exc))
         report.stop_after(FORMAT)
         return "not checked: the presentation is malformed"
-    except jws.JWSError as exc:
-        if exc.code == "malformed":
-            report.fail(FORMAT, "malformed", f"the issuer-signed JWT is malformed: {exc}")
+    except jws.JWSError as error:  # not `exc`: mypyc types a name once a function
+        if error.code == "malformed":
+            report.fail(FORMAT, "malformed", f"the issuer-signed JWT is malformed: {error}")
             report.stop_after(FORMAT)
             return "not checked: the presentation is malformed"
-        if exc.code == "wrong_typ":
+        if error.code == "wrong_typ":
             report.fail(TYP, "wrong_typ", f"the credential is not of type {policy.typ}")
             report.stop_after(TYP)
             return "not checked: the credential has the wrong type"
-        report.fail(SIGNATURE, exc.code, _SIG_REASONS.get(exc.code, str(exc)))
+        report.fail(SIGNATURE, error.code, _SIG_REASONS.get(error.code, str(error)))
         report.stop_after(SIGNATURE)
         return "not checked: the issuer signature did not verify"
     report.header = header

@@ -28,7 +28,7 @@ import math
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, NoReturn
+from typing import Any, Final, NamedTuple, NoReturn, cast
 
 import msgspec
 import pybase64
@@ -102,13 +102,14 @@ def _normalise(paths: Iterable[PathSpec]) -> tuple[ClaimPath, ...]:
         raise SdJwtError("invalid_path", "claim paths are given as a collection, not one string")
     result: list[ClaimPath] = []
     for spec in paths:
-        path = parse_path(spec) if isinstance(spec, str) else tuple(spec)
-        if not path:
+        # the parts as given (objects, not yet segments: compiled code checks declared types)
+        given: tuple[object, ...] = parse_path(spec) if isinstance(spec, str) else tuple(spec)
+        if not given:
             raise SdJwtError("invalid_path", "the empty path (the whole claim set) cannot be disclosable")
-        for part in path:
+        for part in given:
             if part is not ANY and (isinstance(part, bool) or not isinstance(part, str | int)):
                 raise SdJwtError("invalid_path", f"{part!r} is not a member name, an index or ANY")
-        result.append(path)
+        result.append(cast(ClaimPath, given))
     return tuple(result)
 
 

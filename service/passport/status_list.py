@@ -137,8 +137,9 @@ class StatusList:
         byte, shift = self._locate(index)
         return (self._data[byte] >> shift) & ((1 << self.bits) - 1)
 
-    def __setitem__(self, index: int, value: int) -> None:
-        if type(value) is not int and not isinstance(value, IntEnum):
+    def __setitem__(self, index: int, value: object) -> None:
+        # ``object``, not ``int``: compiled, an ``int`` parameter would take True as 1 before this check
+        if not (type(value) is int or isinstance(value, IntEnum)):
             raise TypeError("a status is an integer")
         if not 0 <= value < (1 << self.bits):
             raise StatusListError("invalid_status", f"status {value} does not fit in {self.bits} bits")

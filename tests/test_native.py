@@ -1,0 +1,131 @@
+"""The verifier's hot path compiled with mypyc (decision 0047): used when built, never when stale.
+
+Where this machine built it (``make native``, part of ``make test``), the whole suite runs on the
+compiled modules; here we check that it does, that a build no longer matching its sources is not
+used, and that compiled and plain Python give the same report for every presentation of a corpus of
+good and damaged ones.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service import native
+from service.passport import presentation
+from tests.passport import native_parity
+
+BUILT = native.check()
+
+
+def _require_build() -> None:
+    if not (native.BUILD_DIR / native.MANIFEST).exists():
+        pytest.skip(f"the compiled hot path is not built on this machine: {BUILT.reason}")
+    if not BUILT.active and os.environ.get(native.ENV_SWITCH) is None:
+        pytest.fail(f"the compiled hot path exists but is not used: {BUILT.reason}")
+    if not BUILT.active:
+        pytest.skip(f"the compiled hot path is switched off: {BUILT.reason}")
+
+
+def test_the_suite_runs_on_the_compiled_modules_when_they_are_built() -> None:
+    _require_build()
+    state = native.state()
+    assert state.active, state.reason
+    for name in native.MODULES:
+        assert sys.modules[name].__file__ == str(state.libraries[name])
+    assert presentation.__file__ is not None
+    assert not presentation.__file__.endswith(".py")
+
+
+def _fake_build(tmp_path: Path, root: Path = native.ROOT, **changes: object) -> Path:
+    """A build folder whose manifest records the sources as they are (or as ``changes`` say)."""
+    build = tmp_path / "native"
+    build.mkdir(parents=True)
+    libraries = {}
+    for name in (*native.MODULES, f"{native.GROUP}__mypyc"):
+        library = build / f"{name}.so"
+        library.write_bytes(b"not loaded by this test")
+        libraries[name] = library.name
+    manifest = {
+        "platform": native._platform(),
+        "built": "2026-12-01T00:00:00Z",
+        "sources": {name: native._digest(native.source_path(name, root)) for name in native.MODULES},
+        "libraries": libraries,
+        **changes,
+    }
+    (build / native.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return build
+
+
+def test_a_build_matching_every_source_is_used(tmp_path: Path) -> None:
+    state = native.check(_fake_build(tmp_path))
+    assert state.active, state.reason
+    assert set(state.libraries) == {*native.MODULES, f"{native.GROUP}__mypyc"}
+
+
+def test_one_changed_source_turns_the_whole_build_off(tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    for name in native.MODULES:
+        copy = native.source_path(name, root)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(native.source_path(name).read_bytes())
+    build = _fake_build(tmp_path, root)
+    assert native.check(build, root).active
+    edited = native.source_path("service.jws", root)
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+    state = native.check(build, root)
+    assert not state.active
+    assert state.libraries == {}
+    assert "service/jws.py changed since the build" in state.reason
+
+
+def test_a_build_for_another_python_or_with_a_library_missing_is_not_used(tmp_path: Path) -> None:
+    other = native.check(_fake_build(tmp_path / "a", platform={"python": "3.99", "ext_suffix": ".so"}))
+    assert not other.active
+    assert "another Python" in other.reason
+    build = _fake_build(tmp_path / "b")
+    (build / "service.jws.so").unlink()
+    missing = native.check(build)
+    assert not missing.active
+    assert "missing" in missing.reason
+
+
+def test_no_build_and_the_switch_say_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "no compiled build" in native.check(tmp_path / "nothing").reason
+    monkeypatch.setenv(native.ENV_SWITCH, "0")
+    assert native.check(_fake_build(tmp_path)).reason == "PASSPORT_NATIVE=0"
+
+
+def test_compiled_and_python_verifiers_agree_on_every_presentation(tmp_path: Path) -> None:
+    _require_build()
+    data = native_parity.corpus()
+    ours = native_parity.verdicts(data)
+    environment = {**os.environ, native.ENV_SWITCH: "0"}
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.passport.native_parity"],
+        input=json.dumps(data),
+        capture_output=True,
+        text=True,
+        cwd=native.ROOT,
+        env=environment,
+        check=True,
+        timeout=300,
+    )
+    theirs = json.loads(run.stdout)
+    assert ours["native"] is True
+    assert theirs["native"] is False
+    assert len(ours["presentations"]) == len(data["presentations"]) * len(native_parity.VARIANTS)
+    # the corpus reaches the verdicts that matter, so agreeing means something
+    codes = {result["code"] for result in ours["presentations"]}
+    assert {None, "malformed", "bad_signature", "kb_wrong_sd_hash", "expired", "revoked"} <= codes
+    assert {"kb_stale", "kb_wrong_nonce", "kb_wrong_audience", "kb_nonce_unchecked"} <= codes
+    assert {token[0] for token in ours["tokens"]} == {"ok", "error"}
+    json_ours = json.loads(json.dumps(ours))  # the same JSON round trip as theirs
+    for index, (mine, other) in enumerate(
+        zip(json_ours["presentations"], theirs["presentations"], strict=True)
+    ):
+        assert mine == other, f"presentation variant {index} differs"
+    assert json_ours["tokens"] == theirs["tokens"]
