@@ -211,7 +211,8 @@ class DemoCast(msgspec.Struct, frozen=True, kw_only=True):
     """Code of the holder's current employer."""
     colleagues: tuple[tuple[str, SynthPerson, uuid.UUID], ...] = ()
     """``(case, doctor, id)`` of more demo doctors now employed by ``trust`` (registrars first, by GMC
-    number), each with a sign-in, a wallet
+    number; only those whose names sort after the holder's, so the demo sign-in page, which lists holders
+    by name, still shows the demo doctor first), each with a sign-in, a wallet
     and credentials like the holder's, placed at ``site`` at the same rotation, so its HR sees contrasting
     verdicts: one of :data:`COLLEAGUE_CASES` each (fewer when the trust has fewer doctors)."""
 
@@ -261,10 +262,16 @@ def demo_cast(world: SynthWorld, *, seed: int) -> DemoCast:
             elif org.kind == "independent_site":
                 site = org
     icb = by_code[trust.parent_code or ""]
+
+    def display(person: SynthPerson) -> str:  # as the demo sign-in page names (and sorts) holders
+        return f"Dr {person.given_name} {person.family_name}"
+
     at_trust = [
         p
         for p in doctors
         if p is not holder
+        and holder is not None
+        and display(p) > display(holder)  # listed after the demo doctor: the first holder stays theirs
         and (posts_of := sorted(history[p.key], key=lambda e: e.start))
         and posts_of[-1].organisation_code == trust.code
     ]

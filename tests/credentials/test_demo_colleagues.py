@@ -58,7 +58,9 @@ async def test_hr_gets_a_valid_a_failing_and_a_suspended_doctor(
     cases = {case: (person, person_id) for case, person, person_id in cast.colleagues}
     assert list(cases) == ["in_date", "fire_safety_expired", "suspended"]
 
-    holders = {u.person_id: u for u in (await web.demo_users(session))[Role.HOLDER]}
+    listed = (await web.demo_users(session))[Role.HOLDER]
+    assert listed[0].person_id == cast.holder_id, "the sign-in page lists the demo doctor first"
+    holders = {u.person_id: u for u in listed}
     assert set(holders) == {cast.holder_id, *(person_id for _, person_id in cases.values())}
     keys = DataKeyStore(demo_settings.keys_dir, TEST_PASSPHRASE).load()
     page = await passport.list_policies(
