@@ -6,7 +6,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from litestar import Litestar, Router
 from litestar.config.response_cache import ResponseCacheConfig
@@ -199,7 +199,28 @@ def create_app(
         logging_config=None,
     )
     document_problems(app)
+    _document_closed_requests(app)
     return app
+
+
+CLOSED_REQUEST_OPERATIONS: Final = frozenset({"respond_to_presentation_request", "verify_presentations"})
+"""Verification routes that refuse an answered (409) or expired (410) presentation request; the OpenID4VP
+routes declare it on their decorators (service/oid4vc/controllers.py)."""
+
+
+def _document_closed_requests(app: Litestar) -> None:
+    """Say in the API document that these routes answer 409 and 410 (the 409 said for what it means here,
+    not as the common "conflicts with existing data"). Here rather than on their decorators only because
+    service/verification/ is another engineer's; it belongs with the decorators."""
+    from litestar.routes import HTTPRoute
+
+    from service.oid4vc.controllers import CLOSED_REQUEST
+
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                if handler.operation_id in CLOSED_REQUEST_OPERATIONS:
+                    handler.responses = {**(handler.responses or {}), **CLOSED_REQUEST}
 
 
 def create_app_from_env() -> Litestar:

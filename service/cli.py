@@ -206,7 +206,12 @@ def cmd_data_keys(settings: Settings, args: argparse.Namespace) -> None:
     """``keys rotate|list --purpose data`` and ``keys reencrypt``: the keys sealing occupational health."""
     store = _data_store(settings)
     if args.action == "rotate":
-        meta = store.rotate(utcnow())
+        # Audited like the signing keys' rotation: the event is committed with the new key, or the
+        # keys folder is put back (the signing key store's files() and restore() cover data/ too).
+        now = utcnow()
+        (meta,) = _audited_key_change(
+            settings, _key_store(settings), "keys rotate", lambda: [store.rotate(now)]
+        )
         _out(
             f"created data key {meta.kid}; the previous one is retired and still decrypts. "
             "Run `passport keys reencrypt` to seal existing records under the new key."
@@ -224,6 +229,8 @@ def cmd_data_keys(settings: Settings, args: argparse.Namespace) -> None:
 def _reencrypt(settings: Settings, ring: Any, batch: int) -> None:
     from service.passport import service as passport
 
+    import_models()
+
     async def main() -> tuple[int, dict[str, int]]:
         database = Database(make_engine(settings.database_url, pool_size=2))
         total = 0
@@ -231,6 +238,9 @@ def _reencrypt(settings: Settings, ring: Any, batch: int) -> None:
             while True:  # one transaction per batch: an interrupted run resumes where it stopped
                 async with database.session(write=True) as session:
                     done = await passport.reencrypt(session, ring, batch=batch)
+                    if done:  # each batch's event is committed with the batch; nothing re-sealed, no event
+                        subject = f"key:data:{ring.active_kid} records={done}"
+                        await _record(session, "keys reencrypt", subject, None, utcnow())
                     await session.commit()
                 total += done
                 if done < batch:

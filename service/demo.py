@@ -30,6 +30,9 @@ training, employed by an NHS trust, placed at an independent site.
 | admin | no organisation |
 
 There is no holder API client: a holder is a person with a wallet, not a system holding a client secret.
+Up to three more holders, the demo colleagues (``DemoCast.colleagues``: doctors now at the same trust,
+rotating to the same site), give the site's HR contrasting verdicts: everything in date, fire safety
+expired, an occupational health credential suspended; each has a web user, a wallet and credentials.
 
 Idempotency. Each completed step is recorded as an audit event (action ``demo_seed``, subject
 ``demo:<step> scale=<scale> seed=<seed> today=<date>``): append-only, hash-chained, no new table. A run
@@ -201,6 +204,14 @@ def _email_part(name: str) -> str:
     return "".join(c for c in name.lower() if c.isascii() and c.isalnum())
 
 
+CASE_WORDS: Final = {
+    "in_date": "everything in date",
+    "fire_safety_expired": "fire safety expired",
+    "suspended": "occupational health credential suspended",
+}
+"""How the summary names each demo colleague's case (``service.workforce.demo.COLLEAGUE_CASES``)."""
+
+
 async def _users(run: _Run) -> None:
     described = []
     cast = run.cast
@@ -221,6 +232,18 @@ async def _users(run: _Run) -> None:
         )
     else:
         described.append("no holder (there are no doctors at this scale)")
+    for case, colleague, colleague_id in cast.colleagues:
+        user = await web.create_user(
+            run.session,
+            email=f"dr.{_email_part(colleague.given_name)}.{_email_part(colleague.family_name)}@{DEMO_DOMAIN}",
+            name=f"Dr {colleague.given_name} {colleague.family_name}",
+            role=Role.HOLDER,
+            organisation_code=cast.trust.code,
+            person_id=colleague_id,
+            demo=True,
+            now=run.now,
+        )
+        described.append(f"{user.display_name} (holder, {CASE_WORDS[case]})")
     for role, name, local in STAFF:
         org = _organisation(cast, role)
         await web.create_user(
@@ -269,10 +292,22 @@ async def _placements(run: _Run) -> None:
 
 
 async def _credentials(run: _Run) -> None:
-    from service.credentials.demo import seed_credentials
+    from service.credentials.demo import colleague_wallet_dir, seed_credentials
 
     holder = run.cast.holder_id if run.cast.holder is not None else None
     run.lines += await seed_credentials(run.session, run.settings, holder, now=run.now)
+    if holder is None:
+        return
+    for case, colleague, colleague_id in run.cast.colleagues:
+        run.lines += await seed_credentials(
+            run.session,
+            run.settings,
+            colleague_id,
+            now=run.now,
+            folder=colleague_wallet_dir(run.settings, colleague.gmc_number or colleague.key),
+            who=f"Dr {colleague.given_name} {colleague.family_name} ({CASE_WORDS[case]})",
+            suspended_by=run.cast.trust.code if case == "suspended" else None,
+        )
 
 
 STEPS: Final[tuple[tuple[str, Step], ...]] = (

@@ -412,6 +412,12 @@ def _problem_spec(description: str) -> Any:
     return ResponseSpec(data_container=Problem, description=description, media_type=PROBLEM_JSON)
 
 
+def problem_responses(descriptions: dict[int, str]) -> dict[int, Any]:
+    """A route's own ``responses`` entries: each status answered with problem details, so described.
+    For answers beyond :func:`document_problems`' common ones (a 410), or a common one said better."""
+    return {status: _problem_spec(text) for status, text in descriptions.items()}
+
+
 def document_problems(app: Any) -> None:
     """Declare in the OpenAPI document that every operation's errors are problem details.
 

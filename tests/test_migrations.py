@@ -106,3 +106,110 @@ def test_the_logbook_counts_migration_counts_the_entries_already_stored(database
                 ]
             )
         )
+
+
+def test_the_claimed_at_migration_moves_the_outbox_claims_out_of_last_error(database_url: str) -> None:
+    """0019 moves a "sending since <time>" claim from ``last_error`` to ``claimed_at`` and leaves errors
+    where they are; its downgrade writes the claims back as they were."""
+    import asyncio
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy import bindparam, text
+
+    from service.db import UTCDateTime, make_engine
+
+    postgres = database_url.startswith("postgresql")
+    person = uuid.uuid4()
+    at = dt.datetime(2026, 12, 1, 21, 0, tzinfo=dt.UTC)
+    since = dt.datetime(2026, 12, 1, 21, 30, 15, 123456, tzinfo=dt.UTC)
+    notes = {name: uuid.uuid4() for name in ("claimed", "failed", "waiting", "garbled")}
+    errors = {
+        "claimed": f"sending since {since.isoformat()}",
+        "failed": "ConnectionRefusedError",
+        "waiting": None,
+        "garbled": "sending since yesterday",
+    }
+
+    def value(u: uuid.UUID) -> object:
+        return u if postgres else u.hex
+
+    async def run(statements: list[tuple[str, dict[str, object]]]) -> list[tuple[object, ...]]:
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                found: list[tuple[object, ...]] = []
+                for sql, values in statements:
+                    statement = text(sql)
+                    if "at" in values:
+                        statement = statement.bindparams(bindparam("at", type_=UTCDateTime()))
+                    result = await connection.execute(statement, values)
+                    if result.returns_rows:
+                        found += [tuple(r) for r in result]
+                return found
+        finally:
+            await engine.dispose()
+
+    def outbox(select: str) -> dict[str, tuple[object, ...]]:
+        rows = asyncio.run(run([(select, {"p": value(person)})]))
+        by_id = {str(row[0]).replace("-", ""): row[1:] for row in rows}
+        return {name: by_id[note.hex] for name, note in notes.items()}
+
+    def utc(found: object) -> object:  # SQLite reads a text column back as text, PostgreSQL as a datetime
+        if isinstance(found, str):
+            found = dt.datetime.fromisoformat(found)
+        if isinstance(found, dt.datetime) and found.tzinfo is None:
+            found = found.replace(tzinfo=dt.UTC)
+        return found
+
+    downgrade(database_url, "0018")
+    try:
+        asyncio.run(
+            run(
+                [
+                    (
+                        "INSERT INTO people (id, given_name, family_name, gmc_number, staff_group, grade, "
+                        "created_at) VALUES (:id, 'A', 'B', '7999992', 'medical', 'ST4', :at)",
+                        {"id": value(person), "at": at},
+                    ),
+                    *(
+                        (
+                            "INSERT INTO credential_notifications (id, person_id, subject, body, created_at, "
+                            "attempts, last_error) VALUES (:id, :p, 'Changed', 'Open it', :at, 1, :error)",
+                            {"id": value(notes[name]), "p": value(person), "at": at, "error": error},
+                        )
+                        for name, error in errors.items()
+                    ),
+                ]
+            )
+        )
+        upgrade(database_url, "0019")
+        moved = {
+            name: (utc(claimed), error)
+            for name, (claimed, error) in outbox(
+                "SELECT id, claimed_at, last_error FROM credential_notifications WHERE person_id = :p"
+            ).items()
+        }
+        assert moved == {
+            "claimed": (since, None),
+            "failed": (None, "ConnectionRefusedError"),
+            "waiting": (None, None),
+            "garbled": (None, None),
+        }
+        downgrade(database_url, "0018")
+        assert outbox("SELECT id, last_error FROM credential_notifications WHERE person_id = :p") == {
+            "claimed": (f"sending since {since.isoformat()}",),
+            "failed": ("ConnectionRefusedError",),
+            "waiting": (None,),
+            "garbled": (None,),
+        }
+    finally:
+        upgrade(database_url, "head")
+        asyncio.run(
+            run(
+                [
+                    ("DELETE FROM credential_notifications WHERE person_id = :p", {"p": value(person)}),
+                    ("DELETE FROM people WHERE gmc_number = '7999992'", {}),
+                ]
+            )
+        )

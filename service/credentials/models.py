@@ -168,6 +168,10 @@ class Notification(Base):
     sent_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300))
+    """Why the last attempt failed (an error's type name, or no address to send to); None if none did."""
+    claimed_at: Mapped[dt.datetime | None]
+    """When a sender claimed it to send it (migration 0019); None when no sender is sending it. Another
+    sender leaves it alone until the claim is ``worker.CLAIM_LEASE`` old."""
 
 
 class LifecycleCursor(Base):

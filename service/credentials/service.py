@@ -625,6 +625,7 @@ def _notification_row(person: uuid.UUID, body: str, now: dt.datetime) -> dict[st
         "sent_at": None,
         "attempts": 0,
         "last_error": None,
+        "claimed_at": None,
     }
 
 

@@ -31,7 +31,6 @@ from service.db import Database
 
 log = logging.getLogger("service.credentials")
 SENDER = "passport-registry@localhost"
-SENDING = "sending since "
 CLAIM_LEASE = dt.timedelta(minutes=5)
 """How long a claimed notification is left to its sender; past that (the sender stopped) another sends it."""
 
@@ -69,17 +68,11 @@ class _Claimed(NamedTuple):
 
 def _in_flight(note: Notification, now: dt.datetime) -> bool:
     """Whether a sender claimed this notification less than ``CLAIM_LEASE`` before ``now``."""
-    if note.last_error is None or not note.last_error.startswith(SENDING):
-        return False
-    try:
-        since = dt.datetime.fromisoformat(note.last_error.removeprefix(SENDING))
-    except ValueError:
-        return False
-    return now - since < CLAIM_LEASE
+    return note.claimed_at is not None and now - note.claimed_at < CLAIM_LEASE
 
 
 async def _claim(database: Database, note_id: uuid.UUID, seen_attempts: int) -> _Claimed | None:
-    """Count an attempt of one notification and mark it being sent (``last_error`` "sending since ...")
+    """Count an attempt of one notification and mark it being sent (``claimed_at``)
     in a short write transaction, if it is still unsent, no other sender counted an attempt since it was
     read, and none is sending it (so two senders at once do not both send it). None when there is nothing
     to send: sent or claimed meanwhile, or no holder account with an address. The lease is timed by the
@@ -92,19 +85,20 @@ async def _claim(database: Database, note_id: uuid.UUID, seen_attempts: int) -> 
         if _in_flight(note, claimed_at):
             return None
         note.attempts += 1
-        note.last_error = f"{SENDING}{claimed_at.isoformat()}"
+        note.claimed_at = claimed_at
         email = await session.scalar(
             select(User.email).where(User.person_id == note.person_id, User.role == Role.HOLDER.value)
         )
         claimed = None if email is None else _Claimed(note.person_id, note.subject, note.body, email)
-        if claimed is None:
+        if claimed is None:  # nothing to send: no claim either
+            note.claimed_at = None
             note.last_error = "no holder account with an email address"
         await session.commit()
     return claimed
 
 
 async def _record(database: Database, note_id: uuid.UUID, now: dt.datetime, error: str | None) -> None:
-    """The outcome of one attempt, in a short write transaction: sent, or why not."""
+    """The outcome of one attempt, in a short write transaction: sent, or why not; the claim ends."""
     async with database.session(write=True) as session:
         note = await session.get(Notification, note_id, with_for_update=True)
         if note is None:
@@ -112,6 +106,7 @@ async def _record(database: Database, note_id: uuid.UUID, now: dt.datetime, erro
         if error is None:
             note.sent_at = now
         note.last_error = error
+        note.claimed_at = None
         await session.commit()
 
 
@@ -137,6 +132,7 @@ async def _log_batch(database: Database, now: dt.datetime, limit: int) -> int:
             log.info("notification for %s: %s", note.person_id, note.subject)
             note.sent_at = now
             note.last_error = None
+            note.claimed_at = None
             logged += 1
         await session.commit()
     return logged

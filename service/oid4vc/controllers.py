@@ -18,6 +18,7 @@ from service import audit
 from service.audit import DbSession
 from service.auth import CurrentPrincipal, Role, requires
 from service.credentials.controllers import issuer_of
+from service.errors import problem_responses
 from service.observability import ensure_request_id
 from service.oid4vc import authorization, metadata, service
 from service.oid4vc.schemas import (
@@ -32,6 +33,14 @@ from service.oid4vc.schemas import (
 from service.verification import service as verification
 
 TAGS: Final = ["openid4vci"]
+CLOSED_REQUEST: Final = problem_responses(
+    {
+        409: "The presentation request has already been answered (`request_answered`): a nonce is used once",
+        410: "The presentation request has expired (`request_expired`): the verifier makes a new one",
+    }
+)
+"""The answers of a route acting on a presentation request that is no longer open (the OpenID4VP routes
+here, and the verification routes' answering ones: see :func:`service.app.create_app`)."""
 PUBLIC: Final[dict[str, Any]] = {"public": True}
 NO_STORE: Final = CacheControlHeader(no_store=True)
 NO_STORE_HEADERS: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -169,6 +178,7 @@ def _runtime(request: Request[Any, Any, Any]) -> verification.Runtime:
     guards=[requires(Role.VERIFIER)],
     tags=["openid4vp"],
     operation_id="presentation_request_openid4vp",
+    responses=CLOSED_REQUEST,
     summary="Your presentation request as an OpenID4VP link and QR code (signed request by reference)",
     cache_control=NO_STORE,
 )
@@ -186,6 +196,7 @@ async def wallet_links(
     tags=["openid4vp"],
     summary="The signed OpenID4VP request object of a presentation request (request_uri)",
     operation_id="oid4vp_request_object",
+    responses=CLOSED_REQUEST,
     opt=PUBLIC,
     media_type=authorization.REQUEST_MEDIA_TYPE,
 )
@@ -200,6 +211,7 @@ async def request_object(request: Request[Any, Any, Any], request_id: FromPath[u
     tags=["openid4vp"],
     summary="The wallet's direct_post answer (form: vp_token, state)",
     operation_id="oid4vp_direct_post",
+    responses=CLOSED_REQUEST,
     opt=PUBLIC,
     status_code=200,
 )

@@ -1,4 +1,4 @@
-"""Reading CSV files of source records (pure: no web, no database).
+"""Reading CSV files of source records (pure: no web, no database; a cell's reason in the API's words).
 
 One file holds records of one kind (the import's ``kind`` parameter). It is UTF-8 (a byte-order mark is
 allowed); the first non-empty line is the header. The columns are the fields of the kind's JSON record
@@ -19,6 +19,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
+from service.errors import plain_reason
 from service.passport.checks import record_rules
 from service.passport.schemas import CREATE_TYPES, RecordCreate
 
@@ -151,7 +152,13 @@ def _description(annotation: Any) -> str | None:
     return _SIMPLE.get(annotation)
 
 
-def _reason(annotation: Any) -> str:
+def _reason(annotation: Any, message: str) -> str:
+    """A cell's reason in the JSON API's words where it has them (a string pattern, such as a GMC number
+    or an ODS code, in :data:`service.errors.PATTERN_REASONS`; a date, a time, a UUID): one wording for one
+    mistake, whichever way the record came. Otherwise the field's type in words."""
+    plain = plain_reason(message.split(" - at `")[0])
+    if plain.startswith("must "):
+        return plain
     described = _description(annotation)
     return f"must be {described}" if described else "is not a valid value"
 
@@ -182,8 +189,8 @@ def convert_row(
             continue
         try:
             valid[field.name] = msgspec.convert(values[field.name], field.type, strict=False)
-        except msgspec.ValidationError:
-            issues.append((field.name, _reason(field.type)))
+        except msgspec.ValidationError as exc:
+            issues.append((field.name, _reason(field.type, str(exc))))
             invalid.add(field.name)
     issues += [
         (i.field, i.reason) for i in record_rules(kind, valid, today=now.date(), now=now, invalid=invalid)

@@ -6,8 +6,10 @@ for surgical specialties) and a placement for their current post. The demo docto
 accounts) is about to rotate to the demo independent site at their next rotation (:func:`changeover_after`:
 the August changeover, or February's rotation when August is under three weeks or over 11 months away);
 their information governance expires three weeks before it, so the theatre-list policy fails on that one
-subject until the demo issuer submits a renewal. Three compliance policies are seeded: the theatre list and
-an outpatient clinic at the demo site, a ward-based post at the demo trust.
+subject until the demo issuer submits a renewal. The demo colleagues (``DemoCast.colleagues``) rotate to the
+same site on the same day with everything in date like the holder's, but no information governance trap; the
+``fire_safety_expired`` one's fire safety lapsed a fortnight before the seed. Three compliance policies are
+seeded: the theatre list and an outpatient clinic at the demo site, a ward-based post at the demo trust.
 
 Record ids are drawn from a generator seeded with the demo's seed, policies' are UUID v5 of it; dates are
 laid out around the demo's ``today``.
@@ -136,6 +138,8 @@ class _Builder:
         self.kinds: Counter[str] = Counter()
         self.lapsing_soon = 0
         self.lapsed = 0
+        self.case: str | None = None
+        """The demo colleague case of the doctor being built (None for the holder and everyone else)."""
 
     def _region_of(self, code: str) -> str:
         org = self.by_code[code]
@@ -197,8 +201,11 @@ class _Builder:
         """A record id drawn from the seeded generator: deterministic, and cheaper than UUID v5."""
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
-    def doctor(self, person: SynthPerson, holder: bool) -> None:
+    def doctor(self, person: SynthPerson, holder: bool, case: str | None = None) -> None:
+        """The records of one doctor: the demo holder's story, a demo colleague's ``case``
+        (:data:`service.workforce.demo.COLLEAGUE_CASES`), or a random doctor's."""
         self.person = person_id(self.seed, person.key)
+        self.case = case
         self.ids = {}
         posts = sorted(self.history.get(person.key, []), key=lambda e: e.start)
         trust = next(
@@ -211,10 +218,10 @@ class _Builder:
         )
         self.identity(person, trust)
         self.core_skills(person, trust, holder)
-        self.health(person, trust, holder)
+        self.health(person, trust, holder or case is not None)
         if posts:
             self.placement(person, posts[-1], trust, "current")
-        if holder:
+        if holder or case is not None:  # both rotate to the demo site
             start = changeover_after(self.today)
             future = SynthEmployment(
                 person.key,
@@ -257,7 +264,10 @@ class _Builder:
             if holder and subject == "information_governance":  # lapses just before the rotation
                 until = changeover_after(self.today) - CHANGEOVER_MARGIN
                 awarded = add_months(until, -months)
-            elif holder:  # in date a month past the rotation, as far as the renewal period allows
+            elif self.case == "fire_safety_expired" and subject == "fire_safety":  # lapsed a fortnight ago
+                until = self.today - dt.timedelta(days=14)
+                awarded = add_months(until, -months)
+            elif holder or self.case is not None:  # in date a month past the rotation (as renewal allows)
                 latest = self.today - dt.timedelta(days=7)
                 awarded = min(
                     latest, add_months(changeover_after(self.today) + dt.timedelta(days=30), -months)
@@ -488,8 +498,9 @@ async def seed_passport(
     builder = _Builder(world, cast, seed=seed, today=today, now=now, keys=keys)
     holder_key = cast.holder.key if cast.holder is not None else None
     doctors: Sequence[SynthPerson] = [p for p in world.people if p.gmc_number is not None]
+    cases = {person.key: case for case, person, _ in cast.colleagues}
     for person in doctors:
-        builder.doctor(person, person.key == holder_key)
+        builder.doctor(person, person.key == holder_key, cases.get(person.key))
     await repository.insert_records(session, builder.rows)
     await repository.append_changes(session, builder.changes)
     names = []

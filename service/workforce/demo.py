@@ -209,6 +209,17 @@ class DemoCast(msgspec.Struct, frozen=True, kw_only=True):
     holder_id: uuid.UUID | None
     holder_organisation: str | None
     """Code of the holder's current employer."""
+    colleagues: tuple[tuple[str, SynthPerson, uuid.UUID], ...] = ()
+    """``(case, doctor, id)`` of more demo doctors now employed by ``trust`` (registrars first, by GMC
+    number; only those whose names sort after the holder's, so the demo sign-in page, which lists holders
+    by name, still shows the demo doctor first), each with a sign-in, a wallet
+    and credentials like the holder's, placed at ``site`` at the same rotation, so its HR sees contrasting
+    verdicts: one of :data:`COLLEAGUE_CASES` each (fewer when the trust has fewer doctors)."""
+
+
+COLLEAGUE_CASES: Final = ("in_date", "fire_safety_expired", "suspended")
+"""The demo colleagues' cases: everything in date (valid); fire safety expired (not compliant); in date
+but their occupational health credential suspended by the trust (the credential fails its status check)."""
 
 
 def _busiest(world: SynthWorld, kind: str, posts: Counter[str]) -> SynthOrganisation:
@@ -251,6 +262,24 @@ def demo_cast(world: SynthWorld, *, seed: int) -> DemoCast:
             elif org.kind == "independent_site":
                 site = org
     icb = by_code[trust.parent_code or ""]
+
+    def display(person: SynthPerson) -> str:  # as the demo sign-in page names (and sorts) holders
+        return f"Dr {person.given_name} {person.family_name}"
+
+    at_trust = [
+        p
+        for p in doctors
+        if p is not holder
+        and holder is not None
+        and display(p) > display(holder)  # listed after the demo doctor: the first holder stays theirs
+        and (posts_of := sorted(history[p.key], key=lambda e: e.start))
+        and posts_of[-1].organisation_code == trust.code
+    ]
+    at_trust.sort(key=lambda p: (not p.grade.startswith("ST"), p.gmc_number or ""))  # registrars first
+    colleagues = tuple(
+        (case, person, person_id(seed, person.key))
+        for case, person in zip(COLLEAGUE_CASES, at_trust, strict=False)
+    )
     return DemoCast(
         trust=trust,
         site=site,
@@ -259,4 +288,5 @@ def demo_cast(world: SynthWorld, *, seed: int) -> DemoCast:
         holder=holder,
         holder_id=person_id(seed, holder.key) if holder is not None else None,
         holder_organisation=current or (trust.code if holder is not None else None),
+        colleagues=colleagues,
     )

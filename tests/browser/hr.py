@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
 
-from service.auth import User
+from service.auth import Role
 from service.db import Database, make_engine
+from service.web import service as web
 from tests.browser.harness import DemoServer
 from tests.oid4vc import wallet as w
 
@@ -39,8 +39,8 @@ async def _doctor(url: str) -> uuid.UUID:
     database = Database(make_engine(url, pool_size=1))
     try:
         async with database.session() as session:
-            user = (await session.scalars(select(User).where(User.role == "holder"))).first()
-            assert user is not None
+            # the demo doctor: the first holder the demo sign-in page lists (the demo colleagues follow)
+            user = (await web.demo_users(session))[Role.HOLDER][0]
             assert user.person_id is not None, "the demo doctor's account is linked to a person"
             return user.person_id
     finally:

@@ -84,8 +84,10 @@ async def _outbox(database: Database, count: int) -> tuple[str, list[uuid.UUID]]
 
 
 async def _notes(database: Database) -> list[tuple[dt.datetime | None, int, str | None]]:
+    """(sent_at, attempts, last_error) of every notification; none is left claimed after a pass."""
     async with database.session(write=False) as session:
-        rows = await session.scalars(select(Notification).order_by(Notification.created_at))
+        rows = list(await session.scalars(select(Notification).order_by(Notification.created_at)))
+        assert [n.claimed_at for n in rows] == [None] * len(rows), "every claim ended with its outcome"
         return [(n.sent_at, n.attempts, n.last_error) for n in rows]
 
 
@@ -129,6 +131,11 @@ async def test_a_slow_mail_server_does_not_hold_writers_back(
             waited = await _another_writer_waits(own, own_database_url)  # "locked" when sent inside
             assert waited < 0.2
             assert not sending.done(), "the check ran while a message was being sent"
+            async with own.session(write=False) as session:
+                first = await session.scalar(select(Notification).order_by(Notification.created_at))
+            assert first is not None
+            assert first.claimed_at is not None, "the message being sent is claimed"
+            assert first.last_error is None, "the claim is not written as an error"
         finally:
             sent = await sending  # the sender finishes (and lets go of its connections) either way
         assert sent == 2
@@ -192,7 +199,8 @@ async def _resent_after_the_lease(own: Database, sender: Settings, note_id: uuid
             note = await session.get(Notification, note_id)
             assert note is not None
             note.attempts = 1
-            note.last_error = f"{worker.SENDING}{(dt.datetime.now(dt.UTC) - ago).isoformat()}"
+            note.claimed_at = dt.datetime.now(dt.UTC) - ago
+            note.last_error = "ConnectionRefusedError"  # the attempt before: an error, not the claim
             await session.commit()
 
     await claimed(dt.timedelta(minutes=1))

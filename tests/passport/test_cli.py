@@ -3,11 +3,13 @@
 import asyncio
 import datetime as dt
 import os
+import sqlite3
 import uuid
 from pathlib import Path
 
 import msgspec
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from service.cli import main
 from service.db import Database, make_engine, upgrade
@@ -125,3 +127,46 @@ def test_a_wrong_passphrase_is_one_line(
     assert code == 1
     assert err.count("\n") == 1
     assert err.startswith("passport: PASSPORT_KEY_PASSPHRASE")
+
+
+def audit_events(root: Path) -> list[tuple[str, str]]:
+    """(action, subject) of every audit event, oldest first."""
+    with sqlite3.connect(root / "passport.db") as conn:
+        return conn.execute("SELECT action, subject FROM audit_events ORDER BY id").fetchall()
+
+
+def test_data_key_rotation_and_reencryption_are_audited(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``keys rotate --purpose data`` records its key like the signing keys' rotation (the event committed
+    with the key, or no key), and ``keys reencrypt`` one event per batch it re-sealed."""
+    assert run(capsys, "keys", "init")[0] == 0
+    store = DataKeyStore(env / "keys", PASSPHRASE)
+    (first,) = store.metas()
+    ids = seed_outcomes(env, store.load(), 3)
+    before = len(audit_events(env))
+
+    with sqlite3.connect(env / "passport.db") as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+    with pytest.raises(IntegrityError, match="no"):
+        main(["keys", "rotate", "--purpose", "data"])
+    assert store.metas() == [first], "no data key without its audit event; the old one still active"
+    with sqlite3.connect(env / "passport.db") as conn:
+        conn.execute("DROP TRIGGER refuse_audit")
+    capsys.readouterr()
+
+    assert run(capsys, "keys", "rotate", "--purpose", "data")[0] == 0
+    second = store.load().active_kid
+    assert audit_events(env)[before:] == [("cli keys rotate", f"key:data:{second}")]
+
+    assert run(capsys, "keys", "reencrypt", "--batch", "2")[0] == 0
+    assert audit_events(env)[before + 1 :] == [
+        ("cli keys reencrypt", f"key:data:{second} records=2"),
+        ("cli keys reencrypt", f"key:data:{second} records=1"),
+    ]
+    assert run(capsys, "keys", "reencrypt")[1].startswith("re-encrypted 0 ")
+    assert len(audit_events(env)) == before + 3, "nothing re-sealed, nothing recorded"
+    assert read_outcomes(env, store.load(), ids)[0] == ["immune", "immune", "immune"]
+    assert run(capsys, "audit", "verify")[1] == f"audit chain intact: {before + 3} events\n"

@@ -5,7 +5,16 @@ import pytest
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.passport.factories import API, World, count_records, create_world, errors, issuer
+from tests.passport.factories import (
+    API,
+    World,
+    core_skill,
+    count_records,
+    create_world,
+    errors,
+    issuer,
+    submit,
+)
 
 CHECKED = "CSTF attainment,verified,source_system"
 HEADER = (
@@ -122,3 +131,19 @@ async def test_occupational_health_rows_never_echo_a_value_and_the_kind_is_requi
         f"{API}/records/import", params={"kind": "core_skills"}, json={"a": 1}, headers=headers
     )
     assert wrong_type.status_code == 415
+
+
+async def test_a_bad_gmc_number_has_one_reason_in_a_file_and_in_json(
+    client: httpx.AsyncClient, session: AsyncSession, app: Litestar, world: World
+) -> None:
+    headers = await issuer(session, app, world.tree.trust)
+    in_json = await submit(client, headers, core_skill(world.doctor, gmc_number="71234"))
+    assert in_json.status_code == 422
+    reason = errors(in_json)["body.gmc_number"]
+    assert reason == "must be a GMC number of 7 digits"
+    in_file = await post_csv(
+        client, headers, f"{HEADER}\n71234,fire_safety,1,2026-03-01,ELfH,e_learning,{CHECKED}\n"
+    )
+    assert in_file.status_code == 422
+    assert in_file.json()["rows"] == [{"row": 2, "column": "gmc_number", "reason": reason}]
+    assert await count_records(session) == 0

@@ -2,6 +2,9 @@
 
 import datetime as dt
 
+import msgspec
+
+from service.errors import field_errors_from_msgspec
 from service.passport import csv_import
 from service.passport.schemas import CoreSkillCreate, OccupationalHealthCreate
 
@@ -60,7 +63,7 @@ def test_every_problem_of_every_row_is_reported() -> None:
     assert sorted(parsed.problems) == [
         (2, "level", "must be 1 for Fire safety"),
         (3, "date_awarded", "must be a date as YYYY-MM-DD"),
-        (3, "gmc_number", "must be a GMC reference number: 7 digits"),
+        (3, "gmc_number", "must be a GMC number of 7 digits"),
         (3, "learning_provider", "is required"),
         (3, "level", "must be the subject's level, 1 to 3 (as the subject has)"),
         (
@@ -105,3 +108,31 @@ def test_an_occupational_health_row_never_echoes_a_value() -> None:
     assert [(p.row, p.column) for p in parsed.problems] == [(2, "outcome"), (3, "item")]
     assert [line for line, _ in parsed.rows] == [4]
     assert isinstance(parsed.rows[0][1], OccupationalHealthCreate)
+
+
+def test_a_bad_cell_has_the_json_apis_reason() -> None:
+    """One wording for one mistake, whichever way the record came: the CSV import's reason for a cell is
+    the JSON API's (service.errors) for the same value, not the field's description."""
+    cases = {
+        "gmc_number": "71234",
+        "origin_organisation_code": "R!K",
+        "date_awarded": "2026-13-01",
+        "person_id": "not-a-uuid",
+        "last_refreshed_at": "yesterday",
+    }
+    for field, value in cases.items():
+        body = {"subject": "fire_safety", "level": 1, field: value}
+        try:
+            msgspec.json.decode(msgspec.json.encode(body), type=CoreSkillCreate)
+        except msgspec.ValidationError as exc:
+            (api,) = field_errors_from_msgspec(str(exc))
+        else:  # pragma: no cover - every case is a bad value
+            raise AssertionError(field)
+        assert api.field == f"body.{field}"
+        cells = {"subject": "fire_safety", "level": "1", field: value}
+        record, issues = csv_import.convert_row(cells, "core_skills", NOW)
+        assert record is None
+        assert (field, api.reason) in issues, (field, issues)
+    assert ("gmc_number", "must be a GMC number of 7 digits") in csv_import.convert_row(
+        {"gmc_number": "71234"}, "core_skills", NOW
+    )[1]

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from service.auth import SESSION_COOKIE, TokenService, User
+from service.auth import SESSION_COOKIE, Role, TokenService, User
 from service.db import Database, make_engine
 from service.keys import KeyStore, demo_passphrase
 from service.passport.demo import changeover_after
@@ -61,7 +61,8 @@ async def _demo_doctor(url: str) -> tuple[User, str]:
     database = Database(make_engine(url, pool_size=1))
     try:
         async with database.session() as session:
-            user = (await session.scalars(select(User).where(User.role == "holder"))).one()
+            # the demo doctor: the first holder the demo sign-in page lists (the demo colleagues follow)
+            user = (await web.demo_users(session))[Role.HOLDER][0]
             gmc = await session.scalar(select(Person.gmc_number).where(Person.id == user.person_id))
             assert gmc is not None
             return user, gmc
