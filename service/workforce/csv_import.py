@@ -22,6 +22,7 @@ from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 import msgspec
 
+from service.errors import plain_reason
 from service.workforce.schemas import (
     LEVEL,
     PARENT_KIND,
@@ -171,6 +172,11 @@ _SIMPLE: Final[dict[Any, str]] = {dt.date: "a date as YYYY-MM-DD", uuid.UUID: "a
 
 
 def _reason(annotation: Any, message: str) -> str:
+    """A cell's reason in the JSON API's words where it has them (a pattern such as a GMC number or an
+    ODS code, :data:`service.errors.PATTERN_REASONS`), as the records import does; else the type in words."""
+    plain = plain_reason(message.split(" - at `")[0])
+    if plain.startswith("must "):
+        return plain
     inner = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
     described = _description(annotation) or _SIMPLE.get(inner[0])
     return f"must be {described}" if described else message.split(" - at ")[0]

@@ -107,7 +107,7 @@ def test_every_bad_cell_of_a_row_is_reported_with_a_plain_reason() -> None:
     record, issues = convert_row(cells, ORGANISATIONS)
     assert record is None
     assert dict(issues) == {
-        "code": "must be an ODS code: 3 to 6 letters or digits (stored in upper case)",
+        "code": "must be an ODS code of 3 to 6 letters or digits",
         "name": "is required",
         "kind": "must be one of region, icb, nhs_trust, independent_provider, independent_site",
         "latitude": "must be a latitude in degrees, -90 to 90",
@@ -185,6 +185,11 @@ def test_repeated_gmc_numbers_in_a_file() -> None:
     parsed = parse_people(data)
     assert parsed.problems == [RowProblem(3, "gmc_number", "repeats the GMC number of row 2")]
     assert len(parsed.rows) == 2
+
+
+def test_a_bad_gmc_number_reads_as_the_json_api_says_it() -> None:
+    people = parse_people(f"{PEOPLE_HEADER}\nA,B,70001,medical,FY1,\n".encode())
+    assert people.problems == [RowProblem(2, "gmc_number", "must be a GMC number of 7 digits")]
 
 
 def test_employments_resolve_people_by_id_or_gmc_number() -> None:
