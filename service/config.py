@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Seconds each server process trusts its last check that a client is not revoked (or a web user
     not disabled); a revocation takes effect within this time. 0: checked on every request."""
     demo_mode: bool = False
+    native: bool = True
+    """False: run the verifier's hot path as plain Python even where it is compiled (decision 0047). Read
+    by :mod:`service.native` when the ``service`` package is first imported."""
     """Demo mode: generated key passphrase, demo sign-in page, demo data. Never in production."""
     log_level: LogLevel = "INFO"
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024 * 1024)] = 10 * 1024 * 1024
@@ -93,6 +96,7 @@ _EXPECTED: dict[str, str] = {
     "session_lifetime": "a whole number of seconds from 60 to 86400",
     "auth_cache_seconds": "a whole number of seconds from 0 to 60",
     "demo_mode": "true or false",
+    "native": "true or false",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR",
     "max_body_bytes": "a whole number of bytes from 1024 to 1073741824",
     "db_pool_size": "a whole number from 1 to 200",
@@ -123,7 +127,7 @@ def _raw_values(env: Mapping[str, str]) -> dict[str, Any]:
         raw = env.get(_variable(field))
         if raw is None or not raw.strip():  # empty or blank: not set
             continue
-        if field == "demo_mode":
+        if field in ("demo_mode", "native"):  # booleans, in the same words
             lowered = raw.strip().lower()
             if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
                 raise ConfigError(_variable(field), _EXPECTED[field])

@@ -10,8 +10,9 @@ checkout, never next to the sources, with a manifest of the SHA-256 of each sour
 that loads the compiled modules only when the whole build matches: the same sources, byte for byte,
 the same Python and platform. One edited source file and the whole set falls back to the Python
 modules (a compiled module calls the others' compiled code directly, so a mix could run stale code);
-:func:`state` says which is in use and why. ``PASSPORT_NATIVE=0`` turns the compiled build off.
-Without a C compiler the build is skipped with a message and everything runs as plain Python.
+:func:`state` says which is in use and why. ``PASSPORT_NATIVE=false`` (the setting ``native``) turns
+the compiled build off. Without a C compiler the build is skipped with a message and everything runs
+as plain Python.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def _platform() -> dict[str, str]:
 
 def check(build_dir: Path = BUILD_DIR, root: Path = ROOT) -> NativeState:
     """The state of the build in ``build_dir`` against the sources under ``root``."""
-    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "off", "false", "no"):
-        return NativeState(False, f"{ENV_SWITCH}=0", {})
+    if os.environ.get(ENV_SWITCH, "true").strip().lower() in ("0", "false", "no", "off"):  # setting `native`
+        return NativeState(False, f"{ENV_SWITCH}=false", {})
     manifest_path = build_dir / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -59,6 +59,7 @@ BAD: list[tuple[str, str, dict[str, str], str | None]] = [
     ("PASSPORT_VERIFICATION_LEEWAY", "601", {}, None),
     ("PASSPORT_KEY_BINDING_MAX_AGE", "9", {}, None),
     ("PASSPORT_KEY_BINDING_MAX_AGE", "3601", {}, None),
+    ("PASSPORT_NATIVE", "sometimes", {}, None),
 ]
 EXPECTED = {variable: expected for variable, _, expected in describe()}
 

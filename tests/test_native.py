@@ -95,15 +95,15 @@ def test_a_build_for_another_python_or_with_a_library_missing_is_not_used(tmp_pa
 
 def test_no_build_and_the_switch_say_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "no compiled build" in native.check(tmp_path / "nothing").reason
-    monkeypatch.setenv(native.ENV_SWITCH, "0")
-    assert native.check(_fake_build(tmp_path)).reason == "PASSPORT_NATIVE=0"
+    monkeypatch.setenv(native.ENV_SWITCH, "false")
+    assert native.check(_fake_build(tmp_path)).reason == "PASSPORT_NATIVE=false"
 
 
 def test_compiled_and_python_verifiers_agree_on_every_presentation(tmp_path: Path) -> None:
     _require_build()
     data = native_parity.corpus()
     ours = native_parity.verdicts(data)
-    environment = {**os.environ, native.ENV_SWITCH: "0"}
+    environment = {**os.environ, native.ENV_SWITCH: "false"}
     run = subprocess.run(
         [sys.executable, "-m", "tests.passport.native_parity"],
         input=json.dumps(data),

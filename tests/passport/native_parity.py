@@ -2,7 +2,7 @@
 
 ``python -m tests.passport.native_parity < corpus.json`` verifies every presentation and status list
 token of the corpus (made by :func:`corpus`) and prints what came out. The native build test runs it
-with ``PASSPORT_NATIVE=0`` in a subprocess and compares with the same run in the test's own process
+with ``PASSPORT_NATIVE=false`` in a subprocess and compares with the same run in the test's own process
 (compiled): the compiled modules must give every input the same report, field for field.
 """
 
