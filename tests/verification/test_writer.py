@@ -282,7 +282,7 @@ async def test_the_wal_starts_again_while_batches_keep_coming(
     start (before the checkpoint was finished under the batch lock it never was, and grew by every batch
     without end: 1.5 GB after 30,000 verifications). Here every checkpoint made while the batch lock is
     free has a write beside it that commits after it, as a batch would: no timing is left to chance."""
-    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 1)  # a checkpoint after every commit it can
     path = tmp_path / "wal.db"
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, url)
@@ -343,7 +343,7 @@ async def test_the_pass_under_the_batch_lock_copies_only_what_the_last_short_pas
     every later pass one of 20: the passes go on until one copies back at most
     ``CHECKPOINT_BUDGET`` frames, so the pass under the lock finds the last 20 (and the batches since),
     not the 300 (a single pass beside the batches left it those)."""
-    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 4)
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 1)
     path = tmp_path / "passes.db"
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, url)
@@ -439,7 +439,7 @@ async def test_a_batch_rewrites_the_last_pages_of_the_verifications_primary_key_
     """Each page a batch changes is written to the WAL and copied back by the checkpoint, which holds up
     every batch for its last part (decision 0039): a verification's id made in time order goes to the end
     of the primary key's index, where a random one changed a page of its own (decision 0043)."""
-    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 10_000)  # the WAL keeps every frame of the test
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 10**9)  # the WAL keeps every frame of the test
     ticks = iter(range(10**6))
 
     def in_time_order() -> uuid.UUID:  # one millisecond apart, as verifications under load are
