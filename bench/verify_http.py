@@ -425,11 +425,13 @@ def _trace_loop_callbacks(tracer: _Tracer) -> None:
         if clock() - start > SLOW_CALLBACK_SECONDS:
             owner = getattr(handle._callback, "__self__", None)
             name = (
-                owner.get_coro().__qualname__ if isinstance(owner, asyncio.Task) else repr(handle._callback)
+                getattr(owner.get_coro(), "__qualname__", "?")
+                if isinstance(owner, asyncio.Task)
+                else repr(handle._callback)
             )
             tracer.record("slow callback", start, cpu() - used, name[:80])
 
-    asyncio.events.Handle._run = run  # type: ignore[method-assign]
+    asyncio.events.Handle._run = run  # type: ignore[method-assign, assignment]
 
 
 def _trace_writer(tracer: _Tracer) -> None:
@@ -454,16 +456,6 @@ def _trace_writer(tracer: _Tracer) -> None:
             return result
 
         writer._checkpoint = checkpoint
-    real_sync = getattr(writer, "_sync", None)
-    if real_sync is not None:
-
-        def sync(*args: Any, **kwargs: Any) -> Any:  # on the checkpoint's thread
-            start = tracer.clock()
-            result = real_sync(*args, **kwargs)
-            tracer.record("sync beside", start)
-            return result
-
-        writer._sync = sync
     real_run = getattr(writer, "_run_checkpoint", None)
     if real_run is not None:
 

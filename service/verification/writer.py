@@ -481,15 +481,12 @@ class _OwnConnection:
     and no other worker is checkpointing (the checkpoint lock file), a checkpoint runs as a task of its
     own, on a thread, on a connection of its own, in two phases (decision 0048):
 
-    1. without the batch lock, beside the writers and readers: passive passes, each copying back what
-       the WAL holds, then syncing the database file and the WAL (SQLite syncs the database file only in
-       a pass that reaches the WAL's end, which under load only the second phase does: it would flush
-       every page all the passes copied, while every batch waits); again while the batches appended more
-       than :data:`CHECKPOINT_BUDGET` frames during a pass (at most :data:`CHECKPOINT_PASSES`): each
-       pass is shorter than the one before;
+    1. without the batch lock, beside the writers and readers: a passive pass copying back what the WAL
+       holds; again while the batches appended more than :data:`CHECKPOINT_BUDGET` frames during a pass
+       (at most :data:`CHECKPOINT_PASSES`): each pass is shorter than the one before;
     2. with the batch lock held (taken like a batch, in turn with this process's batches; the loop goes
-       on): one pass copying back the few frames appended meanwhile and syncing what only it wrote. The
-       next batch of any worker then starts the WAL again from its beginning.
+       on): one pass copying back the few frames appended meanwhile. The next batch of any worker then
+       starts the WAL again from its beginning.
 
     The second phase is what lets the WAL start again: SQLite restarts the WAL only when a writer begins
     after a checkpoint that copied back every frame, which never happens while batches keep appending
@@ -601,39 +598,23 @@ def _checkpoint(path: str) -> int | None:
     return int(found[1]) if found is not None and found[1] is not None and found[1] >= 0 else None
 
 
-def _sync(path: str) -> None:
-    """Flush to the disk what the checkpoint passes wrote to the database file and what the batches
-    appended to the WAL (``fdatasync``), so the pass under the batch lock flushes only its own."""
-    for name in (path, path + "-wal"):
-        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-
-
-async def _run_checkpoint(path: str, sync: bool = False) -> int | None:
-    """:func:`_checkpoint` on a thread, then :func:`_sync` if asked; a failure is logged, not raised (the
-    next one tries again)."""
-    loop = asyncio.get_running_loop()
+async def _run_checkpoint(path: str) -> int | None:
+    """:func:`_checkpoint` on a thread; a failure is logged, not raised (the next one tries again)."""
     try:
-        frames = await loop.run_in_executor(None, _checkpoint, path)
-        if sync:
-            await loop.run_in_executor(None, _sync, path)
-        return frames
-    except (sqlite3.Error, OSError) as exc:
+        return await asyncio.get_running_loop().run_in_executor(None, _checkpoint, path)
+    except sqlite3.Error as exc:
         _log.warning("WAL checkpoint failed: %s", type(exc).__name__)
         return None
 
 
 async def _first_phase(path: str) -> None:
-    """The checkpoint's passes beside the batches, each followed by :func:`_sync`: again while the WAL grew
-    by more than :data:`CHECKPOINT_BUDGET` frames during the last pass, at most :data:`CHECKPOINT_PASSES`."""
-    before = await _run_checkpoint(path, sync=True)
+    """The checkpoint's passes beside the batches: again while the WAL grew by more than
+    :data:`CHECKPOINT_BUDGET` frames during the last pass, at most :data:`CHECKPOINT_PASSES`."""
+    before = await _run_checkpoint(path)
     for _ in range(CHECKPOINT_PASSES - 1):
         if before is None:
             return
-        after = await _run_checkpoint(path, sync=True)
+        after = await _run_checkpoint(path)
         if after is None or after - before <= CHECKPOINT_BUDGET:  # fewer: the WAL started again
             return
         before = after
