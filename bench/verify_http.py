@@ -375,6 +375,301 @@ class WalWatch:
         return self.frames * (self.page + 24)
 
 
+# ---------------------------------------------------------------- --trace: where the tail comes from
+
+TRACE_DIR_VARIABLE = "BENCH_TRACE_DIR"
+SLOW_CALLBACK_SECONDS = 0.002
+"""With --trace, each callback of a worker's event loop that runs longer than this is recorded: while it
+runs, nothing else on that loop does (no request is read, verified or answered)."""
+
+Event = tuple[str, float, float, float, str]
+"""(kind, start, end, value, note): times by ``time.perf_counter`` (CLOCK_MONOTONIC, one clock for every
+process of the machine); the value is CPU seconds or frames, by kind."""
+
+
+class _Tracer:
+    """What a worker records with --trace (see :func:`traced_registry_app`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.events: list[Event] = []
+        self.clock = time.perf_counter
+        self._gc_began = (0.0, 0.0)
+        self.last_pass: tuple[float, float] = (-1.0, -1.0)
+
+    def record(self, kind: str, start: float, value: float = 0.0, note: str = "") -> None:
+        self.events.append((kind, start, self.clock(), value, note))
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_began = (self.clock(), time.thread_time())
+        else:
+            start, cpu = self._gc_began
+            self.record(f"gc{info['generation']}", start, time.thread_time() - cpu, f"{info['collected']}")
+
+    def dump(self) -> None:
+        (self.folder / f"trace-{os.getpid()}.json").write_text(json.dumps(self.events))
+
+
+def _trace_loop_callbacks(tracer: _Tracer) -> None:
+    """Record every event-loop callback that runs longer than :data:`SLOW_CALLBACK_SECONDS`, with the
+    CPU time its thread used meanwhile (wall time well above it: the process waited for a core)."""
+    import asyncio.events
+
+    real = asyncio.events.Handle._run
+    clock, cpu = tracer.clock, time.thread_time
+
+    def run(handle: Any) -> None:
+        start, used = clock(), cpu()
+        real(handle)
+        if clock() - start > SLOW_CALLBACK_SECONDS:
+            owner = getattr(handle._callback, "__self__", None)
+            name = (
+                getattr(owner.get_coro(), "__qualname__", "?")
+                if isinstance(owner, asyncio.Task)
+                else repr(handle._callback)
+            )
+            tracer.record("slow callback", start, cpu() - used, name[:80])
+
+    asyncio.events.Handle._run = run  # type: ignore[method-assign, assignment]
+
+
+def _trace_writer(tracer: _Tracer) -> None:
+    """Wrap the verification writer's batch, batch lock and WAL checkpoint (by name, where they exist: the
+    same tracing runs on an older tree copied beside this script)."""
+    import contextvars
+
+    from service.verification import writer
+
+    beside = contextvars.ContextVar("beside", default=False)
+    real_pass = getattr(writer, "_checkpoint", None)
+    if real_pass is not None:
+
+        def checkpoint(path: str, *args: Any, **kwargs: Any) -> Any:  # on the checkpoint's thread
+            before = _wal_index(path)
+            result = real_pass(path, *args, **kwargs)
+            after = _wal_index(path)
+            tracer.last_pass = (
+                float(after[1] - before[1]) if after[1] >= before[1] else -1.0,
+                float(after[0]),
+            )
+            return result
+
+        writer._checkpoint = checkpoint
+    real_run = getattr(writer, "_run_checkpoint", None)
+    if real_run is not None:
+
+        async def run_checkpoint(*args: Any, **kwargs: Any) -> Any:
+            start = tracer.clock()
+            tracer.last_pass = (-1.0, -1.0)
+            result = await real_run(*args, **kwargs)
+            copied, size = tracer.last_pass
+            kind = "checkpoint beside" if beside.get() else "checkpoint under lock"
+            tracer.record(kind, start, copied, f"{size:.0f}")
+            return result
+
+        writer._run_checkpoint = run_checkpoint
+    real_first = getattr(writer, "_first_phase", None)
+    if real_first is not None:
+
+        async def first_phase(*args: Any, **kwargs: Any) -> Any:
+            token = beside.set(True)  # the checkpoint passes in here run beside the batches
+            try:
+                return await real_first(*args, **kwargs)
+            finally:
+                beside.reset(token)
+
+        writer._first_phase = first_phase
+    _trace_batches(tracer, writer)
+
+
+def _trace_batches(tracer: _Tracer, writer: Any) -> None:
+    """Each batch of the writer's own connection (from its wait for the batch lock to its commit) and each
+    wait for the batch lock."""
+    import functools
+
+    def timed(kind: str, function: Any, size: bool) -> Any:
+        @functools.wraps(function)
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            start = tracer.clock()
+            result = await function(*args, **kwargs)
+            tracer.record(kind, start, float(len(args[1])) if size else 0.0)
+            return result
+
+        return wrapped
+
+    own = getattr(writer, "_OwnConnection", None)
+    if own is not None:
+        own.write = timed("batch", own.write, True)
+    lock = getattr(writer, "_BatchLock", None)
+    if lock is not None:
+        lock.acquire = timed("lock wait", lock.acquire, False)
+
+
+def _wal_index(path: str) -> tuple[int, int]:
+    """(mxFrame, nBackfill) of the database's WAL index (its ``-shm`` file), or (-1, -1)."""
+    with contextlib.suppress(OSError, struct.error), Path(f"{path}-shm").open("rb") as shm:
+        head = shm.read(100)
+        return int(struct.unpack_from("=I", head, 16)[0]), int(struct.unpack_from("=I", head, 96)[0])
+    return -1, -1
+
+
+def traced_registry_app() -> Any:
+    """``passport serve``'s app (``create_app_from_env``), each worker recording its garbage collections
+    (``gc.callbacks``, with their CPU time), the verification writer's batches, waits for the batch lock
+    and WAL checkpoint passes (beside the batches or under the batch lock, with the frames each copied
+    back), each event-loop callback longer than :data:`SLOW_CALLBACK_SECONDS`, and each request's time
+    in the app; written to ``$BENCH_TRACE_DIR/trace-<pid>.json`` when the app shuts down."""
+    import gc
+
+    tracer = _Tracer(Path(os.environ[TRACE_DIR_VARIABLE]))
+    gc.callbacks.append(tracer.on_gc)
+    _trace_loop_callbacks(tracer)
+    _trace_writer(tracer)
+    from service.app import create_app_from_env
+
+    app = create_app_from_env()
+
+    async def traced(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # uvicorn ends a worker by its signal again: no atexit
+
+            async def send_after_dump(message: Any) -> None:
+                if message["type"] == "lifespan.shutdown.complete":
+                    tracer.dump()
+                await send(message)
+
+            await app(scope, receive, send_after_dump)
+            return
+        start = tracer.clock()
+        try:
+            await app(scope, receive, send)
+        finally:
+            tracer.record("request", start)
+
+    return traced
+
+
+def _quantiles(values: list[float], unit: float = 1000, digits: int = 2) -> str:
+    """``n, p50 / p90 / p99 / max`` of ``values`` (seconds: shown in milliseconds)."""
+    if not values:
+        return "none"
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * unit
+
+    return (
+        f"{len(ordered):,}, p50 {at(0.5):.{digits}f} / p90 {at(0.9):.{digits}f} / p99 {at(0.99):.{digits}f} "
+        f"/ max {ordered[-1] * unit:.{digits}f}"
+    )
+
+
+LATENCY_BUCKETS_MS = (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 25, 30, 35, 40, 50, 60, 80, 100, 150, 200)
+CAUSES: dict[str, float] = {
+    "checkpoint under lock": 0.0,
+    "checkpoint beside": 0.0,
+    "gc2": 0.002,
+    "gc1": 0.002,
+    "gc0": 0.002,
+    "slow callback": 0.005,
+    "lock wait": 0.005,
+    "batch": 0.010,
+}
+"""The pauses whose overlap with slow requests the report counts, each from this duration (seconds)."""
+
+
+def _histogram(latencies: list[float]) -> None:
+    import bisect
+
+    counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+    for latency in latencies:
+        counts[bisect.bisect_left(LATENCY_BUCKETS_MS, latency * 1000)] += 1
+    print("  latency histogram (ms: requests, cumulative share):")
+    cumulative = 0
+    for index, count in enumerate(counts):
+        cumulative += count
+        low = LATENCY_BUCKETS_MS[index - 1] if index else 0
+        high = f"{LATENCY_BUCKETS_MS[index]}" if index < len(LATENCY_BUCKETS_MS) else "..."
+        if count:
+            print(f"    {low:>4} - {high:<4} {count:>7,}  {cumulative / len(latencies):7.2%}")
+
+
+def _pauses(kinds: dict[str, list[Event]]) -> None:
+    print("  in the measured windows, each kind: count, wall ms p50 / p90 / p99 / max; and its value")
+    for kind in sorted(kinds):
+        found = kinds[kind]
+        values = [value for _, _, _, value, _ in found]
+        if kind.startswith("checkpoint"):
+            extra = "frames copied back " + _quantiles([v for v in values if v >= 0], 1, 0)
+        elif kind == "batch":
+            extra = "items " + _quantiles(values, 1, 0)
+        elif kind.startswith("gc") or kind == "slow callback":
+            extra = "CPU ms " + _quantiles(values)
+        else:
+            extra = ""
+        print(f"    {kind:<22} {_quantiles([end - start for _, start, end, _, _ in found])}; {extra}")
+    slow = sorted(kinds.get("slow callback", []), key=lambda e: e[2] - e[1], reverse=True)
+    names: dict[str, int] = {}
+    for *_, note in slow:
+        names[note] = names.get(note, 0) + 1
+    if names:
+        print(
+            "  slow callbacks by coroutine: "
+            + ", ".join(f"{n} {c}" for n, c in sorted(names.items(), key=lambda x: -x[1])[:8])
+        )
+
+
+def _overlaps(requests: list[tuple[float, float]], spans: list[tuple[float, float]]) -> list[bool]:
+    """For each request (sorted by sending), whether one of the spans was under way while it was."""
+    import bisect
+
+    starts = [start for start, _ in spans]
+    ends = sorted(end for _, end in spans)
+    found = []
+    for sent, done in requests:  # some span starts before the answer and ends after the sending
+        began_before_done = bisect.bisect_left(starts, done)
+        ended_before_sent = bisect.bisect_right(ends, sent)
+        found.append(began_before_done > ended_before_sent)
+    return found
+
+
+def trace_report(folder: Path, rounds: list[dict[str, Any]], slow_ms: float = GOAL_P99_MS) -> None:
+    """What the registry's requests waited for, from the workers' traces and the load generators' request
+    times: a latency histogram, the size of each kind of pause, and for the requests slower than
+    ``slow_ms`` which pauses overlapped them (against how many of all requests they overlapped)."""
+    traces = [json.loads(path.read_text()) for path in sorted(folder.glob("trace-*.json"))]
+    if not traces:
+        print("trace: no worker wrote its trace")
+        return
+    requests = sorted((sent, done) for r in rounds for sent, done in r["times"])
+    windows = [(r["window"][0], r["window"][1]) for r in rounds]
+    kinds: dict[str, list[Event]] = {}
+    for events in traces:
+        for kind, start, end, value, note in events:
+            if any(a <= start <= b for a, b in windows):
+                kinds.setdefault(kind, []).append((kind, start, end, value, note))
+    print(f"trace: {len(requests):,} registry requests in {len(windows)} round(s), {len(traces)} worker(s)")
+    _histogram([done - sent for sent, done in requests])
+    _pauses(kinds)
+    slow = [done - sent > slow_ms / 1000 for sent, done in requests]
+    count = sum(slow)
+    if not count:
+        print(f"  no request slower than {slow_ms:g} ms")
+        return
+    print(
+        f"  {count:,} requests slower than {slow_ms:g} ms ({count / len(requests):.2%}); the share of them "
+        "and of all requests that a pause of each kind (at least as long as shown, any worker) overlapped:"
+    )
+    for kind, least in CAUSES.items():
+        spans = sorted((s, e) for _, s, e, _, _ in kinds.get(kind, []) if e - s >= least)
+        hit = _overlaps(requests, spans)
+        print(
+            f"    {kind:<22} >= {least * 1000:4.1f} ms: {len(spans):>6,} pauses; "
+            f"{sum(h for h, s in zip(hit, slow, strict=True) if s) / count:7.1%} of slow, "
+            f"{sum(hit) / len(requests):7.1%} of all"
+        )
+
+
 # ---------------------------------------------------------------- load generator (a process each)
 
 
@@ -413,6 +708,7 @@ async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
     latencies: list[float] = []
+    times: list[tuple[float, float]] = []  # with --trace: (sent, answered) of each 2xx in the window
     handled = 0  # every answer, warm-up included (for CPU per request)
     statuses: dict[int, int] = {}
     verdicts: dict[str, int] = {}
@@ -438,6 +734,8 @@ async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
                     statuses[status] = statuses.get(status, 0) + 1
                     if 200 <= status < 300:
                         latencies.append(done - sent)
+                        if spec.get("trace"):
+                            times.append((sent, done))
                         if spec["check"]:
                             verdict = json.loads(payload).get("verdict", "?")
                             verdicts[verdict] = verdicts.get(verdict, 0) + 1
@@ -451,6 +749,8 @@ async def _drive(spec: dict[str, Any], bodies: list[bytes]) -> dict[str, Any]:
         "verdicts": verdicts,
         "handled": handled,
         "exhausted": position >= len(bodies),
+        "times": times,
+        "window": (start, deadline),
     }
 
 
@@ -518,6 +818,8 @@ def load(
         "verdicts": verdicts,
         "cpu_ms": cpu * 1000 / handled if handled and cpu else float("nan"),
         "exhausted": any(r["exhausted"] for r in results),
+        "times": [tuple(t) for r in results for t in r["times"]],
+        "window": (min(r["window"][0] for r in results), max(r["window"][1] for r in results)),
         "wal_per_request": wal.bytes_written() / handled if wal is not None and handled else float("nan"),
         "wal_max": wal.max_bytes if wal is not None else 0,
     }
@@ -572,8 +874,12 @@ async def _in_process(env: dict[str, str], data: dict[str, Any], args: argparse.
     os.environ.update(env)
     from service.app import create_app_from_env
 
-    app: Any = create_app_from_env()  # driven with plain dicts as ASGI messages
     database = Path(env["PASSPORT_DATABASE_URL"].partition("///")[2])
+    trace_dir = database.parent / "trace"
+    if args.trace:
+        trace_dir.mkdir()
+        os.environ[TRACE_DIR_VARIABLE] = str(trace_dir)
+    app: Any = traced_registry_app() if args.trace else create_app_from_env()  # driven with plain dicts
     startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await startup.put({"type": "lifespan.startup"})
     done: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -599,18 +905,22 @@ async def _in_process(env: dict[str, str], data: dict[str, Any], args: argparse.
         return int(struct.unpack_from("=I", os.pread(shm, 4, 16))[0])
 
     position = 0
+    traced: list[dict[str, Any]] = []  # with --trace: each round's request times and window
 
     async def run(count: int) -> tuple[float, float, int, dict[int, int]]:
         nonlocal position
         statuses: dict[int, int] = {}
         appended, last = 0, frames()
+        times: list[tuple[float, float]] = []
 
         async def one() -> None:
             nonlocal position, appended, last
             while count > 0 and position < stop:
                 body = bodies[position]
                 position += 1
+                sent = time.perf_counter()
                 status, _ = await _asgi(app, "POST", "/api/v1/verifications", headers, body)
+                times.append((sent, time.perf_counter()))
                 statuses[status] = statuses.get(status, 0) + 1
                 now = frames()
                 appended += now - last if now >= last else now  # smaller: the WAL started again
@@ -618,7 +928,9 @@ async def _in_process(env: dict[str, str], data: dict[str, Any], args: argparse.
 
         stop = position + count
         began = os.times()
+        window = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(args.concurrency)))
+        traced.append({"times": times, "window": (window, time.perf_counter())})
         ended = os.times()
         return ended.user - began.user, ended.system - began.system, appended, statuses
 
@@ -640,6 +952,8 @@ async def _in_process(env: dict[str, str], data: dict[str, Any], args: argparse.
     os.close(shm)
     await startup.put({"type": "lifespan.shutdown"})
     await life
+    if args.trace:
+        trace_report(trace_dir, traced[1:])  # not the warm-up
     print("command: " + shlex.join([sys.executable, *sys.argv]))
 
 
@@ -673,6 +987,13 @@ def main() -> None:
         "reporting CPU time and WAL frames per verification: repeatable on a busy machine",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="with --in-process: requests at a time")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="trace the registry's workers (garbage collections, batches, waits for the batch lock, WAL "
+        "checkpoint passes, stalls of the event loop) and report a latency histogram and which pauses the "
+        "slow requests overlapped (the registry then runs through uvicorn with passport serve's settings)",
+    )
     args = parser.parse_args()
     if args.in_process:
         with tempfile.TemporaryDirectory(prefix="verify-inproc-") as tmp:
@@ -705,6 +1026,29 @@ def main() -> None:
             "--workers",
             str(args.workers),
         ]
+        if args.trace:  # the same server as passport serve (service/cli.py), through the traced factory
+            trace_dir = Path(tmp) / "trace"
+            trace_dir.mkdir()
+            env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
+            serve = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.verify_http:traced_registry_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(registry_port),
+                "--workers",
+                str(args.workers),
+                "--http",
+                "service.serving:NoDelayHTTPProtocol",
+                "--no-access-log",
+                "--no-server-header",
+                "--log-level",
+                "warning",
+            ]
         bare = [
             sys.executable,
             "-m",
@@ -750,6 +1094,7 @@ def main() -> None:
                         "port": registry_port,
                         "path": "/api/v1/verifications",
                         "check": True,
+                        "trace": args.trace,
                         "headers": {"Authorization": f"Bearer {access}"},
                     },
                     args.processes,
@@ -765,6 +1110,8 @@ def main() -> None:
         finally:
             registry.stop()
             bare_server.stop()
+        if args.trace:
+            trace_report(Path(tmp) / "trace", [o for o, _ in rounds])
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
     print(

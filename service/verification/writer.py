@@ -28,12 +28,15 @@ batch's logic.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import fcntl
 import logging
 import operator
 import os
 import sqlite3
+import stat
+import struct
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -352,15 +355,21 @@ class _SQLiteStore:
 
 
 LOCK_SUFFIX: Final = "-verification-batch.lock"
+CHECKPOINT_LOCK_SUFFIX: Final = "-verification-checkpoint.lock"
+"""The file whose ``flock`` the worker running a WAL checkpoint holds: one checkpoint at a time across
+the workers (the one that finds the WAL long enough first; the others see it taken and go on)."""
+CHECKPOINT_FRAMES: Final = 8192
+"""WAL frames (4 KB pages: 32 MB) after which a batch writer starts a checkpoint (decision 0048): the
+WAL's length counted by all the workers together, read from the WAL index after each commit. The pass
+of each checkpoint under the batch lock pauses every batch of every worker, whatever the WAL holds: one
+checkpoint at a time across the workers, where each started its own every 128 of its commits."""
 CHECKPOINT_EVERY: Final = 128
-"""Commits of the writer's own connection between two WAL checkpoints (run on a thread). Each ends with
-a pass under the batch lock, a pause of every batch writer whatever the WAL holds (two syncs, a thread
-and a core to run on): fewer, with the WAL a little longer (decision 0043; it was 64 when the first
-phase, longer then, often outlasted the next 64 commits and skipped a checkpoint)."""
+"""Commits of the writer's own connection between two checkpoints when the WAL index cannot be read."""
 CHECKPOINT_BUDGET: Final = 64
-"""WAL frames (pages) a checkpoint pass beside the batches may copy back and still be the last one
-before the pass under the batch lock: a pass that copied more took long enough for the batches to append
-as many again meanwhile, all of which the pass under the lock would copy while every batch waits."""
+"""WAL frames (pages) a checkpoint pass beside the batches may leave appended behind it and still be the
+last one before the pass under the batch lock: a pass that took long enough for the batches to append
+more than this meanwhile is followed by another, shorter one, since the pass under the lock copies them
+all while every batch waits."""
 CHECKPOINT_PASSES: Final = 6
 """At most this many passes beside the batches before the one under the batch lock."""
 WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
@@ -369,21 +378,69 @@ BUSY_SECONDS: Final = 5.0
 """How long a batch waits for SQLite's write lock held by another kind of writer (as busy_timeout)."""
 
 
+WAKE_SUFFIX: Final = "-verification-batch.wake"
+"""A FIFO beside the database: each release of the batch lock writes a byte to it, which wakes a batch
+writer waiting for the lock on its event loop (decision 0048)."""
+WAKE_SECONDS: Final = 0.005
+"""How long a batch waiting for the batch lock waits for a wake-up before it tries again anyway (a byte
+another waiter read, or a FIFO full of bytes nobody waited for)."""
+
+
 class _BatchLock:
     """An exclusive ``flock`` on a file beside the database, shared by the batch writers of every process.
 
-    Taken without blocking when free; otherwise waited for on a thread (the event loop goes on), and if
-    the waiting batch is cancelled the lock is given back as soon as the thread has it."""
+    Taken without blocking when free. Otherwise, with a ``wake`` FIFO, the waiting batch's event loop
+    watches the FIFO, to which each release writes a byte, and takes the lock (without blocking) when
+    woken, or every :data:`WAKE_SECONDS` in any case: the lock is taken only by a loop ready to write its
+    batch at once (decision 0048). Waited for on a thread instead, the lock was taken by the thread as
+    soon as it was free, then held idle while the thread waited for the GIL the loop held verifying (up
+    to the 5 ms switch interval), and every other worker's batch waited with it: waits for the lock of
+    8 to 15 ms (p90, p99) over HTTP on an idle machine. Without the FIFO (it cannot be made) the lock is
+    waited for on a thread as before; a cancelled wait there gives the lock back as soon as the thread
+    has it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, wake: str | None = None) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.wake = -1
+        if wake is not None:
+            with contextlib.suppress(FileExistsError, OSError):
+                os.mkfifo(wake, 0o600)
+            with contextlib.suppress(OSError):
+                fd = os.open(wake, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    self.wake = fd
+                else:
+                    os.close(fd)
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
         except BlockingIOError:
-            pass
+            return False
+        return True
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
+            return
+        if self.wake < 0:
+            await self._acquire_on_a_thread()
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.wake, 65536)  # bytes of releases nobody waited for
+            if self.try_acquire():  # (a release just before the read above)
+                return
+            woken = loop.create_future()
+            loop.add_reader(self.wake, _wake, woken)
+            timer = loop.call_later(WAKE_SECONDS, _wake, woken)
+            try:
+                await woken
+            finally:
+                loop.remove_reader(self.wake)
+                timer.cancel()
+
+    async def _acquire_on_a_thread(self) -> None:
         waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self.fd, fcntl.LOCK_EX)
         try:
             await asyncio.shield(waiting)
@@ -392,10 +449,24 @@ class _BatchLock:
             raise
 
     def release(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        if self.fd >= 0:  # closed meanwhile (the writer shut down): closing gave the lock back
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            if self.wake >= 0:
+                with contextlib.suppress(BlockingIOError):  # full: enough wake-ups are waiting
+                    os.write(self.wake, b"\0")
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.wake >= 0:
+            os.close(self.wake)
+            self.wake = -1
+
+
+def _wake(woken: "asyncio.Future[None]") -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 class _OwnConnection:
@@ -406,22 +477,21 @@ class _OwnConnection:
     writers of other processes wait on the :class:`_BatchLock` first). Once it has begun, the
     transaction holds the write lock, so its statements cannot meet a lock. Its commits never
     checkpoint the WAL (a checkpoint writes the pages back and syncs the file: 10 to 40 ms on the loop,
-    every few dozen commits); every :data:`CHECKPOINT_EVERY` commits a passive checkpoint runs on a
-    thread instead, beside the writers and readers, in two phases:
+    every few dozen commits). Instead, when a commit finds the WAL longer than :data:`CHECKPOINT_FRAMES`
+    and no other worker is checkpointing (the checkpoint lock file), a checkpoint runs as a task of its
+    own, on a thread, on a connection of its own, in two phases (decision 0048):
 
-    1. without the batch lock: it copies back most of the WAL while the batches go on; then again, the
-       frames appended during that pass, while a pass copied more than :data:`CHECKPOINT_BUDGET`
-       frames (at most :data:`CHECKPOINT_PASSES` passes): each pass is shorter than the one before, so
-       fewer frames are left for the second phase (decision 0043);
-    2. at the next batch after it finished, with the batch lock held, before that batch writes: it copies
-       back the few frames appended meanwhile (a few milliseconds, on a thread: the loop goes on; every
-       batch waits for it), and the batch then starts the WAL again.
+    1. without the batch lock, beside the writers and readers: a passive pass copying back what the WAL
+       holds; again while the batches appended more than :data:`CHECKPOINT_BUDGET` frames during a pass
+       (at most :data:`CHECKPOINT_PASSES`): each pass is shorter than the one before;
+    2. with the batch lock held (taken like a batch, in turn with this process's batches; the loop goes
+       on): one pass copying back the few frames appended meanwhile. The next batch of any worker then
+       starts the WAL again from its beginning.
 
-    The second phase is what lets the WAL start again from its beginning: SQLite restarts the WAL only
-    when a writer begins after a checkpoint that copied back every frame, which never happens while
-    batches keep appending during a checkpoint (the WAL then grew by about 50 KB a verification without
-    end: 1.5 GB after 30,000). ``journal_size_limit`` then cuts the file back to
-    :data:`WAL_SIZE_LIMIT` bytes."""
+    The second phase is what lets the WAL start again: SQLite restarts the WAL only when a writer begins
+    after a checkpoint that copied back every frame, which never happens while batches keep appending
+    during a checkpoint (the WAL then grew by about 50 KB a verification without end: 1.5 GB after
+    30,000). ``journal_size_limit`` then cuts the file back to :data:`WAL_SIZE_LIMIT` bytes."""
 
     def __init__(self, path: str, dialect: Dialect) -> None:
         self.path = path
@@ -429,8 +499,13 @@ class _OwnConnection:
         self.dialect = dialect
         self._raw: sqlite3.Connection | None = None
         self._lock: _BatchLock | None = None
+        self._index: int | None = None
+        """The WAL index (``-shm``) file, read for the WAL's length after each commit."""
+        self._turn = asyncio.Lock()
+        """One batch, or the checkpoint's pass under the batch lock, at a time in this process (the batch
+        lock is one ``flock`` a process: a second taker in the same process would not wait for it)."""
         self._commits = 0
-        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
 
     def _open(self) -> tuple[sqlite3.Connection, _BatchLock]:
         if self._raw is None or self._lock is None:
@@ -439,44 +514,77 @@ class _OwnConnection:
             raw.execute("PRAGMA synchronous=NORMAL")
             raw.execute("PRAGMA wal_autocheckpoint=0")
             raw.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            self._raw, self._lock = raw, _BatchLock(self.path + LOCK_SUFFIX)
+            self._raw, self._lock = raw, _BatchLock(self.path + LOCK_SUFFIX, self.path + WAKE_SUFFIX)
         return self._raw, self._lock
 
     async def write(self, batch: list[Item], now: dt.datetime, prune: bool) -> list[Any]:
         try:
             raw, lock = self._open()
-            await lock.acquire()
-            try:
-                if self._checkpoint is not None and self._checkpoint.done():
-                    # phase 2, under the batch lock and before this batch writes (see the class): the
-                    # batch then begins on a WAL copied back whole, and starts it again
-                    self._checkpoint = None
-                    await _run_checkpoint(self.path)
-                await _begin_immediate(raw)
+            async with self._turn:
+                await lock.acquire()
                 try:
-                    answers = write_batch(_SQLiteStore(raw, self.statements), batch, now, prune)
-                    raw.execute("COMMIT")
-                except BaseException:
-                    if raw.in_transaction:
-                        raw.execute("ROLLBACK")
-                    raise
-            finally:
-                lock.release()
+                    await _begin_immediate(raw)
+                    try:
+                        answers = write_batch(_SQLiteStore(raw, self.statements), batch, now, prune)
+                        raw.execute("COMMIT")
+                    except BaseException:
+                        if raw.in_transaction:
+                            raw.execute("ROLLBACK")
+                        raise
+                finally:
+                    lock.release()
         except sqlite3.Error as exc:  # as SQLAlchemy reports it (a locked database is a 503)
             raise DBAPIError.instance(
                 "verification batch", None, exc, sqlite3.Error, dialect=self.dialect
             ) from exc
         self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
-            self._checkpoint = asyncio.ensure_future(_first_phase(self.path))  # beside the batches
+        if (self._checkpoint is None or self._checkpoint.done()) and self._checkpoint_due():
+            self._checkpoint = asyncio.create_task(self._checkpoint_cycle(lock))
         return answers
 
+    def _checkpoint_due(self) -> bool:
+        """Whether the WAL holds :data:`CHECKPOINT_FRAMES` frames (all the workers' commits), or, when its
+        index cannot be read, whether this writer has made :data:`CHECKPOINT_EVERY` commits since."""
+        try:
+            if self._index is None:
+                self._index = os.open(self.path + "-shm", os.O_RDONLY | os.O_CLOEXEC)
+            return wal_frames(self._index) >= CHECKPOINT_FRAMES
+        except (OSError, struct.error):
+            return self._commits % CHECKPOINT_EVERY == 0
+
+    async def _checkpoint_cycle(self, lock: _BatchLock) -> None:
+        """Both phases of a checkpoint (see the class), unless another worker's is under way."""
+        turn = _BatchLock(self.path + CHECKPOINT_LOCK_SUFFIX)
+        try:
+            if not turn.try_acquire():
+                return  # another worker is checkpointing this WAL
+            await _first_phase(self.path)
+            async with self._turn:  # phase 2: as a batch would, so no batch writes meanwhile
+                await lock.acquire()
+                try:
+                    await _run_checkpoint(self.path)
+                finally:
+                    lock.release()
+        finally:
+            turn.close()  # (gives the lock back)
+
     def close(self) -> None:
+        if self._checkpoint is not None:
+            self._checkpoint.cancel()
+            self._checkpoint = None
         if self._raw is not None:
             self._raw.close()
         if self._lock is not None:
             self._lock.close()
-        self._raw = self._lock = None
+        if self._index is not None:
+            os.close(self._index)
+        self._raw = self._lock = self._index = None
+
+
+def wal_frames(index: int) -> int:
+    """The frames in the WAL (``mxFrame`` of the WAL index header, at byte 16 of the ``-shm`` file, in the
+    machine's byte order: https://sqlite.org/walformat.html), from an open descriptor of that file."""
+    return int(struct.unpack("=I", os.pread(index, 4, 16))[0])
 
 
 def _checkpoint(path: str) -> int | None:
@@ -500,8 +608,8 @@ async def _run_checkpoint(path: str) -> int | None:
 
 
 async def _first_phase(path: str) -> None:
-    """The checkpoint's passes beside the batches: again while the last pass copied back more than
-    :data:`CHECKPOINT_BUDGET` frames (what was appended during it), at most :data:`CHECKPOINT_PASSES`."""
+    """The checkpoint's passes beside the batches: again while the WAL grew by more than
+    :data:`CHECKPOINT_BUDGET` frames during the last pass, at most :data:`CHECKPOINT_PASSES`."""
     before = await _run_checkpoint(path)
     for _ in range(CHECKPOINT_PASSES - 1):
         if before is None:

@@ -14,6 +14,7 @@ import os
 import secrets
 import sqlite3
 import struct
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -282,7 +283,7 @@ async def test_the_wal_starts_again_while_batches_keep_coming(
     start (before the checkpoint was finished under the batch lock it never was, and grew by every batch
     without end: 1.5 GB after 30,000 verifications). Here every checkpoint made while the batch lock is
     free has a write beside it that commits after it, as a batch would: no timing is left to chance."""
-    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 1)  # a checkpoint after every commit it can
     path = tmp_path / "wal.db"
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, url)
@@ -343,7 +344,7 @@ async def test_the_pass_under_the_batch_lock_copies_only_what_the_last_short_pas
     every later pass one of 20: the passes go on until one copies back at most
     ``CHECKPOINT_BUDGET`` frames, so the pass under the lock finds the last 20 (and the batches since),
     not the 300 (a single pass beside the batches left it those)."""
-    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 4)
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 1)
     path = tmp_path / "passes.db"
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, url)
@@ -439,7 +440,7 @@ async def test_a_batch_rewrites_the_last_pages_of_the_verifications_primary_key_
     """Each page a batch changes is written to the WAL and copied back by the checkpoint, which holds up
     every batch for its last part (decision 0039): a verification's id made in time order goes to the end
     of the primary key's index, where a random one changed a page of its own (decision 0043)."""
-    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 10_000)  # the WAL keeps every frame of the test
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 10**9)  # the WAL keeps every frame of the test
     ticks = iter(range(10**6))
 
     def in_time_order() -> uuid.UUID:  # one millisecond apart, as verifications under load are
@@ -459,3 +460,126 @@ def test_verification_ids_sort_in_time_order_and_are_uuid7() -> None:
     assert made[0].int >> 80 == int(NOW.timestamp() * 1000), "the first 48 bits: milliseconds since 1970"
     same = {verification.new_verification_id(NOW) for _ in range(1000)}
     assert len(same) == 1000, "74 random bits: ids of one millisecond differ"
+
+
+def _under_the_batch_lock(path: str) -> bool:
+    """Whether some writer holds the batch lock (a probe on a descriptor of its own cannot take it)."""
+    probe = os.open(path + writer.LOCK_SUFFIX, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(probe)  # (closing it gives the lock back if it was taken)
+    return False
+
+
+async def test_a_batch_waiting_for_the_lock_is_woken_on_its_loop_when_it_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waited for on a thread, the lock was taken by the thread, then held idle while the thread waited
+    for the GIL the loop held (decision 0048). Now the waiter's loop is woken by the release's byte in the
+    FIFO and takes the lock itself; no thread, and no try again after ``WAKE_SECONDS`` needed here."""
+    monkeypatch.setattr(writer, "WAKE_SECONDS", 30.0)
+
+    async def no_thread(self: Any) -> None:
+        raise AssertionError("waited on a thread")
+
+    monkeypatch.setattr(writer._BatchLock, "_acquire_on_a_thread", no_thread)
+    path = str(tmp_path / "db")
+    holder = writer._BatchLock(path + writer.LOCK_SUFFIX, path + writer.WAKE_SUFFIX)
+    waiter = writer._BatchLock(path + writer.LOCK_SUFFIX, path + writer.WAKE_SUFFIX)
+    try:
+        assert holder.try_acquire()
+        for _ in range(3):  # releases nobody waited for leave bytes behind: they are not a wake-up
+            holder.release()
+            assert holder.try_acquire()
+        waiting = asyncio.create_task(waiter.acquire())
+        await asyncio.sleep(0.1)
+        assert not waiting.done(), "the lock is held"
+        holder.release()
+        await asyncio.wait_for(waiting, timeout=2)
+        assert not holder.try_acquire(), "the waiter holds it"
+        waiter.release()
+        assert holder.try_acquire()
+        holder.release()
+    finally:
+        holder.close()
+        waiter.close()
+
+
+async def test_one_worker_checkpoints_the_wal_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 1)  # every commit finds the WAL long enough
+    path = tmp_path / "turns.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    passes: list[str] = []
+    real = writer._checkpoint
+
+    def counted(at: str) -> int | None:
+        passes.append(at)
+        return real(at)
+
+    monkeypatch.setattr(writer, "_checkpoint", counted)
+    scene = Scene(url)
+    await scene.seed()
+    other = os.open(f"{path}{writer.CHECKPOINT_LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another worker's checkpoint is under way
+        for batch in range(5):
+            for each in (0, 1):
+                await scene.writers[each].submit(scene.item(f"t-{batch}-{each}"))
+            await asyncio.sleep(0.02)
+        assert passes == [], "no second checkpoint beside another worker's"
+        fcntl.flock(other, fcntl.LOCK_UN)
+        for batch in range(5):
+            await scene.writers[1].submit(scene.item(f"u-{batch}"))
+            await asyncio.sleep(0.05)
+        assert passes, "once it is over, the next commit starts one"
+    finally:
+        os.close(other)
+        await scene.close()
+
+
+async def test_the_pass_under_the_batch_lock_holds_back_the_batches_of_its_process_and_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch lock is a ``flock`` per process: the checkpoint's pass under it must also wait for, and
+    hold back, its own process's batches (the writer's turn), or one could commit meanwhile and the WAL
+    would not start again. It runs without waiting for another batch to come."""
+    monkeypatch.setattr(writer, "CHECKPOINT_FRAMES", 1)
+    path = tmp_path / "held.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    real = writer._checkpoint
+    entered, leave = threading.Event(), threading.Event()
+
+    def held(at: str) -> int | None:
+        if _under_the_batch_lock(at):
+            entered.set()
+            leave.wait(10)
+        return real(at)
+
+    monkeypatch.setattr(writer, "_checkpoint", held)
+    scene = Scene(url)
+    await scene.seed()
+    try:
+        await scene.writers[0].submit(scene.item("h-0"))  # its commit starts a checkpoint
+        for _ in range(200):  # the pass under the lock begins with no other batch coming
+            if entered.is_set():
+                break
+            await asyncio.sleep(0.02)
+        assert entered.is_set()
+        same = asyncio.create_task(scene.writers[0].submit(scene.item("h-1")))
+        other = asyncio.create_task(scene.writers[1].submit(scene.item("h-2")))
+        await asyncio.sleep(0.2)
+        assert not same.done(), "this process's batch waits for the pass under the lock"
+        assert not other.done(), "so does another process's"
+        leave.set()
+        answers = await asyncio.wait_for(asyncio.gather(same, other), timeout=10)
+        assert all(first_use for _, _, first_use in answers)
+    finally:
+        leave.set()
+        await scene.close()
