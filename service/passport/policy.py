@@ -392,6 +392,10 @@ def requirements(rules: Sequence[Rule], organisation_code: str) -> list[RuleRequ
     ]
 
 
+def _requirements_of(rules: Sequence[Rule], organisation_code: str) -> list[RuleRequirement]:
+    return requirements(rules, organisation_code)
+
+
 def _evaluate_rule(
     rule: Rule, disclosed: Disclosed, on: dt.date, organisation_code: str, today: dt.date | None
 ) -> tuple[bool, str, list[str]]:
@@ -413,24 +417,29 @@ def evaluate(
     *,
     organisation_code: str,
     today: dt.date | None = None,
+    requirements: Sequence[RuleRequirement] | None = None,
 ) -> PolicyOutcome:
     """Evaluate the rules of a policy of ``organisation_code`` against the disclosed claims on ``on``.
 
     ``today``, when given, lets a reason say that a record *will* have expired by ``on`` rather than that
     it has. Never raises on odd claim values: a value of the wrong shape counts as not disclosed.
+    ``requirements``: ``requirements(rules, organisation_code)`` when the caller keeps them (they depend
+    on the rules alone): each outcome's type, description and needs are taken from them, not made again.
     """
+    if requirements is None or len(requirements) != len(rules):
+        requirements = _requirements_of(rules, organisation_code)
     outcomes = []
-    for index, rule in enumerate(rules, start=1):
+    for rule, requirement in zip(rules, requirements, strict=True):
         ok, reason, details = _evaluate_rule(rule, disclosed, on, organisation_code, today)
         outcomes.append(
             RuleOutcome(
-                index=index,
-                type=rule_type(rule),
-                description=describe_rule(rule, organisation_code),
+                index=requirement.index,
+                type=requirement.type,
+                description=requirement.description,
                 passed=ok,
                 reason=reason,
                 details=details,
-                needs=rule_needs(rule, organisation_code),
+                needs=list(requirement.needs),
             )
         )
     failed = [o for o in outcomes if not o.passed]

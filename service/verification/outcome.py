@@ -21,7 +21,7 @@ from typing import Any, Final, NamedTuple
 from service import jws
 from service.passport import claims as claim_model
 from service.passport import policy as policies
-from service.passport import sdjwt
+from service.passport import presentation, sdjwt
 from service.passport.presentation import Check, VerificationReport
 from service.passport.schemas import Rule
 from service.verification.schemas import (
@@ -45,10 +45,40 @@ class Conclusion(NamedTuple):
     holder_id: str | None
     holder_jkt: str | None
     disclosed: list[DisclosedNames]
+    disclosed_text: str = ""
+    """The claim names of :attr:`disclosed` as the audit subject writes them (:func:`audit_subject`)."""
+
+
+_ALL_PASSED: Final = presentation._ALL_PASSED
+_NONCE_AT: Final = presentation.CHECKS.index(presentation.KB_NONCE_UNUSED)
+_new_report: Final = tuple.__new__
+
+
+def nonce_recorded(report: VerificationReport, first_use: bool) -> VerificationReport:
+    """``report`` once storage has recorded its nonce (:meth:`VerificationReport.with_nonce_use`) when
+    its nonce check is pending; otherwise ``report`` itself.
+
+    The same checks as ``with_nonce_use`` gives; a report whose other checks are the shared passed ones
+    (the success path) and whose nonce was unused gets the shared all-passed tuple itself, so its
+    ``valid`` is answered without looking at each check again."""
+    checks = report.checks
+    if len(checks) == len(_ALL_PASSED) and checks[_NONCE_AT].name == presentation.KB_NONCE_UNUSED:
+        pending = checks[_NONCE_AT]
+    else:
+        pending = report.check(presentation.KB_NONCE_UNUSED)
+    if pending.outcome != "pending":
+        return report
+    if (
+        first_use
+        and checks[:_NONCE_AT] == _ALL_PASSED[:_NONCE_AT]
+        and checks[_NONCE_AT + 1 :] == _ALL_PASSED[_NONCE_AT + 1 :]
+    ):
+        found: VerificationReport = _new_report(VerificationReport, (_ALL_PASSED, *report[1:]))
+        return found
+    return report.with_nonce_use(first_use)
 
 
 @functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=1024)
 def check_read(check: Check) -> CheckRead:
     """The wire form of a check (remembered: most checks are the same few passed ones; a wire struct
     is never changed once made, so one can serve many results)."""
@@ -118,6 +148,9 @@ def _checks_read(checks: tuple[Check, ...]) -> tuple[tuple[CheckRead, ...], tupl
     return read, tuple(c.reason for c in read if c.outcome in ("failed", "pending"))
 
 
+_ALL_PASSED_READ: Final = _checks_read(_ALL_PASSED)
+"""The wire form of the shared all-passed checks (the success path: no look-up)."""
+
 _ONE_PER_TYPE_PASSED: Final = CheckRead(
     name=ONE_PER_TYPE, outcome="passed", code="ok", reason="one credential of each type"
 )
@@ -177,36 +210,46 @@ def conclude(
     organisation_code: str,
     on: dt.date,
     today: dt.date,
+    requirements: Sequence[policies.RuleRequirement] | None = None,
 ) -> Conclusion:
-    """The verdict of a submission whose presentations gave ``reports`` (nonce use already recorded)."""
-    kinds = [_kind(r, base_url) for r in reports]
+    """The verdict of a submission whose presentations gave ``reports`` (nonce use already recorded).
+
+    ``requirements``: the rules' :func:`~service.passport.policy.requirements`, when the caller keeps
+    them (they depend on the policy alone)."""
     results = []
     failures: list[str] = []
-    for index, (report, kind) in enumerate(zip(reports, kinds, strict=True)):
-        checks, failing = _checks_read(report.checks)
+    signed: list[tuple[VerificationReport, str | None]] = []
+    genuine: dict[str, dict[str, Any]] = {}
+    for index, report in enumerate(reports):
+        vct = report.vct
+        kind = _kind_of(base_url, vct) if vct else None
+        checks, failing = _ALL_PASSED_READ if report.checks is _ALL_PASSED else _checks_read(report.checks)
         if failing:
             failures += [f"presentation {index}: {reason}" for reason in failing]
+        valid = report.valid
+        disclosed = report.disclosed
         results.append(
             PresentationResult(
                 index=index,
-                valid=report.valid,
+                valid=valid,
                 credential_type=kind,
-                vct=report.vct,
+                vct=vct,
                 checks=list(checks),
-                disclosed=list(_paths_text(tuple(report.disclosed))),
+                disclosed=list(_paths_text(disclosed if type(disclosed) is tuple else tuple(disclosed))),
             )
         )
-    signed = [(r, k) for r, k in zip(reports, kinds, strict=True) if r.claims is not None]
+        claims = report.claims
+        if claims is not None:
+            signed.append((report, kind))
+            if valid and kind is not None:
+                genuine[kind] = claims
     thumbprints = [holder_key_thumbprint(r) for r, _ in signed]
     submission = _submission_checks(signed, thumbprints)
     failures += [c.reason for c in submission if c.outcome == "failed"]
-    genuine: dict[str, dict[str, Any]] = {
-        kind: report.claims
-        for report, kind in zip(reports, kinds, strict=True)
-        if report.valid and kind is not None and report.claims is not None
-    }
     outcome = (
-        policies.evaluate(rules, genuine, on, organisation_code=organisation_code, today=today)
+        policies.evaluate(
+            rules, genuine, on, organisation_code=organisation_code, today=today, requirements=requirements
+        )
         if genuine and not failures
         else None
     )
@@ -216,10 +259,7 @@ def conclude(
     holder_ids = [r.claims.get("holder_id") for r, _ in signed if r.claims is not None]
     holder_id = next((h for h in holder_ids if isinstance(h, str)), None)
     holder_jkt = next((t for t in thumbprints if t is not None), None)
-    disclosed = [
-        DisclosedNames(credential_type=kind or "unknown", claims=claim_names(report.disclosed))
-        for report, kind in signed
-    ]
+    named = [(kind or "unknown", _claim_names(tuple(report.disclosed))) for report, kind in signed]
     return Conclusion(
         verdict=verdict,
         summary=_summary(verdict, failures, outcome),
@@ -229,15 +269,34 @@ def conclude(
         outcome=outcome,
         holder_id=holder_id[:80] if holder_id else None,
         holder_jkt=holder_jkt,
-        disclosed=disclosed,
+        disclosed=[DisclosedNames(credential_type=kind, claims=list(names)) for kind, names in named],
+        disclosed_text=" ".join(_names_text(kind, names) for kind, names in named),
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_text(credential_type: str, names: tuple[str, ...]) -> str:
+    """One credential's claim names as the audit subject writes them (``core_skills{subject,level}``),
+    remembered per credential type and names (names of claims, never values)."""
+    return f"{credential_type}{{{','.join(_leaf(c) for c in names)}}}"
+
+
 def audit_subject(
-    verification_id: str, request_id: str | None, verdict: str, disclosed: Sequence[DisclosedNames]
+    verification_id: str,
+    request_id: str | None,
+    verdict: str,
+    disclosed: Sequence[DisclosedNames],
+    disclosed_text: str | None = None,
 ) -> str:
-    """The audit record's subject: which verification, request, verdict and claim names (never values)."""
-    names = " ".join(f"{d.credential_type}{{{','.join(_leaf(c) for c in d.claims)}}}" for d in disclosed)
+    """The audit record's subject: which verification, request, verdict and claim names (never values).
+
+    ``disclosed_text``: the names of ``disclosed`` as written here, when already made
+    (:attr:`Conclusion.disclosed_text`)."""
+    names = (
+        disclosed_text
+        if disclosed_text is not None
+        else " ".join(_names_text(d.credential_type, tuple(d.claims)) for d in disclosed)
+    )
     text = f"verification:{verification_id} request:{request_id or '-'} verdict:{verdict} disclosed:{names}"
     return text[:400]
 

@@ -254,6 +254,20 @@ def _requirements(policy: PolicyRead) -> list[policies.RuleRequirement]:
     return policies.requirements(policy.rules, policy.organisation_code)
 
 
+_PARTS: dict[int, tuple[PolicyRead, PolicyRef, list[policies.RuleRequirement]]] = {}
+
+
+def _policy_parts(policy: PolicyRead) -> tuple[PolicyRef, list[policies.RuleRequirement]]:
+    """The reference and the rules' requirements of ``policy``, made once per policy object (the
+    runtime remembers the policies it reads, and a policy version never changes; at most 1,000)."""
+    found = _PARTS.get(id(policy))
+    if found is None or found[0] is not policy:
+        if len(_PARTS) >= 1_000:
+            _PARTS.clear()
+        found = _PARTS[id(policy)] = (policy, _policy_ref(policy), _requirements(policy))
+    return found[1], found[2]
+
+
 # ---------------------------------------------------------------- presentation requests
 
 
@@ -633,11 +647,10 @@ class Answered(NamedTuple):
 def _finish(
     runtime: Runtime, context: _Context, reports: list[presentation.VerificationReport]
 ) -> Callable[[bool], tuple[dict[str, Any], audit.Entry, Answered]]:
+    policy_ref, requirements = _policy_parts(context.policy)
+
     def finish(first_use: bool) -> tuple[dict[str, Any], audit.Entry, Answered]:
-        final = [
-            r.with_nonce_use(first_use) if r.check(presentation.KB_NONCE_UNUSED).outcome == "pending" else r
-            for r in reports
-        ]
+        final = [outcome.nonce_recorded(r, first_use) for r in reports]
         found = outcome.conclude(
             final,
             base_url=runtime.base_url,
@@ -645,6 +658,7 @@ def _finish(
             organisation_code=context.policy.organisation_code,
             on=context.on,
             today=context.now.date(),
+            requirements=requirements,
         )
         read = VerificationRead(
             id=context.verification_id,
@@ -655,7 +669,7 @@ def _finish(
             verifier=context.verifier,
             submitted_by=context.submitted_by,
             purpose=context.purpose,
-            policy=_policy_ref(context.policy),
+            policy=policy_ref,
             evaluated_on=context.on,
             verified_at=context.now,
             presentations=found.presentations,
@@ -692,6 +706,7 @@ def _finish(
                 str(context.request_id) if context.request_id else None,
                 found.verdict,
                 found.disclosed,
+                found.disclosed_text,
             ),
             request_id=context.http_request_id,
             outcome=found.verdict,

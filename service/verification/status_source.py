@@ -68,7 +68,7 @@ class RegistryStatusSource:
             list_id = uri[len(self.prefix) :]
             if self.in_process is None or not _LIST_ID.match(list_id):
                 return None
-            async with self.database.session() as session:
+            async with self.database.session(write=False) as session:  # it only reads the token
                 return await self.in_process(session, list_id)
         if not uri.startswith("https://"):
             return None
