@@ -164,8 +164,8 @@ def build(build_dir: Path = BUILD_DIR, root: Path = ROOT, *, force: bool = False
     current = check(build_dir, root)
     if current.active and not force:
         return f"up to date ({current.reason})"
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(os.environ.get("CC", compiler).split()[0]) is None:
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
         raise BuildUnavailable(f"no C compiler ({compiler}) on PATH")
     try:
         # build-time dependencies only (the `native` extra)

@@ -129,3 +129,16 @@ def test_compiled_and_python_verifiers_agree_on_every_presentation(tmp_path: Pat
     ):
         assert mine == other, f"presentation variant {index} differs"
     assert json_ours["tokens"] == theirs["tokens"]
+
+
+def test_without_a_c_compiler_the_build_says_so_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CC", "no-such-compiler")
+    before = sorted(native.BUILD_DIR.rglob("*")) if native.BUILD_DIR.exists() else []
+    code, line = native.command("build", force=True)
+    assert code == 0
+    assert line.startswith("native build skipped: no C compiler (no-such-compiler) on PATH")
+    assert native.command("build", force=True, strict=True)[0] == 1
+    after = sorted(native.BUILD_DIR.rglob("*")) if native.BUILD_DIR.exists() else []
+    assert after == before
