@@ -76,10 +76,11 @@ def _platform() -> dict[str, str]:
     return {"python": sys.version, "ext_suffix": _EXT_SUFFIX}
 
 
-def check(build_dir: Path = BUILD_DIR, root: Path = ROOT) -> NativeState:
-    """The state of the build in ``build_dir`` against the sources under ``root``."""
-    if os.environ.get(ENV_SWITCH, "true").strip().lower() in ("0", "false", "no", "off"):  # setting `native`
-        return NativeState(False, f"{ENV_SWITCH}=false", {})
+def check(build_dir: Path = BUILD_DIR, root: Path = ROOT, *, switch: bool = True) -> NativeState:
+    """The state of the build in ``build_dir`` against the sources under ``root`` (``switch``: and
+    whether ``PASSPORT_NATIVE`` allows it)."""
+    if switch and os.environ.get(ENV_SWITCH, "true").strip().lower() in ("0", "false", "no", "off"):
+        return NativeState(False, f"{ENV_SWITCH}=false", {})  # the setting `native`
     manifest_path = build_dir / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -161,7 +162,7 @@ def build(build_dir: Path = BUILD_DIR, root: Path = ROOT, *, force: bool = False
 
     Raises :class:`BuildUnavailable` when mypyc or a C compiler is missing.
     """
-    current = check(build_dir, root)
+    current = check(build_dir, root, switch=False)  # up to date whether or not it is switched on
     if current.active and not force:
         return f"up to date ({current.reason})"
     compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]

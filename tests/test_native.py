@@ -96,7 +96,9 @@ def test_a_build_for_another_python_or_with_a_library_missing_is_not_used(tmp_pa
 def test_no_build_and_the_switch_say_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "no compiled build" in native.check(tmp_path / "nothing").reason
     monkeypatch.setenv(native.ENV_SWITCH, "false")
-    assert native.check(_fake_build(tmp_path)).reason == "PASSPORT_NATIVE=false"
+    build = _fake_build(tmp_path)
+    assert native.check(build).reason == "PASSPORT_NATIVE=false"
+    assert native.check(build, switch=False).active  # the build itself is up to date: not rebuilt
 
 
 def test_compiled_and_python_verifiers_agree_on_every_presentation(tmp_path: Path) -> None:
