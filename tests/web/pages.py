@@ -1,5 +1,6 @@
 """Helpers of the page tests: a signed-in browser (session cookie) and its CSRF token."""
 
+import datetime as dt
 import re
 
 import httpx
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import SESSION_COOKIE, Role, TokenService
 from service.web import service as web
+from service.web.views import example_date
 from tests.web.helpers import create_person, create_user, csrf_token
 
 _counter = iter(range(1, 1_000_000))
@@ -46,6 +48,13 @@ def field_error(html: str, name: str) -> str | None:
         return None
     assert re.search(rf'id="field-{name}"[^>]*aria-invalid="true"', html, re.S), f"{name} not marked invalid"
     return re.sub(r"<[^>]+>", "", found.group("m")).replace("Error:", "").strip()
+
+
+def date_hints() -> set[str]:
+    """What a date field that cannot be read says (an example date months ahead of today), for today and
+    for yesterday in UTC: a page answered just before midnight still shows yesterday's example."""
+    today = dt.datetime.now(dt.UTC).date()
+    return {f"Enter a real date, like {example_date(day).isoformat()}" for day in (today, today - dt.timedelta(1))}
 
 
 def notice(html: str) -> str | None:
