@@ -54,7 +54,8 @@ def date_hints() -> set[str]:
     """What a date field that cannot be read says (an example date months ahead of today), for today and
     for yesterday in UTC: a page answered just before midnight still shows yesterday's example."""
     today = dt.datetime.now(dt.UTC).date()
-    return {f"Enter a real date, like {example_date(day).isoformat()}" for day in (today, today - dt.timedelta(1))}
+    days = (today, today - dt.timedelta(days=1))
+    return {f"Enter a real date, like {example_date(day).isoformat()}" for day in days}
 
 
 def notice(html: str) -> str | None:
