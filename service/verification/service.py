@@ -22,7 +22,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
@@ -595,9 +595,9 @@ async def _examine(
     return reports
 
 
-@dataclass(frozen=True)
-class _Context:
-    """Everything a submission's verification row and answer need besides its reports."""
+class _Context(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a submission's verification row and answer need besides its reports (a struct: made
+    on every submission, in a tenth of a frozen dataclass's time; never encoded or decoded)."""
 
     verification_id: uuid.UUID
     request_id: uuid.UUID | None
@@ -753,7 +753,7 @@ async def _submit(
     )
     linked = await _linked_holder(runtime, reports)
     if linked is not None:  # only a genuine identity link names one: otherwise the context as it is
-        context = replace(context, linked_holder=linked)
+        context = msgspec.structs.replace(context, linked_holder=linked)
     margin = runtime.policy.kb_max_age + 2 * runtime.policy.leeway
     item = Item(
         finish=_finish(runtime, context, reports),
