@@ -334,25 +334,31 @@ JSON_TEXTS: Final = 1024
 
 
 def _remembered_json(slow: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """SQLAlchemy's JSON processor (``json.dumps``), its text remembered by the value's MessagePack
-    encoding: a verification's ``disclosed`` names are the same for every verification of the same
-    credential type disclosed the same way. MessagePack keeps the types apart (str and bytes, int,
-    float and bool, NaN and None), so two values with one key have one JSON text; a value it cannot
-    encode goes to ``json.dumps`` as before."""
-    texts: dict[bytes, Any] = {}
-    encode = msgspec.msgpack.encode
+    """SQLAlchemy's JSON processor (``json.dumps``), its text remembered for values seen before: a
+    verification's ``disclosed`` names are the same for every verification of the same credential type
+    disclosed the same way.
+
+    Remembered by the value's MessagePack encoding, and used only for a value equal to the one it was
+    made from (decoded from that encoding): MessagePack keeps apart what JSON would write alike (str and
+    bytes, int, float and bool, NaN and None, the order of keys), and the equality keeps apart what it
+    writes alike that ``json.dumps`` refuses (a date, UUID or Decimal and its text, a set and a list, a
+    struct and a dict), which therefore still raises. A value it cannot encode goes to ``json.dumps``
+    as before."""
+    texts: dict[bytes, tuple[Any, Any]] = {}
+    encode, decode = msgspec.msgpack.encode, msgspec.msgpack.decode
 
     def process(value: Any) -> Any:
         try:
             key = encode(value)
-        except (TypeError, ValueError, OverflowError):  # msgspec.EncodeError is a ValueError
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
             return slow(value)
-        text = texts.get(key)
-        if text is None:
-            text = slow(value)
-            if len(texts) >= JSON_TEXTS:
-                texts.clear()
-            texts[key] = text
+        found = texts.get(key)
+        if found is not None and found[0] == value:
+            return found[1]
+        text = slow(value)
+        if len(texts) >= JSON_TEXTS:
+            texts.clear()
+        texts[key] = (decode(key), text)
         return text
 
     return process

@@ -277,6 +277,21 @@ def test_the_own_connection_binds_each_value_as_sqlalchemy_does(
     assert [found[0] for found in insert.params(rows)] == [sqlalchemy_binds(value) for value in values]
 
 
+def test_the_own_connection_refuses_what_json_cannot_hold_after_writing_its_text() -> None:
+    statements = writer.SQLiteStatements(SQLiteDialect_aiosqlite())
+    day, key = dt.date(2026, 12, 1), uuid.uuid4()
+    twins = [
+        ([{"day": day.isoformat()}], [{"day": day}]),
+        ([{"id": str(key)}], [{"id": key}]),
+        ([["a"]], [{"a"}]),
+    ]
+    for text, refused in twins:
+        columns = {name: None for name in repository.VERIFICATIONS.c.keys()}  # noqa: SIM118
+        statements.verification.params([{**columns, "disclosed": text}])
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            statements.verification.params([{**columns, "disclosed": refused}])
+
+
 def test_the_own_connection_refuses_a_naive_time_as_sqlalchemy_does() -> None:
     statements = writer.SQLiteStatements(SQLiteDialect_aiosqlite())
     with pytest.raises(ValueError, match="naive datetime"):
