@@ -63,7 +63,20 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _canonical_time(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``at`` in UTC as ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` writes it (formatted directly from 1000 on,
+    where ``%Y`` has four digits: the same text at a third of the cost; strftime before)."""
+    at = at.astimezone(dt.UTC)
+    if at.year < 1000:
+        return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - the fields of the strftime above
+        at.year,
+        at.month,
+        at.day,
+        at.hour,
+        at.minute,
+        at.second,
+        at.microsecond,
+    )
 
 
 def event_hash(entry: Entry, prev_hash: str) -> str:

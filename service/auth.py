@@ -496,13 +496,13 @@ async def _look_up(database: Database, principal: Principal) -> bool:
 
 async def is_still_allowed(app_state: Any, principal: Principal) -> bool:
     """Whether ``principal``'s client or user still exists, is not revoked or disabled, and has its role."""
-    database: Database = app_state.database
     cache: StatusCache | None = getattr(app_state, "status_cache", None)
-    if cache is None:
-        return await _look_up(database, principal)
-    remembered = cache.get(principal)
+    remembered = cache.get(principal) if cache is not None else None
     if remembered is not None:
         return remembered
+    database: Database = app_state.database  # (only to look up: not on the common remembered answer)
+    if cache is None:
+        return await _look_up(database, principal)
     return await cache.refresh(principal, lambda: _look_up(database, principal))
 
 

@@ -105,6 +105,9 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         request_id = ensure_request_id(scope)
+        if not access_log.isEnabledFor(logging.INFO):  # nothing to log: no status to catch on the way out
+            await app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
 
@@ -117,18 +120,17 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            if access_log.isEnabledFor(logging.INFO):
-                principal = scope.get("state", {}).get("principal")
-                access_log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "actor": getattr(principal, "subject", None),
-                    },
-                )
+            principal = scope.get("state", {}).get("principal")
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "actor": getattr(principal, "subject", None),
+                },
+            )
 
     return middleware

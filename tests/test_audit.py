@@ -111,6 +111,33 @@ def test_the_hash_does_not_depend_on_the_time_zone_of_the_timestamp() -> None:
     assert event_hash(elsewhere, GENESIS) == event_hash(item, GENESIS)
 
 
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (
+            dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC),
+            "a15b88fdf5fb20b780859627dbc4df14627e56261f68eeae6ea623698279e8ba",
+        ),
+        (
+            dt.datetime(2026, 3, 1, 9, 30, 0, 7, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            "42ca2e155583588d8098b519b291332a9504c1fc3dfea897c956d8ab70e1753c",
+        ),
+        (
+            dt.datetime(999, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+            "b913c6a852d945af76132b90db795192dfffc9aa2770c5183c9edfa3562f9328",
+        ),
+    ],
+    ids=["utc", "another-zone-microseconds", "year-999"],
+)
+def test_an_event_hashes_as_chains_already_stored_do(at: dt.datetime, expected: str) -> None:
+    # known answers from the implementation that wrote the stored chains (strftime of the UTC time,
+    # decision 0050 formats it directly): a stored chain still verifies
+    item = Entry(
+        at=at, actor="a", organisation=None, action="POST x", subject="s", request_id=None, outcome="success"
+    )
+    assert event_hash(item, GENESIS) == expected
+
+
 def test_moving_text_between_fields_changes_the_hash() -> None:
     item = msgspec.structs.replace(entry(1), actor="ab", action="c")
     moved = msgspec.structs.replace(item, actor="a", action="bc")

@@ -18,10 +18,11 @@ others).
 
 import asyncio
 import datetime as dt
+import os
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
@@ -67,6 +68,8 @@ API: Final = "/api/v1"
 POLICY_CACHE_SECONDS: Final = 5
 """How long the newest version of a policy by name is remembered (versions never change)."""
 _SEAL_CONTEXT: Final = b"verification "
+_encode: Final = msgspec.json.Encoder().encode
+"""The answer's JSON (one encoder for the process: as ``msgspec.json.encode``, without making one a call)."""
 
 
 @dataclass
@@ -327,7 +330,8 @@ _MS_BITS: Final = (1 << 48) - 1
 
 def new_verification_id(now: dt.datetime) -> uuid.UUID:
     """A new verification's id: a UUID version 7 (RFC 9562), its first 48 bits the milliseconds of
-    ``now`` since 1970 and 74 random bits from :mod:`secrets` (decision 0043).
+    ``now`` since 1970 and 74 random bits from the system's CSPRNG (``os.urandom``, which
+    :mod:`secrets` reads; decision 0043).
 
     Ids made in time order are inserted at the end of the primary key's index, as rows are appended
     to the table, instead of on a random page of it: a batch of verifications then rewrites one page of
@@ -336,7 +340,7 @@ def new_verification_id(now: dt.datetime) -> uuid.UUID:
     when the verification was made, is in the result anyway. Presentation request ids stay random: a
     request id is all an OpenID4VP wallet needs to fetch the request."""
     ms = int(now.timestamp() * 1000)
-    random = secrets.randbits(74)
+    random = int.from_bytes(os.urandom(10)) >> 6  # secrets.randbits(74), without its two Python calls
     return uuid.UUID(
         int=(ms & _MS_BITS) << 80 | 0x7 << 76 | (random >> 62) << 64 | 0b10 << 62 | (random & ((1 << 62) - 1))
     )
@@ -591,9 +595,9 @@ async def _examine(
     return reports
 
 
-@dataclass(frozen=True)
-class _Context:
-    """Everything a submission's verification row and answer need besides its reports."""
+class _Context(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a submission's verification row and answer need besides its reports (a struct: made
+    on every submission, in a tenth of a frozen dataclass's time; never encoded or decoded)."""
 
     verification_id: uuid.UUID
     request_id: uuid.UUID | None
@@ -677,7 +681,7 @@ def _finish(
             claims=found.claims,
             outcome=found.outcome,
         )
-        body = msgspec.json.encode(read)
+        body = _encode(read)
         sealed = runtime.data_keys.seal(body, _SEAL_CONTEXT + context.verification_id.bytes)
         row = {
             "id": context.verification_id,
@@ -749,7 +753,7 @@ async def _submit(
     )
     linked = await _linked_holder(runtime, reports)
     if linked is not None:  # only a genuine identity link names one: otherwise the context as it is
-        context = replace(context, linked_holder=linked)
+        context = msgspec.structs.replace(context, linked_holder=linked)
     margin = runtime.policy.kb_max_age + 2 * runtime.policy.leeway
     item = Item(
         finish=_finish(runtime, context, reports),

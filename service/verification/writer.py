@@ -42,14 +42,15 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from sqlalchemy import Table, select
+import msgspec
+from sqlalchemy import JSON, Date, DateTime, Table, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from service import audit
-from service.db import Database
+from service.db import Database, UTCDateTime
 from service.verification import repository
 from service.verification.errors import RequestAnswered, RequestExpired
 
@@ -258,9 +259,7 @@ class _Insert:
     def __init__(self, sql: str, table: Table, dialect: Dialect) -> None:
         self.sql = sql
         self.columns = tuple(sql[sql.index("(") + 1 : sql.index(")")].split(", "))
-        processors = [
-            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.columns
-        ]
+        processors = [_processor_of(table, name, dialect) for name in self.columns]
         self._values = operator.itemgetter(*self.columns)
         self._process = [(index, process) for index, process in enumerate(processors) if process is not None]
 
@@ -276,8 +275,110 @@ class _Insert:
 
 
 def _processor(table: Table, column: str, dialect: Dialect) -> Callable[[Any], Any]:
-    process = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    process = _processor_of(table, column, dialect)
     return process if process is not None else (lambda value: value)
+
+
+_PROBE_TIMES: Final = (
+    dt.datetime(2026, 12, 1, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+    dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    dt.datetime(999, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(2026, 6, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    None,
+)
+_PROBE_DAYS: Final = (
+    dt.date(2026, 12, 1),
+    dt.date(5, 1, 9),
+    dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.UTC),
+    None,
+)
+
+
+def _utc_text(value: dt.datetime | None) -> str | None:
+    """A UTC column's value as SQLAlchemy binds it on SQLite (``UTCDateTime`` then SQLite's ``DATETIME``
+    storage format), in one call instead of the two processors and the format's dictionary."""
+    if value is None:
+        return None
+    if value.tzinfo is not dt.UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - as SQLAlchemy's storage format
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+def _fast(
+    slow: Callable[[Any], Any], fast: Callable[[Any], Any], probes: Sequence[Any]
+) -> Callable[[Any], Any]:
+    """``fast`` where it gives what ``slow`` (SQLAlchemy's processor) gives for every probe, else ``slow``:
+    a change of SQLAlchemy's storage format falls back to its own processor, never stores otherwise."""
+    return fast if all(fast(value) == slow(value) for value in probes) else slow
+
+
+def _date_text(slow: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def process(value: Any) -> Any:
+        return value.isoformat() if type(value) is dt.date else slow(value)
+
+    return process
+
+
+JSON_TEXTS: Final = 1024
+"""JSON texts a JSON column's processor remembers (:func:`_remembered_json`)."""
+
+
+def _remembered_json(slow: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLAlchemy's JSON processor (``json.dumps``), its text remembered for values seen before: a
+    verification's ``disclosed`` names are the same for every verification of the same credential type
+    disclosed the same way.
+
+    Remembered by the value's MessagePack encoding, and used only for a value equal to the one it was
+    made from (decoded from that encoding): MessagePack keeps apart what JSON would write alike (str and
+    bytes, int, float and bool, NaN and None, the order of keys), and the equality keeps apart what it
+    writes alike that ``json.dumps`` refuses (a date, UUID or Decimal and its text, a set and a list, a
+    struct and a dict), which therefore still raises. A value it cannot encode goes to ``json.dumps``
+    as before."""
+    texts: dict[bytes, tuple[Any, Any]] = {}
+    encode, decode = msgspec.msgpack.encode, msgspec.msgpack.decode
+
+    def process(value: Any) -> Any:
+        try:
+            key = encode(value)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            return slow(value)
+        found = texts.get(key)
+        if found is not None and found[0] == value:
+            return found[1]
+        text = slow(value)
+        if len(texts) >= JSON_TEXTS:
+            texts.clear()
+        texts[key] = (decode(key), text)
+        return text
+
+    return process
+
+
+def _processor_of(table: Table, column: str, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processor of ``table.column`` on ``dialect``, or an equivalent cheaper one (the
+    same values, checked on probes when the statements are made): UTC times and dates on SQLite, and
+    JSON texts remembered."""
+    kind = table.c[column].type
+    slow = kind.dialect_impl(dialect).bind_processor(dialect)
+    if slow is None or dialect.name != "sqlite":
+        return slow
+    if isinstance(kind, UTCDateTime):
+        return _fast(slow, _utc_text, _PROBE_TIMES)
+    if isinstance(kind, Date) and not isinstance(kind, DateTime):
+        return _fast(slow, _date_text(slow), _PROBE_DAYS)
+    if isinstance(kind, JSON):
+        return _remembered_json(slow)
+    return slow
 
 
 class SQLiteStatements:
@@ -298,6 +399,8 @@ class SQLiteStatements:
             repository.USED_NONCES,
             dialect,
         )
+        self.used_at = _processor(repository.USED_NONCES, "used_at", dialect)
+        self.expires_at = _processor(repository.USED_NONCES, "expires_at", dialect)
         self.prune = "DELETE FROM used_nonces WHERE expires_at < ?"
         self.verification = _Insert(
             "INSERT INTO verifications (id, request_id, organisation_code, verifier, submitted_by, "
@@ -331,12 +434,15 @@ class _SQLiteStore:
         }
 
     def claim_nonces(self, expiry: dict[str, dt.datetime], now: dt.datetime) -> set[str]:
-        rows = repository.nonce_rows(list(expiry.items()), now)
-        fresh = set()
-        for row, params in zip(rows, self.sql.nonce.params(rows), strict=True):
-            if self.raw.execute(self.sql.nonce.sql, params).rowcount == 1:
-                fresh.add(row["nonce"])
-        return fresh
+        """The nonces of ``expiry`` not used before (each inserted with ``now`` and its expiry: the rows of
+        :func:`repository.nonce_rows`, bound as the nonce insert's columns are, without the dictionaries)."""
+        sql, execute, until = self.sql.nonce.sql, self.raw.execute, self.sql.expires_at
+        at = self.sql.used_at(now)
+        return {
+            nonce
+            for nonce, expires in expiry.items()
+            if execute(sql, (nonce, at, until(expires))).rowcount == 1
+        }
 
     def request_state(self, request_id: uuid.UUID) -> str | None:
         found = self.raw.execute(self.sql.state, (self.sql.request_id(request_id),)).fetchone()

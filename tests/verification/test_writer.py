@@ -224,6 +224,80 @@ def test_the_sqlite_inserts_name_every_column_of_their_tables() -> None:
     assert set(statements.nonce.columns) == set(repository.USED_NONCES.c.keys())
 
 
+@pytest.mark.parametrize(
+    ("table", "column", "values"),
+    [
+        (
+            repository.VERIFICATIONS,
+            "created_at",
+            [
+                NOW,
+                NOW.replace(microsecond=0),
+                NOW.replace(microsecond=999_999),
+                NOW.astimezone(dt.timezone(dt.timedelta(hours=-5, minutes=-30))),
+                dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+                dt.datetime(999, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+                dt.datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+            ],
+        ),
+        (audit.AUDIT_TABLE, "at", [NOW, NOW.astimezone(dt.timezone(dt.timedelta(hours=14)))]),
+        (repository.USED_NONCES, "expires_at", [NOW + dt.timedelta(seconds=420)]),
+        (
+            repository.VERIFICATIONS,
+            "evaluated_on",
+            [dt.date(2026, 12, 1), dt.date(1, 1, 1), dt.date(999, 2, 3), NOW],
+        ),
+        (
+            repository.VERIFICATIONS,
+            "disclosed",
+            [
+                [{"credential_type": "core_skills", "claims": ["core_skills/*/level", "holder_id"]}],
+                [{"credential_type": "core_skills", "claims": ["core_skills/*/level", "holder_id"]}],
+                [{"credential_type": "occupational_health", "claims": ["é", "\u2028"]}],
+                [],
+                [{"n": 1}],
+                [{"n": 1.0}],
+                [{"n": True}],
+                [{"n": None}],
+                [{"n": float("nan")}],
+            ],
+        ),
+    ],
+    ids=["utc-time", "audit-time", "nonce-expiry", "date", "json"],
+)
+def test_the_own_connection_binds_each_value_as_sqlalchemy_does(
+    table: Any, column: str, values: list[Any]
+) -> None:
+    dialect = SQLiteDialect_aiosqlite()
+    sqlalchemy_binds = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    other = next(name for name in table.c.keys() if name != column)  # noqa: SIM118 - a Table's columns
+    sql = f"INSERT INTO {table.name} ({column}, {other}) VALUES (?, ?)"  # noqa: S608 - names of our tables
+    insert = writer._Insert(sql, table, dialect)
+    rows = [{column: value, other: None} for value in values]
+    assert [found[0] for found in insert.params(rows)] == [sqlalchemy_binds(value) for value in values]
+
+
+def test_the_own_connection_refuses_what_json_cannot_hold_after_writing_its_text() -> None:
+    statements = writer.SQLiteStatements(SQLiteDialect_aiosqlite())
+    day, key = dt.date(2026, 12, 1), uuid.uuid4()
+    twins = [
+        ([{"day": day.isoformat()}], [{"day": day}]),
+        ([{"id": str(key)}], [{"id": key}]),
+        ([["a"]], [{"a"}]),
+    ]
+    for text, refused in twins:
+        columns = {name: None for name in repository.VERIFICATIONS.c.keys()}  # noqa: SIM118
+        statements.verification.params([{**columns, "disclosed": text}])
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            statements.verification.params([{**columns, "disclosed": refused}])
+
+
+def test_the_own_connection_refuses_a_naive_time_as_sqlalchemy_does() -> None:
+    statements = writer.SQLiteStatements(SQLiteDialect_aiosqlite())
+    with pytest.raises(ValueError, match="naive datetime"):
+        statements.nonce.params([{"nonce": "n", "used_at": NOW.replace(tzinfo=None), "expires_at": NOW}])
+
+
 def test_the_writer_keeps_its_own_connection_only_on_an_sqlite_file_it_may_commit_to(
     tmp_path: Path, database: ConnectionDatabase
 ) -> None:
