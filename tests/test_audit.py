@@ -131,7 +131,7 @@ def test_the_hash_does_not_depend_on_the_time_zone_of_the_timestamp() -> None:
 )
 def test_an_event_hashes_as_chains_already_stored_do(at: dt.datetime, expected: str) -> None:
     # known answers from the implementation that wrote the stored chains (strftime of the UTC time,
-    # decision 0050 formats it directly): a stored chain still verifies
+    # it is now formatted directly): a stored chain still verifies
     item = Entry(
         at=at, actor="a", organisation=None, action="POST x", subject="s", request_id=None, outcome="success"
     )
