@@ -134,10 +134,20 @@ class VerificationReport(NamedTuple):
         raise KeyError(name)
 
     def with_nonce_use(self, first_use: bool) -> "VerificationReport":
-        """The report once storage has recorded the nonce: ``first_use`` False means a replay."""
+        """The report once storage has recorded the nonce: ``first_use`` False means a replay.
+
+        A report whose other checks all passed (the success path) and whose nonce was unused gets the
+        shared all-passed tuple itself, so its :attr:`valid` is answered without looking at each check."""
+        checks = self.checks
         pending = self.check(KB_NONCE_UNUSED)
         if pending.outcome != "pending":
             raise ValueError("the nonce check is not pending")
+        if (
+            first_use
+            and checks[:_NONCE_AT] == _ALL_PASSED[:_NONCE_AT]
+            and checks[_NONCE_AT + 1 :] == _AFTER_NONCE
+        ):
+            return _new_tuple(VerificationReport, (_ALL_PASSED, *self[1:]))
         done = (
             Check(KB_NONCE_UNUSED, "passed", "ok", "the nonce had not been used before")
             if first_use
@@ -175,6 +185,8 @@ _PASSED: Final = {
 
 
 _ALL_PASSED: Final = tuple(_PASSED[name] for name in CHECKS)
+_NONCE_AT: Final = CHECKS.index(KB_NONCE_UNUSED)
+_AFTER_NONCE: Final = _ALL_PASSED[_NONCE_AT + 1 :]
 _INDEX: Final = {name: index for index, name in enumerate(CHECKS)}
 _new_tuple: Final = tuple.__new__
 
