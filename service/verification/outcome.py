@@ -56,9 +56,7 @@ def nonce_recorded(report: VerificationReport, first_use: bool) -> VerificationR
     """``report`` once storage has recorded its nonce (:meth:`VerificationReport.with_nonce_use`: the
     shared all-passed checks on the success path) when its nonce check is pending; otherwise ``report``
     itself."""
-    if report.check(presentation.KB_NONCE_UNUSED).outcome != "pending":
-        return report
-    return report.with_nonce_use(first_use)
+    return report.with_nonce_use(first_use) if report.nonce_pending else report
 
 
 @functools.lru_cache(maxsize=4096)
