@@ -150,11 +150,7 @@ class VerificationReport(NamedTuple):
             raise KeyError(KB_NONCE_UNUSED)
         if pending.outcome != "pending":
             raise ValueError("the nonce check is not pending")
-        if (
-            first_use
-            and checks[:_NONCE_AT] == _ALL_PASSED[:_NONCE_AT]
-            and checks[_NONCE_AT + 1 :] == _AFTER_NONCE
-        ):
+        if first_use and _passed_but_the_nonce(checks):
             return _new_tuple(VerificationReport, (_ALL_PASSED, *self[1:]))
         done = (
             Check(KB_NONCE_UNUSED, "passed", "ok", "the nonce had not been used before")
@@ -194,8 +190,19 @@ _PASSED: Final = {
 
 _ALL_PASSED: Final = tuple(_PASSED[name] for name in CHECKS)
 _NONCE_AT: Final = CHECKS.index(KB_NONCE_UNUSED)
-_AFTER_NONCE: Final = _ALL_PASSED[_NONCE_AT + 1 :]
 _INDEX: Final = {name: index for index, name in enumerate(CHECKS)}
+
+
+def _passed_but_the_nonce(checks: tuple[Check, ...]) -> bool:
+    """Whether every check but ``kb_nonce_unused`` is the passed one (the success path: the same
+    objects, compared by identity first)."""
+    if len(checks) != len(_ALL_PASSED):
+        return False
+    for index in range(len(checks)):
+        check, passed = checks[index], _ALL_PASSED[index]
+        if index != _NONCE_AT and check is not passed and check != passed:
+            return False
+    return True
 
 
 def _nonce_check(checks: tuple[Check, ...]) -> Check | None:
