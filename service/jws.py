@@ -310,6 +310,27 @@ def verify(
     return Verified(header, payload, chosen)
 
 
+_HEADERS: dict[str, dict[str, Any]] = {}
+"""Decoded protected headers by their base64url text: a few per issuer key and holder algorithm, each
+seen on every token they sign (only headers of string members, so a copy shares nothing)."""
+_HEADERS_MAX: Final = 1024
+_HEADER_MAX_CHARS: Final = 512
+_STR_ONLY: Final = frozenset({str})
+
+
+def _header(protected: str) -> dict[str, Any]:
+    """The protected header decoded (as ``json_object(b64url_decode(protected))``), a new dict each call."""
+    known = _HEADERS.get(protected)
+    if known is not None:
+        return known.copy()
+    header = json_object(b64url_decode(protected), "JWS header")
+    if len(protected) <= _HEADER_MAX_CHARS and _STR_ONLY.issuperset(map(type, header.values())):
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[protected] = header.copy()
+    return header
+
+
 def verify_parts(
     token: str,
     key: KeySource,
@@ -320,7 +341,7 @@ def verify_parts(
     """:func:`verify` returning ``(header, payload, key)`` as a plain tuple: for the presentation
     verifier's hot path, where building a :class:`Verified` costs more than the rest of the call."""
     protected, encoded, signature_b64 = split(token)
-    header = json_object(b64url_decode(protected), "JWS header")
+    header = _header(protected)
     if header.get("typ") != typ:
         raise JWSError("wrong_typ", f"the token is not of type {typ or '(none)'}")
     if "crit" in header:

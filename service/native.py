@@ -39,6 +39,8 @@ MODULES: Final = (
     "service.passport.sdjwt",
     "service.passport.status_list",
     "service.passport.presentation",
+    "service.passport.policy",
+    "service.verification.outcome",
 )
 """The modules compiled, in dependency order (each imports only earlier ones of the set)."""
 GROUP: Final = "passport_native"

@@ -158,6 +158,29 @@ def test_crit_header_is_refused(es256: tuple[ec.EllipticCurvePrivateKey, Verific
     assert _code(token, es256[1]) == "crit"
 
 
+def test_a_header_seen_before_is_judged_again_on_every_token(
+    es256: tuple[ec.EllipticCurvePrivateKey, VerificationKey],
+) -> None:
+    """Decoded headers are remembered (decision 0051), never what a verification of them decided."""
+    token = jws.sign({"a": 1}, es256[0], typ="at+jwt", kid="k1")
+    assert jws.verify(token, es256[1], typ="at+jwt").header == {"alg": "ES256", "typ": "at+jwt", "kid": "k1"}
+    protected, _, signature = token.split(".")
+    assert _code(f"{protected}.{_b64(b'{}')}.{signature}", es256[1]) == "bad_signature"
+    assert _code(token, es256[1], typ="kb+jwt") == "wrong_typ"
+    assert _code(token, es256[1], algorithms={"EdDSA"}) == "unsupported_alg"
+    assert _code(token, lambda header: None) == "unknown_key"
+
+
+def test_the_header_a_verification_returns_is_its_own(
+    es256: tuple[ec.EllipticCurvePrivateKey, VerificationKey],
+) -> None:
+    token = jws.sign({"a": 1}, es256[0], typ="at+jwt", kid="k1")
+    first = jws.verify(token, es256[1], typ="at+jwt")
+    first.header["typ"] = "changed by a caller"
+    first.header["extra"] = "x"
+    assert jws.verify(token, es256[1], typ="at+jwt").header == {"alg": "ES256", "typ": "at+jwt", "kid": "k1"}
+
+
 @pytest.mark.parametrize(
     "mangle",
     [

@@ -1,21 +1,23 @@
-"""The verifier's hot path compiled with mypyc (decision 0047): used when built, never when stale.
+"""The verifier's hot path compiled with mypyc (decisions 0047, 0051): used when built, never when stale.
 
 Where this machine built it (``make native``, part of ``make test``), the whole suite runs on the
 compiled modules; here we check that it does, that a build no longer matching its sources is not
 used, and that compiled and plain Python give the same report for every presentation of a corpus of
-good and damaged ones.
+good and damaged ones, the same concluded submission and the same policy outcome.
 """
 
+import importlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from service import native
-from service.passport import presentation
+from service.passport import policy, presentation
 from tests.passport import native_parity
 
 BUILT = native.check()
@@ -66,7 +68,8 @@ def test_a_build_matching_every_source_is_used(tmp_path: Path) -> None:
     assert set(state.libraries) == {*native.MODULES, f"{native.GROUP}__mypyc"}
 
 
-def test_one_changed_source_turns_the_whole_build_off(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", native.MODULES)
+def test_one_changed_source_turns_the_whole_build_off(tmp_path: Path, module: str) -> None:
     root = tmp_path / "checkout"
     for name in native.MODULES:
         copy = native.source_path(name, root)
@@ -74,12 +77,42 @@ def test_one_changed_source_turns_the_whole_build_off(tmp_path: Path) -> None:
         copy.write_bytes(native.source_path(name).read_bytes())
     build = _fake_build(tmp_path, root)
     assert native.check(build, root).active
-    edited = native.source_path("service.jws", root)
+    edited = native.source_path(module, root)
     edited.write_text(edited.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
     state = native.check(build, root)
     assert not state.active
     assert state.libraries == {}
-    assert "service/jws.py changed since the build" in state.reason
+    assert f"{edited.relative_to(root)} changed since the build" in state.reason
+
+
+def test_a_build_of_the_earlier_module_set_is_not_used(tmp_path: Path) -> None:
+    build = _fake_build(tmp_path)
+    manifest = json.loads((build / native.MANIFEST).read_text(encoding="utf-8"))
+    del manifest["sources"]["service.verification.outcome"]  # as built before decision 0051
+    (build / native.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    state = native.check(build)
+    assert not state.active
+    assert "another module set" in state.reason
+
+
+@pytest.mark.parametrize("module", native.MODULES)
+def test_no_compiled_module_defines_a_msgspec_struct(module: str) -> None:
+    """mypyc keeps only the outer type of a class's fields (``list``, not ``list[str | None]``), and
+    msgspec validates by them: a struct defined in a compiled module would accept bad members."""
+    loaded = importlib.import_module(module)
+    defined = [
+        name
+        for name, value in vars(loaded).items()
+        if isinstance(value, type) and issubclass(value, msgspec.Struct) and value.__module__ == module
+    ]
+    assert defined == []
+
+
+def test_a_policy_need_is_checked_member_by_member() -> None:
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.path\[0\]"):
+        msgspec.convert({"credential_type": "core_skills", "path": [1]}, policy.ClaimNeed)
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.where"):
+        msgspec.convert({"credential_type": "core_skills", "path": [], "where": {"a": 1}}, policy.ClaimNeed)
 
 
 def test_a_build_for_another_python_or_with_a_library_missing_is_not_used(tmp_path: Path) -> None:
@@ -125,11 +158,14 @@ def test_compiled_and_python_verifiers_agree_on_every_presentation(tmp_path: Pat
     assert {None, "malformed", "bad_signature", "kb_wrong_sd_hash", "expired", "revoked"} <= codes
     assert {"kb_stale", "kb_wrong_nonce", "kb_wrong_audience", "kb_nonce_unchecked"} <= codes
     assert {token[0] for token in ours["tokens"]} == {"ok", "error"}
+    assert {result["code"] for result in ours["recorded"]} == {None, "kb_nonce_replayed", "kb_wrong_sd_hash"}
+    verdicts = {day["verdict"] for conclusion in ours["conclusions"] for day in conclusion}
+    assert verdicts == {"valid", "not_compliant", "invalid"}
+    assert {outcome["passed"] for outcome, _ in ours["policies"]} == {True, False}
     json_ours = json.loads(json.dumps(ours))  # the same JSON round trip as theirs
-    for index, (mine, other) in enumerate(
-        zip(json_ours["presentations"], theirs["presentations"], strict=True)
-    ):
-        assert mine == other, f"presentation variant {index} differs"
+    for part in ("presentations", "recorded", "conclusions", "policies"):
+        for index, (mine, other) in enumerate(zip(json_ours[part], theirs[part], strict=True)):
+            assert mine == other, f"{part} {index} differs"
     assert json_ours["tokens"] == theirs["tokens"]
 
 

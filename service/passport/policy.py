@@ -19,8 +19,6 @@ from collections.abc import Set as AbstractSet
 from typing import Any, Final, TypeGuard
 from zoneinfo import ZoneInfo
 
-import msgspec
-
 from service.passport.checks import Issue
 from service.passport.claims import ClaimSet, Path
 from service.passport.cstf import SUBJECTS, describe, levels_text, subject_name
@@ -35,6 +33,10 @@ from service.passport.schemas import (
     Rule,
     SubjectRequirement,
 )
+from service.passport.schemas import ClaimNeed as ClaimNeed
+from service.passport.schemas import PolicyOutcome as PolicyOutcome
+from service.passport.schemas import RuleOutcome as RuleOutcome
+from service.passport.schemas import RuleRequirement as RuleRequirement
 
 OUTCOME_LABELS: Final = {
     "immune": "immune",
@@ -53,42 +55,6 @@ IDENTITY_LABELS: Final = {
     "birth_date": "Date of birth",
     "gmc_number": "GMC number",
 }
-
-
-class ClaimNeed(msgspec.Struct, frozen=True, kw_only=True):
-    """A claim a rule looks at: in the credential of ``credential_type``, at ``path`` (None: every element
-    of that array), in the elements whose fields equal ``where``."""
-
-    credential_type: str
-    path: list[str | None]
-    where: dict[str, str] | None = None
-
-
-class RuleRequirement(msgspec.Struct, frozen=True, kw_only=True):
-    index: int
-    """Position of the rule in the policy, from 1."""
-    type: str
-    description: str
-    needs: list[ClaimNeed]
-
-
-class RuleOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    index: int
-    type: str
-    description: str
-    passed: bool
-    reason: str
-    """One line: why the rule passed or failed."""
-    details: list[str]
-    """One line per requirement of the rule (e.g. per subject), passed or not."""
-    needs: list[ClaimNeed]
-
-
-class PolicyOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    passed: bool
-    on: dt.date
-    rules: list[RuleOutcome]
-    summary: str
 
 
 Disclosed = Mapping[str, Mapping[str, Any]]

@@ -427,6 +427,47 @@ class PolicyPage(msgspec.Struct, frozen=True, kw_only=True):
     next_offset: int | None
 
 
+# ---------------------------------------------------------------- a policy's requirements and outcome
+# (made by service/passport/policy.py; defined here, outside the modules compiled with mypyc, because
+# msgspec reads each field's type from the class and mypyc keeps only the outer type: decision 0051)
+
+
+class ClaimNeed(msgspec.Struct, frozen=True, kw_only=True):
+    """A claim a rule looks at: in the credential of ``credential_type``, at ``path`` (None: every element
+    of that array), in the elements whose fields equal ``where``."""
+
+    credential_type: str
+    path: list[str | None]
+    where: dict[str, str] | None = None
+
+
+class RuleRequirement(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    """Position of the rule in the policy, from 1."""
+    type: str
+    description: str
+    needs: list[ClaimNeed]
+
+
+class RuleOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    type: str
+    description: str
+    passed: bool
+    reason: str
+    """One line: why the rule passed or failed."""
+    details: list[str]
+    """One line per requirement of the rule (e.g. per subject), passed or not."""
+    needs: list[ClaimNeed]
+
+
+class PolicyOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    passed: bool
+    on: dt.date
+    rules: list[RuleOutcome]
+    summary: str
+
+
 def kind_of(record: RecordBase | RecordReadBase) -> RecordKind:
     """The ``kind`` of a record struct (a tag, which msgspec does not keep as an attribute)."""
     tag = type(record).__struct_config__.tag

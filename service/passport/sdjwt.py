@@ -176,10 +176,11 @@ def parse_disclosures(encoded: Iterable[str]) -> list[Disclosure]:
     One loop with every step inlined: it runs for each disclosure of each verification.
     """
     result: list[Disclosure] = []
-    decode, b64decode, sha256, b64encode = _decoder.decode, jws.b64url_decode, hashlib.sha256, _b64encode
+    # compiled (decision 0051): jws.b64url_decode called by name is a C call, through a local a Python one
+    decode, sha256, b64encode = _decoder.decode, hashlib.sha256, _b64encode
     for text in encoded:
         try:
-            content = decode(b64decode(text))
+            content = decode(jws.b64url_decode(text))
         except (jws.JWSError, msgspec.DecodeError, RecursionError):
             raise SdJwtError("malformed_disclosure", "a disclosure is not base64url-encoded JSON") from None
         if type(content) is list and type(content[0] if content else None) is str:
@@ -371,9 +372,7 @@ class _Walker:
 
     __slots__ = ("by_digest", "digests", "found", "in_place", "protected", "used")
 
-    def __init__(
-        self, by_digest: Mapping[str, Disclosure], protected: frozenset[str], in_place: bool
-    ) -> None:
+    def __init__(self, by_digest: dict[str, Disclosure], protected: frozenset[str], in_place: bool) -> None:
         self.by_digest = by_digest
         self.protected = protected
         self.in_place = in_place
@@ -413,9 +412,11 @@ class _Walker:
         if not _STR_ONLY.issuperset(map(type, digests)):
             raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
         self.digests.extend(digests)
-        get, used, protected, found = self.by_digest.get, self.used, self.protected, self.found.append
+        # the containers as typed locals, their methods called by name: C calls once compiled (a bound
+        # method kept in a local is a Python call there)
+        by_digest, used, protected, found = self.by_digest, self.used, self.protected, self.found
         for digest in digests:
-            disclosure = get(digest)
+            disclosure = by_digest.get(digest)
             if disclosure is None:
                 continue
             if digest in used:
@@ -425,7 +426,7 @@ class _Walker:
             if name is None or name in RESERVED_NAMES or name in out or (not path and name in protected):
                 self.refuse(disclosure, out, path)
             child = (*path, name)
-            found(_new_tuple(Found, (disclosure, child, parent)))
+            found.append(_new_tuple(Found, (disclosure, child, parent)))
             value, kind = disclosure.value, type(disclosure.value)
             if kind is dict:
                 value = self.object(value, child, digest)
@@ -448,7 +449,7 @@ class _Walker:
 
     def array(self, node: list[Any], path: ConcretePath, parent: str | None) -> list[Any]:
         out: list[Any] = []
-        append, met, get = out.append, self.digests.append, self.by_digest.get
+        digests, by_digest = self.digests, self.by_digest
         for element in node:
             kind = type(element)
             if kind is dict and len(element) == 1 and "..." in element:
@@ -456,16 +457,16 @@ class _Walker:
                 digest = element["..."]
                 if type(digest) is not str:
                     raise SdJwtError("malformed_sd", "a digest in the credential is not a string")
-                met(digest)
-                disclosure = get(digest)
+                digests.append(digest)
+                disclosure = by_digest.get(digest)
                 if disclosure is not None:
-                    append(self.element(disclosure, (*path, len(out)), parent))
+                    out.append(self.element(disclosure, (*path, len(out)), parent))
             elif kind is dict:
-                append(self.object(element, (*path, len(out)), parent))
+                out.append(self.object(element, (*path, len(out)), parent))
             elif kind is list:
-                append(self.array(element, (*path, len(out)), parent))
+                out.append(self.array(element, (*path, len(out)), parent))
             else:
-                append(element)
+                out.append(element)
         return out
 
     def element(self, disclosure: Disclosure, child: ConcretePath, parent: str | None) -> Any:

@@ -50,32 +50,13 @@ class Conclusion(NamedTuple):
 
 
 _ALL_PASSED: Final = presentation._ALL_PASSED
-_NONCE_AT: Final = presentation.CHECKS.index(presentation.KB_NONCE_UNUSED)
-_new_report: Final = tuple.__new__
 
 
 def nonce_recorded(report: VerificationReport, first_use: bool) -> VerificationReport:
-    """``report`` once storage has recorded its nonce (:meth:`VerificationReport.with_nonce_use`) when
-    its nonce check is pending; otherwise ``report`` itself.
-
-    The same checks as ``with_nonce_use`` gives; a report whose other checks are the shared passed ones
-    (the success path) and whose nonce was unused gets the shared all-passed tuple itself, so its
-    ``valid`` is answered without looking at each check again."""
-    checks = report.checks
-    if len(checks) == len(_ALL_PASSED) and checks[_NONCE_AT].name == presentation.KB_NONCE_UNUSED:
-        pending = checks[_NONCE_AT]
-    else:
-        pending = report.check(presentation.KB_NONCE_UNUSED)
-    if pending.outcome != "pending":
-        return report
-    if (
-        first_use
-        and checks[:_NONCE_AT] == _ALL_PASSED[:_NONCE_AT]
-        and checks[_NONCE_AT + 1 :] == _ALL_PASSED[_NONCE_AT + 1 :]
-    ):
-        found: VerificationReport = _new_report(VerificationReport, (_ALL_PASSED, *report[1:]))
-        return found
-    return report.with_nonce_use(first_use)
+    """``report`` once storage has recorded its nonce (:meth:`VerificationReport.with_nonce_use`: the
+    shared all-passed checks on the success path) when its nonce check is pending; otherwise ``report``
+    itself."""
+    return report.with_nonce_use(first_use) if report.nonce_pending else report
 
 
 @functools.lru_cache(maxsize=4096)

@@ -337,11 +337,25 @@ def test_without_a_hook_the_nonce_check_is_pending_until_storage_answers() -> No
     assert report.check("kb_nonce_unused").outcome == "pending"
     assert report.code == "kb_nonce_unchecked"
     assert report.nonce == NONCE
-    assert report.with_nonce_use(True).valid
+    assert report.nonce_pending
+    recorded = report.with_nonce_use(True)
+    assert recorded.valid
+    assert not recorded.nonce_pending
+    assert recorded.checks == wallet.verify(wallet.present()).checks  # as with the hook: all passed
     replayed = report.with_nonce_use(False)
     assert _failed(replayed) == {"kb_nonce_unused": "kb_nonce_replayed"}
     with pytest.raises(ValueError, match="not pending"):
         replayed.with_nonce_use(True)
+
+
+def test_recording_the_nonce_keeps_the_other_failures() -> None:
+    wallet = Wallet()
+    stale = wallet.verify(wallet.present(iat=NOW - 3600), nonce_unused=None)
+    assert stale.nonce_pending
+    recorded = stale.with_nonce_use(True)
+    assert not recorded.valid
+    assert _failed(recorded) == {"kb_iat": "kb_stale"}
+    assert recorded.check("kb_nonce_unused").outcome == "passed"
 
 
 @pytest.mark.parametrize(("iat", "code"), [(NOW - 3600, "kb_stale"), (NOW + 3600, "kb_future")])
