@@ -7,7 +7,13 @@ until the client acknowledges the headers, and on Linux the client delays that a
 about 40 ms: every keep-alive request takes at least 40 ms (uvicorn issue 3149, open). The single
 worker path is not affected. :class:`NoDelayHTTPProtocol` sets the option on each connection, so
 ``passport serve`` answers as fast with two workers as with one; the benchmarks serve both the
-registry and the hello-world baseline with it.
+registry and the hello-world baseline with it. (uvloop sets the option on every accepted TCP socket
+itself; the protocol still does, for asyncio, the fallback below.)
+
+The stack is chosen here, explicitly (decision 0049): HTTP/1.1 parsed by ``httptools`` (llhttp, in C)
+rather than uvicorn's pure-Python ``h11``, and the ``uvloop`` event loop (libuv) rather than asyncio's;
+both are dependencies. Where either cannot be imported (a platform without a wheel) the server runs on
+the pure-Python one, correct but slower, and :func:`stack_notes` says so.
 """
 
 from __future__ import annotations
@@ -25,10 +31,62 @@ from litestar.enums import MediaType
 from litestar.response import Response
 from litestar.response.base import ASGIResponse
 from litestar.types import TypeEncodersMap
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+_missing: dict[str, str] = {}
+"""What could not be imported, and why: ``{"httptools": "No module named 'httptools'"}``."""
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Parser
+
+    PARSER: str = "httptools"
+except ImportError as exc:  # no wheel for this platform: uvicorn's pure-Python parser
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _Parser  # type: ignore[assignment]
+
+    PARSER = "h11"
+    _missing["httptools"] = str(exc)
+"""The HTTP/1.1 parser :class:`NoDelayHTTPProtocol` is built on: ``httptools``, or ``h11`` without it."""
+
+try:
+    import uvloop  # noqa: F401 - imported to know it can be: uvicorn makes the loop
+
+    LOOP: str = "uvloop"
+except ImportError as exc:
+    LOOP = "asyncio"
+    _missing["uvloop"] = str(exc)
+"""The value for uvicorn's ``loop`` setting: ``uvloop``, or ``asyncio`` without it."""
 
 HTTP_PROTOCOL: Final = "service.serving:NoDelayHTTPProtocol"
 """The value for uvicorn's ``http`` setting (``--http`` on its command line)."""
+
+
+def uvicorn_settings() -> dict[str, Any]:
+    """uvicorn's settings for serving the registry (``passport serve``) and the benchmarks' baselines:
+    the parser and loop above, no ``Server`` header, no access log, logging left as configured."""
+    return {
+        "http": HTTP_PROTOCOL,
+        "loop": LOOP,
+        "server_header": False,
+        "access_log": False,
+        "log_config": None,
+    }
+
+
+def stack_description() -> str:
+    """One line naming the parser and the loop in use: ``httptools parser, uvloop event loop``."""
+    return f"{PARSER} parser, {LOOP} event loop"
+
+
+def stack_notes() -> list[str]:
+    """A line for each fast part that could not be imported, saying what runs instead (none: [])."""
+    notes = []
+    if "httptools" in _missing:
+        notes.append(
+            f"httptools cannot be imported ({_missing['httptools']}): HTTP is parsed by h11, "
+            "pure Python, slower"
+        )
+    if "uvloop" in _missing:
+        notes.append(f"uvloop cannot be imported ({_missing['uvloop']}): the event loop is asyncio's, slower")
+    return notes
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -38,10 +96,10 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    """uvicorn's default HTTP/1.1 protocol, with ``TCP_NODELAY`` set when a connection opens."""
+class NoDelayHTTPProtocol(_Parser):
+    """uvicorn's HTTP/1.1 protocol on :data:`PARSER`, with ``TCP_NODELAY`` set when a connection opens."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
         super().connection_made(transport)
 
