@@ -9,9 +9,12 @@ stored with its audit event (group commit: see ``service/verification/writer.py`
 really issued by the credentials domain (ES256, bound to an ES256 holder key); each presentation has 5
 disclosures.
 
-The bare endpoint (``bare_app`` below, same uvicorn and HTTP protocol, as many workers) takes the same
-body and only verifies the two signatures (issuer and key binding), keys prepared in advance: the floor
-of any HTTP verifier on this stack.
+The bare endpoint (``bare_app`` below, same uvicorn, HTTP parser, protocol and event loop as ``passport
+serve``: httptools and uvloop, decision 0049; as many workers) takes the same body and only verifies the
+two signatures (issuer and key binding), keys prepared in advance: the floor of any HTTP verifier on this
+stack. ``--http`` and ``--loop`` put both servers on another stack (``--http
+bench.verify_http:NoDelayH11Protocol --loop asyncio``: the pure-Python one; the registry then runs
+through uvicorn with passport serve's other settings).
 
 Load: ``--connections`` keep-alive connections (default 32) from ``--processes`` generator processes on
 the same machine, each POSTing presentations made in advance (one per request: a nonce is used once);
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -46,6 +50,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from service import serving  # noqa: E402 - the repository's, found by the line above
 
 PASSPHRASE = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway folder
 AUDIENCE_PLACEHOLDER = "client"
@@ -434,6 +440,22 @@ def _trace_loop_callbacks(tracer: _Tracer) -> None:
     asyncio.events.Handle._run = run  # type: ignore[method-assign, assignment]
 
 
+STALL_PERIOD_SECONDS = 0.001
+
+
+async def _watch_stalls(tracer: _Tracer) -> None:
+    """On a loop whose callbacks :func:`_trace_loop_callbacks` cannot see (uvloop runs its own handles, in
+    C): wake every :data:`STALL_PERIOD_SECONDS` and record each wake-up later than
+    :data:`SLOW_CALLBACK_SECONDS` as a "slow callback" (unnamed: whatever held the loop, or the wait for
+    a core), from when it was due, with the CPU time the thread used meanwhile."""
+    clock, cpu = tracer.clock, time.thread_time
+    while True:
+        due, used = clock() + STALL_PERIOD_SECONDS, cpu()
+        await asyncio.sleep(STALL_PERIOD_SECONDS)
+        if clock() - due > SLOW_CALLBACK_SECONDS:
+            tracer.record("slow callback", due, cpu() - used, "loop stall (uvloop: callbacks unnamed)")
+
+
 def _trace_writer(tracer: _Tracer) -> None:
     """Wrap the verification writer's batch, batch lock and WAL checkpoint (by name, where they exist: the
     same tracing runs on an older tree copied beside this script)."""
@@ -530,8 +552,12 @@ def traced_registry_app() -> Any:
 
     app = create_app_from_env()
 
+    watching: list[asyncio.Task[None]] = []
+
     async def traced(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":  # uvicorn ends a worker by its signal again: no atexit
+            if not isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop):  # uvloop
+                watching.append(asyncio.create_task(_watch_stalls(tracer)))
 
             async def send_after_dump(message: Any) -> None:
                 if message["type"] == "lifespan.shutdown.complete":
@@ -960,6 +986,42 @@ async def _in_process(env: dict[str, str], data: dict[str, Any], args: argparse.
 # ---------------------------------------------------------------- main
 
 
+H11_NODELAY = "bench.verify_http:NoDelayH11Protocol"
+
+
+def _h11_nodelay() -> type:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class NoDelay(H11Protocol):
+        """What ``passport serve`` runs on without httptools: h11, with TCP_NODELAY (service/serving.py)."""
+
+        def connection_made(self, transport: Any) -> None:
+            serving.set_nodelay(transport)
+            super().connection_made(transport)
+
+    return NoDelay
+
+
+def __getattr__(name: str) -> Any:  # uvicorn --http bench.verify_http:NoDelayH11Protocol
+    if name == "NoDelayH11Protocol":
+        return _h11_nodelay()
+    raise AttributeError(name)
+
+
+def stack_line(http: str, loop: str) -> str:
+    """The parser and loop both servers run on, as uvicorn resolves ``--http`` and ``--loop``."""
+    parser = {
+        serving.HTTP_PROTOCOL: f"{serving.PARSER} (passport serve's protocol, TCP_NODELAY)",
+        H11_NODELAY: "h11 (with TCP_NODELAY, as passport serve without httptools)",
+        "auto": "httptools" if importlib.util.find_spec("httptools") else "h11",
+    }.get(http, http)
+    loop_name = {"auto": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"}.get(loop, loop)
+    notes = "; ".join(serving.stack_notes())
+    return f"HTTP parser {parser}, {loop_name} event loop (uvicorn --http {http} --loop {loop})" + (
+        f"; {notes}" if notes else ""
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -976,6 +1038,15 @@ def main() -> None:
         default="sqlite",
         help="sqlite (default): a file in a temporary folder; postgresql: a fresh database on a local server "
         "(found as the test suite finds one: tests/postgres.py), dropped afterwards",
+    )
+    parser.add_argument(
+        "--http",
+        default=serving.HTTP_PROTOCOL,
+        help="uvicorn --http of both servers (default: passport serve's, on the httptools parser; "
+        f"{H11_NODELAY}: h11 with TCP_NODELAY)",
+    )
+    parser.add_argument(
+        "--loop", default=serving.LOOP, help="uvicorn --loop of both servers (default: passport serve's)"
     )
     parser.add_argument("--rate-cap", type=int, default=6000, help="presentations made per second of load")
     parser.add_argument(
@@ -1026,15 +1097,19 @@ def main() -> None:
             "--workers",
             str(args.workers),
         ]
-        if args.trace:  # the same server as passport serve (service/cli.py), through the traced factory
-            trace_dir = Path(tmp) / "trace"
-            trace_dir.mkdir()
-            env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
+        as_served = (args.http, args.loop) == (serving.HTTP_PROTOCOL, serving.LOOP)
+        if args.trace or not as_served:  # passport serve's settings (service/serving.py) but these
+            factory = "service.app:create_app_from_env"
+            if args.trace:  # through the traced factory
+                trace_dir = Path(tmp) / "trace"
+                trace_dir.mkdir()
+                env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
+                factory = "bench.verify_http:traced_registry_app"
             serve = [
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "bench.verify_http:traced_registry_app",
+                factory,
                 "--factory",
                 "--host",
                 "127.0.0.1",
@@ -1043,7 +1118,9 @@ def main() -> None:
                 "--workers",
                 str(args.workers),
                 "--http",
-                "service.serving:NoDelayHTTPProtocol",
+                args.http,
+                "--loop",
+                args.loop,
                 "--no-access-log",
                 "--no-server-header",
                 "--log-level",
@@ -1062,8 +1139,11 @@ def main() -> None:
             "--workers",
             str(args.workers),
             "--http",
-            "service.serving:NoDelayHTTPProtocol",
+            args.http,
+            "--loop",
+            args.loop,
             "--no-access-log",
+            "--no-server-header",
             "--log-level",
             "warning",
         ]
@@ -1114,6 +1194,7 @@ def main() -> None:
             trace_report(Path(tmp) / "trace", [o for o, _ in rounds])
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
+    print(f"stack, both servers: {stack_line(args.http, args.loop)}")
     print(
         f"servers: {args.workers} worker(s) each; load: {args.connections} keep-alive connections from "
         f"{args.processes} processes on this machine, "
