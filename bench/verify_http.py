@@ -536,6 +536,41 @@ def _wal_index(path: str) -> tuple[int, int]:
     return -1, -1
 
 
+TUNING_VARIABLE = "BENCH_WORKER_TUNING"
+
+
+def tuned_registry_app() -> Any:
+    """``passport serve``'s app with the experiment's settings of ``$BENCH_WORKER_TUNING`` (JSON, from
+    ``--gc-threshold``, ``--switch-interval``, ``--freeze-after``; decision 0049 tried them) applied in
+    each worker after the app's own start-up: a collector threshold, the interpreter's thread switch
+    interval, and one more ``gc.collect(); gc.freeze()`` after that many requests of the worker."""
+    import gc
+
+    from service.app import create_app_from_env
+
+    tuning = json.loads(os.environ.get(TUNING_VARIABLE) or "{}")
+    app = create_app_from_env()
+    if "gc_threshold" in tuning:
+        gc.set_threshold(*tuning["gc_threshold"])
+    if "switch_interval" in tuning:
+        sys.setswitchinterval(tuning["switch_interval"])
+    freeze_after = int(tuning.get("freeze_after", 0))
+    if not freeze_after:
+        return app
+    served = 0
+
+    async def freezing(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal served
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            served += 1
+            if served == freeze_after:
+                gc.collect()
+                gc.freeze()
+
+    return freezing
+
+
 def traced_registry_app() -> Any:
     """``passport serve``'s app (``create_app_from_env``), each worker recording its garbage collections
     (``gc.callbacks``, with their CPU time), the verification writer's batches, waits for the batch lock
@@ -548,9 +583,7 @@ def traced_registry_app() -> Any:
     gc.callbacks.append(tracer.on_gc)
     _trace_loop_callbacks(tracer)
     _trace_writer(tracer)
-    from service.app import create_app_from_env
-
-    app = create_app_from_env()
+    app = tuned_registry_app()
 
     watching: list[asyncio.Task[None]] = []
 
@@ -1022,6 +1055,41 @@ def stack_line(http: str, loop: str) -> str:
     )
 
 
+def _tuning(args: argparse.Namespace) -> dict[str, Any]:
+    """The experiment's settings for the registry workers (:func:`tuned_registry_app`)."""
+    tuning: dict[str, Any] = {}
+    if args.gc_threshold:
+        tuning["gc_threshold"] = [int(part) for part in args.gc_threshold.split(",")]
+    if args.switch_interval:
+        tuning["switch_interval"] = args.switch_interval
+    if args.freeze_after:
+        tuning["freeze_after"] = args.freeze_after
+    return tuning
+
+
+def _registry_command(
+    args: argparse.Namespace, port: int, env: dict[str, str], tmp: Path, tuning: dict[str, Any]
+) -> tuple[dict[str, str], list[str]]:
+    """(environment, command) of the registry server: ``passport serve``, or, with another stack, an
+    experiment's settings or ``--trace``, uvicorn with passport serve's settings but those."""
+    serve = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve += ["--workers", str(args.workers)]
+    as_served = (args.http, args.loop) == (serving.HTTP_PROTOCOL, serving.LOOP) and not tuning
+    if as_served and not args.trace:
+        return env, serve
+    factory = "bench.verify_http:tuned_registry_app"
+    env = {**env, TUNING_VARIABLE: json.dumps(tuning)}
+    if args.trace:  # through the traced factory
+        trace_dir = tmp / "trace"
+        trace_dir.mkdir()
+        env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
+        factory = "bench.verify_http:traced_registry_app"
+    serve = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1"]
+    serve += ["--port", str(port), "--workers", str(args.workers), "--http", args.http, "--loop", args.loop]
+    serve += ["--no-access-log", "--no-server-header", "--log-level", "warning"]
+    return env, serve
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1047,6 +1115,20 @@ def main() -> None:
     )
     parser.add_argument(
         "--loop", default=serving.LOOP, help="uvicorn --loop of both servers (default: passport serve's)"
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        help="experiment: gc.set_threshold(a, b, c) in each registry worker after start-up ('a,b,c')",
+    )
+    parser.add_argument(
+        "--switch-interval", type=float, help="experiment: sys.setswitchinterval in each registry worker"
+    )
+    parser.add_argument(
+        "--freeze-after",
+        type=int,
+        default=0,
+        metavar="N",
+        help="experiment: gc.collect() and gc.freeze() again after a registry worker's N-th request",
     )
     parser.add_argument("--rate-cap", type=int, default=6000, help="presentations made per second of load")
     parser.add_argument(
@@ -1085,47 +1167,8 @@ def main() -> None:
             stack.callback(found.stop)
             url = found.url
         env, data = setup(Path(tmp), base, url)
-        serve = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(registry_port),
-            "--workers",
-            str(args.workers),
-        ]
-        as_served = (args.http, args.loop) == (serving.HTTP_PROTOCOL, serving.LOOP)
-        if args.trace or not as_served:  # passport serve's settings (service/serving.py) but these
-            factory = "service.app:create_app_from_env"
-            if args.trace:  # through the traced factory
-                trace_dir = Path(tmp) / "trace"
-                trace_dir.mkdir()
-                env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
-                factory = "bench.verify_http:traced_registry_app"
-            serve = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                factory,
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(registry_port),
-                "--workers",
-                str(args.workers),
-                "--http",
-                args.http,
-                "--loop",
-                args.loop,
-                "--no-access-log",
-                "--no-server-header",
-                "--log-level",
-                "warning",
-            ]
+        tuning = _tuning(args)
+        env, serve = _registry_command(args, registry_port, env, Path(tmp), tuning)
         bare = [
             sys.executable,
             "-m",
@@ -1195,6 +1238,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
     print(f"stack, both servers: {stack_line(args.http, args.loop)}")
+    if tuning:
+        print(f"registry workers' experiment settings: {json.dumps(tuning)}")
     print(
         f"servers: {args.workers} worker(s) each; load: {args.connections} keep-alive connections from "
         f"{args.processes} processes on this machine, "
