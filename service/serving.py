@@ -19,6 +19,7 @@ the pure-Python one, correct but slower, and :func:`stack_notes` says so.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import Iterable
 from typing import Any, Final
@@ -102,6 +103,46 @@ class NoDelayHTTPProtocol(_Parser):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
         super().connection_made(transport)
+
+
+# ---------------------------------------------------------------- the collector of a serving worker
+
+COLLECTOR_THRESHOLD: Final = (10_000, 10, 10)
+"""``gc.set_threshold`` of a serving worker: a young collection once 10,000 more container objects
+are alive than at the last one (Python's default is 700). A request frees what it makes, by reference
+counting, so a worker rarely gets there: the collector then runs for garbage in reference cycles, not
+for each burst of a request's own objects (decision 0049)."""
+
+WARM_UP_FULL_COLLECTIONS: Final = 2
+"""After this many full collections of a serving worker, what survived them is frozen too."""
+
+
+def tune_collector() -> None:
+    """The collector of a serving worker, once its start-up has made what lives as long as it does.
+
+    Everything alive now (modules, the app, SQLAlchemy's and Litestar's structures: about a million
+    objects) is frozen, out of the collector's reach (decision 0039), and the young generation's
+    threshold is :data:`COLLECTOR_THRESHOLD`. The first requests make more that lives as long as the
+    worker (caches, pooled connections, compiled statements): after the worker's
+    :data:`WARM_UP_FULL_COLLECTIONS`-th full collection, whose survivors are all alive, they are frozen
+    too, once, so later full collections walk only what was made since (0.2 ms instead of 3 ms of CPU,
+    8 to 20 ms of wall time on the loaded machine; decision 0049). Freezing is done once only: an
+    object frozen never joins a garbage cycle the collector can free, so what is frozen must be what
+    lasts; a request's own objects frozen then are freed by reference counting as usual.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLD)
+    full = 0
+
+    def freeze_after_warm_up(phase: str, info: dict[str, int]) -> None:
+        nonlocal full
+        if phase == "stop" and info["generation"] == 2 and full < WARM_UP_FULL_COLLECTIONS:
+            full += 1
+            if full == WARM_UP_FULL_COLLECTIONS:
+                gc.freeze()
+
+    gc.callbacks.append(freeze_after_warm_up)
 
 
 # ---------------------------------------------------------------- a lean JSON response for hot routes

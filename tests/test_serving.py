@@ -292,3 +292,37 @@ def test_the_lean_path_is_taken_only_without_per_response_settings() -> None:
         LeanJSONResponse("text", status_code=200),
     ):
         assert type(response.to_asgi_response(None, None, headers=route_headers)) is not _EncodedJSON  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the collector of a serving worker
+
+_COLLECTOR = """
+import gc, json
+from service import serving
+
+serving.tune_collector()  # as create_app_from_env does, once start-up is made
+frozen = [gc.get_freeze_count()]
+cache = [[n] for n in range(5000)]  # what a worker's first requests keep
+for _ in range(3):
+    gc.collect()
+    frozen.append(gc.get_freeze_count())
+later = [[n] for n in range(5000)]  # made after warm-up: the collector's again
+gc.collect()
+frozen.append(gc.get_freeze_count())
+print(json.dumps({"threshold": gc.get_threshold(), "frozen": frozen}))
+"""
+
+
+def test_a_serving_worker_freezes_what_its_first_requests_keep_once() -> None:
+    """Full collections of a warm worker walk only what it made since warm-up (decision 0049): what the
+    worker kept before its second full collection is frozen then, and nothing after it is."""
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script: gc state is per process
+        [sys.executable, "-c", _COLLECTOR], capture_output=True, text=True, timeout=60, check=True
+    )
+    seen = msgspec.json.decode(done.stdout)
+    assert tuple(seen["threshold"]) == (10_000, 10, 10)
+    start, first, second, third, after = seen["frozen"]
+    assert first == start, "the first full collection freezes nothing"
+    assert second >= start + 5000, "the second freezes what survived it: the cache"
+    assert third == second, "once only"
+    assert after == second, "objects made after warm-up stay collectable"
