@@ -303,6 +303,31 @@ class Server:
                     total += int(fields[11]) + int(fields[12])
         return total / tick
 
+    def connections_per_worker(self) -> list[int]:
+        """How many established connections each process of the server holds on its port, fewest first
+        (from /proc; [] where there is none). uvicorn's workers share one listening socket and whichever
+        is woken first accepts every connection waiting: 32 opened at once are not shared out evenly."""
+        inodes: dict[str, int] = {}  # socket inode -> pid
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(stat.read_text().rpartition(")")[2].split()[3]) != self.process.pid:
+                    continue
+                for fd in (stat.parent / "fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        target = str(fd.readlink())
+                        if target.startswith("socket:["):
+                            inodes[target[8:-1]] = int(stat.parent.name)
+        held: dict[int, int] = {}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    fields = line.split()
+                    port = int(fields[1].rpartition(":")[2], 16)
+                    if port == self.port and fields[3] == "01" and fields[9] in inodes:  # 01: established
+                        pid = inodes[fields[9]]
+                        held[pid] = held.get(pid, 0) + 1
+        return sorted(held.values())
+
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, 15)
@@ -844,6 +869,12 @@ def load(
         if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise SystemExit("a load generator failed to start")
     cpu_before = server.cpu_seconds() if server is not None else 0.0
+    split: list[int] = []
+    if server is not None:  # the generators connect after "go": look once the warm-up is under way
+        looker = threading.Timer(
+            min(1.0, spec["warmup"]), lambda: split.extend(server.connections_per_worker())
+        )
+        looker.start()
     with wal if wal is not None else contextlib.nullcontext():
         for proc in procs:
             if proc.stdin is not None:
@@ -881,6 +912,7 @@ def load(
         "window": (min(r["window"][0] for r in results), max(r["window"][1] for r in results)),
         "wal_per_request": wal.bytes_written() / handled if wal is not None and handled else float("nan"),
         "wal_max": wal.max_bytes if wal is not None else 0,
+        "split": split,
     }
 
 
@@ -1255,6 +1287,12 @@ def main() -> None:
             f"server CPU {statistics.median(f['cpu_ms'] for f in figures):.2f} ms/request; "
             f"statuses {figures[-1]['statuses']}"
             + (f"; verdicts {figures[-1]['verdicts']}" if index == 0 else "")
+        )
+        splits = ", ".join("/".join(str(n) for n in f["split"]) or "?" for f in figures)
+        print(
+            f"  connections held by each worker, by round: {splits}; p99 by round: "
+            + ", ".join(f"{f['p99']:.1f}" for f in figures)
+            + " ms"
         )
         if any(f["exhausted"] for f in figures):
             print(f"  WARNING: {name} used every prepared presentation: raise --rate-cap")

@@ -61,8 +61,9 @@ HTTP_PROTOCOL: Final = "service.serving:NoDelayHTTPProtocol"
 
 
 def uvicorn_settings() -> dict[str, Any]:
-    """uvicorn's settings for serving the registry (``passport serve``) and the benchmarks' baselines:
-    the parser and loop above, no ``Server`` header, no access log, logging left as configured."""
+    """uvicorn's settings for serving the registry (``passport serve``): the parser and loop above, no
+    ``Server`` header, no access log, logging left as configured. The benchmarks start uvicorn with the
+    same :data:`HTTP_PROTOCOL` and :data:`LOOP` on its command line, for both of their servers."""
     return {
         "http": HTTP_PROTOCOL,
         "loop": LOOP,
