@@ -1107,6 +1107,7 @@ def _registry_command(
     serve = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     serve += ["--workers", str(args.workers)]
     as_served = (args.http, args.loop) == (serving.HTTP_PROTOCOL, serving.LOOP) and not tuning
+    as_served = as_served and not args.shared_socket
     if as_served and not args.trace:
         return env, serve
     factory = "bench.verify_http:tuned_registry_app"
@@ -1116,10 +1117,30 @@ def _registry_command(
         trace_dir.mkdir()
         env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
         factory = "bench.verify_http:traced_registry_app"
-    serve = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1"]
-    serve += ["--port", str(port), "--workers", str(args.workers), "--http", args.http, "--loop", args.loop]
-    serve += ["--no-access-log", "--no-server-header", "--log-level", "warning"]
-    return env, serve
+    return env, _served_command(factory, port, args)
+
+
+def _served_command(factory: str, port: int, args: argparse.Namespace) -> list[str]:
+    """The command serving the app ``factory`` as ``passport serve`` serves (``service.serving.serve``:
+    its settings, a listening socket for each worker), on ``--http`` and ``--loop``."""
+    spec = {"app": factory, "port": port, "workers": args.workers, "http": args.http, "loop": args.loop}
+    spec["reuse_port"] = not args.shared_socket
+    return [sys.executable, str(Path(__file__).resolve()), "--serve", json.dumps(spec)]
+
+
+def serve_spec(raw: str) -> None:
+    """``--serve SPEC``: :func:`service.serving.serve` with the spec's app, port, workers, parser, loop."""
+    spec = json.loads(raw)
+    serving.serve(
+        spec["app"],
+        host="127.0.0.1",
+        port=spec["port"],
+        workers=spec["workers"],
+        http=spec["http"],
+        loop=spec["loop"],
+        reuse_port=spec["reuse_port"] and serving.REUSE_PORT,
+        log_level="warning",
+    )
 
 
 def main() -> None:
@@ -1147,6 +1168,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--loop", default=serving.LOOP, help="uvicorn --loop of both servers (default: passport serve's)"
+    )
+    parser.add_argument(
+        "--shared-socket",
+        action="store_true",
+        help="experiment: both servers' workers accept from one shared socket (uvicorn's own way) instead "
+        "of a listening socket each (passport serve's, decision 0049)",
     )
     parser.add_argument(
         "--gc-threshold",
@@ -1201,27 +1228,7 @@ def main() -> None:
         env, data = setup(Path(tmp), base, url)
         tuning = _tuning(args)
         env, serve = _registry_command(args, registry_port, env, Path(tmp), tuning)
-        bare = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.verify_http:bare_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(bare_port),
-            "--workers",
-            str(args.workers),
-            "--http",
-            args.http,
-            "--loop",
-            args.loop,
-            "--no-access-log",
-            "--no-server-header",
-            "--log-level",
-            "warning",
-        ]
+        bare = _served_command("bench.verify_http:bare_app", bare_port, args)
         bare_env = {
             **env,
             "BENCH_ISSUER_JWK": json.dumps(data["issuer_jwk"]),
@@ -1270,6 +1277,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
     print(f"stack, both servers: {stack_line(args.http, args.loop)}")
+    sockets = "one shared by the workers" if args.shared_socket or not serving.REUSE_PORT else "one a worker"
+    print(f"listening sockets, both servers: {sockets}")
     if tuning:
         print(f"registry workers' experiment settings: {json.dumps(tuning)}")
     print(
@@ -1326,5 +1335,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         worker(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve_spec(sys.argv[2])
     else:
         main()

@@ -145,8 +145,6 @@ def _audited_key_change(
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
     from service.app import open_keyring
 
     open_keyring(settings, utcnow)  # fail here, once, with a clear line, rather than in every worker
@@ -161,14 +159,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     for note in serving.stack_notes():  # a platform without a wheel: still served, slower
         _out(f"  Note: {note}")
     sys.stdout.flush()  # a pipe or a log file is block-buffered, and the server runs until it is stopped
-    uvicorn.run(
+    serving.serve(  # parser, loop, TCP_NODELAY, a listening socket for each worker (decision 0049)
         "service.app:create_app_from_env",
-        factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         proxy_headers=args.proxy_headers,
-        **serving.uvicorn_settings(),  # parser, loop, TCP_NODELAY (decision 0049)
     )
 
 

@@ -29,6 +29,7 @@ from litestar.datastructures import CacheControlHeader, Cookie
 from litestar.response import Response
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service import serving
 from service.db import upgrade
 from service.keys import KeyStore
 from service.serving import (
@@ -39,7 +40,7 @@ from service.serving import (
     uvicorn_settings,
 )
 from tests.factories import TEST_PASSPHRASE
-from tests.live import free_port
+from tests.live import free_port, live_server
 
 
 async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -110,14 +111,41 @@ def test_passport_serve_settings_name_httptools_and_uvloop(
     called: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: called.append(kwargs))
 
-    assert main(["serve", "--port", "8123", "--workers", "2"]) == 0
+    monkeypatch.setattr(serving, "REUSE_PORT", False)  # uvicorn's own supervisor, as off Linux
 
-    (settings,) = called
-    assert (settings["http"], settings["loop"], settings["workers"]) == (HTTP_PROTOCOL, "uvloop", 2)
+    assert main(["serve", "--port", "8123", "--workers", "2"]) == 0
+    assert main(["serve", "--port", "8124"]) == 0
+
+    assert [(s["http"], s["loop"], s["workers"], s["factory"]) for s in called] == [
+        (HTTP_PROTOCOL, "uvloop", 2, True),
+        (HTTP_PROTOCOL, "uvloop", 1, True),
+    ]
     assert issubclass(NoDelayHTTPProtocol, HttpToolsProtocol)
     out = capsys.readouterr().out
     assert "Serving on: httptools parser, uvloop event loop, 2 worker(s)\n" in out
     assert "Note:" not in out
+
+
+def _listening(port: int) -> int:
+    """How many sockets of this machine listen on ``port`` (IPv4, from /proc/net/tcp; state 0A)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if int(row[1].rpartition(":")[2], 16) == port and row[3] == "0A")
+
+
+@pytest.mark.skipif(not serving.REUSE_PORT, reason="SO_REUSEPORT sharing out connections: Linux only")
+def test_each_worker_of_passport_serve_listens_on_a_socket_of_its_own(tmp_path: Path) -> None:
+    """uvicorn's workers would share one socket, and the first woken accepts every connection waiting
+    (32 opened at once: 4/28, 0/32); with a socket each the kernel spreads them (decision 0049)."""
+    with live_server(tmp_path, workers=2) as server:
+        port = int(server.base_url.rpartition(":")[2])
+        deadline = time.monotonic() + 60  # ready when the first worker is: the second may still start
+        while _listening(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _listening(port) == 2
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            assert all(client.get("/health/live").status_code == 200 for _ in range(5))
+        answers = [httpx.get(server.base_url + "/health/live", timeout=10).status_code for _ in range(10)]
+        assert answers == [200] * 10  # new connections, to whichever worker the kernel picks
 
 
 def test_served_on_passport_serves_settings_httptools_uvloop_and_nagle_off() -> None:
