@@ -12,7 +12,9 @@ disclosures.
 The bare endpoint (``bare_app`` below, same uvicorn, HTTP parser, protocol and event loop as ``passport
 serve``: httptools and uvloop, decision 0049; as many workers) takes the same body and only verifies the
 two signatures (issuer and key binding), keys prepared in advance: the floor of any HTTP verifier on this
-stack. ``--http`` and ``--loop`` put both servers on another stack (``--http
+stack. Both are served as ``passport serve`` serves (``service.serving.serve``: with 2 workers, a
+listening socket each; ``--shared-socket``: uvicorn's one), and each round prints how many connections
+each worker held. ``--http`` and ``--loop`` put both servers on another stack (``--http
 bench.verify_http:NoDelayH11Protocol --loop asyncio``: the pure-Python one; the registry then runs
 through uvicorn with passport serve's other settings).
 

@@ -106,12 +106,12 @@ def serve(
     workers: int,
     http: str = HTTP_PROTOCOL,
     loop: str = LOOP,
-    reuse_port: bool = REUSE_PORT,
+    reuse_port: bool | None = None,
     **more: Any,
 ) -> None:
     """Serve the ASGI app factory ``app`` (an import string) with :func:`uvicorn_settings` (``http``,
-    ``loop`` replace theirs; ``more``: other uvicorn settings) until stopped. ``reuse_port=False``:
-    uvicorn's one shared socket (the benchmarks compare).
+    ``loop`` replace theirs; ``more``: other uvicorn settings) until stopped. ``reuse_port``: a listening
+    socket for each worker (None: :data:`REUSE_PORT`); False: uvicorn's one shared socket.
 
     With more than one worker, uvicorn's supervisor would bind one socket and let every worker accept
     from it: whichever worker the kernel wakes first accepts every connection waiting, so keep-alive
@@ -124,7 +124,7 @@ def serve(
     import uvicorn
 
     settings = {**uvicorn_settings(), "http": http, "loop": loop, **more}
-    if workers <= 1 or not reuse_port:
+    if workers <= 1 or not (REUSE_PORT if reuse_port is None else reuse_port):
         uvicorn.run(app, factory=True, host=host, port=port, workers=workers, **settings)
         return
     from uvicorn.supervisors import Multiprocess
