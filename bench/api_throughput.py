@@ -150,6 +150,7 @@ def main() -> int:
     parser.add_argument("--database-url", help="database to serve from (default: a new SQLite file)")
     parser.add_argument("--env", action="append", default=[], metavar="PASSPORT_X=y", help="server setting")
     parser.add_argument("--http", help="uvicorn --http for both servers (default: http_throughput.py's)")
+    parser.add_argument("--loop", help="uvicorn --loop for both servers (default: http_throughput.py's)")
     parser.add_argument(
         "--in-process",
         type=int,
@@ -204,6 +205,8 @@ def main() -> int:
     ]
     if args.http:
         command += ["--http", args.http]
+    if args.loop:
+        command += ["--loop", args.loop]
     for key, value in env.items():
         command += ["--env", f"{key}={value}"]
     print("prepared", tmp, "; running:", " ".join(command[:2]), "... (see its output for the exact command)")

@@ -60,6 +60,7 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 2
     http: str = NODELAY_PROTOCOL
+    loop: str = "auto"
     access_log: bool = False
     startup_timeout: float = 30.0
 
@@ -185,7 +186,7 @@ class Server:
         self.command = [
             sys.executable, "-m", "uvicorn", spec.app,
             "--workers", str(spec.workers), "--host", HOST, "--port", str(self.port),
-            "--app-dir", str(REPO_ROOT), "--log-level", "info", "--http", spec.http,
+            "--app-dir", str(REPO_ROOT), "--log-level", "info", "--http", spec.http, "--loop", spec.loop,
         ]  # fmt: skip
         if spec.factory:
             self.command.append("--factory")
@@ -744,6 +745,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--http", default=NODELAY_PROTOCOL,
         help="uvicorn --http for both servers; 'auto' is uvicorn's own, with --workers > 1 keeps"
         " Nagle's algorithm on (+40 ms per keep-alive request on Linux: service/serving.py)")  # fmt: skip
+    add("--loop", default=None,
+        help="uvicorn --loop, both servers (default: passport serve's: uvloop, if it imports)")  # fmt: skip
     add("--access-log", action="store_true", help="keep uvicorn's access log on (off by default)")
     add("--startup-timeout", type=float, default=30.0, help="seconds to wait for the server to answer")
     add("--compare", action="store_true", help=f"first measure {HELLO_APP} on /, then print target/baseline")
@@ -776,6 +779,7 @@ def plans(args: argparse.Namespace) -> Iterator[Plan]:
     common = {
         "workers": args.workers,
         "http": args.http,
+        "loop": args.loop,
         "access_log": args.access_log,
         "startup_timeout": args.startup_timeout,
     }
@@ -783,6 +787,19 @@ def plans(args: argparse.Namespace) -> Iterator[Plan]:
         yield Plan("baseline", ServerSpec(HELLO_APP, **common), ("/",), ())
     target = ServerSpec(args.app, args.factory, dict(args.env), **common)
     yield Plan("target", target, tuple(args.paths or ["/"]), tuple(args.headers))
+
+
+def stack_description(args: argparse.Namespace) -> str:
+    """The HTTP parser and event loop the servers run on (``--http``, ``--loop``; passport serve's by
+    default: service/serving.py, decision 0049)."""
+    from service import serving
+
+    parsers = {NODELAY_PROTOCOL: f"{serving.PARSER} (passport serve's protocol, TCP_NODELAY)"}
+    notes = "".join(f"; {note}" for note in serving.stack_notes())
+    return (
+        f"HTTP parser {parsers.get(args.http, args.http)}, event loop {args.loop} "
+        f"(uvicorn --http {args.http} --loop {args.loop}){notes}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -793,6 +810,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args, parser)
+    if args.loop is None:
+        from service import serving
+
+        args.loop = serving.LOOP
     wrk = choose_tool(args.tool)
     tool = "wrk" if wrk else "built-in asyncio (raw HTTP/1.1 keep-alive)"
     print(f"machine: {machine_description(tool)}")
@@ -800,6 +821,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load: {args.concurrency} connections, {args.warmup}s warm-up + {args.duration}s per path, "
         f"{args.rounds} round(s), uvicorn --workers {args.workers}"
     )
+    print(f"stack, every server: {stack_description(args)}")
     try:
         # Every server runs for the whole measurement and the rounds take turns on them (baseline, then
         # the target's paths, then the baseline again...): slow changes in the machine's other load

@@ -9,9 +9,14 @@ stored with its audit event (group commit: see ``service/verification/writer.py`
 really issued by the credentials domain (ES256, bound to an ES256 holder key); each presentation has 5
 disclosures.
 
-The bare endpoint (``bare_app`` below, same uvicorn and HTTP protocol, as many workers) takes the same
-body and only verifies the two signatures (issuer and key binding), keys prepared in advance: the floor
-of any HTTP verifier on this stack.
+The bare endpoint (``bare_app`` below, same uvicorn, HTTP parser, protocol and event loop as ``passport
+serve``: httptools and uvloop, decision 0049; as many workers) takes the same body and only verifies the
+two signatures (issuer and key binding), keys prepared in advance: the floor of any HTTP verifier on this
+stack. Both are served as ``passport serve`` serves (``service.serving.serve``: with 2 workers, a
+listening socket each; ``--shared-socket``: uvicorn's one), and each round prints how many connections
+each worker held. ``--http`` and ``--loop`` put both servers on another stack (``--http
+bench.verify_http:NoDelayH11Protocol --loop asyncio``: the pure-Python one; the registry then runs
+through uvicorn with passport serve's other settings).
 
 Load: ``--connections`` keep-alive connections (default 32) from ``--processes`` generator processes on
 the same machine, each POSTing presentations made in advance (one per request: a nonce is used once);
@@ -27,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -46,6 +52,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from service import serving  # noqa: E402 - the repository's, found by the line above
 
 PASSPHRASE = "bench-passphrase-not-secret"  # noqa: S105 - a throwaway folder
 AUDIENCE_PLACEHOLDER = "client"
@@ -297,6 +305,31 @@ class Server:
                     total += int(fields[11]) + int(fields[12])
         return total / tick
 
+    def connections_per_worker(self) -> list[int]:
+        """How many established connections each process of the server holds on its port, fewest first
+        (from /proc; [] where there is none). uvicorn's workers share one listening socket and whichever
+        is woken first accepts every connection waiting: 32 opened at once are not shared out evenly."""
+        inodes: dict[str, int] = {}  # socket inode -> pid
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(stat.read_text().rpartition(")")[2].split()[3]) != self.process.pid:
+                    continue
+                for fd in (stat.parent / "fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        target = str(fd.readlink())
+                        if target.startswith("socket:["):
+                            inodes[target[8:-1]] = int(stat.parent.name)
+        held: dict[int, int] = {}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    fields = line.split()
+                    port = int(fields[1].rpartition(":")[2], 16)
+                    if port == self.port and fields[3] == "01" and fields[9] in inodes:  # 01: established
+                        pid = inodes[fields[9]]
+                        held[pid] = held.get(pid, 0) + 1
+        return sorted(held.values())
+
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, 15)
@@ -434,6 +467,22 @@ def _trace_loop_callbacks(tracer: _Tracer) -> None:
     asyncio.events.Handle._run = run  # type: ignore[method-assign, assignment]
 
 
+STALL_PERIOD_SECONDS = 0.001
+
+
+async def _watch_stalls(tracer: _Tracer) -> None:
+    """On a loop whose callbacks :func:`_trace_loop_callbacks` cannot see (uvloop runs its own handles, in
+    C): wake every :data:`STALL_PERIOD_SECONDS` and record each wake-up later than
+    :data:`SLOW_CALLBACK_SECONDS` as a "slow callback" (unnamed: whatever held the loop, or the wait for
+    a core), from when it was due, with the CPU time the thread used meanwhile."""
+    clock, cpu = tracer.clock, time.thread_time
+    while True:
+        due, used = clock() + STALL_PERIOD_SECONDS, cpu()
+        await asyncio.sleep(STALL_PERIOD_SECONDS)
+        if clock() - due > SLOW_CALLBACK_SECONDS:
+            tracer.record("slow callback", due, cpu() - used, "loop stall (uvloop: callbacks unnamed)")
+
+
 def _trace_writer(tracer: _Tracer) -> None:
     """Wrap the verification writer's batch, batch lock and WAL checkpoint (by name, where they exist: the
     same tracing runs on an older tree copied beside this script)."""
@@ -514,6 +563,41 @@ def _wal_index(path: str) -> tuple[int, int]:
     return -1, -1
 
 
+TUNING_VARIABLE = "BENCH_WORKER_TUNING"
+
+
+def tuned_registry_app() -> Any:
+    """``passport serve``'s app with the experiment's settings of ``$BENCH_WORKER_TUNING`` (JSON, from
+    ``--gc-threshold``, ``--switch-interval``, ``--freeze-after``; decision 0049 tried them) applied in
+    each worker after the app's own start-up: a collector threshold, the interpreter's thread switch
+    interval, and one more ``gc.collect(); gc.freeze()`` after that many requests of the worker."""
+    import gc
+
+    from service.app import create_app_from_env
+
+    tuning = json.loads(os.environ.get(TUNING_VARIABLE) or "{}")
+    app = create_app_from_env()
+    if "gc_threshold" in tuning:
+        gc.set_threshold(*tuning["gc_threshold"])
+    if "switch_interval" in tuning:
+        sys.setswitchinterval(tuning["switch_interval"])
+    freeze_after = int(tuning.get("freeze_after", 0))
+    if not freeze_after:
+        return app
+    served = 0
+
+    async def freezing(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal served
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            served += 1
+            if served == freeze_after:
+                gc.collect()
+                gc.freeze()
+
+    return freezing
+
+
 def traced_registry_app() -> Any:
     """``passport serve``'s app (``create_app_from_env``), each worker recording its garbage collections
     (``gc.callbacks``, with their CPU time), the verification writer's batches, waits for the batch lock
@@ -526,12 +610,14 @@ def traced_registry_app() -> Any:
     gc.callbacks.append(tracer.on_gc)
     _trace_loop_callbacks(tracer)
     _trace_writer(tracer)
-    from service.app import create_app_from_env
+    app = tuned_registry_app()
 
-    app = create_app_from_env()
+    watching: list[asyncio.Task[None]] = []
 
     async def traced(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":  # uvicorn ends a worker by its signal again: no atexit
+            if not isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop):  # uvloop
+                watching.append(asyncio.create_task(_watch_stalls(tracer)))
 
             async def send_after_dump(message: Any) -> None:
                 if message["type"] == "lifespan.shutdown.complete":
@@ -785,6 +871,12 @@ def load(
         if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise SystemExit("a load generator failed to start")
     cpu_before = server.cpu_seconds() if server is not None else 0.0
+    split: list[int] = []
+    if server is not None:  # the generators connect after "go": look once the warm-up is under way
+        looker = threading.Timer(
+            min(1.0, spec["warmup"]), lambda: split.extend(server.connections_per_worker())
+        )
+        looker.start()
     with wal if wal is not None else contextlib.nullcontext():
         for proc in procs:
             if proc.stdin is not None:
@@ -822,6 +914,7 @@ def load(
         "window": (min(r["window"][0] for r in results), max(r["window"][1] for r in results)),
         "wal_per_request": wal.bytes_written() / handled if wal is not None and handled else float("nan"),
         "wal_max": wal.max_bytes if wal is not None else 0,
+        "split": split,
     }
 
 
@@ -960,6 +1053,98 @@ async def _in_process(env: dict[str, str], data: dict[str, Any], args: argparse.
 # ---------------------------------------------------------------- main
 
 
+H11_NODELAY = "bench.verify_http:NoDelayH11Protocol"
+
+
+def _h11_nodelay() -> type:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class NoDelay(H11Protocol):
+        """What ``passport serve`` runs on without httptools: h11, with TCP_NODELAY (service/serving.py)."""
+
+        def connection_made(self, transport: Any) -> None:
+            serving.set_nodelay(transport)
+            super().connection_made(transport)
+
+    return NoDelay
+
+
+def __getattr__(name: str) -> Any:  # uvicorn --http bench.verify_http:NoDelayH11Protocol
+    if name == "NoDelayH11Protocol":
+        return _h11_nodelay()
+    raise AttributeError(name)
+
+
+def stack_line(http: str, loop: str) -> str:
+    """The parser and loop both servers run on, as uvicorn resolves ``--http`` and ``--loop``."""
+    parser = {
+        serving.HTTP_PROTOCOL: f"{serving.PARSER} (passport serve's protocol, TCP_NODELAY)",
+        H11_NODELAY: "h11 (with TCP_NODELAY, as passport serve without httptools)",
+        "auto": "httptools" if importlib.util.find_spec("httptools") else "h11",
+    }.get(http, http)
+    loop_name = {"auto": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"}.get(loop, loop)
+    notes = "; ".join(serving.stack_notes())
+    return f"HTTP parser {parser}, {loop_name} event loop (uvicorn --http {http} --loop {loop})" + (
+        f"; {notes}" if notes else ""
+    )
+
+
+def _tuning(args: argparse.Namespace) -> dict[str, Any]:
+    """The experiment's settings for the registry workers (:func:`tuned_registry_app`)."""
+    tuning: dict[str, Any] = {}
+    if args.gc_threshold:
+        tuning["gc_threshold"] = [int(part) for part in args.gc_threshold.split(",")]
+    if args.switch_interval:
+        tuning["switch_interval"] = args.switch_interval
+    if args.freeze_after:
+        tuning["freeze_after"] = args.freeze_after
+    return tuning
+
+
+def _registry_command(
+    args: argparse.Namespace, port: int, env: dict[str, str], tmp: Path, tuning: dict[str, Any]
+) -> tuple[dict[str, str], list[str]]:
+    """(environment, command) of the registry server: ``passport serve``, or, with another stack, an
+    experiment's settings or ``--trace``, uvicorn with passport serve's settings but those."""
+    serve = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve += ["--workers", str(args.workers)]
+    as_served = (args.http, args.loop) == (serving.HTTP_PROTOCOL, serving.LOOP) and not tuning
+    as_served = as_served and not args.shared_socket
+    if as_served and not args.trace:
+        return env, serve
+    factory = "bench.verify_http:tuned_registry_app"
+    env = {**env, TUNING_VARIABLE: json.dumps(tuning)}
+    if args.trace:  # through the traced factory
+        trace_dir = tmp / "trace"
+        trace_dir.mkdir()
+        env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
+        factory = "bench.verify_http:traced_registry_app"
+    return env, _served_command(factory, port, args)
+
+
+def _served_command(factory: str, port: int, args: argparse.Namespace) -> list[str]:
+    """The command serving the app ``factory`` as ``passport serve`` serves (``service.serving.serve``:
+    its settings, a listening socket for each worker), on ``--http`` and ``--loop``."""
+    spec = {"app": factory, "port": port, "workers": args.workers, "http": args.http, "loop": args.loop}
+    spec["reuse_port"] = not args.shared_socket
+    return [sys.executable, str(Path(__file__).resolve()), "--serve", json.dumps(spec)]
+
+
+def serve_spec(raw: str) -> None:
+    """``--serve SPEC``: :func:`service.serving.serve` with the spec's app, port, workers, parser, loop."""
+    spec = json.loads(raw)
+    serving.serve(
+        spec["app"],
+        host="127.0.0.1",
+        port=spec["port"],
+        workers=spec["workers"],
+        http=spec["http"],
+        loop=spec["loop"],
+        reuse_port=spec["reuse_port"] and serving.REUSE_PORT,
+        log_level="warning",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -976,6 +1161,35 @@ def main() -> None:
         default="sqlite",
         help="sqlite (default): a file in a temporary folder; postgresql: a fresh database on a local server "
         "(found as the test suite finds one: tests/postgres.py), dropped afterwards",
+    )
+    parser.add_argument(
+        "--http",
+        default=serving.HTTP_PROTOCOL,
+        help="uvicorn --http of both servers (default: passport serve's, on the httptools parser; "
+        f"{H11_NODELAY}: h11 with TCP_NODELAY)",
+    )
+    parser.add_argument(
+        "--loop", default=serving.LOOP, help="uvicorn --loop of both servers (default: passport serve's)"
+    )
+    parser.add_argument(
+        "--shared-socket",
+        action="store_true",
+        help="experiment: both servers' workers accept from one shared socket (uvicorn's own way) instead "
+        "of a listening socket each (passport serve's, decision 0049)",
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        help="experiment: gc.set_threshold(a, b, c) in each registry worker after start-up ('a,b,c')",
+    )
+    parser.add_argument(
+        "--switch-interval", type=float, help="experiment: sys.setswitchinterval in each registry worker"
+    )
+    parser.add_argument(
+        "--freeze-after",
+        type=int,
+        default=0,
+        metavar="N",
+        help="experiment: gc.collect() and gc.freeze() again after a registry worker's N-th request",
     )
     parser.add_argument("--rate-cap", type=int, default=6000, help="presentations made per second of load")
     parser.add_argument(
@@ -1014,59 +1228,9 @@ def main() -> None:
             stack.callback(found.stop)
             url = found.url
         env, data = setup(Path(tmp), base, url)
-        serve = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(registry_port),
-            "--workers",
-            str(args.workers),
-        ]
-        if args.trace:  # the same server as passport serve (service/cli.py), through the traced factory
-            trace_dir = Path(tmp) / "trace"
-            trace_dir.mkdir()
-            env = {**env, TRACE_DIR_VARIABLE: str(trace_dir)}
-            serve = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.verify_http:traced_registry_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(registry_port),
-                "--workers",
-                str(args.workers),
-                "--http",
-                "service.serving:NoDelayHTTPProtocol",
-                "--no-access-log",
-                "--no-server-header",
-                "--log-level",
-                "warning",
-            ]
-        bare = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.verify_http:bare_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(bare_port),
-            "--workers",
-            str(args.workers),
-            "--http",
-            "service.serving:NoDelayHTTPProtocol",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+        tuning = _tuning(args)
+        env, serve = _registry_command(args, registry_port, env, Path(tmp), tuning)
+        bare = _served_command("bench.verify_http:bare_app", bare_port, args)
         bare_env = {
             **env,
             "BENCH_ISSUER_JWK": json.dumps(data["issuer_jwk"]),
@@ -1114,6 +1278,11 @@ def main() -> None:
             trace_report(Path(tmp) / "trace", [o for o, _ in rounds])
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
+    print(f"stack, both servers: {stack_line(args.http, args.loop)}")
+    sockets = "one shared by the workers" if args.shared_socket or not serving.REUSE_PORT else "one a worker"
+    print(f"listening sockets, both servers: {sockets}")
+    if tuning:
+        print(f"registry workers' experiment settings: {json.dumps(tuning)}")
     print(
         f"servers: {args.workers} worker(s) each; load: {args.connections} keep-alive connections from "
         f"{args.processes} processes on this machine, "
@@ -1129,6 +1298,12 @@ def main() -> None:
             f"server CPU {statistics.median(f['cpu_ms'] for f in figures):.2f} ms/request; "
             f"statuses {figures[-1]['statuses']}"
             + (f"; verdicts {figures[-1]['verdicts']}" if index == 0 else "")
+        )
+        splits = ", ".join("/".join(str(n) for n in f["split"]) or "?" for f in figures)
+        print(
+            f"  connections held by each worker, by round: {splits}; p99 by round: "
+            + ", ".join(f"{f['p99']:.1f}" for f in figures)
+            + " ms"
         )
         if any(f["exhausted"] for f in figures):
             print(f"  WARNING: {name} used every prepared presentation: raise --rate-cap")
@@ -1162,5 +1337,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         worker(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve_spec(sys.argv[2])
     else:
         main()

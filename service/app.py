@@ -1,6 +1,5 @@
 """The application factory: the only place where controllers, plugins and handlers are wired."""
 
-import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +19,7 @@ from litestar.types import ControllerRouterHandler
 from swagger_ui_bundle import swagger_ui_path
 
 import service
-from service import audit, auth, health, wellknown
+from service import audit, auth, health, serving, wellknown
 from service.additionality.controllers import ADDITIONALITY_HANDLERS
 from service.benchmark.controllers import BENCHMARK_HANDLERS
 from service.config import ConfigError, Settings, load_settings
@@ -239,7 +238,7 @@ def create_app_from_env() -> Litestar:
     # Everything made at start-up (modules, the app, SQLAlchemy's and Litestar's structures: about a
     # million objects) lives as long as the process: out of the collector's reach, a full collection
     # walks only what requests made since, a few milliseconds instead of 100 to 350 ms that stalled
-    # every request of the worker (the p99 of verification over HTTP; decision 0039).
-    gc.collect()
-    gc.freeze()
+    # every request of the worker (the p99 of verification over HTTP; decision 0039). What the first
+    # requests make to keep is frozen after warm-up, and young collections are rarer (decision 0049).
+    serving.tune_collector()
     return app

@@ -145,8 +145,6 @@ def _audited_key_change(
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
     from service.app import open_keyring
 
     open_keyring(settings, utcnow)  # fail here, once, with a clear line, rather than in every worker
@@ -155,20 +153,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     if settings.demo_mode:
         _out(f"  Demo pages: http://{args.host}:{args.port}/  (demo sign-in: /signin)")
         _out(f"  Demo API client credentials: {settings.var_dir / 'demo-clients.json'}")
-    from service.serving import HTTP_PROTOCOL
+    from service import serving
 
+    _out(f"  Serving on: {serving.stack_description()}, {args.workers} worker(s)")
+    for note in serving.stack_notes():  # a platform without a wheel: still served, slower
+        _out(f"  Note: {note}")
     sys.stdout.flush()  # a pipe or a log file is block-buffered, and the server runs until it is stopped
-    uvicorn.run(
+    serving.serve(  # parser, loop, TCP_NODELAY, a listening socket for each worker (decision 0049)
         "service.app:create_app_from_env",
-        factory=True,
-        http=HTTP_PROTOCOL,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_config=None,
-        access_log=False,
         proxy_headers=args.proxy_headers,
-        server_header=False,
     )
 
 
