@@ -44,6 +44,7 @@ HELLO_APP = "bench.hello_app:app"
 NODELAY_PROTOCOL = "service.serving:NoDelayHTTPProtocol"  # the protocol ``passport serve`` uses
 HOST = "127.0.0.1"
 WORKER_FLAG = "--loadgen-worker"
+SERVE_FLAG = "--serve-spec"
 SECRET_WORDS = ("authorization", "cookie", "token", "secret", "password", "key")
 LOG_BASE = 1.01  # latency histogram: buckets 1 % wide
 GRACE = 30.0  # seconds added to every subprocess deadline
@@ -63,6 +64,8 @@ class ServerSpec:
     loop: str = "auto"
     access_log: bool = False
     startup_timeout: float = 30.0
+    shared_socket: bool = False
+    """uvicorn's one listening socket for all workers, instead of ``passport serve``'s one each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,15 +186,13 @@ class Server:
         self.port = free_port()
         self.probe_path = probe_path
         self.probe_headers = tuple(probe_headers)
-        self.command = [
-            sys.executable, "-m", "uvicorn", spec.app,
-            "--workers", str(spec.workers), "--host", HOST, "--port", str(self.port),
-            "--app-dir", str(REPO_ROOT), "--log-level", "info", "--http", spec.http, "--loop", spec.loop,
-        ]  # fmt: skip
-        if spec.factory:
-            self.command.append("--factory")
-        if not spec.access_log:
-            self.command.append("--no-access-log")
+        served = {
+            "app": spec.app, "factory": spec.factory, "port": self.port, "workers": spec.workers,
+            "http": spec.http, "loop": spec.loop, "access_log": spec.access_log,
+            "reuse_port": not spec.shared_socket,
+        }  # fmt: skip
+        # served as passport serve serves (service.serving.serve: a listening socket for each worker)
+        self.command = [sys.executable, str(Path(__file__).resolve()), SERVE_FLAG, json.dumps(served)]
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -748,6 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--loop", default=None,
         help="uvicorn --loop, both servers (default: passport serve's: uvloop, if it imports)")  # fmt: skip
     add("--access-log", action="store_true", help="keep uvicorn's access log on (off by default)")
+    add("--shared-socket", action="store_true",
+        help="uvicorn's one listening socket for all workers (default: one each)")  # fmt: skip
     add("--startup-timeout", type=float, default=30.0, help="seconds to wait for the server to answer")
     add("--compare", action="store_true", help=f"first measure {HELLO_APP} on /, then print target/baseline")
     add("--rounds", type=int, default=1, help="repeat (alternating baseline and target); report medians")
@@ -782,6 +785,7 @@ def plans(args: argparse.Namespace) -> Iterator[Plan]:
         "loop": args.loop,
         "access_log": args.access_log,
         "startup_timeout": args.startup_timeout,
+        "shared_socket": args.shared_socket,
     }
     if args.compare:
         yield Plan("baseline", ServerSpec(HELLO_APP, **common), ("/",), ())
@@ -802,10 +806,43 @@ def stack_description(args: argparse.Namespace) -> str:
     )
 
 
+def serve_spec(raw: str) -> None:
+    """``--serve-spec SPEC``: one server of the bench, run by :func:`service.serving.serve` with the
+    spec's app, port, workers, parser, loop and sockets (the repository on the import path, for
+    ``bench.hello_app``)."""
+    from service import serving
+
+    spec = json.loads(raw)
+    sys.path.insert(0, str(REPO_ROOT))
+    serving.serve(
+        spec["app"],
+        factory=spec["factory"],
+        host=HOST,
+        port=spec["port"],
+        workers=spec["workers"],
+        http=spec["http"],
+        loop=spec["loop"],
+        reuse_port=spec["reuse_port"] and serving.REUSE_PORT,
+        access_log=spec["access_log"],
+        log_level="info",
+    )
+
+
+def sockets_description(args: argparse.Namespace) -> str:
+    from service import serving
+
+    if args.workers <= 1:
+        return "one (one worker)"
+    return "one shared by the workers" if args.shared_socket or not serving.REUSE_PORT else "one a worker"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == [WORKER_FLAG]:
         loadgen_worker(sys.stdin.read())
+        return 0
+    if len(argv) == 2 and argv[0] == SERVE_FLAG:
+        serve_spec(argv[1])
         return 0
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -822,6 +859,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.rounds} round(s), uvicorn --workers {args.workers}"
     )
     print(f"stack, every server: {stack_description(args)}")
+    print(f"listening sockets, every server: {sockets_description(args)}")
     try:
         # Every server runs for the whole measurement and the rounds take turns on them (baseline, then
         # the target's paths, then the baseline again...): slow changes in the machine's other load

@@ -107,11 +107,13 @@ def serve(
     http: str = HTTP_PROTOCOL,
     loop: str = LOOP,
     reuse_port: bool | None = None,
+    factory: bool = True,
     **more: Any,
 ) -> None:
-    """Serve the ASGI app factory ``app`` (an import string) with :func:`uvicorn_settings` (``http``,
-    ``loop`` replace theirs; ``more``: other uvicorn settings) until stopped. ``reuse_port``: a listening
-    socket for each worker (None: :data:`REUSE_PORT`); False: uvicorn's one shared socket.
+    """Serve the ASGI app factory ``app`` (an import string; ``factory=False``: the app itself) with
+    :func:`uvicorn_settings` (``http``, ``loop`` replace theirs; ``more``: other uvicorn settings) until
+    stopped. ``reuse_port``: a listening socket for each worker (None: :data:`REUSE_PORT`); False:
+    uvicorn's one shared socket.
 
     With more than one worker, uvicorn's supervisor would bind one socket and let every worker accept
     from it: whichever worker the kernel wakes first accepts every connection waiting, so keep-alive
@@ -125,11 +127,11 @@ def serve(
 
     settings = {**uvicorn_settings(), "http": http, "loop": loop, **more}
     if workers <= 1 or not (REUSE_PORT if reuse_port is None else reuse_port):
-        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, **settings)
+        uvicorn.run(app, factory=factory, host=host, port=port, workers=workers, **settings)
         return
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers, **settings)
+    config = uvicorn.Config(app, factory=factory, host=host, port=port, workers=workers, **settings)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         sock = _bind(family, (host, port), _EachWorkerItsOwn)
