@@ -4,8 +4,10 @@
     python bench/http_throughput.py --compare --app service.app:create_app_from_env --factory \\
         --path /health --path /api/passports --header 'Authorization: Bearer ...' --env PASSPORT_X=y
 
-Starts ``uvicorn <app> --workers 2 --host 127.0.0.1 --port <free>`` in its own process group, waits until
-it answers, drives each path for ``--duration`` seconds at ``--concurrency`` open keep-alive connections
+Serves ``<app>`` on 2 uvicorn workers at 127.0.0.1:<free> as ``passport serve`` does
+(``service.serving.serve``: its parser and loop, a listening socket for each worker; ``--shared-socket``
+for uvicorn's one) in its own process group, waits until it answers, drives each path for
+``--duration`` seconds at ``--concurrency`` open keep-alive connections
 (``wrk`` if on PATH, else the built-in asyncio generator in separate processes), prints requests/second
 (2xx only) and latency p50/p99 per path with the commands that reproduce the figures, then stops the server.
 Every wait is bounded: the script always ends by itself.  See bench/README.md.
