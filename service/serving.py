@@ -282,7 +282,44 @@ class LeanJSONResponse(Response[Any]):
     msgspec (as Litestar does: same bytes; content already ``bytes`` is sent as it is, as Litestar
     does) and sends the route's fixed headers (such as ``cache-control``) and the same two headers
     (``content-type``, ``content-length``), in Litestar's order; otherwise it is Litestar's own.
+
+    Made as Litestar's handler makes it (content, media type, status, no cookies, headers or type
+    encoders), its constructor sets the same attributes without Litestar's ``isinstance`` checks
+    against ``typing.Mapping`` (an ABC check through typing's alias, twice a response).
     """
+
+    def __init__(
+        self,
+        content: Any,
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Any = None,
+        encoding: str = "utf-8",
+        headers: Any = None,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+    ) -> None:
+        if cookies is not None or headers is not None or type_encoders or self.type_encoders:
+            super().__init__(
+                content,
+                background=background,
+                cookies=cookies,
+                encoding=encoding,
+                headers=headers,
+                media_type=media_type,
+                status_code=status_code,
+                type_encoders=type_encoders,
+            )
+            return
+        self.content = content
+        self.background = background
+        self.cookies = []
+        self.encoding = encoding
+        self.headers = {}
+        self.media_type = media_type
+        self.status_code = status_code
+        self.response_type_encoders = {}
 
     def to_asgi_response(
         self,
