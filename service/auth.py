@@ -556,10 +556,15 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
             principal = tokens.principal(cookie, typ=SESSION_TYP, now=now)
         except Unauthorized:
             principal = None  # a stale cookie on a page is the same as being signed out
-    if principal is not None and not await is_still_allowed(app_state, principal, now):
-        principal = None
-        if token is not None:
-            raise Unauthorized("The client has been revoked.", code="invalid_token")
+    if principal is not None:
+        # the remembered answer first, without awaiting a coroutine: the common case, every request
+        allowed = cache.get(principal, now) if cache is not None else None
+        if allowed is None:
+            allowed = await is_still_allowed(app_state, principal, now)
+        if not allowed:
+            principal = None
+            if token is not None:
+                raise Unauthorized("The client has been revoked.", code="invalid_token")
     state["principal"] = principal
     return principal
 
