@@ -250,6 +250,11 @@ class TokenService:
         self._public: dict[str, jws.VerificationKey] = {}
         self._checked: dict[str, _Checked] = {}
 
+    @property
+    def clock(self) -> Clock:
+        """What tells the time the checks of a token use."""
+        return self._clock
+
     def _sign(self, claims: dict[str, Any], typ: str) -> str:
         key = self._keyring.signer("token", "ES256")
         return jws.sign(claims, key.private_key, typ=typ, kid=key.kid)
@@ -291,12 +296,12 @@ class TokenService:
         """Claims of a token of kind ``typ``; :class:`Unauthorized` for anything else."""
         return jws.json_object(self._checked_now(token, typ).payload, "payload")
 
-    def principal(self, token: str, *, typ: str) -> Principal:
+    def principal(self, token: str, *, typ: str, now: dt.datetime | None = None) -> Principal:
         """The caller a token of kind ``typ`` names, after the same checks as :meth:`verify`.
 
         Made from the claims once per remembered token (a :class:`Principal` is immutable); the checks
-        that depend on time run on every call."""
-        checked = self._checked_now(token, typ)
+        that depend on time run on every call, at ``now`` (by default the service's clock, read now)."""
+        checked = self._checked_now(token, typ, now)
         principal = checked.principal
         if principal is None:
             claims = checked.claims
@@ -306,13 +311,14 @@ class TokenService:
             principal = checked.principal = _principal_from_claims(claims, kind)
         return principal
 
-    def _checked_now(self, token: str, typ: str) -> _Checked:
+    def _checked_now(self, token: str, typ: str, now: dt.datetime | None = None) -> _Checked:
         checked = self._checked.get(token)
         if checked is None:
             checked = self._check(token, typ)
         elif checked.typ != typ:
             raise _refused("wrong_typ")
-        now = self._clock()
+        if now is None:
+            now = self._clock()
         try:
             self._check_key_now(checked, now)
             jws.check_times(checked.claims, now=int(now.timestamp()), leeway=LEEWAY)
@@ -426,19 +432,26 @@ class StatusCache:
         self._entries: dict[tuple[str, str, str], tuple[bool, dt.datetime]] = {}
         self._pending: dict[tuple[str, str, str], tuple[asyncio.Future[bool], dt.datetime]] = {}
 
+    @property
+    def clock(self) -> Clock:
+        """What tells the time the remembered answers are judged by."""
+        return self._clock
+
     @staticmethod
     def _key(principal: Principal) -> tuple[str, str, str]:
         return principal.kind, principal.subject, principal.role.value
 
-    def get(self, principal: Principal) -> bool | None:
-        """The remembered answer, or None when there is none younger than the TTL."""
-        entry = self._entries.get(self._key(principal))
+    def get(self, principal: Principal, now: dt.datetime | None = None) -> bool | None:
+        """The remembered answer, or None when there is none younger than the TTL at ``now`` (by
+        default the cache's clock, read now)."""
+        key = (principal.kind, principal.subject, principal.role.value)  # as _key, inline: every request
+        entry = self._entries.get(key)
         if entry is None:
             return None
         allowed, checked_at = entry
-        if checked_at <= self._clock() < checked_at + self.ttl:
+        if checked_at <= (self._clock() if now is None else now) < checked_at + self.ttl:
             return allowed
-        del self._entries[self._key(principal)]
+        del self._entries[key]
         return None
 
     def put(self, principal: Principal, allowed: bool, checked_at: dt.datetime | None = None) -> None:
@@ -494,10 +507,12 @@ async def _look_up(database: Database, principal: Principal) -> bool:
         return await _still_allowed(session, principal)
 
 
-async def is_still_allowed(app_state: Any, principal: Principal) -> bool:
-    """Whether ``principal``'s client or user still exists, is not revoked or disabled, and has its role."""
+async def is_still_allowed(app_state: Any, principal: Principal, now: dt.datetime | None = None) -> bool:
+    """Whether ``principal``'s client or user still exists, is not revoked or disabled, and has its role.
+
+    ``now`` is when the remembered answer is judged (by default the status cache's clock, read now)."""
     cache: StatusCache | None = getattr(app_state, "status_cache", None)
-    remembered = cache.get(principal) if cache is not None else None
+    remembered = cache.get(principal, now) if cache is not None else None
     if remembered is not None:
         return remembered
     database: Database = app_state.database  # (only to look up: not on the common remembered answer)
@@ -526,20 +541,30 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     if "principal" in state:
         cached: Principal | None = state["principal"]
         return cached
-    tokens: TokenService = connection.app.state.tokens
+    app_state = connection.app.state
+    tokens: TokenService = app_state.tokens
+    # One reading of the clock for the token's times and the remembered status, when both use the
+    # same clock (as the app's do); otherwise each reads its own, as before.
+    cache: StatusCache | None = getattr(app_state, "status_cache", None)
+    now = tokens.clock() if cache is not None and cache.clock is tokens.clock else None
     principal: Principal | None = None
     token = _bearer(connection)
     if token is not None:
-        principal = tokens.principal(token, typ=TOKEN_TYP)
+        principal = tokens.principal(token, typ=TOKEN_TYP, now=now)
     elif not connection.url.path.startswith("/api/") and (cookie := connection.cookies.get(SESSION_COOKIE)):
         try:
-            principal = tokens.principal(cookie, typ=SESSION_TYP)
+            principal = tokens.principal(cookie, typ=SESSION_TYP, now=now)
         except Unauthorized:
             principal = None  # a stale cookie on a page is the same as being signed out
-    if principal is not None and not await is_still_allowed(connection.app.state, principal):
-        principal = None
-        if token is not None:
-            raise Unauthorized("The client has been revoked.", code="invalid_token")
+    if principal is not None:
+        # the remembered answer first, without awaiting a coroutine: the common case, every request
+        allowed = cache.get(principal, now) if cache is not None else None
+        if allowed is None:
+            allowed = await is_still_allowed(app_state, principal, now)
+        if not allowed:
+            principal = None
+            if token is not None:
+                raise Unauthorized("The client has been revoked.", code="invalid_token")
     state["principal"] = principal
     return principal
 

@@ -374,7 +374,7 @@ _COMPILED_CACHE_SIZE = 256
 class _Compiled:
     """A SELECT compiled for the sqlite3 module, with SQLAlchemy's bind and result processors."""
 
-    __slots__ = ("binds", "compiled", "defaults", "required", "results", "sql", "statement")
+    __slots__ = ("binds", "compiled", "defaults", "plain", "required", "results", "sql", "statement")
 
     def __init__(self, statement: Select[Any], compiled: Any, dialect: Dialect) -> None:
         self.statement = statement  # kept alive: the cache is keyed by its id
@@ -384,6 +384,14 @@ class _Compiled:
         self.compiled = compiled
         self.defaults = compiled.construct_params(_check=False)
         self.required = frozenset(key for key, bind in compiled.binds.items() if bind.required)
+        names = tuple(name for name, _ in self.binds)
+        self.plain: tuple[str, ...] | None = (
+            names
+            if all(processor is None for _, processor in self.binds) and self.required <= set(names)
+            else None
+        )
+        """The bind names, when none has a processor and every required one is among them: then
+        parameters naming them all are taken as they are (what the general way gives too)."""
         self.results = tuple(
             (index, processor)
             for index, column in enumerate(statement.selected_columns)
@@ -399,6 +407,11 @@ class _Compiled:
         return cls(statement, compiled, dialect)
 
     def parameters(self, given: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        if given and (plain := self.plain) is not None:
+            try:
+                return tuple([given[name] for name in plain])
+            except KeyError:
+                pass  # one is left to its default, or missing: the general way
         if self.required and (not given or not self.required.issubset(given)):
             self.compiled.construct_params(given)  # raises SQLAlchemy's error naming the missing one
         values = self.defaults if not given else {**self.defaults, **given}

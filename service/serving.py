@@ -33,7 +33,7 @@ from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import MediaType
 from litestar.response import Response
 from litestar.response.base import ASGIResponse
-from litestar.types import TypeEncodersMap
+from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
 _missing: dict[str, str] = {}
 """What could not be imported, and why: ``{"httptools": "No module named 'httptools'"}``."""
@@ -249,6 +249,14 @@ class _EncodedJSON(ASGIResponse):
         self.is_head_response = False
         self.status_code = status_code
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Litestar's, for what this one always is (not HEAD, no cookies, no background task): the
+        # same two events, without its three awaited steps
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.encode_headers()}
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
 
 _NO_HEADERS: Final[list[tuple[bytes, bytes]]] = []
 _fixed_cache: dict[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]] | None] = {}
@@ -282,7 +290,44 @@ class LeanJSONResponse(Response[Any]):
     msgspec (as Litestar does: same bytes; content already ``bytes`` is sent as it is, as Litestar
     does) and sends the route's fixed headers (such as ``cache-control``) and the same two headers
     (``content-type``, ``content-length``), in Litestar's order; otherwise it is Litestar's own.
+
+    Made as Litestar's handler makes it (content, media type, status, no cookies, headers or type
+    encoders), its constructor sets the same attributes without Litestar's ``isinstance`` checks
+    against ``typing.Mapping`` (an ABC check through typing's alias, twice a response).
     """
+
+    def __init__(
+        self,
+        content: Any,
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Any = None,
+        encoding: str = "utf-8",
+        headers: Any = None,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+    ) -> None:
+        if cookies is not None or headers is not None or type_encoders or self.type_encoders:
+            super().__init__(
+                content,
+                background=background,
+                cookies=cookies,
+                encoding=encoding,
+                headers=headers,
+                media_type=media_type,
+                status_code=status_code,
+                type_encoders=type_encoders,
+            )
+            return
+        self.content = content
+        self.background = background
+        self.cookies = []
+        self.encoding = encoding
+        self.headers = {}
+        self.media_type = media_type
+        self.status_code = status_code
+        self.response_type_encoders = {}
 
     def to_asgi_response(
         self,
