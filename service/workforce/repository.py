@@ -56,10 +56,6 @@ async def get_organisation(session: AsyncSession, code: str) -> Organisation | N
 
 _ORGANISATIONS = Organisation.__table__.c
 _ORGANISATION_FIELDS: Final = OrganisationRead.__struct_fields__
-if _ORGANISATION_FIELDS != (
-    "code", "name", "kind", "parent_code", "icb_code", "postcode", "latitude", "longitude", "created_at"
-):  # fmt: skip
-    raise RuntimeError("OrganisationRead's fields changed: change read_organisation's unpacking too")
 _ORGANISATION_BY_CODE: Final = select(*(_ORGANISATIONS[name] for name in _ORGANISATION_FIELDS)).where(
     _ORGANISATIONS.code == bindparam("code")
 )
@@ -71,19 +67,7 @@ async def read_organisation(database: Database, code: str) -> OrganisationRead |
     rows = await database.read(_ORGANISATION_BY_CODE, {"code": code})
     if not rows:
         return None
-    # the columns of _ORGANISATION_FIELDS, in order (unpacking fails loudly if a field is added)
-    code, name, kind, parent_code, icb_code, postcode, latitude, longitude, created_at = rows[0]
-    return OrganisationRead(
-        code=code,
-        name=name,
-        kind=kind,
-        parent_code=parent_code,
-        icb_code=icb_code,
-        postcode=postcode,
-        latitude=latitude,
-        longitude=longitude,
-        created_at=created_at,
-    )
+    return OrganisationRead(**dict(zip(_ORGANISATION_FIELDS, rows[0], strict=True)))
 
 
 async def organisation_kinds(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
