@@ -809,9 +809,9 @@ def stack_description(args: argparse.Namespace) -> str:
 
 
 def serve_spec(raw: str) -> None:
-    """``--serve-spec SPEC``: one server of the bench, run by :func:`service.serving.serve` with the
-    spec's app, port, workers, parser, loop and sockets (the repository on the import path, for
-    ``bench.hello_app``)."""
+    """``--serve-spec SPEC``: one server of a bench (this one's and ``verify_http.py``'s), run by
+    :func:`service.serving.serve` with the spec's app, port, workers, parser, loop, sockets and log
+    level (the repository on the import path, for ``bench.hello_app``)."""
     from service import serving
 
     spec = json.loads(raw)
@@ -826,16 +826,14 @@ def serve_spec(raw: str) -> None:
         loop=spec["loop"],
         reuse_port=spec["reuse_port"] and serving.REUSE_PORT,
         access_log=spec["access_log"],
-        log_level="info",
+        log_level=spec.get("log_level", "info"),
     )
 
 
 def sockets_description(args: argparse.Namespace) -> str:
     from service import serving
 
-    if args.workers <= 1:
-        return "one (one worker)"
-    return "one shared by the workers" if args.shared_socket or not serving.REUSE_PORT else "one a worker"
+    return serving.sockets_description(args.workers, False if args.shared_socket else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1124,25 +1124,14 @@ def _registry_command(
 
 def _served_command(factory: str, port: int, args: argparse.Namespace) -> list[str]:
     """The command serving the app ``factory`` as ``passport serve`` serves (``service.serving.serve``:
-    its settings, a listening socket for each worker), on ``--http`` and ``--loop``."""
-    spec = {"app": factory, "port": port, "workers": args.workers, "http": args.http, "loop": args.loop}
-    spec["reuse_port"] = not args.shared_socket
-    return [sys.executable, str(Path(__file__).resolve()), "--serve", json.dumps(spec)]
-
-
-def serve_spec(raw: str) -> None:
-    """``--serve SPEC``: :func:`service.serving.serve` with the spec's app, port, workers, parser, loop."""
-    spec = json.loads(raw)
-    serving.serve(
-        spec["app"],
-        host="127.0.0.1",
-        port=spec["port"],
-        workers=spec["workers"],
-        http=spec["http"],
-        loop=spec["loop"],
-        reuse_port=spec["reuse_port"] and serving.REUSE_PORT,
-        log_level="warning",
-    )
+    its settings, a listening socket for each worker), on ``--http`` and ``--loop``: http_throughput.py's
+    server entry point, shared by both benches."""
+    spec = {
+        "app": factory, "factory": True, "port": port, "workers": args.workers, "http": args.http,
+        "loop": args.loop, "access_log": False, "reuse_port": not args.shared_socket, "log_level": "warning",
+    }  # fmt: skip
+    entry = str(Path(__file__).with_name("http_throughput.py"))  # its --serve-spec (SERVE_FLAG) entry
+    return [sys.executable, entry, "--serve-spec", json.dumps(spec)]
 
 
 def main() -> None:
@@ -1279,7 +1268,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"database: {args.database}")
     print(f"stack, both servers: {stack_line(args.http, args.loop)}")
-    sockets = "one shared by the workers" if args.shared_socket or not serving.REUSE_PORT else "one a worker"
+    sockets = serving.sockets_description(args.workers, False if args.shared_socket else None)
     print(f"listening sockets, both servers: {sockets}")
     if tuning:
         print(f"registry workers' experiment settings: {json.dumps(tuning)}")
@@ -1337,7 +1326,5 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         worker(sys.argv[2])
-    elif len(sys.argv) == 3 and sys.argv[1] == "--serve":
-        serve_spec(sys.argv[2])
     else:
         main()

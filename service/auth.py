@@ -507,15 +507,10 @@ async def _look_up(database: Database, principal: Principal) -> bool:
         return await _still_allowed(session, principal)
 
 
-async def is_still_allowed(app_state: Any, principal: Principal, now: dt.datetime | None = None) -> bool:
-    """Whether ``principal``'s client or user still exists, is not revoked or disabled, and has its role.
-
-    ``now`` is when the remembered answer is judged (by default the status cache's clock, read now)."""
-    cache: StatusCache | None = getattr(app_state, "status_cache", None)
-    remembered = cache.get(principal, now) if cache is not None else None
-    if remembered is not None:
-        return remembered
-    database: Database = app_state.database  # (only to look up: not on the common remembered answer)
+async def _looked_up(app_state: Any, cache: StatusCache | None, principal: Principal) -> bool:
+    """Whether ``principal``'s client or user still exists, is not revoked or disabled, and has its role,
+    when ``cache`` has no answer: looked up in the database (once per caller at a time, remembered)."""
+    database: Database = app_state.database
     if cache is None:
         return await _look_up(database, principal)
     return await cache.refresh(principal, lambda: _look_up(database, principal))
@@ -560,7 +555,7 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
         # the remembered answer first, without awaiting a coroutine: the common case, every request
         allowed = cache.get(principal, now) if cache is not None else None
         if allowed is None:
-            allowed = await is_still_allowed(app_state, principal, now)
+            allowed = await _looked_up(app_state, cache, principal)
         if not allowed:
             principal = None
             if token is not None:

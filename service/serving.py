@@ -142,6 +142,15 @@ def serve(
         Multiprocess(config, sockets=[sock]).run()
 
 
+def sockets_description(workers: int, reuse_port: bool | None = None) -> str:
+    """How :func:`serve` listens with ``workers`` and ``reuse_port``: ``one a worker`` (Linux's
+    ``SO_REUSEPORT``), ``one shared by the workers`` (uvicorn's way) or ``one (one worker)``."""
+    if workers <= 1:
+        return "one (one worker)"
+    each = REUSE_PORT if reuse_port is None else reuse_port
+    return "one a worker" if each else "one shared by the workers"
+
+
 def stack_description() -> str:
     """One line naming the parser and the loop in use: ``httptools parser, uvloop event loop``."""
     return f"{PARSER} parser, {LOOP} event loop"
