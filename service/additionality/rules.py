@@ -380,6 +380,22 @@ def _below(value: float, warn: float, fail: float) -> Verdict:
     return "warn" if value < warn else "pass"
 
 
+def _latest(employments: Sequence[NhsEmployment]) -> NhsEmployment:
+    """The employment ending last (an open one last of all), then starting last; ties broken by every
+    field evidence names (employer, staff group, specialty), so evidence never depends on the order
+    of the inputs (two posts at one employer in two staff groups, say)."""
+    return max(
+        employments,
+        key=lambda e: (
+            e.end_date or dt.date.max,
+            e.start_date,
+            e.organisation_code,
+            e.staff_group,
+            e.specialty or "",
+        ),
+    )
+
+
 # ---------------------------------------------------------------- cooling-off
 
 
@@ -413,7 +429,7 @@ def cooling_off(view: _View, p: CoolingOffParameters) -> RuleResult:
         ]
         if not left:
             continue
-        last = max(left, key=lambda e: (e.end_date or start, e.organisation_code))
+        last = _latest(left)
         gap = (start - (last.end_date or start)).days
         evidence.append(
             Evidence(
@@ -554,7 +570,7 @@ def local_draw(view: _View, p: LocalDrawParameters) -> RuleResult:
         person_halves = view.person_halves(person_id)
         local_halves += person_halves
         local_people += 1
-        latest = max(local, key=lambda e: (e.end_date or dt.date.max, e.start_date, e.organisation_code))
+        latest = _latest(local)
         for e in local:
             drawn[(e.organisation_code, e.staff_group)].add(person_id)
         status = (
@@ -644,9 +660,7 @@ def training_reciprocity(view: _View, p: TrainingReciprocityParameters) -> RuleR
             if current_on(e, start) or ended_within(e, start, p.recent_months)
         ]
         if recruited:
-            latest = max(
-                recruited, key=lambda e: (e.end_date or dt.date.max, e.start_date, e.organisation_code)
-            )
+            latest = _latest(recruited)
             evidence.append(
                 Evidence(
                     kind="recruited_from_nhs",
