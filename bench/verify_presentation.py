@@ -13,11 +13,12 @@ status taken from a cached, already verified status list. Measured in the same r
    objects prepared in advance): nothing can verify a presentation faster.
 
 Goals: ours >= 3x reference, ours >= 60 % of floor. Each figure is the median of ``--rounds`` rounds
-of ``--seconds`` each, alternating the three, so machine noise hits all of them alike. Time is this
-process's CPU time by default (``--clock cpu``): on a machine shared with other work, elapsed time
-also counts the time the process waited for a core; ``--clock wall`` measures elapsed time.
+of ``--seconds`` each; within a round the three take turns in slices of ``--slice`` seconds (the
+order rotating), so a burst of machine noise hits all of them alike. Time is this process's CPU time
+by default (``--clock cpu``): on a machine shared with other work, elapsed time also counts the time
+the process waited for a core; ``--clock wall`` measures elapsed time.
 
-    python bench/verify_presentation.py [--seconds 2] [--rounds 3] [--clock cpu|wall]
+    python bench/verify_presentation.py [--seconds 2] [--rounds 3] [--slice 0.1] [--clock cpu|wall]
 """
 
 import argparse
@@ -157,10 +158,31 @@ def floor(text: str, context: dict[str, Any]) -> Callable[[], object]:
     return run
 
 
-def rate(run: Callable[[], object], seconds: float, clock: Callable[[], float]) -> float:
-    """Calls per second of ``clock`` time over about ``seconds``."""
-    run()  # warm up, and fail early
-    count, batch = 0, 50
+def measure(
+    runs: dict[str, Callable[[], object]], seconds: float, slice_seconds: float, clock: Callable[[], float]
+) -> dict[str, float]:
+    """Calls per second of ``clock`` time for each of ``runs``, over about ``seconds`` each.
+
+    The time is cut into slices of about ``slice_seconds``, taken in turn (the order rotating from
+    one slice to the next), so a burst of machine noise lands on all of them alike rather than on
+    whichever ran during it.
+    """
+    for run in runs.values():
+        run()  # warm up, and fail early
+    counts = dict.fromkeys(runs, 0)
+    spent = dict.fromkeys(runs, 0.0)
+    names = list(runs)
+    slices = max(1, round(seconds / slice_seconds))
+    for index in range(slices):
+        for name in names[index % len(names) :] + names[: index % len(names)]:
+            count, spent_here = _slice(runs[name], seconds / slices, clock)
+            counts[name] += count
+            spent[name] += spent_here
+    return {name: counts[name] / spent[name] for name in names}
+
+
+def _slice(run: Callable[[], object], seconds: float, clock: Callable[[], float]) -> tuple[int, float]:
+    count, batch = 0, 25
     started = clock()
     deadline = started + seconds
     while True:
@@ -169,7 +191,7 @@ def rate(run: Callable[[], object], seconds: float, clock: Callable[[], float]) 
         count += batch
         now = clock()
         if now >= deadline:
-            return count / (now - started)
+            return count, now - started
 
 
 def main() -> None:
@@ -178,6 +200,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each measurement (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating the three (default 3)")
+    parser.add_argument(
+        "--slice",
+        type=float,
+        default=0.1,
+        help="within a round, the three take turns in slices of this many seconds (default 0.1)",
+    )
     parser.add_argument(
         "--clock",
         choices=["cpu", "wall"],
@@ -196,10 +224,10 @@ def main() -> None:
     }
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
-        for name, run in runs.items():
-            rates[name].append(rate(run, args.seconds, clock))
+        for name, value in measure(runs, args.seconds, args.slice, clock).items():
+            rates[name].append(value)
     median = {name: statistics.median(values) for name, values in rates.items()}
-    # Ratios per round (the three ran back to back), then their median: steadier than a ratio of medians.
+    # Ratios per round (the three took turns), then their median: steadier than a ratio of medians.
     vs_reference = statistics.median(o / r for o, r in zip(rates["ours"], rates["reference"], strict=True))
     vs_floor = statistics.median(o / f for o, f in zip(rates["ours"], rates["floor"], strict=True))
     print(f"machine: {machine()}")
