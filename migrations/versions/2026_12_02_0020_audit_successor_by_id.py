@@ -60,7 +60,7 @@ WHEN NOT EXISTS (
     WHERE NEW.id = tail.id + 1 AND NEW.prev_hash = tail.hash
 ) AND (EXISTS (SELECT 1 FROM audit_events) OR NEW.id IS NOT 1 OR NEW.prev_hash IS NOT '{GENESIS}')
 BEGIN SELECT RAISE(ABORT, '{_AT_THE_TAIL}'); END
-"""
+"""  # noqa: S608 - our own constants, no input
 
 _POSTGRES_AT_THE_TAIL = f"""
 CREATE FUNCTION audit_events_at_the_tail() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -79,7 +79,7 @@ BEGIN
     RETURN NEW;
 END;
 $$
-"""
+"""  # noqa: S608 - our own constants, no input
 
 
 def upgrade() -> None:
@@ -106,7 +106,7 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION audit_events_at_the_tail()")
         op.execute(f"CREATE SEQUENCE {_SEQUENCE} OWNED BY audit_events.id")
         op.execute(
-            f"SELECT setval('{_SEQUENCE}', (SELECT coalesce(max(id), 0) + 1 FROM audit_events), false)"
+            "SELECT setval('audit_events_id_seq', (SELECT coalesce(max(id), 0) + 1 FROM audit_events), false)"
         )
         op.execute(f"ALTER TABLE audit_events ALTER COLUMN id SET DEFAULT nextval('{_SEQUENCE}')")
         op.create_unique_constraint("uq_audit_events_prev_hash", "audit_events", ["prev_hash"])
