@@ -4,6 +4,13 @@ Every state-changing request and every verification appends one event. Each even
 its fields and the previous event's hash, so an edited, removed or reordered row breaks the chain
 at that point; ``passport audit verify`` finds the first broken link. The table has no update or
 delete path in the code, and database triggers (see the migration) refuse UPDATE and DELETE.
+
+An event has at most one successor, enforced by the database (decision 0052): every appender writes the
+event's ``id`` itself, as the tail's id + 1 (1 for the first event), read together with the tail's hash,
+and an INSERT trigger (migration 0020) refuses an event unless its id is the largest id + 1 and its
+``prev_hash`` is that event's hash (id 1 and :data:`GENESIS` on an empty table). Two appenders extending
+the same tail both write id N + 1: the primary key (or the trigger) refuses the second with an
+IntegrityError, and :func:`append_retrying` tries again from the new tail.
 """
 
 import asyncio
@@ -12,7 +19,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 from litestar import Request
@@ -35,7 +42,11 @@ _PG_LOCK_KEY = 0x5041_5353  # "PASS": serialises appenders on PostgreSQL
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+    """Written by the appender, the tail's id + 1 (no sequence: migration 0020); the trigger of 0020
+    refuses any other, so two events can never take the same place in the chain."""
     at: Mapped[dt.datetime]
     actor: Mapped[str] = mapped_column(String(200))
     organisation: Mapped[str | None] = mapped_column(String(10))
@@ -43,11 +54,12 @@ class AuditEvent(Base):
     subject: Mapped[str] = mapped_column(String(400))
     request_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(40))
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    """Each hash can precede only one event: two appenders racing for one place cannot both win."""
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    """The hash of the event before (the largest id when it was inserted: the trigger of migration 0020
+    checks it). Not indexed since 0020: its unique index put every event in a random page of it."""
     hash: Mapped[str] = mapped_column(String(64))
-    """Not indexed (migration 0017): computed from the fields and ``prev_hash``, which is unique, and
-    recomputed by :func:`verify_chain`; no query looks an event up by it."""
+    """Not indexed (migration 0017): computed from the fields and ``prev_hash`` and recomputed by
+    :func:`verify_chain`; no query looks an event up by it."""
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,22 +106,42 @@ def event_hash(entry: Entry, prev_hash: str) -> str:
     return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
 
 
-async def _last_hash(session: AsyncSession) -> str:
-    last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
-    return last or GENESIS
+class Tail(NamedTuple):
+    """The newest event's id and hash: the next event takes ``id + 1`` and follows ``hash``."""
+
+    id: int
+    hash: str
+
+
+EMPTY = Tail(0, GENESIS)
+"""The tail of an empty chain: the first event is id 1 and follows :data:`GENESIS`."""
+
+TAIL = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+"""The chain's tail, ``(id, hash)``, or no row (for writers that append many events at once)."""
+
+
+def tail_of(row: Sequence[Any] | None) -> Tail:
+    """The :class:`Tail` of a row of :data:`TAIL` (None: the chain is empty)."""
+    return EMPTY if row is None else Tail(int(row[0]), str(row[1]))
+
+
+async def _tail(session: AsyncSession) -> Tail:
+    return tail_of((await session.execute(TAIL)).first())
 
 
 async def chain_tail(session: AsyncSession) -> str:
     """The hash of the newest event (the chain's tail): proves the audit table is there and readable."""
-    return await _last_hash(session)
+    return (await _tail(session)).hash
 
 
 async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
     """Append ``entry`` to the chain inside the caller's transaction."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    prev = await _last_hash(session)
+    tail = await _tail(session)
+    prev = tail.hash
     event = AuditEvent(
+        id=tail.id + 1,
         at=entry.at,
         actor=entry.actor,
         organisation=entry.organisation,
@@ -125,19 +157,20 @@ async def append(session: AsyncSession, entry: Entry) -> AuditEvent:
     return event
 
 
-LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-"""The chain's tail (for writers that append many events at once)."""
 PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_PG_LOCK_KEY)
 """On PostgreSQL, serialises appenders for the rest of the transaction."""
 
 
-def chained(entries: Sequence[Entry], prev: str) -> list[dict[str, Any]]:
-    """Rows of ``audit_events`` for ``entries`` in order, chained from the tail hash ``prev`` (pure)."""
+def chained(entries: Sequence[Entry], tail: Tail) -> list[dict[str, Any]]:
+    """Rows of ``audit_events`` for ``entries`` in order, chained from ``tail``: ids ``tail.id + 1`` on,
+    the first following ``tail.hash`` (pure)."""
     rows = []
-    for entry in entries:
+    prev = tail.hash
+    for number, entry in enumerate(entries, start=tail.id + 1):
         digest = event_hash(entry, prev)
         rows.append(
             {
+                "id": number,
                 "at": entry.at,
                 "actor": entry.actor,
                 "organisation": entry.organisation,
@@ -165,13 +198,14 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
         return
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(PG_LOCK)
-    prev = await _last_hash(session)
-    # Core executemany, in order (ids ascend with the chain); the ORM's unit of work is not needed
-    await session.execute(AUDIT_TABLE.insert(), chained(entries, prev))
+    tail = await _tail(session)
+    # Core executemany, in order (each row's id is the one before + 1); no ORM unit of work needed
+    await session.execute(AUDIT_TABLE.insert(), chained(entries, tail))
 
 
 def _lost_race(exc: IntegrityError | OperationalError) -> bool:
-    """Another appender took the place (unique ``prev_hash``) or held SQLite's write lock."""
+    """Another appender took the place (the primary key or the tail trigger of migration 0020 refused
+    the event) or held SQLite's write lock."""
     if isinstance(exc, IntegrityError):
         return True
     return "locked" in str(exc.orig).lower()

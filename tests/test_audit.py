@@ -7,11 +7,13 @@ import secrets
 import httpx
 import msgspec
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import column, func, insert, select, table, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import audit
 from service.audit import (
+    AUDIT_TABLE,
     GENESIS,
     AuditEvent,
     Break,
@@ -180,22 +182,142 @@ async def test_the_database_refuses_update_and_delete_of_audit_events(session: A
     assert tuple(row) == (entry(1).actor, entry(1).outcome)
 
 
-async def test_two_events_cannot_follow_the_same_hash(session: AsyncSession) -> None:
-    event = await append(session, entry(1))
-    duplicate = {
+def raw_event(event_id: int, prev_hash: str, actor: str = "racer") -> dict[str, object]:
+    """An ``audit_events`` row as a writer bypassing our code might insert it."""
+    return {
+        "id": event_id,
         "at": T0,
-        "actor": "racer",
+        "actor": actor,
         "organisation": None,
         "action": "POST x",
         "subject": "/x",
         "request_id": None,
         "outcome": "success",
-        "prev_hash": event.prev_hash,
+        "prev_hash": prev_hash,
         "hash": secrets.token_hex(32),
     }
+
+
+async def count_events(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+@pytest.mark.parametrize(
+    ("place", "follows"),
+    [
+        (0, "prev"),  # the tail's own place, after the event before it: a fork
+        (1, "prev"),  # the next place, after the event before the tail: a fork
+        (1, "random"),  # the next place, after no event: a dangling link
+        (2, "tail"),  # a place past the next one, after the tail: a gap
+        (-1, "tail"),  # a place before the tail
+    ],
+    ids=["fork-same-id", "fork-next-id", "dangling", "gap", "before"],
+)
+async def test_the_database_refuses_an_event_that_does_not_follow_the_tail(
+    session: AsyncSession, place: int, follows: str
+) -> None:
+    """Needs the tail trigger of migration 0020 (and the primary key)."""
+    event = await append(session, entry(1))
+    prev = {"prev": event.prev_hash, "tail": event.hash, "random": secrets.token_hex(32)}[follows]
+    before = await count_events(session)
     with pytest.raises(IntegrityError):
         async with session.begin_nested():
-            await session.execute(insert(AuditEvent).values(**duplicate))
+            await session.execute(insert(AuditEvent).values(**raw_event(event.id + place, prev)))
+    assert await count_events(session) == before
+    session.expunge_all()
+    assert (await verify_chain(session))[1] is None
+    assert (await append(session, entry(2))).id == event.id + 1, "the next appender takes the next place"
+
+
+async def test_the_database_refuses_an_event_without_its_id(session: AsyncSession) -> None:
+    """No sequence on PostgreSQL, and SQLite's rowid is not the largest id + 1 in the trigger."""
+    event = await append(session, entry(1))
+    without_id = table("audit_events", *(column(c.name) for c in AUDIT_TABLE.c if c.name != "id"))
+    row = raw_event(0, event.hash)
+    del row["id"]
+    with pytest.raises(IntegrityError):
+        async with session.begin_nested():
+            await session.execute(insert(without_id).values(**row))
+    assert (await session.scalar(select(func.max(AuditEvent.id)))) == event.id
+
+
+async def test_a_raw_insert_that_follows_the_tail_is_accepted(session: AsyncSession) -> None:
+    """The trigger refuses only what breaks the chain: a correct event from elsewhere is stored."""
+    event = await append(session, entry(1))
+    item = entry(2)
+    row = {**raw_event(event.id + 1, event.hash), **msgspec.structs.asdict(item)}
+    row["hash"] = event_hash(item, event.hash)
+    await session.execute(insert(AuditEvent).values(**row))
+    session.expunge_all()
+    assert (await verify_chain(session))[1] is None
+
+
+async def test_two_appenders_from_the_same_tail_one_takes_the_place_the_other_retries(
+    own_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two appenders read the same tail; the first to insert takes its place, the other is refused by
+    the database and, through ``append_retrying``, appends after it instead."""
+    database = Database(make_engine(own_database_url, pool_size=2))
+    try:
+        async with database.session(write=True) as setup:
+            await append(setup, entry(1, actor="earlier"))
+            await setup.commit()
+        async with database.session() as reader:
+            stale = await audit._tail(reader)
+        reads: list[audit.Tail] = []
+        real_tail = audit._tail
+
+        async def tail_read_before_the_other_committed(session: AsyncSession) -> audit.Tail:
+            found = stale if not reads else await real_tail(session)
+            reads.append(found)
+            return found
+
+        async with database.session(write=True) as first:
+            await append(first, entry(2, actor="first"))
+            await first.commit()
+        monkeypatch.setattr(audit, "_tail", tail_read_before_the_other_committed)
+        await append_retrying(database.session, entry(3, actor="second"))
+        assert len(reads) == 2, "the loser was refused once, then retried from the new tail"
+        async with database.session() as check:
+            rows = (await check.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+            assert [(row.id, row.actor) for row in rows] == [(1, "earlier"), (2, "first"), (3, "second")]
+            assert await verify_chain(check) == (3, None)
+    finally:
+        await database.dispose()
+
+
+async def test_two_transactions_inserting_at_the_same_place_one_is_refused(own_database_url: str) -> None:
+    """Without our lock (a writer bypassing the code): both read the tail and insert the next id. On
+    PostgreSQL the second waits for the first to commit, then is refused; SQLite lets one writer in at a
+    time, so the second inserts after the first committed, and is refused. One event is added."""
+    database = Database(make_engine(own_database_url, pool_size=2))
+    postgres = own_database_url.startswith("postgresql")
+    try:
+        async with database.session(write=True) as setup:
+            tail = await append(setup, entry(1))
+            await setup.commit()
+        winner = {**raw_event(tail.id + 1, tail.hash, "winner")}
+        loser = {**raw_event(tail.id + 1, tail.hash, "loser")}
+        async with database.session() as first, database.session() as second:
+            await first.execute(insert(AuditEvent).values(**winner))
+            if postgres:
+                racing = asyncio.create_task(second.execute(insert(AuditEvent).values(**loser)))
+                await asyncio.sleep(0.2)
+                assert not racing.done(), "the second insert waits for the first transaction"
+                await first.commit()
+                with pytest.raises(IntegrityError):
+                    await racing
+            else:
+                await first.commit()
+                with pytest.raises(IntegrityError):
+                    await second.execute(insert(AuditEvent).values(**loser))
+            await second.rollback()
+        async with database.session() as check:
+            rows = (await check.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+            assert [row.actor for row in rows] == [entry(1).actor, "winner"]
+            assert (await verify_chain(check))[0] == 2
+    finally:
+        await database.dispose()
 
 
 async def test_concurrent_appenders_wait_for_each_other_and_never_share_a_place(

@@ -45,7 +45,7 @@ from typing import Any, Final, Protocol
 import msgspec
 from sqlalchemy import JSON, Date, DateTime, Table, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
@@ -59,9 +59,15 @@ _log = logging.getLogger("service.verification")
 MAX_BATCH: Final = 256
 PRUNE_EVERY: Final = 1000
 """Batches between two deletions of used nonces past their life."""
+BATCH_ATTEMPTS: Final = 3
+"""Tries of a batch refused with an IntegrityError: its audit events lost their place in the chain (the
+primary key or the tail trigger refused them, decision 0052) to an appender that does not wait for the
+appenders' lock; ours wait for each other (the advisory lock on PostgreSQL, the write lock on SQLite)."""
 
-_LAST_HASH: Final = select(audit.AUDIT_TABLE.c.hash).order_by(audit.AUDIT_TABLE.c.id.desc()).limit(1)
-"""audit.LAST_HASH as a Core statement (no ORM entity to load: the tail hash is a plain column)."""
+_TAIL: Final = (
+    select(audit.AUDIT_TABLE.c.id, audit.AUDIT_TABLE.c.hash).order_by(audit.AUDIT_TABLE.c.id.desc()).limit(1)
+)
+"""audit.TAIL as a Core statement (no ORM entity to load: the tail's id and hash are plain columns)."""
 
 Finish = Callable[[bool], tuple[dict[str, Any], audit.Entry, Any]]
 """Given whether the nonce was unused: the verification row, its audit event, and the answer."""
@@ -133,6 +139,16 @@ class BatchWriter:
         now = self.clock()
         self._batches += 1
         prune = self._batches % PRUNE_EVERY == 0
+        attempt = 1
+        while True:
+            try:
+                return await self._write_once(batch, now, prune)
+            except IntegrityError:  # rolled back: the batch is written again, on the new tail
+                if attempt >= BATCH_ATTEMPTS:
+                    raise
+                attempt += 1
+
+    async def _write_once(self, batch: list[Item], now: dt.datetime, prune: bool) -> list[Any]:
         if self._own is not None:
             return await self._own.write(batch, now, prune)
         async with self.database.session(write=True) as session:
@@ -236,8 +252,8 @@ class _CoreStore:
         if entries:
             if self.session.get_bind().dialect.name == "postgresql":
                 self.session.execute(audit.PG_LOCK)
-            prev = self.session.scalar(_LAST_HASH) or audit.GENESIS
-            self.session.execute(audit.AUDIT_TABLE.insert(), audit.chained(entries, prev))
+            tail = audit.tail_of(self.session.execute(_TAIL).first())
+            self.session.execute(audit.AUDIT_TABLE.insert(), audit.chained(entries, tail))
 
     def prune(self, now: dt.datetime) -> None:
         self.session.execute(repository.prune_statement(now))
@@ -410,12 +426,12 @@ class SQLiteStatements:
             dialect,
         )
         self.audit = _Insert(
-            "INSERT INTO audit_events (at, actor, organisation, action, subject, request_id, outcome, "
-            "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (id, at, actor, organisation, action, subject, request_id, outcome, "
+            "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             audit.AUDIT_TABLE,
             dialect,
         )
-        self.last_hash = "SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1"
+        self.tail = "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1"
 
 
 @dataclass
@@ -452,9 +468,8 @@ class _SQLiteStore:
         if rows:
             self.raw.executemany(self.sql.verification.sql, self.sql.verification.params(rows))
         if entries:
-            found = self.raw.execute(self.sql.last_hash).fetchone()
-            prev = str(found[0]) if found is not None else audit.GENESIS
-            self.raw.executemany(self.sql.audit.sql, self.sql.audit.params(audit.chained(entries, prev)))
+            tail = audit.tail_of(self.raw.execute(self.sql.tail).fetchone())
+            self.raw.executemany(self.sql.audit.sql, self.sql.audit.params(audit.chained(entries, tail)))
 
     def prune(self, now: dt.datetime) -> None:
         self.raw.execute(self.sql.prune, (self.sql.time(now),))

@@ -220,7 +220,7 @@ async def test_what_the_own_connection_stores_reads_back_as_written(
 def test_the_sqlite_inserts_name_every_column_of_their_tables() -> None:
     statements = writer.SQLiteStatements(SQLiteDialect_aiosqlite())
     assert set(statements.verification.columns) == set(repository.VERIFICATIONS.c.keys())
-    assert set(statements.audit.columns) == set(audit.AUDIT_TABLE.c.keys()) - {"id"}
+    assert set(statements.audit.columns) == set(audit.AUDIT_TABLE.c.keys())
     assert set(statements.nonce.columns) == set(repository.USED_NONCES.c.keys())
 
 
