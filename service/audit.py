@@ -116,8 +116,11 @@ class Tail(NamedTuple):
 EMPTY = Tail(0, GENESIS)
 """The tail of an empty chain: the first event is id 1 and follows :data:`GENESIS`."""
 
-TAIL = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-"""The chain's tail, ``(id, hash)``, or no row (for writers that append many events at once)."""
+AUDIT_TABLE = cast(Table, AuditEvent.__table__)
+
+TAIL = select(AUDIT_TABLE.c.id, AUDIT_TABLE.c.hash).order_by(AUDIT_TABLE.c.id.desc()).limit(1)
+"""The chain's tail, ``(id, hash)``, or no row: a Core statement (plain columns, no ORM entity to load),
+for the ORM appenders here and the batch writer's Core store alike."""
 
 
 def tail_of(row: Sequence[Any] | None) -> Tail:
@@ -184,9 +187,6 @@ def chained(entries: Sequence[Entry], tail: Tail) -> list[dict[str, Any]]:
         )
         prev = digest
     return rows
-
-
-AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 
 
 async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:

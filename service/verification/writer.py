@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import msgspec
-from sqlalchemy import JSON, Date, DateTime, Table, select
+from sqlalchemy import JSON, Date, DateTime, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -63,11 +63,6 @@ BATCH_ATTEMPTS: Final = 3
 """Tries of a batch refused with an IntegrityError: its audit events lost their place in the chain (the
 primary key or the tail trigger refused them, decision 0052) to an appender that does not wait for the
 appenders' lock; ours wait for each other (the advisory lock on PostgreSQL, the write lock on SQLite)."""
-
-_TAIL: Final = (
-    select(audit.AUDIT_TABLE.c.id, audit.AUDIT_TABLE.c.hash).order_by(audit.AUDIT_TABLE.c.id.desc()).limit(1)
-)
-"""audit.TAIL as a Core statement (no ORM entity to load: the tail's id and hash are plain columns)."""
 
 Finish = Callable[[bool], tuple[dict[str, Any], audit.Entry, Any]]
 """Given whether the nonce was unused: the verification row, its audit event, and the answer."""
@@ -252,7 +247,7 @@ class _CoreStore:
         if entries:
             if self.session.get_bind().dialect.name == "postgresql":
                 self.session.execute(audit.PG_LOCK)
-            tail = audit.tail_of(self.session.execute(_TAIL).first())
+            tail = audit.tail_of(self.session.execute(audit.TAIL).first())
             self.session.execute(audit.AUDIT_TABLE.insert(), audit.chained(entries, tail))
 
     def prune(self, now: dt.datetime) -> None:
