@@ -7,8 +7,10 @@ import html
 import re
 import time
 import uuid
+from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,13 +34,10 @@ from tests.conftest import BASE_URL, ConnectionDatabase, asgi_transport
 from tests.credentials import factories as cf
 from tests.oid4vc import wallet as w
 from tests.passport import factories as pf
-from tests.passport.conftest import fast_hashing
 from tests.verification.factories import create_scene
 from tests.verification.test_flow import answer, create_request
 from tests.web.helpers import create_user, csrf_token
 from tests.web.pages import count, field_error
-
-__all__ = ["fast_hashing"]  # Argon2 made cheap for the verification scene's clients
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 ORIGIN = {"Origin": BASE_URL}
@@ -227,11 +226,15 @@ async def test_without_a_data_key_the_offer_is_refused_on_the_page_and_nothing_i
     keyring: KeyRing,
     session: AsyncSession,
     data_keys: DataKeyRing,
+    tmp_path: Path,
 ) -> None:
     world = await pf.create_world(session)
     await cf.submit(session, data_keys, [pf.core_skill(world.doctor)], world.tree.trust, NOW)
     await session.commit()
-    app = create_app(settings, database=database, keyring=keyring)  # no data key: offers cannot be sealed
+    # no data key: offers cannot be sealed (a keys folder of its own, as the shared one may have a data key
+    # that a demo-mode test made on first use)
+    no_data_key = msgspec.structs.replace(settings, keys_dir=tmp_path / "keys-without-a-data-key")
+    app = create_app(no_data_key, database=database, keyring=keyring)
     async with httpx.AsyncClient(transport=asgi_transport(app), base_url=BASE_URL) as client:
         csrf = await _as_holder(client, app, session, world.doctor.id)
         refused = await client.post(
