@@ -46,10 +46,12 @@ typecheck: install-dev
 
 # Three processes (pytest-xdist), whole test files each, so a file's live server or browser is started once;
 # each process has its own SQLite file and PostgreSQL database. Three on 2 cores: much of the suite waits
-# on live servers, Chromium and the databases (9 min against 11-12 with two). TEST_WORKERS=0: one process.
+# on live servers, Chromium and the databases. The files in the order tests/conftest.py gives them (slow
+# and browser files first), not xdist's largest-first, which left the few long tests to run alone at the
+# end. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 pytest: install-dev browser native
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # The browser tests drive Debian's Chromium: find it, or install it when root with apt-get, or say why
 # those tests will be skipped (tests/browser/ensure-chromium.sh).

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from litestar import Litestar, Router
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.openapi.config import OpenAPIConfig
@@ -100,6 +101,37 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
     )
 
 
+def app_state(
+    settings: Settings, *, database: Database, keyring: KeyRing, clock: Clock, data_keys: DataKeyRing
+) -> State:
+    """What the handlers find in ``app.state``: everything of one registry that is not its routes (the
+    tests give an app they built once a fresh one per test, so building the routes is not paid per test)."""
+    state: dict[str, Any] = {
+        "settings": settings,
+        "database": database,
+        "keyring": keyring,
+        "clock": clock,
+        "data_keys": data_keys,
+        "tokens": auth.TokenService(
+            keyring,
+            issuer=settings.issuer,
+            lifetime=settings.access_token_lifetime,
+            session_lifetime=settings.session_lifetime,
+            clock=clock,
+        ),
+        "status_cache": auth.StatusCache(settings.auth_cache_seconds, clock),
+        "verification": verification.create_runtime(
+            settings,
+            database=database,
+            keyring=keyring,
+            data_keys=data_keys,
+            clock=clock,
+            status_tokens=credentials_service.status_list_token,
+        ),
+    }
+    return State(state)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -136,31 +168,6 @@ def create_app(
             if owns_database:
                 await db.dispose()
 
-    state: dict[str, Any] = {
-        "settings": settings,
-        "database": db,
-        "keyring": keyring,
-        "clock": clock,
-        "data_keys": data_keys,
-        "tokens": auth.TokenService(
-            keyring,
-            issuer=settings.issuer,
-            lifetime=settings.access_token_lifetime,
-            session_lifetime=settings.session_lifetime,
-            clock=clock,
-        ),
-        "status_cache": auth.StatusCache(settings.auth_cache_seconds, clock),
-        "verification": verification.create_runtime(
-            settings,
-            database=db,
-            keyring=keyring,
-            data_keys=data_keys,
-            clock=clock,
-            status_tokens=credentials_service.status_list_token,
-        ),
-    }
-    from litestar.datastructures import State
-
     app = Litestar(
         route_handlers=[
             health.live,
@@ -190,7 +197,7 @@ def create_app(
         before_send=[add_request_id_header],
         middleware=[request_id_middleware],
         openapi_config=_openapi(settings),
-        state=State(state),
+        state=app_state(settings, database=db, keyring=keyring, clock=clock, data_keys=data_keys),
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         response_cache_config=ResponseCacheConfig(default_expiration=60),

@@ -541,3 +541,18 @@ async def test_a_look_up_older_than_the_window_is_not_joined_and_a_forgotten_one
         event.set()
     assert (await slow, await fresh) == (True, True)
     assert cache.get(CLIENT) is None, "what was in flight when it was forgotten is not remembered"
+
+
+async def test_a_client_secret_is_stored_as_argon2id_at_the_rfc_9106_low_memory_parameters(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry's own hasher, not the cheap one the other tests use: 64 MiB, 3 passes, 4 lanes
+    (RFC 9106's second recommended option), and the secret itself nowhere in the row."""
+    monkeypatch.undo()  # the conftest's fast_hashing
+    created = await create_client(session, auth.Role.ADMIN)
+    stored = await session.get(auth.ApiClient, created.client_id)
+    assert stored is not None
+    assert stored.secret_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert created.client_secret not in stored.secret_hash
+    assert await auth.authenticate_client(session, created.client_id, created.client_secret) is not None
+    assert await auth.authenticate_client(session, created.client_id, created.client_secret + "x") is None

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -41,13 +40,6 @@ CLIENT_ORGANISATION_KINDS = {
     "analyst": "independent_provider",
     "admin": None,
 }
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap Argon2id parameters for the client secrets hashed here: each seed hashes five, and a hash
-    carries its own parameters, so checking a secret works the same."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 async def _seed(session: AsyncSession, settings: Settings, *, scale: float = SCALE, seed: int = SEED) -> str:

@@ -11,6 +11,8 @@ from schemathesis.generation import GenerationMode
 from tests.live import LiveServer, live_server
 from tests.openapi_fuzz import fuzz_every_operation
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:

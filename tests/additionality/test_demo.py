@@ -2,22 +2,15 @@
 
 import datetime as dt
 
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import auth, demo
+from service import demo
 from service.additionality import service
 from service.additionality.models import Activity, Check, Offer, RosterEntry, ShortageList
 from service.config import Settings
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 async def _count(session: AsyncSession, model: object) -> int:

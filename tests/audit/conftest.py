@@ -2,6 +2,6 @@
 with records submitted through the API, a theatre-list policy, verifier, holder and issuer callers)."""
 
 from tests.passport.conftest import data_keys
-from tests.verification.conftest import app, fast_hashing, scene
+from tests.verification.conftest import app, scene
 
-__all__ = ["app", "data_keys", "fast_hashing", "scene"]
+__all__ = ["app", "data_keys", "scene"]

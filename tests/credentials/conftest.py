@@ -1,6 +1,6 @@
 """Fixtures of the credentials tests: a data key (occupational health credentials are sealed) and the
-app that uses it; cheap Argon2 for the test clients."""
+app that uses it."""
 
-from tests.passport.conftest import app, data_keys, fast_hashing
+from tests.passport.conftest import app, data_keys
 
-__all__ = ["app", "data_keys", "fast_hashing"]
+__all__ = ["app", "data_keys"]

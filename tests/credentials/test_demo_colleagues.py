@@ -8,11 +8,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import auth, demo
+from service import demo
 from service.auth import Role
 from service.config import Settings
 from service.credentials.demo import SUSPENDED_KIND, colleague_wallet_dir
@@ -35,11 +34,6 @@ SCALE = 0.2  # the smallest scale whose demo trust employs three more doctors
 SEED = 0
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 KINDS: tuple[RecordKind, ...] = ("core_skills", "occupational_health", "training_placement", "identity_link")
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

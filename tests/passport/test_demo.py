@@ -6,11 +6,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import auth, demo
+from service import demo
 from service.config import Settings
 from service.passport import service
 from service.passport.demo import _Builder, changeover_after
@@ -28,11 +27,6 @@ SEED = 7
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
 TODAY = NOW.date()
 KINDS: tuple[RecordKind, ...] = ("core_skills", "occupational_health", "training_placement", "identity_link")
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

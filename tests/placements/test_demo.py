@@ -2,12 +2,10 @@
 
 import datetime as dt
 
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import auth, demo
+from service import demo
 from service.auth import Principal, Role
 from service.config import Settings
 from service.passport.models import Record
@@ -17,11 +15,6 @@ from service.placements.models import CurriculumItem, LogbookEntry, PlacementRec
 from service.placements.schemas import RunCreate
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 async def _count(session: AsyncSession, model: type) -> int:

@@ -3,23 +3,15 @@ credentials signed with the registry's credential key, a theatre-list policy, ve
 and the registry's own status list served in-process."""
 
 import pytest
-from argon2 import PasswordHasher
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import auth
-from service.app import create_app
 from service.config import Settings
 from service.keys import KeyRing
 from service.passport.encryption import DataKeyRing
-from tests.conftest import ConnectionDatabase
+from tests.conftest import ConnectionDatabase, shared_app
 from tests.passport.conftest import data_keys  # noqa: F401 - a fixture
 from tests.verification.factories import Scene, create_scene
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -29,7 +21,7 @@ def app(
     keyring: KeyRing,
     data_keys: DataKeyRing,  # noqa: F811 - the fixture
 ) -> Litestar:
-    return create_app(settings, database=database, keyring=keyring, data_keys=data_keys)
+    return shared_app(settings, database=database, keyring=keyring, data_keys=data_keys)
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import msgspec
 import pytest
 from litestar import Litestar
 
-from service.app import create_app
 from service.config import Settings
 from service.keys import KeyRing
 from service.passport.encryption import DataKeyRing, DataKeyStore
-from tests.conftest import BASE_URL, ConnectionDatabase
+from tests.conftest import BASE_URL, ConnectionDatabase, shared_app
 from tests.factories import TEST_PASSPHRASE
 from tests.web.idp import IdentityProvider, Server
 
@@ -54,7 +53,7 @@ def settings(settings: Settings, idp: IdentityProvider, request: pytest.FixtureR
     """The shared test settings with OIDC pointing at the test provider, demo mode off.
 
     A test changes fields with ``parametrize("settings", [{...}], indirect=True)``. The shared ``app``
-    and ``client`` fixtures build the app with ``create_app(settings, database=..., keyring=...)``.
+    and ``client`` fixtures build the app with ``shared_app(settings, database=..., keyring=...)``.
     """
     overrides: dict[str, object] = getattr(request, "param", {})
     configured = msgspec.structs.replace(
@@ -75,4 +74,4 @@ def data_keys(tmp_path_factory: pytest.TempPathFactory) -> DataKeyRing:
 def app(
     settings: Settings, database: ConnectionDatabase, keyring: KeyRing, data_keys: DataKeyRing
 ) -> Litestar:
-    return create_app(settings, database=database, keyring=keyring, data_keys=data_keys)
+    return shared_app(settings, database=database, keyring=keyring, data_keys=data_keys)
