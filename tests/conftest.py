@@ -1,8 +1,9 @@
 """Shared fixtures.
 
 Every test that touches the database runs once on SQLite and once on PostgreSQL: the
-``database_url`` fixture is parametrised per session, builds the schema by running the alembic
-migrations once per backend, and each test runs inside a transaction that is rolled back.
+``database_url`` fixture is parametrised per session, the schema is built by running the alembic
+migrations once per backend and test process (``migrated_databases``), and each test runs inside a
+transaction that is rolled back.
 """
 
 import asyncio
@@ -232,14 +233,14 @@ def shared_app(
     kept = _APPS.pop(key, None)
     if kept is not None and _handlers(kept[0]) == kept[2]:
         app = kept[0]
+        if data_keys is None:
+            data_keys = open_data_keys(settings, clock())
+        app.state = app_state(settings, database=database, keyring=keyring, clock=clock, data_keys=data_keys)
     else:  # new settings, or a test registered a route of its own on the app
-        app = create_app(settings, database=database, keyring=keyring)
+        app = create_app(settings, database=database, keyring=keyring, clock=clock, data_keys=data_keys)
     _APPS[key] = (app, keyring, _handlers(app))  # the key ring kept alive, so its id is not given to another
     while len(_APPS) > _APPS_KEPT:
         _APPS.popitem(last=False)
-    if data_keys is None:
-        data_keys = open_data_keys(settings, clock())
-    app.state = app_state(settings, database=database, keyring=keyring, clock=clock, data_keys=data_keys)
     return app
 
 
