@@ -104,8 +104,9 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
 def app_state(
     settings: Settings, *, database: Database, keyring: KeyRing, clock: Clock, data_keys: DataKeyRing
 ) -> State:
-    """What the handlers find in ``app.state``: everything of one registry that is not its routes (the
-    tests give an app they built once a fresh one per test, so building the routes is not paid per test)."""
+    """What the handlers find in ``app.state``: everything of one registry that is not its routes. The
+    tests reuse an app they built once and give it a fresh state per test, so they do not pay for building
+    the routes each time (``tests/conftest.py``, ``shared_app``)."""
     state: dict[str, Any] = {
         "settings": settings,
         "database": database,
