@@ -6,22 +6,12 @@ import pytest
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.config import Settings
 from service.keys import KeyRing
 from service.passport.encryption import DataKeyRing
-from tests.conftest import ConnectionDatabase, shared_app
-from tests.passport.conftest import data_keys  # noqa: F401 - a fixture
+from tests.passport.conftest import app, data_keys
 from tests.verification.factories import Scene, create_scene
 
-
-@pytest.fixture
-def app(
-    settings: Settings,
-    database: ConnectionDatabase,
-    keyring: KeyRing,
-    data_keys: DataKeyRing,  # noqa: F811 - the fixture
-) -> Litestar:
-    return shared_app(settings, database=database, keyring=keyring, data_keys=data_keys)
+__all__ = ["app", "data_keys", "scene"]  # the passport tests' app and data key, and the scene below
 
 
 @pytest.fixture
@@ -29,6 +19,6 @@ async def scene(
     session: AsyncSession,
     app: Litestar,
     keyring: KeyRing,
-    data_keys: DataKeyRing,  # noqa: F811 - the fixture
+    data_keys: DataKeyRing,
 ) -> Scene:
     return await create_scene(session, app, keyring, data_keys)

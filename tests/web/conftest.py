@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
 
 from service.config import Settings
-from service.keys import KeyRing
 from service.passport.encryption import DataKeyRing, DataKeyStore
-from tests.conftest import BASE_URL, ConnectionDatabase, shared_app
+from tests.conftest import BASE_URL
 from tests.factories import TEST_PASSPHRASE
+from tests.passport.conftest import app
 from tests.web.idp import IdentityProvider, Server
+
+__all__ = ["app"]  # the passport tests' app, on this folder's settings and data key
 
 CLIENT_ID = "passport-registry"
 CLIENT_SECRET = "s3cret:with/odd&chars"
@@ -53,7 +54,7 @@ def settings(settings: Settings, idp: IdentityProvider, request: pytest.FixtureR
     """The shared test settings with OIDC pointing at the test provider, demo mode off.
 
     A test changes fields with ``parametrize("settings", [{...}], indirect=True)``. The shared ``app``
-    and ``client`` fixtures build the app with ``shared_app(settings, database=..., keyring=...)``.
+    and ``client`` fixtures build the app with these settings (``tests.passport.conftest.app``).
     """
     overrides: dict[str, object] = getattr(request, "param", {})
     configured = msgspec.structs.replace(
@@ -68,10 +69,3 @@ def data_keys(tmp_path_factory: pytest.TempPathFactory) -> DataKeyRing:
     store = DataKeyStore(tmp_path_factory.mktemp("web-data-keys"), TEST_PASSPHRASE)
     store.init(dt.datetime.now(dt.UTC))
     return store.load()
-
-
-@pytest.fixture
-def app(
-    settings: Settings, database: ConnectionDatabase, keyring: KeyRing, data_keys: DataKeyRing
-) -> Litestar:
-    return shared_app(settings, database=database, keyring=keyring, data_keys=data_keys)
