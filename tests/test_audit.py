@@ -347,7 +347,13 @@ async def test_concurrent_appenders_wait_for_each_other_and_never_share_a_place(
 
 async def events_of(session: AsyncSession, response: httpx.Response) -> list[AuditEvent]:
     request_id = response.headers["x-request-id"]
-    return list((await session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id))).all())
+    return list(
+        (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.id)
+            )
+        ).all()
+    )
 
 
 async def test_token_requests_granted_and_refused_are_each_audited_once(

@@ -81,7 +81,11 @@ async def test_suspend_reinstate_revoke_show_in_the_status_list_and_the_verdict(
             assert codes["core_skills"]["status"] == "ok"
 
     events = (
-        await session.scalars(select(AuditEvent).where(AuditEvent.subject == f"credential:{health['id']}"))
+        await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject == f"credential:{health['id']}")
+            .order_by(AuditEvent.id)
+        )
     ).all()
     assert [(e.action.split()[-1], e.outcome) for e in events] == [
         (a, "success") for a in ("suspend_credential", "reinstate_credential", "revoke_credential")

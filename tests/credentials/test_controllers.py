@@ -50,7 +50,9 @@ async def test_revoke_suspend_reinstate_over_http(
     assert back.status_code == 409
     assert back.json()["code"] == "credential_revoked"
     events = (
-        await session.scalars(select(AuditEvent).where(AuditEvent.subject == f"credential:{item['id']}"))
+        await session.scalars(
+            select(AuditEvent).where(AuditEvent.subject == f"credential:{item['id']}").order_by(AuditEvent.id)
+        )
     ).all()
     assert [e.outcome for e in events] == [
         "rejected 404",

@@ -92,7 +92,11 @@ async def test_an_issuer_suspends_reinstates_then_revokes_a_credential_with_a_re
     assert again.status_code == 409
     assert "A revoked credential cannot be reinstated." in again.text
     events = (
-        await session.scalars(select(AuditEvent).where(AuditEvent.subject == f"credential:{credential_id}"))
+        await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject == f"credential:{credential_id}")
+            .order_by(AuditEvent.id)
+        )
     ).all()
     assert [e.outcome for e in events] == [
         "rejected 422",
