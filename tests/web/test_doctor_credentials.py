@@ -215,7 +215,11 @@ async def test_an_empty_or_unknown_choice_is_refused_next_to_the_field_and_makes
     assert "did not come from this site" in forged.text
     assert await count(session, CredentialOfferRow) == 0, "no offer row written"
     outcomes = (
-        await session.scalars(select(AuditEvent.outcome).where(AuditEvent.action == "POST make_wallet_offer"))
+        await session.scalars(
+            select(AuditEvent.outcome)
+            .where(AuditEvent.action == "POST make_wallet_offer")
+            .order_by(AuditEvent.id)
+        )
     ).all()
     assert outcomes == ["rejected 422"] * 3 + ["denied 403"]
 
