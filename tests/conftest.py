@@ -29,7 +29,7 @@ from service.app import app_state, create_app
 from service.config import Settings
 from service.db import Clock, Database, ReadSession, check_read, make_engine, upgrade, utcnow
 from service.keys import KeyRing, KeyStore
-from service.passport.encryption import DataKeyRing, open_data_keys
+from service.passport.encryption import DataKeyRing, DataKeyStore, open_data_keys
 from tests.factories import TEST_PASSPHRASE
 from tests.postgres import Skip, provide_postgres
 
@@ -183,8 +183,15 @@ def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test process's keys folder: signing keys and a data key, made once.
+
+    The data key is made here, not left to the first demo-mode app (``open_data_keys`` makes one on first
+    use in demo mode): otherwise whether a test saw a data key depended on which tests ran before it in
+    the same process. A test about a registry without a data key makes a keys folder of its own."""
     directory = tmp_path_factory.mktemp("keys")
-    KeyStore(directory, TEST_PASSPHRASE).init(dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    KeyStore(directory, TEST_PASSPHRASE).init(now)
+    DataKeyStore(directory, TEST_PASSPHRASE).init(now)
     return directory
 
 
