@@ -234,7 +234,8 @@ async def credentials_of(session: AsyncSession, person_id: uuid.UUID) -> list[Cr
 
 
 async def holder_current(session: AsyncSession, person_id: uuid.UUID) -> list[Any]:
-    """The holder's current credentials with their documents: (Credential, CredentialDocument) rows."""
+    """The holder's current credentials with their documents: (Credential, CredentialDocument) rows, by
+    kind, then the oldest first (a kind has several when wallets hold copies), the same order every time."""
     query = (
         select(Credential, CredentialDocument)
         .join(CredentialDocument, CredentialDocument.credential_id == Credential.id)
@@ -243,7 +244,7 @@ async def holder_current(session: AsyncSession, person_id: uuid.UUID) -> list[An
             Credential.superseded_by_id.is_(None),
             Credential.state != "revoked",
         )
-        .order_by(Credential.kind)
+        .order_by(Credential.kind, Credential.issued_at, Credential.id)
     )
     return list((await session.execute(query)).all())
 

@@ -205,6 +205,31 @@ async def test_a_withdrawn_record_with_nothing_left_revokes_its_copies(
     assert "identity_link" not in {h.kind for h in held}
 
 
+async def test_the_holder_lists_a_types_copies_oldest_first_in_the_same_order_every_time(
+    session: AsyncSession, app: Litestar, data_keys: DataKeyRing
+) -> None:
+    world, _ = await doctor_with_key(session, data_keys)
+    issuer = cf.issuer_of(app)
+    await service.lifecycle_step(session, issuer, now=NOW)
+    later = await service.issue_to_keys(
+        session, issuer, world.doctor.id, "core_skills", wallet_keys(1), now=NOW + dt.timedelta(minutes=2)
+    )
+    sooner = await service.issue_to_keys(
+        session, issuer, world.doctor.id, "core_skills", wallet_keys(2), now=NOW + dt.timedelta(minutes=1)
+    )
+
+    held = await service.holder_credentials(session, issuer, world.doctor.id)
+    assert [h.kind for h in held] == sorted(h.kind for h in held)
+    core = [h for h in held if h.kind == "core_skills"]
+    assert [h.issued_at for h in core] == [NOW] + [NOW + dt.timedelta(minutes=1)] * 2 + [
+        NOW + dt.timedelta(minutes=2)
+    ]
+    assert [h.id for h in core[1:]] == sorted(i for i, _ in sooner) + [i for i, _ in later]
+    assert [h.id for h in await service.holder_credentials(session, issuer, world.doctor.id)] == [
+        h.id for h in held
+    ]
+
+
 async def test_an_unchanged_type_keeps_its_copies_even_when_re_issued_for_the_changeover(
     session: AsyncSession, app: Litestar, data_keys: DataKeyRing
 ) -> None:
