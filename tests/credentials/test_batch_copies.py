@@ -38,6 +38,17 @@ def wallet_keys(count: int) -> list[dict[str, Any]]:
     return [jws.public_jwk(cf.new_key().public_key()) for _ in range(count)]
 
 
+async def issued(
+    session: AsyncSession, app: Litestar, data_keys: DataKeyRing
+) -> tuple[pf.World, service.Issuer]:
+    """A doctor with records and a registered holder key, their credentials issued at NOW (the lifecycle's
+    first step), and the app's issuer."""
+    world, _ = await doctor_with_key(session, data_keys)
+    issuer = cf.issuer_of(app)
+    await service.lifecycle_step(session, issuer, now=NOW)
+    return world, issuer
+
+
 async def copies_of(
     session: AsyncSession, issuer: service.Issuer, person: uuid.UUID, kind: str, count: int = 3
 ) -> list[uuid.UUID]:
@@ -92,9 +103,7 @@ async def fire_safety_record(session: AsyncSession, person: uuid.UUID) -> uuid.U
 async def test_a_corrected_record_revokes_every_wallet_copy_with_the_registered_credential(
     session: AsyncSession, app: Litestar, data_keys: DataKeyRing
 ) -> None:
-    world, _ = await doctor_with_key(session, data_keys)
-    issuer = cf.issuer_of(app)
-    await service.lifecycle_step(session, issuer, now=NOW)
+    world, issuer = await issued(session, app, data_keys)
     core = await copies_of(session, issuer, world.doctor.id, "core_skills")
     identity = await copies_of(session, issuer, world.doctor.id, "identity_link", 2)
     for row in await rows(session, core + identity):
@@ -182,9 +191,7 @@ async def test_without_a_registered_key_a_not_fit_outcome_revokes_the_wallet_cop
 async def test_a_withdrawn_record_with_nothing_left_revokes_its_copies(
     session: AsyncSession, app: Litestar, data_keys: DataKeyRing
 ) -> None:
-    world, _ = await doctor_with_key(session, data_keys)
-    issuer = cf.issuer_of(app)
-    await service.lifecycle_step(session, issuer, now=NOW)
+    world, issuer = await issued(session, app, data_keys)
     identity = await copies_of(session, issuer, world.doctor.id, "identity_link", 2)
     record = await session.scalar(
         select(Record.id).where(Record.person_id == world.doctor.id, Record.kind == "identity_link")
@@ -208,9 +215,7 @@ async def test_a_withdrawn_record_with_nothing_left_revokes_its_copies(
 async def test_the_holder_lists_a_types_copies_oldest_first_in_the_same_order_every_time(
     session: AsyncSession, app: Litestar, data_keys: DataKeyRing
 ) -> None:
-    world, _ = await doctor_with_key(session, data_keys)
-    issuer = cf.issuer_of(app)
-    await service.lifecycle_step(session, issuer, now=NOW)
+    world, issuer = await issued(session, app, data_keys)
     later = await service.issue_to_keys(
         session, issuer, world.doctor.id, "core_skills", wallet_keys(1), now=NOW + dt.timedelta(minutes=2)
     )
@@ -233,9 +238,7 @@ async def test_the_holder_lists_a_types_copies_oldest_first_in_the_same_order_ev
 async def test_an_unchanged_type_keeps_its_copies_even_when_re_issued_for_the_changeover(
     session: AsyncSession, app: Litestar, data_keys: DataKeyRing
 ) -> None:
-    world, _ = await doctor_with_key(session, data_keys)
-    issuer = cf.issuer_of(app)
-    await service.lifecycle_step(session, issuer, now=NOW)
+    world, issuer = await issued(session, app, data_keys)
     core = await copies_of(session, issuer, world.doctor.id, "core_skills", 2)
     pairs = [(world.doctor.id, kind) for kind in KINDS]
     forced = await service.issue(session, issuer, pairs, now=NOW, reason="the August changeover", force=True)
@@ -248,9 +251,7 @@ async def test_an_unchanged_type_keeps_its_copies_even_when_re_issued_for_the_ch
 async def test_a_new_registered_key_supersedes_every_credential_of_the_key_it_replaces(
     session: AsyncSession, app: Litestar, data_keys: DataKeyRing
 ) -> None:
-    world, _ = await doctor_with_key(session, data_keys)
-    issuer = cf.issuer_of(app)
-    await service.lifecycle_step(session, issuer, now=NOW)
+    world, issuer = await issued(session, app, data_keys)
     before = {h.id for h in await service.holder_credentials(session, issuer, world.doctor.id)}
     copies = await copies_of(session, issuer, world.doctor.id, "core_skills", 2)
     key = cf.new_key()
