@@ -1,7 +1,8 @@
 """Request ids, JSON logs and the access log.
 
 Logs carry method, path (never the query string, which may hold codes or tokens), status, time
-and request id. Nothing here ever logs a header value, a body, a token, a key or health data.
+and request id. Nothing here ever logs a header value, a body, a token, a key or health data, and the
+database drivers' and SQLAlchemy's loggers stay at WARNING or above (``DATA_LOGGERS``).
 """
 
 import json
@@ -59,12 +60,20 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return None
 
 
+DATA_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpcore", "hpack", "multipart")
+"""Other libraries' loggers whose debug (and SQLAlchemy's info) output carries what they were given:
+statements with their parameters (issued credentials, token and code digests, device codes), request and
+response bytes. Never below WARNING, whatever level the registry logs at."""
+
+
 def configure_logging(level: str) -> None:
     handler = _StderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in DATA_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # Uvicorn's own access log prints the query string; ours does not.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -85,11 +86,17 @@ async def _prepare(url: str) -> auth.ClientCreated:
 
 @contextlib.contextmanager
 def live_server(
-    tmp: Path, *, database_url: str | None = None, workers: int = 1, env: Mapping[str, str] | None = None
+    tmp: Path,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[LiveServer]:
     """Migrate, create keys and an admin client, serve over real HTTP; always stop the server.
 
-    ``env``: more ``PASSPORT_*`` settings for the server (``PASSPORT_LIFECYCLE_INTERVAL``, say)."""
+    ``env``: more ``PASSPORT_*`` settings for the server (``PASSPORT_LIFECYCLE_INTERVAL``, say). ``log``: a
+    file for the server's log (its standard error), for a test that reads what it logged."""
     url = database_url or f"sqlite+aiosqlite:///{tmp / 'live.db'}"
     upgrade(url)
     KeyStore(tmp / "keys", TEST_PASSPHRASE).init(dt.datetime.now(dt.UTC))
@@ -106,35 +113,42 @@ def live_server(
         "PASSPORT_LOG_LEVEL": "WARNING",
         **(env or {}),
     }
-    with serving(server_env, port, workers=workers):
+    with serving(server_env, port, workers=workers, log=log):
         yield LiveServer(base_url=base, admin=admin, env=server_env)
 
 
 @contextlib.contextmanager
-def serving(env: Mapping[str, str], port: int, *, workers: int = 1) -> Iterator[str]:
-    """``passport serve`` on ``port`` with ``env`` until it answers ``/health/ready``; always stopped."""
+def serving(env: Mapping[str, str], port: int, *, workers: int = 1, log: Path | None = None) -> Iterator[str]:
+    """``passport serve`` on ``port`` with ``env`` until it answers ``/health/ready``; always stopped.
+
+    Its standard error goes to ``log`` when given (a file: a busy log would fill a pipe nobody reads)."""
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"server exited with {process.returncode}: {stderr[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 30 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
+    with contextlib.ExitStack() as files:
+        stderr: Any = files.enter_context(log.open("wb")) if log is not None else subprocess.PIPE
+        process = subprocess.Popen(command, env=dict(env), stdout=subprocess.DEVNULL, stderr=stderr)  # noqa: S603
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        if process.stderr is not None:
-            process.stderr.close()
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    if log is not None:
+                        said = log.read_text(errors="replace")
+                    else:
+                        said = process.stderr.read().decode() if process.stderr else ""
+                    raise RuntimeError(f"server exited with {process.returncode}: {said[-2000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not become ready in 30 s")
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+            if process.stderr is not None:
+                process.stderr.close()

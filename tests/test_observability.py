@@ -1,6 +1,7 @@
 """Request ids on every response; logs never carry secrets or tokens."""
 
 import logging
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -8,7 +9,7 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Role
-from service.observability import JsonFormatter
+from service.observability import DATA_LOGGERS, JsonFormatter, configure_logging
 from tests.factories import create_client, create_organisation
 
 
@@ -47,3 +48,33 @@ async def test_logs_carry_no_secret_or_token(
     assert token not in text
     assert token.split(".")[1] not in text
     assert "secret_in_query" not in text
+
+
+@pytest.fixture
+def logging_as_it_was() -> Iterator[None]:
+    """configure_logging changes process-wide loggers (pytest's capture among their handlers): put back."""
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", *DATA_LOGGERS)
+    kept = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
+    extra = {n: (logging.getLogger(n).propagate, logging.getLogger(n).disabled) for n in names}
+    yield
+    for name, (handlers, level) in kept.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = extra[name]
+
+
+@pytest.mark.usefixtures("logging_as_it_was")
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR"])
+def test_at_any_level_the_database_drivers_log_no_statement(level: str) -> None:
+    """aiosqlite's debug log carries each statement's parameters (issued credentials, token digests) and
+    SQLAlchemy's info log each statement: at PASSPORT_LOG_LEVEL=DEBUG the registry's own loggers say more,
+    those never do."""
+    configure_logging(level)
+    asked = logging.getLevelNamesMapping()[level]
+    assert logging.getLogger("service.verification").isEnabledFor(asked)
+    for name in ("aiosqlite", "asyncpg", "sqlalchemy.engine.Engine", "sqlalchemy.pool"):
+        logger = logging.getLogger(name)
+        assert not logger.isEnabledFor(logging.INFO), name
+        assert logger.isEnabledFor(logging.ERROR), name
+        assert logger.isEnabledFor(logging.WARNING) is (asked <= logging.WARNING), name

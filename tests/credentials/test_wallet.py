@@ -163,9 +163,16 @@ async def _seed_for_presenting(url: str) -> dict[str, Any]:
 def test_present_refuses_revoked_and_suspended_copies_and_prefers_a_valid_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The whole passport on a real server, its log at DEBUG: records in, credentials fetched, revoked,
+    suspended, reinstated, presented and verified; and nothing of the tokens, credentials or health
+    outcomes is in what the server logged."""
     keys_dir = tmp_path / "keys"
     DataKeyStore(keys_dir, TEST_PASSPHRASE).init(dt.datetime.now(dt.UTC))
-    with live_server(tmp_path) as live, httpx.Client(base_url=live.base_url + "/api/v1", timeout=30) as api:
+    log = tmp_path / "server.log"
+    with (
+        live_server(tmp_path, env={"PASSPORT_LOG_LEVEL": "DEBUG"}, log=log) as live,
+        httpx.Client(base_url=live.base_url + "/api/v1", timeout=30) as api,
+    ):
         seeded = asyncio.run(_seed_for_presenting(live.env["PASSPORT_DATABASE_URL"]))
         issuer = {"Authorization": f"Bearer {live.token(seeded['issuer'])}"}
         verifier = {"Authorization": f"Bearer {live.token(seeded['verifier'])}"}
@@ -235,3 +242,21 @@ def test_present_refuses_revoked_and_suspended_copies_and_prefers_a_valid_one(
         told = capsys.readouterr().err
         assert "core_skills: presenting another copy (the wallet's first is revoked)" in told
         assert "status not checked" not in told
+        secrets = [issuer["Authorization"][7:], verifier["Authorization"][7:], seeded["issuer"].client_secret]
+        held = [c.credential for c in Wallet(folder).credentials()] + [revoked.credential]
+
+    logged = log.read_text()
+    # At DEBUG, aiosqlite logged every statement with its parameters (an issued credential among them)
+    # until its logger was held at WARNING (service.observability.DATA_LOGGERS).
+    assert '"path":"/api/v1/presentation-requests"' in logged, "the access log was written"
+    for secret in secrets:
+        assert secret not in logged
+        assert secret.split(".")[-1] not in logged  # a token's signature (or a client secret)
+    for credential in held:
+        jwt, *disclosures = [part for part in credential.split("~") if part]
+        assert jwt.split(".")[2] not in logged  # the issuer's signature
+        assert jwt.split(".")[1][:40] not in logged  # its claims
+        for disclosure in disclosures:
+            assert disclosure not in logged
+    for outcome in ('"immune"', '"cleared"', "hepatitis_b", "epp_clearance"):
+        assert outcome not in logged, outcome
