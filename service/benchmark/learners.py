@@ -126,16 +126,34 @@ def _cell(raw: str, column: str) -> tuple[Any, str | None]:
     return text, None
 
 
-def parse_csv(data: bytes, latest_year: int) -> tuple[list[tuple[int, LearnerSubmission]], list[Problem]]:
-    """The rows of a ``learners.csv`` that pass the format rules, and the problems of the others."""
+def _lines(data: bytes) -> tuple[list[tuple[int, list[str]]], Problem | None]:
+    """The non-blank records as ``(the line each starts on, cells)``, or what stops the file being read:
+    not UTF-8, or a record that is not CSV (a field over the csv module's limit of 131,072 characters,
+    say); past that record no line of the file can be read reliably."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return [], [Problem(1, None, "the file is not UTF-8 text")]
-    lines = list(csv.reader(io.StringIO(text, newline="")))
-    numbered = [
-        (number, cells) for number, cells in enumerate(lines, start=1) if any(c.strip() for c in cells)
-    ]
+        return [], Problem(1, None, "the file is not UTF-8 text")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    numbered: list[tuple[int, list[str]]] = []
+    start = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return numbered, None
+        except csv.Error as exc:
+            return [], Problem(start, None, f"is not CSV: {exc}")
+        if any(c.strip() for c in cells):
+            numbered.append((start, cells))
+        start = reader.line_num + 1
+
+
+def parse_csv(data: bytes, latest_year: int) -> tuple[list[tuple[int, LearnerSubmission]], list[Problem]]:
+    """The rows of a ``learners.csv`` that pass the format rules, and the problems of the others."""
+    numbered, broken = _lines(data)
+    if broken is not None:
+        return [], [broken]
     if not numbered:
         return [], [Problem(1, None, f"the file is empty: expected the header {','.join(HEADER)}")]
     header_line, header = numbered[0]

@@ -142,6 +142,16 @@ async def test_a_learners_file_is_all_or_nothing_with_a_row_report(
         {"row": 3, "column": "learners", "reason": "must be a whole number, 0 or more"}
     ]
     assert await submissions(session) == 0
+    huge = f"NT3,NT301,2025-26,nursing,{'x' * 2_000_000},12,14,80.5"  # a cell over the csv module's limit
+    refused = await client.post(
+        f"{API}/benchmark-learners/import", content="\r\n".join([HEADER, huge, ""]), headers={**issuer, **CSV}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["rows"] == [
+        {"row": 2, "column": None, "reason": "is not CSV: field larger than field limit (131072)"}
+    ]
+    assert await submissions(session) == 0
     good = "\r\n".join([HEADER, "nt3,nt301,2025-26,nursing,student_placement,12,14,80.5", ""])
     created = await client.post(f"{API}/benchmark-learners/import", content=good, headers={**issuer, **CSV})
     assert created.status_code == 201, created.text

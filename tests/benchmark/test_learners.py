@@ -73,3 +73,21 @@ def test_references() -> None:
         ("provider_code", "no organisation has the code NT3"),
         ("site_code", "no organisation has the code NT301"),
     ]
+
+
+def test_a_file_that_is_not_csv_is_refused_at_its_line() -> None:
+    huge = "x" * 200_000  # over the csv module's field limit of 131,072 characters
+    assert problems(csv(GOOD, f"NT3,{huge},2025-26,nursing,student_placement,12,14,80.5")) == [
+        (3, None, "is not CSV: field larger than field limit (131072)")
+    ]
+
+
+def test_rows_are_numbered_by_the_line_they_start_on() -> None:
+    quoted = 'NT3,NT302,2025-26,nursing,"student_\nplacement",12,14,80.5'  # a line break in a quoted cell
+    found = problems(csv(quoted, "NT3,NT301,2025-26,nursing,student_placement,-1,14,80.5"))
+    assert (
+        2,
+        "route",
+        "must be one of doctors_in_training, apprenticeship, student_placement, other",
+    ) in found
+    assert (4, "learners", "must be a whole number, 0 or more") in found
