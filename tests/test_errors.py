@@ -1,18 +1,27 @@
 """Bad input gets a clear problem document, a 4xx, and changes nothing."""
 
 import importlib
+from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
-from sqlalchemy import func, select
+from litestar import Litestar, Request
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.app import create_app
 from service.auth import Role
 from service.config import Settings
-from service.errors import PATTERN_REASONS, UNKNOWN_PATTERN, pattern_reason, plain_reason
+from service.errors import (
+    NUL_REASON,
+    PATTERN_REASONS,
+    UNKNOWN_PATTERN,
+    handle_unexpected,
+    pattern_reason,
+    plain_reason,
+)
 from service.keys import KeyRing
 from service.workforce.models import Organisation
 from tests.conftest import BASE_URL, ConnectionDatabase, asgi_transport
@@ -279,3 +288,46 @@ def test_a_pattern_of_choices_lists_them_and_an_unknown_one_is_not_quoted() -> N
     assert pattern_reason(r"^x+[yz]$") == UNKNOWN_PATTERN
     assert plain_reason("Expected `str` matching regex '^x+[yz]$'") == UNKNOWN_PATTERN
     assert plain_reason("Expected `int`, got `str`") == "Expected `int`, got `str`"
+
+
+async def test_a_nul_character_in_a_path_or_query_parameter_is_a_400_naming_it(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """PostgreSQL can neither store nor compare a NUL: these lookups answered 500 there (404 on SQLite)."""
+    for address, field in [
+        ("/status-lists/ab%00cd", "path.list_id"),
+        ("/oid4vci/offers/x%00y", "path.offer_id"),
+        ("/api/v1/credentials?limit=5&person_id=%00", "query.person_id"),
+    ]:
+        response = await client.get(address, headers=admin)
+        assert response.status_code == 400, (address, response.text)
+        body = _problem(response)
+        assert body["code"] == "nul_character"
+        assert body["errors"] == [{"field": field, "reason": NUL_REASON}]
+    # an escaped percent sign is text, not a NUL
+    assert (await client.get("/status-lists/ab%2500cd")).status_code == 404
+
+
+async def test_text_postgresql_cannot_store_is_a_400_not_a_500(
+    database_url: str, session: AsyncSession, app: Litestar
+) -> None:
+    """The net under any field no schema pattern keeps NULs out of (a form field, say)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite stores a NUL")
+    with pytest.raises(DBAPIError) as refused:
+        await session.execute(text("SELECT CAST(:value AS text)"), {"value": "a\x00b"})
+    scope: Any = {
+        "type": "http",
+        "method": "POST",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "root_path": "",
+        "path": "/device",
+        "query_string": b"",
+        "headers": [],
+        "app": app,
+        "state": {},
+    }
+    answer = handle_unexpected(Request(scope), refused.value)
+    assert answer.status_code == 400
+    assert answer.content.code == "nul_character"
