@@ -27,7 +27,7 @@ from service.config import ConfigError, Settings, load_settings
 from service.credentials import service as credentials_service
 from service.credentials.controllers import CREDENTIALS_HANDLERS, PUBLIC_HANDLERS
 from service.db import Clock, Database, make_engine, utcnow
-from service.errors import EXCEPTION_HANDLERS, document_problems, refuse_nul_characters
+from service.errors import EXCEPTION_HANDLERS, document_problems
 from service.keys import KeyProblem, KeyRing, KeyStore, demo_passphrase
 from service.observability import add_request_id_header, configure_logging, request_id_middleware
 from service.oid4vc.controllers import API_HANDLERS as OID4VC_API_HANDLERS
@@ -195,7 +195,6 @@ def create_app(
         # An unknown address: an HTML page for a browser, problem details for a program.
         exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: handle_unknown_address},
         after_exception=[audit.record_refusal],
-        before_request=refuse_nul_characters,
         before_send=[add_request_id_header],
         middleware=[request_id_middleware],
         openapi_config=_openapi(settings),

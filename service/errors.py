@@ -9,7 +9,6 @@ import logging
 import re
 from collections.abc import Sequence
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request, Response
@@ -388,41 +387,16 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError)
 
 
-NUL_REASON: Final = "must not contain the NUL character (U+0000)"
 _UNSTORABLE_TEXT: Final = frozenset({"22021", "22P05"})
 """PostgreSQL's character_not_in_repertoire and untranslatable_character: text it cannot store (a NUL)."""
-
-
-def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """``before_request``: a path or query parameter holding a NUL character is refused with a 400 naming
-    it, on either database (PostgreSQL cannot store or even compare one; SQLite would look it up)."""
-    scope = request.scope
-    query = scope.get("query_string", b"")
-    if "\x00" not in scope["path"] and b"%00" not in query:
-        return
-    errors = [
-        FieldError(field=f"path.{name}", reason=NUL_REASON)
-        for name, value in request.path_params.items()
-        if isinstance(value, str) and "\x00" in value
-    ]
-    errors += [
-        FieldError(field=f"query.{name}", reason=NUL_REASON)
-        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-        if "\x00" in name or "\x00" in value
-    ]
-    if "\x00" in scope["path"] and not any(e.field.startswith("path.") for e in errors):
-        errors.insert(0, FieldError(field="path", reason=NUL_REASON))
-    if errors:
-        raise ServiceError(
-            "Text in the request may not contain the NUL character.", code="nul_character", errors=errors
-        )
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     if _is_unavailable(exc):
         return handle_database_unavailable(request, exc)
     if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
-        # A NUL in a form field or a body that no schema pattern stopped: rolled back, the caller's fault.
+        # A NUL character in text that no schema pattern or lookup kept from PostgreSQL, which cannot
+        # store or even compare one (SQLite can): rolled back, and the caller's to mend.
         return _problem_response(
             request,
             status=400,

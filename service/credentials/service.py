@@ -245,7 +245,10 @@ async def status_list_token(session: AsyncSession, list_id: str) -> str | None:
 
 
 async def published_list(session: AsyncSession, list_id: str) -> tuple[str, str] | None:
-    """(token, etag) of a published list, for the HTTP route."""
+    """(token, etag) of a published list, for the HTTP route (None: no such list; an id with a NUL
+    character, which PostgreSQL cannot compare, is none)."""
+    if "\x00" in list_id:
+        return None
     found = await repository.list_token(session, list_id)
     return None if found is None or not found.token else (str(found.token), str(found.etag))
 

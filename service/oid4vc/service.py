@@ -141,8 +141,10 @@ async def offer_object(
     session: AsyncSession, issuer: credentials.Issuer, offer_id: str, *, now: dt.datetime
 ) -> bytes:
     """The offer object served at its ``credential_offer_uri``: once, before it expires (then 404)."""
-    row = await repository.offer(session, offer_id[:32], lock=True)
     gone = NotFound("No such credential offer, or it was already fetched or has expired.", code="no_offer")
+    if "\x00" in offer_id:  # no offer's id has one, and PostgreSQL cannot compare it
+        raise gone
+    row = await repository.offer(session, offer_id[:32], lock=True)
     if row is None or row.sealed_code is None or row.sealed_key_id is None or _utc(row.expires_at) <= now:
         raise gone
     code = issuer.data_keys.open(row.sealed_key_id, row.sealed_code, _seal_context(row.id)).decode("ascii")
