@@ -144,11 +144,16 @@ def serving(env: Mapping[str, str], port: int, *, workers: int = 1, log: Path | 
                 time.sleep(0.1)
             yield base
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop(process)
             if process.stderr is not None:
                 process.stderr.close()
+
+
+def stop(process: "subprocess.Popen[Any]", timeout: float = 10) -> None:
+    """Stop a server a test started: SIGTERM, and SIGKILL if it has not exited within ``timeout``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)

@@ -16,6 +16,7 @@ import pytest
 
 import service
 from service.keys import KeyStore
+from tests.live import stop
 
 PASSPHRASE = "startup-test-passphrase"
 SCRIPT = Path(sys.executable).with_name("passport")
@@ -116,12 +117,7 @@ def serving(cwd: Path, env: dict[str, str], logs: Path) -> Iterator[str]:
                 time.sleep(0.1)
             yield base
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+            stop(process, timeout=15)
 
 
 def published_kids(base: str) -> set[str]:
