@@ -20,10 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import audit
 from service.audit import DbSession
 from service.auth import CurrentPrincipal, Principal, Role, requires
-from service.errors import ServiceError
+from service.errors import ServiceError, field_errors_from_msgspec
 from service.placements import service as placements
 from service.placements.schemas import MODES, MatchResult, PublishRequest, RunCreate
-from service.web.pages import SECURITY_HEADERS, FormRejected, csrf_guard, now_of, redirect, render
+from service.web.pages import (
+    SECURITY_HEADERS,
+    FormRejected,
+    csrf_guard,
+    data_keys_of,
+    now_of,
+    redirect,
+    render,
+)
 from service.web.views import FormErrors, parse_date, problems_to_form, site_counts
 from service.workforce import service as workforce
 
@@ -113,8 +121,20 @@ async def run_match(
     status, run = 422, None
     if not errors:
         try:
+            data = msgspec.convert(body, RunCreate)
             run = await placements.create_run(
-                db_session, principal, dataset_id, msgspec.convert(body, RunCreate), now_of(request)
+                db_session,
+                principal,
+                dataset_id,
+                data,
+                now_of(request),
+                keys=data_keys_of(request),
+                base_url=request.app.state.settings.public_base_url,
+            )
+        except msgspec.ValidationError as exc:  # a policy name that cannot be one, say
+            await db_session.rollback()
+            errors = problems_to_form(
+                "The run has invalid fields.", field_errors_from_msgspec(str(exc)), RUN_LABELS
             )
         except ServiceError as exc:
             await db_session.rollback()  # nothing half-done; the page below reads afresh

@@ -1,7 +1,9 @@
 """Coordinator pages: datasets and runs, running a match, a run's result and publishing it."""
 
+import datetime as dt
 import html
 import re
+import uuid
 
 import httpx
 import msgspec
@@ -13,6 +15,7 @@ from service.placements.models import PlacementRecord, Run
 from service.placements.schemas import MatchResult
 from tests.conftest import BASE_URL
 from tests.placements.factories import coordinator, create_world, load_example
+from tests.placements.test_gates import FIRE_AND_GRADE, _fire_safety, _policy
 from tests.web.pages import count, date_hints, field_error, notice, sign_in
 
 ORIGIN = {"Origin": BASE_URL}
@@ -148,3 +151,34 @@ async def test_another_regions_coordinator_sees_none_of_it(
     published = await client.post(run + "/publish", data={"csrf_token": csrf, "start_date": "2027-08-04"})
     assert published.status_code == 404
     assert await count(session, PlacementRecord) == 0
+
+
+async def test_the_run_form_holds_the_sites_to_a_passport_policy_and_names_one_that_cannot_be(
+    app: Litestar, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The form's passport policy: a name that cannot be a policy's was a 500 (msgspec's refusal not
+    caught), and a real one a 500 too (the page did not give the run the data keys the gate reads with)."""
+    dataset = await _dataset(app, client, session)
+    await _policy(session, "NT301", "theatre", FIRE_AND_GRADE)
+    for number in ("7100001", "7100002", "7100003", "7100006"):
+        await _fire_safety(session, number, dt.date(2028, 6, 1))
+    csrf = await sign_in(client, app, session, Role.COORDINATOR, "Y56")
+    form = {"csrf_token": csrf, "mode": "optimal", "start_date": "2027-08-04", "additionality_gate": "on"}
+    address = f"/placements/datasets/{dataset}/runs"
+
+    refused = await client.post(address, data={**form, "passport_policy": "Not A Name"}, headers=ORIGIN)
+    assert refused.status_code == 422, refused.text[:500]
+    field = f"passport_policy-{dataset}"  # this form's fields are named per dataset
+    shown = re.search(rf'<p class="field-error" id="error-{field}">(?P<m>.*?)</p>', refused.text, re.S)
+    assert shown is not None, refused.text[:2000]
+    assert "Must be a name of 1 to 80 lower-case letters" in shown.group("m"), shown.group("m")
+    assert re.search(rf'id="{field}"[^>]*aria-invalid="true"', refused.text, re.S)
+    assert await count(session, Run) == 0
+
+    held = await client.post(address, data={**form, "passport_policy": "theatre"}, headers=ORIGIN)
+    assert held.status_code == 303, held.text[:500]
+    stored = await session.get(Run, uuid.UUID(held.headers["location"].rsplit("/", 1)[-1]))
+    assert stored is not None
+    assert stored.gates is not None
+    gates = msgspec.json.decode(stored.gates)
+    assert [(p["site_code"], p["name"]) for p in gates["passport"]] == [("NT301", "theatre")]
