@@ -16,7 +16,12 @@ KINDS: tuple[CredentialKind, ...] = (
     "identity_link",
 )
 
-Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500, description="Why (recorded, audited)")]
+REASON_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f]*$(?!\n)"
+"""No control characters but tabs and line feeds: a reason is shown to the holder and read in the audit."""
+Reason = Annotated[
+    str,
+    msgspec.Meta(min_length=3, max_length=500, pattern=REASON_PATTERN, description="Why (recorded, audited)"),
+]
 
 
 class CredentialRead(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,7 +26,7 @@ from service.audit import DbSession
 from service.auth import CurrentPrincipal, Principal, Role, requires
 from service.credentials import service as credentials
 from service.credentials.controllers import issuer_of
-from service.credentials.schemas import CredentialRead
+from service.credentials.schemas import REASON_PATTERN, CredentialRead
 from service.errors import NotFound, ServiceError
 from service.passport import service as passport
 from service.passport.encryption import DataKeyRing
@@ -343,6 +343,8 @@ async def credential_action(
         action = None
     if len(reason) < 3 or len(reason) > 500:
         errors.add(f"reason-{credential_id}", REASON_HINT)
+    elif re.match(REASON_PATTERN, reason) is None:
+        errors.add(f"reason-{credential_id}", "Type the reason without control characters")
     status = 422
     if not errors and action is not None:
         shown = {c.id for c in await _credentials(request, db_session, principal, person_id)}

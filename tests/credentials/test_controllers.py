@@ -36,6 +36,11 @@ async def test_revoke_suspend_reinstate_over_http(
     missing = await client.post(f"{url}/suspend", json={}, headers=own)
     assert missing.status_code in (400, 422)
     assert any("reason" in e["field"] + e["reason"] for e in missing.json()["errors"])
+    escaped = await client.post(f"{url}/suspend", json={"reason": "red \x1b[31m alert"}, headers=own)
+    assert escaped.status_code == 422
+    assert escaped.json()["errors"] == [
+        {"field": "body.reason", "reason": "must not hold control characters other than tabs and line feeds"}
+    ]
     refused = await client.post(f"{url}/suspend", json={"reason": "not ours"}, headers=other)
     assert refused.status_code == 404
     suspended = await client.post(f"{url}/suspend", json={"reason": "under review"}, headers=own)

@@ -67,6 +67,12 @@ async def test_an_issuer_suspends_reinstates_then_revokes_a_credential_with_a_re
         "labelled, not the form field's name"
     )
     assert await _state(session, world) == ("valid", None), "nothing changed"
+    escaped = await client.post(
+        url, data={"csrf_token": csrf, "action": "suspend", field: "red \x1b[31m alert"}, headers=ORIGIN
+    )
+    assert escaped.status_code == 422
+    assert field_error(escaped.text, field) == "Type the reason without control characters"
+    assert await _state(session, world) == ("valid", None), "nothing changed"
     elsewhere = f"/records/people/{world.other.id}/credentials/{credential_id}"
     wrong = await client.post(
         elsewhere, data={"csrf_token": csrf, "action": "revoke", field: "x" * 5}, headers=ORIGIN
@@ -100,6 +106,7 @@ async def test_an_issuer_suspends_reinstates_then_revokes_a_credential_with_a_re
     ).all()
     assert [e.outcome for e in events] == [
         "rejected 422",
+        "rejected 422",  # the reason with a control character
         "rejected 404",
         "success",
         "success",
